@@ -1,0 +1,116 @@
+# umup - Makefile
+#
+#   make demo        build and run the main demo
+#   make test        build every test into build/ and run them (ends with "N passed, N failed")
+#   make asan        the same tests under AddressSanitizer + UBSan (quick variants)
+#   make test-full   the tests with their exhaustive variants (all 2^32 float inputs, ...)
+#   make bench       build and run the benchmarks in bench/
+#   make clean       remove build/
+#   make install     copy the headers and a pkg-config file under PREFIX (default /usr/local)
+#
+# Options: BLAS=1 (use CBLAS/OpenBLAS for the big matmuls), OPENMP=0 (build without OpenMP),
+#          CC=clang, ARCH= (drop -march=native from demos and benchmarks), WERROR=1.
+# The library itself needs nothing but libc and libm: see the top of umup.h.
+
+CC      ?= cc
+CXX     ?= c++
+OPENMP  ?= 1
+BLAS    ?= 0
+ARCH    ?= -march=native
+PREFIX  ?= /usr/local
+
+WARN    := -Wall -Wextra -Wpedantic -Wshadow
+ifeq ($(WERROR),1)
+WARN    += -Werror
+endif
+# Never -ffast-math: the FP8 casts and the transcendental functions rely on IEEE semantics.
+CSTD    := -std=c99
+OPT     := -O2 -g
+FAST    := -O3 -g $(ARCH)
+INC     := -I. -Itests
+LIBS    := -lm
+
+ifeq ($(OPENMP),1)
+OMPFLAGS := -fopenmp
+endif
+ifeq ($(BLAS),1)
+BLAS_CFLAGS := -DUMUP_USE_CBLAS $(shell pkg-config --cflags openblas 2>/dev/null)
+BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+endif
+
+CFLAGS_ALL = $(CSTD) $(WARN) $(INC) $(OMPFLAGS) $(BLAS_CFLAGS)
+LDLIBS_ALL = $(OMPFLAGS) $(BLAS_LIBS) $(LIBS)
+
+HEADERS := umup.h umup_fp8.h tests/umup_test.h
+
+TEST_SRC  := $(wildcard tests/test_*.c)
+TEST_BIN  := $(patsubst tests/%.c,build/%,$(TEST_SRC))
+ASAN_BIN  := $(patsubst tests/%.c,build/asan/%,$(TEST_SRC))
+DEMO_SRC  := $(wildcard demos/*.c)
+DEMO_BIN  := $(patsubst demos/%.c,build/%,$(DEMO_SRC))
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_BIN := $(patsubst bench/%.c,build/%,$(BENCH_SRC))
+COMPILE_BIN := build/compile_c99 build/compile_cpp build/compile_static build/compile_two_tu
+
+SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+.PHONY: all test asan test-full bench demo demos clean install compile-checks
+
+all: $(TEST_BIN) $(DEMO_BIN) $(BENCH_BIN) $(COMPILE_BIN)
+
+build:
+	@mkdir -p build build/asan
+
+# ---- tests ---------------------------------------------------------------
+build/test_%: tests/test_%.c $(HEADERS) | build
+	$(CC) $(CFLAGS_ALL) $(OPT) -o $@ $< $(LDLIBS_ALL)
+
+build/asan/test_%: tests/test_%.c $(HEADERS) | build
+	$(CC) $(CFLAGS_ALL) -O1 -g $(SAN) -o $@ $< $(LDLIBS_ALL)
+
+# Compile checks: the headers as strict C99, as C++, with UMUP_STATIC, and from two translation units.
+build/compile_c99: tests/compile/c99.c $(HEADERS) | build
+	$(CC) -std=c99 -pedantic-errors $(WARN) -Werror $(INC) -O1 -o $@ $< $(LIBS)
+build/compile_cpp: tests/compile/cpp.cpp $(HEADERS) | build
+	$(CXX) -std=c++11 $(WARN) -Werror $(INC) -O1 -o $@ $< $(LIBS)
+build/compile_static: tests/compile/static.c $(HEADERS) | build
+	$(CC) -std=c99 -DUMUP_STATIC $(WARN) -Werror $(INC) -O1 -o $@ $< $(LIBS)
+build/compile_two_tu: tests/compile/two_tu_a.c tests/compile/two_tu_b.c $(HEADERS) | build
+	$(CC) -std=c99 $(WARN) -Werror $(INC) -O1 -o $@ tests/compile/two_tu_a.c tests/compile/two_tu_b.c $(LIBS)
+
+compile-checks: $(COMPILE_BIN)
+
+test: $(COMPILE_BIN) $(TEST_BIN)
+	@sh tests/run.sh build
+
+asan: $(ASAN_BIN)
+	@UMUP_TEST_QUICK=1 ASAN_OPTIONS=detect_leaks=1 sh tests/run.sh build/asan
+
+test-full: $(COMPILE_BIN) $(TEST_BIN)
+	@UMUP_TEST_FULL=1 sh tests/run.sh build
+
+# ---- demos and benchmarks ------------------------------------------------
+build/%: demos/%.c $(HEADERS) | build
+	$(CC) $(CFLAGS_ALL) $(FAST) -o $@ $< $(LDLIBS_ALL)
+
+build/%: bench/%.c $(HEADERS) | build
+	$(CC) $(CFLAGS_ALL) $(FAST) -o $@ $< $(LDLIBS_ALL)
+
+demos: $(DEMO_BIN)
+
+demo: build/fp8_explorer
+	./build/fp8_explorer --table e4m3
+	./build/fp8_explorer 1.0625 0.3 300 500 1e-3
+
+bench: $(BENCH_BIN)
+	@for b in $(BENCH_BIN); do echo "== $$b"; ./$$b || exit 1; done
+
+# ---- install / clean -----------------------------------------------------
+install:
+	mkdir -p $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	cp umup.h umup_fp8.h $(DESTDIR)$(PREFIX)/include/
+	printf 'prefix=%s\nincludedir=$${prefix}/include\n\nName: umup\nDescription: single-header u-muP and FP8 numerics\nVersion: 0.1.0\nCflags: -I$${includedir}\nLibs: -lm\n' \
+	    "$(PREFIX)" > $(DESTDIR)$(PREFIX)/lib/pkgconfig/umup.pc
+
+clean:
+	rm -rf build

@@ -1,0 +1,48 @@
+#!/bin/sh
+# tests/run.sh DIR: run every test program DIR/test_* (and DIR/compile_*), add up
+# their "name: N passed, N failed" lines and end with one line "N passed, N failed".
+# A program that crashes or exits non-zero without a summary counts as one failure.
+# Exit status: 0 only when nothing failed.
+dir=${1:-build}
+total_pass=0
+total_fail=0
+total_skip=0
+found=0
+for t in "$dir"/compile_* "$dir"/test_*; do
+    [ -x "$t" ] || continue
+    case "$t" in *.o|*.d) continue ;; esac
+    found=1
+    name=$(basename "$t")
+    log="$dir/$name.log"
+    start=$(date +%s)
+    "$t" >"$log" 2>&1
+    rc=$?
+    end=$(date +%s)
+    line=$(grep -E '^[A-Za-z0-9_.-]+: [0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+    if [ -z "$line" ]; then
+        echo "$name: no summary line (exit $rc); last output:"
+        tail -n 20 "$log"
+        total_fail=$((total_fail + 1))
+        continue
+    fi
+    p=$(echo "$line" | sed -E 's/^[^:]+: ([0-9]+) passed.*/\1/')
+    f=$(echo "$line" | sed -E 's/^[^:]+: [0-9]+ passed, ([0-9]+) failed.*/\1/')
+    s=$(echo "$line" | sed -nE 's/.* ([0-9]+) skipped.*/\1/p')
+    [ -n "$s" ] || s=0
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    total_pass=$((total_pass + p))
+    total_fail=$((total_fail + f))
+    total_skip=$((total_skip + s))
+    echo "$line  ($((end - start)) s)"
+    if [ "$f" -ne 0 ]; then grep -E '^(FAIL|  .*FAILED)' "$log" | head -n 40; fi
+    grep -E '^SKIP' "$log" | head -n 10
+done
+if [ "$found" -eq 0 ]; then
+    echo "no test programs found in $dir"
+    total_fail=1
+fi
+if [ "$total_skip" -ne 0 ]; then
+    echo "($total_skip checks skipped; see the SKIP lines above)"
+fi
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]

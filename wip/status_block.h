@@ -1,0 +1,34 @@
+/* ---- Shared definitions (also used by umup.h) ---------------------------- */
+#ifndef UMUP_COMMON_DEFINED
+#define UMUP_COMMON_DEFINED
+
+#define UMUP_VERSION_MAJOR 0
+#define UMUP_VERSION_MINOR 1
+#define UMUP_VERSION_PATCH 0
+
+#ifndef UMUPDEF
+#ifdef UMUP_STATIC
+#define UMUPDEF static
+#else
+#define UMUPDEF extern
+#endif
+#endif
+
+/* Status codes returned by every fallible umup function. UMUP_OK is 0. */
+typedef enum {
+    UMUP_OK = 0,
+    UMUP_ERR_NULL,          /* a required pointer argument was NULL */
+    UMUP_ERR_INVALID_ARG,   /* an argument is out of its domain (mult <= 0, unknown enum, ...) */
+    UMUP_ERR_SHAPE,         /* a dimension is zero/negative or shapes do not fit together */
+    UMUP_ERR_NOMEM,         /* an allocation failed */
+    UMUP_ERR_NONFINITE,     /* a NaN or Inf was found where a finite value is required */
+    UMUP_ERR_IO,            /* a file could not be opened, read, written or renamed */
+    UMUP_ERR_FORMAT,        /* a file is corrupt, truncated or not in the expected format */
+    UMUP_ERR_MISMATCH,      /* a file is valid but does not match the model/config it is loaded into */
+    UMUP_ERR_UNSUPPORTED    /* the request is valid but not supported by this build */
+} umup_status;
+
+/* A short English description of a status code (never NULL; static storage). */
+UMUPDEF const char *umup_status_string(umup_status s);
+
+#endif /* UMUP_COMMON_DEFINED */
