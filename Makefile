@@ -74,7 +74,7 @@ build/compile_c99: tests/compile/c99.c $(HEADERS) | build
 build/compile_cpp: tests/compile/cpp.cpp $(HEADERS) | build
 	$(CXX) -std=c++11 $(WARN) -Werror $(INC) -O1 -o $@ $< $(LIBS)
 build/compile_static: tests/compile/static.c $(HEADERS) | build
-	$(CC) -std=c99 -DUMUP_STATIC $(WARN) -Werror $(INC) -O1 -o $@ $< $(LIBS)
+	$(CC) -std=c99 $(WARN) -Werror $(INC) -O1 -o $@ $< $(LIBS)
 build/compile_two_tu: tests/compile/two_tu_a.c tests/compile/two_tu_b.c $(HEADERS) | build
 	$(CC) -std=c99 $(WARN) -Werror $(INC) -O1 -o $@ tests/compile/two_tu_a.c tests/compile/two_tu_b.c $(LIBS)
 

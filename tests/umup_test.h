@@ -71,7 +71,7 @@ static void ut_report_(int ok, const char *file, int line, const char *expr, con
     } while (0)
 
 /* L2-relative error ||got - want|| / ||want|| of two float arrays (double accumulation). */
-static double ut_l2_rel(const float *got, const float *want, size_t n) {
+static inline double ut_l2_rel(const float *got, const float *want, size_t n) {
     double num = 0.0, den = 0.0;
     size_t i;
     for (i = 0; i < n; i++) {
@@ -95,13 +95,13 @@ static double ut_l2_rel(const float *got, const float *want, size_t n) {
     } while (0)
 
 /* Non-zero when the environment asks for the quick variant (sanitizer runs). */
-static int ut_quick(void) {
+static inline int ut_quick(void) {
     const char *q = getenv("UMUP_TEST_QUICK");
     return q && q[0] == '1';
 }
 
 /* Non-zero when the environment asks for the exhaustive variants (UMUP_TEST_FULL=1). */
-static int ut_full(void) {
+static inline int ut_full(void) {
     const char *q = getenv("UMUP_TEST_FULL");
     return q && q[0] == '1';
 }

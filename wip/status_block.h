@@ -8,7 +8,11 @@
 
 #ifndef UMUPDEF
 #ifdef UMUP_STATIC
+#if defined(__GNUC__) || defined(__clang__)
+#define UMUPDEF static __attribute__((unused)) /* no warning for functions this file does not call */
+#else
 #define UMUPDEF static
+#endif
 #else
 #define UMUPDEF extern
 #endif
