@@ -9,7 +9,8 @@
 #   make install     copy the headers and a pkg-config file under PREFIX (default /usr/local)
 #
 # Options: BLAS=1 (use CBLAS/OpenBLAS for the big matmuls), OPENMP=0 (build without OpenMP),
-#          CC=clang, ARCH= (drop -march=native from demos and benchmarks), WERROR=1.
+#          CC=clang, ARCH= (drop -march=native from demos and benchmarks), WERROR=1,
+#          BUILD=dir (output folder; default build/, or build/blas with BLAS=1).
 # The library itself needs nothing but libc and libm: see the top of umup.h.
 
 CC      ?= cc
@@ -18,6 +19,11 @@ OPENMP  ?= 1
 BLAS    ?= 0
 ARCH    ?= -march=native
 PREFIX  ?= /usr/local
+ifeq ($(BLAS),1)
+BUILD   ?= build/blas
+else
+BUILD   ?= build
+endif
 
 WARN    := -Wall -Wextra -Wpedantic -Wshadow
 ifeq ($(WERROR),1)
@@ -41,16 +47,17 @@ endif
 CFLAGS_ALL = $(CSTD) $(WARN) $(INC) $(OMPFLAGS) $(BLAS_CFLAGS)
 LDLIBS_ALL = $(OMPFLAGS) $(BLAS_LIBS) $(LIBS)
 
-HEADERS := umup.h umup_fp8.h tests/umup_test.h
+HEADERS := umup.h umup_fp8.h tests/umup_test.h $(wildcard wip/*.h) $(wildcard tests/*.h)
 
+B := $(BUILD)
 TEST_SRC  := $(wildcard tests/test_*.c)
-TEST_BIN  := $(patsubst tests/%.c,build/%,$(TEST_SRC))
-ASAN_BIN  := $(patsubst tests/%.c,build/asan/%,$(TEST_SRC))
+TEST_BIN  := $(patsubst tests/%.c,$(B)/%,$(TEST_SRC))
+ASAN_BIN  := $(patsubst tests/%.c,$(B)/asan/%,$(TEST_SRC))
 DEMO_SRC  := $(wildcard demos/*.c)
-DEMO_BIN  := $(patsubst demos/%.c,build/%,$(DEMO_SRC))
+DEMO_BIN  := $(patsubst demos/%.c,$(B)/%,$(DEMO_SRC))
 BENCH_SRC := $(wildcard bench/*.c)
-BENCH_BIN := $(patsubst bench/%.c,build/%,$(BENCH_SRC))
-COMPILE_BIN := build/compile_c99 build/compile_cpp build/compile_static build/compile_two_tu
+BENCH_BIN := $(patsubst bench/%.c,$(B)/%,$(BENCH_SRC))
+COMPILE_BIN := $(B)/compile_c99 $(B)/compile_cpp $(B)/compile_static $(B)/compile_two_tu
 
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
@@ -58,49 +65,49 @@ SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-po
 
 all: $(TEST_BIN) $(DEMO_BIN) $(BENCH_BIN) $(COMPILE_BIN)
 
-build:
-	@mkdir -p build build/asan
+$(B)/.dir:
+	@mkdir -p $(B)/asan && touch $@
 
 # ---- tests ---------------------------------------------------------------
-build/test_%: tests/test_%.c $(HEADERS) | build
+$(B)/test_%: tests/test_%.c $(HEADERS) | $(B)/.dir
 	$(CC) $(CFLAGS_ALL) $(OPT) -o $@ $< $(LDLIBS_ALL)
 
-build/asan/test_%: tests/test_%.c $(HEADERS) | build
+$(B)/asan/test_%: tests/test_%.c $(HEADERS) | $(B)/.dir
 	$(CC) $(CFLAGS_ALL) -O1 -g $(SAN) -o $@ $< $(LDLIBS_ALL)
 
 # Compile checks: the headers as strict C99, as C++, with UMUP_STATIC, and from two translation units.
-build/compile_c99: tests/compile/c99.c $(HEADERS) | build
+$(B)/compile_c99: tests/compile/c99.c $(HEADERS) | $(B)/.dir
 	$(CC) -std=c99 -pedantic-errors $(WARN) -Werror $(INC) -O1 -o $@ $< $(LIBS)
-build/compile_cpp: tests/compile/cpp.cpp $(HEADERS) | build
+$(B)/compile_cpp: tests/compile/cpp.cpp $(HEADERS) | $(B)/.dir
 	$(CXX) -std=c++11 $(WARN) -Werror $(INC) -O1 -o $@ $< $(LIBS)
-build/compile_static: tests/compile/static.c $(HEADERS) | build
+$(B)/compile_static: tests/compile/static.c $(HEADERS) | $(B)/.dir
 	$(CC) -std=c99 $(WARN) -Werror $(INC) -O1 -o $@ $< $(LIBS)
-build/compile_two_tu: tests/compile/two_tu_a.c tests/compile/two_tu_b.c $(HEADERS) | build
+$(B)/compile_two_tu: tests/compile/two_tu_a.c tests/compile/two_tu_b.c $(HEADERS) | $(B)/.dir
 	$(CC) -std=c99 $(WARN) -Werror $(INC) -O1 -o $@ tests/compile/two_tu_a.c tests/compile/two_tu_b.c $(LIBS)
 
 compile-checks: $(COMPILE_BIN)
 
 test: $(COMPILE_BIN) $(TEST_BIN)
-	@sh tests/run.sh build
+	@sh tests/run.sh $(B)
 
 asan: $(ASAN_BIN)
-	@UMUP_TEST_QUICK=1 ASAN_OPTIONS=detect_leaks=1 sh tests/run.sh build/asan
+	@UMUP_TEST_QUICK=1 ASAN_OPTIONS=detect_leaks=1 sh tests/run.sh $(B)/asan
 
 test-full: $(COMPILE_BIN) $(TEST_BIN)
-	@UMUP_TEST_FULL=1 sh tests/run.sh build
+	@UMUP_TEST_FULL=1 sh tests/run.sh $(B)
 
 # ---- demos and benchmarks ------------------------------------------------
-build/%: demos/%.c $(HEADERS) | build
+$(B)/%: demos/%.c $(HEADERS) | $(B)/.dir
 	$(CC) $(CFLAGS_ALL) $(FAST) -o $@ $< $(LDLIBS_ALL)
 
-build/%: bench/%.c $(HEADERS) | build
+$(B)/%: bench/%.c $(HEADERS) | $(B)/.dir
 	$(CC) $(CFLAGS_ALL) $(FAST) -o $@ $< $(LDLIBS_ALL)
 
 demos: $(DEMO_BIN)
 
-demo: build/fp8_explorer
-	./build/fp8_explorer --table e4m3
-	./build/fp8_explorer 1.0625 0.3 300 500 1e-3
+demo: $(B)/fp8_explorer
+	./$(B)/fp8_explorer --table e4m3
+	./$(B)/fp8_explorer 1.0625 0.3 300 500 1e-3
 
 bench: $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; ./$$b || exit 1; done
