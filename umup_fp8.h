@@ -1,14 +1,96 @@
-/* umup_fp8.h - v0.1.0 - small-float numerics (OCP FP8, FNUZ, MX, BF16/FP16) in one C header
- * (STUB: being written; see issue 2.)
+/* umup_fp8.h - v0.1.0 - exact small-float numerics in one C header (part of umup) - MIT licence
+ *
+ * OCP FP8 E4M3 / E5M2, the FNUZ variants, Graphcore-style FP8, BF16, FP16, the OCP MX element
+ * types E2M1 / E2M3 / E3M2 with E8M0 block scales: encode, decode and "quantise" (float -> format
+ * -> float) with round-to-nearest-even or stochastic rounding, saturating or not, scalar and bulk,
+ * plus the reproducible counter-based RNG the stochastic rounding uses. No dependency on umup.h;
+ * libc only (not even libm).
+ *
+ * ---------------------------------------------------------------------------------------------
+ * USING IT
+ * ---------------------------------------------------------------------------------------------
+ *     #define UMUP_FP8_IMPLEMENTATION      // in exactly one .c file (UMUP_IMPLEMENTATION works too)
+ *     #include "umup_fp8.h"
+ *
+ *     uint8_t c = umup_fp8_from_float(1.0625f, UMUP_FP8_E4M3, 1);   // 0x38: the tie goes to even
+ *     float   v = umup_fp8_to_float(c, UMUP_FP8_E4M3);               // 1.0f
+ *     umup_fp8_quantise_array(dst, src, n, UMUP_FP8_E5M2, UMUP_FP8_SR, 1, seed, counter);
+ *
+ * Include it without the define anywhere else. umup.h includes this header and compiles its
+ * implementation under UMUP_IMPLEMENTATION, so a program using both defines only that.
+ * Options: UMUP_STATIC (every function static to the including file). Never compile this
+ * header with -ffast-math: the casts rely on IEEE semantics (decode never uses float arithmetic,
+ * so it is also immune to FTZ/DAZ; the bulk paths use integer arithmetic only).
+ *
+ * ---------------------------------------------------------------------------------------------
+ * THE FORMATS (value of code S.E.M with m mantissa bits: E != 0 gives (-1)^S 2^(E-bias) (1+M/2^m),
+ * E == 0 gives (-1)^S 2^(1-bias) M/2^m)
+ * ---------------------------------------------------------------------------------------------
+ *   name           bits  bias  max (code)        min normal  min subnormal  Inf   NaN              -0
+ *   E4M3 (OCP FN)  1.4.3   7   448 (0x7E)        2^-6        2^-9           none  S.1111.111        0x80
+ *   E5M2 (OCP)     1.5.2  15   57344 (0x7B)      2^-14       2^-16          0x7C  0x7D-0x7F (+sign) 0x80
+ *   E4M3FNUZ       1.4.3   8   240 (0x7F)        2^-7        2^-10          none  0x80 only         none
+ *   E5M2FNUZ       1.5.2  16   57344 (0x7F)      2^-15       2^-17          none  0x80 only         none
+ *   E4M3B11FNUZ    1.4.3  11   30 (0x7F)         2^-10       2^-13          none  0x80 only         none
+ *   GC E4M3        1.4.3   8   240 (0x7F)        2^-7        2^-10          none  none              0x80
+ *   GC E5M2        1.5.2  16   57344 (0x7F)      2^-15       2^-17          none  none              0x80
+ *   BF16           1.8.7 127   ~3.39e38          2^-126      2^-133         IEEE  IEEE              yes
+ *   FP16           1.5.10 15   65504             2^-14       2^-24          IEEE  IEEE              yes
+ *   E2M1 (MX FP4)  1.2.1   1   6                 1           0.5            none  none              yes
+ *   E2M3 (MX FP6)  1.2.3   1   7.5               1           0.125          none  none              yes
+ *   E3M2 (MX FP6)  1.3.2   3   28                0.25        0.0625         none  none              yes
+ *   E8M0 (MX scale) 0.8.0 127  2^127 (0xFE)      2^-127 (0x00)  -           none  0xFF              -
+ * "GC" is the grid of the reference u-muP library's FPFormat(4,3) / FPFormat(5,2) (bias 2^(e-1),
+ * every code finite). E8M0 is unsigned, has no zero and only encodes powers of two.
+ * Any other (exponent bits, mantissa bits, bias, special-value convention) with at most 16 bits
+ * in all is available through umup_float_format (section "Generic formats").
+ *
+ * ---------------------------------------------------------------------------------------------
+ * ROUNDING AND OVERFLOW (decided in SPEC section 6; matches ml_dtypes / NVIDIA satfinite)
+ * ---------------------------------------------------------------------------------------------
+ * Round-to-nearest-even is computed as if the exponent range were unbounded, then overflow is
+ * checked. Worked example, E4M3 (3 mantissa bits): 1.0625 = 1.0001b lies exactly halfway between
+ * 1.000b (code 0x38) and 1.001b (0x39); the tie goes to the even mantissa 000, so 0x38. 1.1875 =
+ * 1.0011b is halfway between 1.001b and 1.010b and goes up to the even 1.010b = 0x3A. The same rule
+ * holds at the overflow boundary: 464 is halfway between 448 (mantissa 110, even) and the virtual
+ * 480, so 464 -> 448 while anything above 464 overflows; E5M2 61440 ties to the virtual 2^16 and
+ * overflows; 2^-10 (half the E4M3 min subnormal) ties to 0.
+ * Overflow (|x| past the threshold, or +-Inf):
+ *   saturate != 0 (NVIDIA "satfinite", the default for training casts): +-max; NaN stays NaN.
+ *   saturate == 0 (exactly numpy/ml_dtypes astype): E4M3 -> NaN 0x7F|sign, E5M2 and IEEE -> +-Inf,
+ *                  FNUZ -> 0x80; formats without Inf or NaN (GC, MX elements) always saturate.
+ * NaN input: NaN output, keeping the sign where the format has one: E4M3 0x7F|s, E5M2 0x7E|s,
+ *   BF16/FP16 the quiet NaN with the sign, FNUZ 0x80. Formats without NaN (GC, MX elements)
+ *   encode NaN as +0 (umup_float_quantise_array passes NaN through unchanged instead).
+ * -0.0 and negatives that round to zero give the negative zero code (0x80), except FNUZ, which
+ *   has no -0 and gives 0x00 (never 0x80, its NaN).
+ *
+ * Stochastic rounding (SR): with d the number of dropped significand bits (23 - m for normal
+ * results, more in the subnormal range) and rem the dropped bits, round the magnitude up iff
+ *     rem + (r >> (32 - d)) >= 2^d          (r = 32 random bits)
+ * so P(up) = rem / 2^d exactly whenever d <= 32, i.e. the result is unbiased (E[SR(x)] = x) for
+ * every input in range down to 2^-18 (E4M3) / 2^-25 (E5M2); below that the remainder is truncated
+ * to 32 bits (bias < 2^-32 of a subnormal step). NaN and Inf are filtered before any random bits
+ * are added, and overflow is checked after rounding (saturating to +-max, or as above).
+ * The fewer-bits modes (UMUP_FP8_SR16, umup_float_encode(..., sr_bits)) use only the top n bits of
+ * r and truncate rem to n bits, like Blackwell's cvt.rs (16 bits) or gfloat's StochasticFastest:
+ * P(up) = floor(rem 2^n / 2^d) / 2^n, biased toward zero by less than 2^-n of a step.
+ *
+ * The RNG is counter-based: umup_rng_u32(seed, counter) is a pure function, so element i of a
+ * bulk call with (seed, counter) uses umup_rng_u32(seed, counter + i), whatever the thread count
+ * or the split of an array into calls.
  */
 #ifndef UMUP_FP8_H
 #define UMUP_FP8_H
+
 #include <stddef.h>
 #include <stdint.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-/* ---- Shared definitions (also used by umup.h) ---------------------------- */
+
+/* ==== Shared definitions (also used by umup.h) ============================================== */
 #ifndef UMUP_COMMON_DEFINED
 #define UMUP_COMMON_DEFINED
 
@@ -46,21 +128,1040 @@ typedef enum {
 UMUPDEF const char *umup_status_string(umup_status s);
 
 #endif /* UMUP_COMMON_DEFINED */
-typedef enum { UMUP_FP8_E4M3, UMUP_FP8_E5M2, UMUP_FP8_E4M3FNUZ, UMUP_FP8_E5M2FNUZ } umup_fp8_format;
+
+/* ==== 1. FP8 formats and scalar casts ======================================================== */
+
+/* The 8-bit formats. The first four are fixed by the SPEC; see the table at the top of the file. */
+typedef enum {
+    UMUP_FP8_E4M3 = 0,      /* OCP E4M3 ("E4M3FN"): bias 7, max 448, no Inf, NaN S.1111.111 */
+    UMUP_FP8_E5M2,          /* OCP E5M2: bias 15, max 57344, IEEE-style Inf and NaN */
+    UMUP_FP8_E4M3FNUZ,      /* bias 8, max 240, NaN = 0x80 only, no -0 (AMD MI300) */
+    UMUP_FP8_E5M2FNUZ,      /* bias 16, max 57344, NaN = 0x80 only, no -0 */
+    UMUP_FP8_E4M3B11FNUZ,   /* bias 11, max 30, NaN = 0x80 only, no -0 */
+    UMUP_FP8_GC_E4M3,       /* the reference u-muP library's FPFormat(4,3): bias 8, max 240, all codes finite */
+    UMUP_FP8_GC_E5M2,       /* the reference u-muP library's FPFormat(5,2): bias 16, max 57344, all finite */
+    UMUP_FP8_FORMAT_COUNT
+} umup_fp8_format;
+
+/* Rounding modes of the casts. */
+typedef enum {
+    UMUP_FP8_RNE = 0,       /* round to nearest, ties to even */
+    UMUP_FP8_SR = 1,        /* stochastic rounding with 32 random bits per element (exact, unbiased) */
+    UMUP_FP8_SR16 = 2       /* stochastic rounding with 16 random bits, remainder truncated (cvt.rs-like) */
+} umup_fp8_rounding;
+
+/* Encode x into fmt with round-to-nearest-even. saturate != 0: overflow and +-Inf give +-max;
+ * saturate == 0: the ml_dtypes/numpy result (see the top of the file). NaN gives NaN.
+ * An fmt outside the enum returns 0. */
 UMUPDEF uint8_t umup_fp8_from_float(float x, umup_fp8_format fmt, int saturate);
+
+/* Encode x into fmt with exact stochastic rounding driven by the 32 bits random_bits: the
+ * magnitude rounds up iff rem + (random_bits >> (32 - d)) >= 2^d (see the top of the file).
+ * Representable inputs are returned exactly for every random_bits; NaN/Inf never change class. */
 UMUPDEF uint8_t umup_fp8_from_float_sr(float x, umup_fp8_format fmt, int saturate, uint32_t random_bits);
+
+/* Decode an FP8 code exactly (256-entry table per format; NaN codes give a quiet NaN with the
+ * code's sign, E5M2 0x7C/0xFC give +-Inf). An fmt outside the enum returns NaN. */
 UMUPDEF float umup_fp8_to_float(uint8_t code, umup_fp8_format fmt);
+
+/* Format queries: largest finite value, smallest positive normal, smallest positive subnormal,
+ * and a short lower-case name ("e4m3", "e5m2", "e4m3fnuz", "e5m2fnuz", "e4m3b11fnuz", "gc_e4m3",
+ * "gc_e5m2"). An fmt outside the enum gives 0 (or "?"). */
+UMUPDEF float umup_fp8_max(umup_fp8_format fmt);
+UMUPDEF float umup_fp8_min_normal(umup_fp8_format fmt);
+UMUPDEF float umup_fp8_min_subnormal(umup_fp8_format fmt);
+UMUPDEF const char *umup_fp8_name(umup_fp8_format fmt);
+
+/* Parse a name as printed by umup_fp8_name (also "e4m3fn", "fp8e4m3", case-insensitive).
+ * Returns UMUP_ERR_INVALID_ARG for an unknown name, UMUP_ERR_NULL for NULL pointers. */
+UMUPDEF umup_status umup_fp8_parse(const char *name, umup_fp8_format *out);
+
+/* ==== 2. Reproducible counter-based RNG ======================================================= */
+
+/* 32 random bits as a pure function of (seed, counter): a SplitMix64-derived key from the seed and
+ * the high 32 bits of the counter, and two rounds of the lowbias32 integer hash on the low 32 bits.
+ * Distinct counters under one seed give distinct, well-mixed values within each 2^32 block; the
+ * stream is identical whatever the thread count or the way an array is split into calls. */
+UMUPDEF uint32_t umup_rng_u32(uint64_t seed, uint64_t counter);
+
+/* A float uniform in [0, 1) with 24 random bits: (umup_rng_u32(seed, counter) >> 8) * 2^-24. */
+UMUPDEF float umup_rng_uniform(uint64_t seed, uint64_t counter);
+
+/* ==== 3. Bulk FP8 casts ======================================================================= */
+/* All bulk functions: n may be 0 (nothing happens); a NULL array with n > 0 returns UMUP_ERR_NULL,
+ * an invalid fmt or rounding returns UMUP_ERR_INVALID_ARG; on error nothing is written. For the
+ * stochastic modes element i uses the random bits umup_rng_u32(seed, counter + i); seed and counter
+ * are ignored for UMUP_FP8_RNE. Every element equals the scalar function's result for the same
+ * input and random bits. Loops carry OpenMP pragmas (active with -fopenmp) for large n; results
+ * never depend on the thread count. */
+
+/* dst[i] = encode(src[i]) for i < n. */
+UMUPDEF umup_status umup_fp8_encode_array(uint8_t *dst, const float *src, size_t n, umup_fp8_format fmt,
+                                          umup_fp8_rounding rounding, int saturate, uint64_t seed,
+                                          uint64_t counter);
+
+/* dst[i] = decode(src[i]) for i < n. */
+UMUPDEF umup_status umup_fp8_decode_array(float *dst, const uint8_t *src, size_t n, umup_fp8_format fmt);
+
+/* dst[i] = decode(encode(src[i])): what FP8 simulation of a matmul input does. dst may equal src
+ * (in place). With saturate == 0 out-of-range values become NaN or Inf as the format says. */
+UMUPDEF umup_status umup_fp8_quantise_array(float *dst, const float *src, size_t n, umup_fp8_format fmt,
+                                            umup_fp8_rounding rounding, int saturate, uint64_t seed,
+                                            uint64_t counter);
+
+/* ==== 4. Generic formats (BF16, FP16, MX elements, any e/m/bias up to 16 bits) ================ */
+
+/* How a format spends its codes on special values. */
+typedef enum {
+    UMUP_SPECIALS_IEEE = 0, /* exponent all ones: mantissa 0 = Inf, else NaN (FP16, BF16, OCP E5M2) */
+    UMUP_SPECIALS_FN,       /* no Inf; only the all-ones code S.1...1 is NaN (OCP E4M3) */
+    UMUP_SPECIALS_FNUZ,     /* no Inf, no -0; the code 1.0...0 is the only NaN (AMD FNUZ types) */
+    UMUP_SPECIALS_NONE      /* every code finite; no Inf, no NaN (MX element types, GC FPFormat) */
+} umup_float_specials;
+
+/* A sign-magnitude binary floating-point format: 1 sign bit, exp_bits exponent bits (1..8),
+ * man_bits mantissa bits (0..10 for exp_bits <= 5, up to 7 for exp_bits 8; 1 + exp + man <= 16),
+ * exponent bias, special-value convention. Codes are the low 1 + exp_bits + man_bits bits of a
+ * uint32_t with the sign in the top one. */
+typedef struct {
+    int exp_bits;
+    int man_bits;
+    int bias;
+    umup_float_specials specials;
+} umup_float_format;
+
+/* Named presets of umup_float_format. */
+typedef enum {
+    UMUP_FLOAT_E4M3 = 0, UMUP_FLOAT_E5M2, UMUP_FLOAT_E4M3FNUZ, UMUP_FLOAT_E5M2FNUZ,
+    UMUP_FLOAT_E4M3B11FNUZ, UMUP_FLOAT_GC_E4M3, UMUP_FLOAT_GC_E5M2,  /* same order as umup_fp8_format */
+    UMUP_FLOAT_BF16, UMUP_FLOAT_FP16, UMUP_FLOAT_E2M1, UMUP_FLOAT_E2M3, UMUP_FLOAT_E3M2,
+    UMUP_FLOAT_PRESET_COUNT
+} umup_float_preset;
+
+/* The format of a preset ({0,0,0,0}, which umup_float_format_check rejects, for an unknown one). */
+UMUPDEF umup_float_format umup_float_format_preset(umup_float_preset preset);
+
+/* UMUP_OK if f describes a supported format, else UMUP_ERR_NULL / UMUP_ERR_INVALID_ARG
+ * (bit counts out of range, more than 16 bits, bias making the range leave float's, man_bits 0
+ * with IEEE or FN specials). */
+UMUPDEF umup_status umup_float_format_check(const umup_float_format *f);
+
+/* Total bits of a code (1 + exp_bits + man_bits); 0 for an invalid format. */
+UMUPDEF int umup_float_format_bits(const umup_float_format *f);
+
+/* Largest finite value, smallest positive normal, smallest positive subnormal (0 when invalid). */
+UMUPDEF float umup_float_format_max(const umup_float_format *f);
+UMUPDEF float umup_float_format_min_normal(const umup_float_format *f);
+UMUPDEF float umup_float_format_min_subnormal(const umup_float_format *f);
+
+/* Encode x into f. rounding: UMUP_FP8_RNE (random_bits ignored), UMUP_FP8_SR (32 bits), or
+ * UMUP_FP8_SR16 (16 bits); sr_bits, when in 1..32, overrides the number of random bits used
+ * (the top sr_bits bits of random_bits; 0 means "as the rounding mode says"). Same rules as the
+ * FP8 functions. An invalid f returns 0. */
+UMUPDEF uint32_t umup_float_encode(float x, const umup_float_format *f, int saturate,
+                                   umup_fp8_rounding rounding, int sr_bits, uint32_t random_bits);
+
+/* Decode a code of f exactly (integer construction of the float bits). Invalid f gives NaN. */
+UMUPDEF float umup_float_decode(uint32_t code, const umup_float_format *f);
+
+/* dst[i] = decode(encode(src[i])) in format f; NaN inputs stay NaN even in formats without NaN.
+ * dst may equal src. Errors as for the FP8 bulk functions, plus umup_float_format_check(f). */
+UMUPDEF umup_status umup_float_quantise_array(float *dst, const float *src, size_t n,
+                                              const umup_float_format *f, umup_fp8_rounding rounding,
+                                              int saturate, uint64_t seed, uint64_t counter);
+
+/* ==== 5. E8M0 scales and MX block quantisation (OCP MX v1.0) ================================== */
+
+#define UMUP_MX_BLOCK 32
+
+/* E8M0 (unsigned power of two, bias 127): 0x00..0xFE decode to 2^(code-127), 0xFF is NaN. */
+UMUPDEF float umup_e8m0_to_float(uint8_t code);
+
+/* MX block encode (OCP MX v1.0, section 6.3): for each block of UMUP_MX_BLOCK consecutive elements
+ * (the last block may be shorter), shared exponent E = floor(log2(amax)) - emax_elem, where
+ * emax_elem is the exponent of elem's largest normal (E4M3: 8, E5M2: 15, E2M1: 2, E2M3: 2,
+ * E3M2: 4), clamped to [-127, 127]; the scale code is E + 127 (0 when the block is all zero, 0xFF
+ * when it holds a NaN or Inf). Each element is encoded as RNE(v / 2^E) saturated to +-max
+ * (OCP: elements never overflow to Inf/NaN). scales has ceil(n / 32) entries; elems has n entries,
+ * one code per byte (not bit-packed). elem must have at most 8 bits.
+ * Errors: UMUP_ERR_NULL, UMUP_ERR_INVALID_ARG (invalid or > 8-bit elem format). */
+UMUPDEF umup_status umup_mx_encode(uint8_t *scales, uint8_t *elems, const float *src, size_t n,
+                                   const umup_float_format *elem);
+
+/* Inverse of umup_mx_encode: dst[i] = decode(elems[i]) * 2^(scales[i/32] - 127); a 0xFF scale
+ * gives NaN for its whole block. */
+UMUPDEF umup_status umup_mx_decode(float *dst, const uint8_t *scales, const uint8_t *elems, size_t n,
+                                   const umup_float_format *elem);
+
+/* dst = umup_mx_decode(umup_mx_encode(src)) without the intermediate arrays; dst may equal src. */
+UMUPDEF umup_status umup_mx_quantise(float *dst, const float *src, size_t n, const umup_float_format *elem);
+
 #ifdef __cplusplus
 }
 #endif
+
 #endif /* UMUP_FP8_H */
 
+/* ============================================================================================ */
+/*                                      IMPLEMENTATION                                          */
+/* ============================================================================================ */
 #if defined(UMUP_IMPLEMENTATION) || defined(UMUP_FP8_IMPLEMENTATION)
 #ifndef UMUP_FP8_IMPLEMENTATION_DONE
 #define UMUP_FP8_IMPLEMENTATION_DONE
-UMUPDEF const char *umup_status_string(umup_status s) { (void)s; return "stub"; }
-UMUPDEF uint8_t umup_fp8_from_float(float x, umup_fp8_format fmt, int saturate) { (void)x; (void)fmt; (void)saturate; return 0; }
-UMUPDEF uint8_t umup_fp8_from_float_sr(float x, umup_fp8_format fmt, int saturate, uint32_t random_bits) { (void)x; (void)fmt; (void)saturate; (void)random_bits; return 0; }
-UMUPDEF float umup_fp8_to_float(uint8_t code, umup_fp8_format fmt) { (void)code; (void)fmt; return 0.0f; }
+
+#include <string.h>
+
+UMUPDEF const char *umup_status_string(umup_status s) {
+    switch (s) {
+    case UMUP_OK: return "ok";
+    case UMUP_ERR_NULL: return "a required pointer argument is NULL";
+    case UMUP_ERR_INVALID_ARG: return "an argument is out of its valid range";
+    case UMUP_ERR_SHAPE: return "invalid or inconsistent shape";
+    case UMUP_ERR_NOMEM: return "out of memory";
+    case UMUP_ERR_NONFINITE: return "NaN or Inf where a finite value is required";
+    case UMUP_ERR_IO: return "file could not be opened, read, written or renamed";
+    case UMUP_ERR_FORMAT: return "file is corrupt, truncated or in an unexpected format";
+    case UMUP_ERR_MISMATCH: return "file does not match the configuration it is loaded into";
+    case UMUP_ERR_UNSUPPORTED: return "not supported by this build";
+    }
+    return "unknown status code";
+}
+
+/* ---- Decode tables: value bits of every code. Generated from the formula at the top of the file;
+ *      tests/test_fp8.c checks every entry against an independent evaluation of the formula. ---- */
+static const uint32_t umup__fp8_table_e4m3[256] = {
+    0x00000000u, 0x3B000000u, 0x3B800000u, 0x3BC00000u, 0x3C000000u, 0x3C200000u, 0x3C400000u, 0x3C600000u,
+    0x3C800000u, 0x3C900000u, 0x3CA00000u, 0x3CB00000u, 0x3CC00000u, 0x3CD00000u, 0x3CE00000u, 0x3CF00000u,
+    0x3D000000u, 0x3D100000u, 0x3D200000u, 0x3D300000u, 0x3D400000u, 0x3D500000u, 0x3D600000u, 0x3D700000u,
+    0x3D800000u, 0x3D900000u, 0x3DA00000u, 0x3DB00000u, 0x3DC00000u, 0x3DD00000u, 0x3DE00000u, 0x3DF00000u,
+    0x3E000000u, 0x3E100000u, 0x3E200000u, 0x3E300000u, 0x3E400000u, 0x3E500000u, 0x3E600000u, 0x3E700000u,
+    0x3E800000u, 0x3E900000u, 0x3EA00000u, 0x3EB00000u, 0x3EC00000u, 0x3ED00000u, 0x3EE00000u, 0x3EF00000u,
+    0x3F000000u, 0x3F100000u, 0x3F200000u, 0x3F300000u, 0x3F400000u, 0x3F500000u, 0x3F600000u, 0x3F700000u,
+    0x3F800000u, 0x3F900000u, 0x3FA00000u, 0x3FB00000u, 0x3FC00000u, 0x3FD00000u, 0x3FE00000u, 0x3FF00000u,
+    0x40000000u, 0x40100000u, 0x40200000u, 0x40300000u, 0x40400000u, 0x40500000u, 0x40600000u, 0x40700000u,
+    0x40800000u, 0x40900000u, 0x40A00000u, 0x40B00000u, 0x40C00000u, 0x40D00000u, 0x40E00000u, 0x40F00000u,
+    0x41000000u, 0x41100000u, 0x41200000u, 0x41300000u, 0x41400000u, 0x41500000u, 0x41600000u, 0x41700000u,
+    0x41800000u, 0x41900000u, 0x41A00000u, 0x41B00000u, 0x41C00000u, 0x41D00000u, 0x41E00000u, 0x41F00000u,
+    0x42000000u, 0x42100000u, 0x42200000u, 0x42300000u, 0x42400000u, 0x42500000u, 0x42600000u, 0x42700000u,
+    0x42800000u, 0x42900000u, 0x42A00000u, 0x42B00000u, 0x42C00000u, 0x42D00000u, 0x42E00000u, 0x42F00000u,
+    0x43000000u, 0x43100000u, 0x43200000u, 0x43300000u, 0x43400000u, 0x43500000u, 0x43600000u, 0x43700000u,
+    0x43800000u, 0x43900000u, 0x43A00000u, 0x43B00000u, 0x43C00000u, 0x43D00000u, 0x43E00000u, 0x7FC00000u,
+    0x80000000u, 0xBB000000u, 0xBB800000u, 0xBBC00000u, 0xBC000000u, 0xBC200000u, 0xBC400000u, 0xBC600000u,
+    0xBC800000u, 0xBC900000u, 0xBCA00000u, 0xBCB00000u, 0xBCC00000u, 0xBCD00000u, 0xBCE00000u, 0xBCF00000u,
+    0xBD000000u, 0xBD100000u, 0xBD200000u, 0xBD300000u, 0xBD400000u, 0xBD500000u, 0xBD600000u, 0xBD700000u,
+    0xBD800000u, 0xBD900000u, 0xBDA00000u, 0xBDB00000u, 0xBDC00000u, 0xBDD00000u, 0xBDE00000u, 0xBDF00000u,
+    0xBE000000u, 0xBE100000u, 0xBE200000u, 0xBE300000u, 0xBE400000u, 0xBE500000u, 0xBE600000u, 0xBE700000u,
+    0xBE800000u, 0xBE900000u, 0xBEA00000u, 0xBEB00000u, 0xBEC00000u, 0xBED00000u, 0xBEE00000u, 0xBEF00000u,
+    0xBF000000u, 0xBF100000u, 0xBF200000u, 0xBF300000u, 0xBF400000u, 0xBF500000u, 0xBF600000u, 0xBF700000u,
+    0xBF800000u, 0xBF900000u, 0xBFA00000u, 0xBFB00000u, 0xBFC00000u, 0xBFD00000u, 0xBFE00000u, 0xBFF00000u,
+    0xC0000000u, 0xC0100000u, 0xC0200000u, 0xC0300000u, 0xC0400000u, 0xC0500000u, 0xC0600000u, 0xC0700000u,
+    0xC0800000u, 0xC0900000u, 0xC0A00000u, 0xC0B00000u, 0xC0C00000u, 0xC0D00000u, 0xC0E00000u, 0xC0F00000u,
+    0xC1000000u, 0xC1100000u, 0xC1200000u, 0xC1300000u, 0xC1400000u, 0xC1500000u, 0xC1600000u, 0xC1700000u,
+    0xC1800000u, 0xC1900000u, 0xC1A00000u, 0xC1B00000u, 0xC1C00000u, 0xC1D00000u, 0xC1E00000u, 0xC1F00000u,
+    0xC2000000u, 0xC2100000u, 0xC2200000u, 0xC2300000u, 0xC2400000u, 0xC2500000u, 0xC2600000u, 0xC2700000u,
+    0xC2800000u, 0xC2900000u, 0xC2A00000u, 0xC2B00000u, 0xC2C00000u, 0xC2D00000u, 0xC2E00000u, 0xC2F00000u,
+    0xC3000000u, 0xC3100000u, 0xC3200000u, 0xC3300000u, 0xC3400000u, 0xC3500000u, 0xC3600000u, 0xC3700000u,
+    0xC3800000u, 0xC3900000u, 0xC3A00000u, 0xC3B00000u, 0xC3C00000u, 0xC3D00000u, 0xC3E00000u, 0xFFC00000u,
+};
+
+static const uint32_t umup__fp8_table_e5m2[256] = {
+    0x00000000u, 0x37800000u, 0x38000000u, 0x38400000u, 0x38800000u, 0x38A00000u, 0x38C00000u, 0x38E00000u,
+    0x39000000u, 0x39200000u, 0x39400000u, 0x39600000u, 0x39800000u, 0x39A00000u, 0x39C00000u, 0x39E00000u,
+    0x3A000000u, 0x3A200000u, 0x3A400000u, 0x3A600000u, 0x3A800000u, 0x3AA00000u, 0x3AC00000u, 0x3AE00000u,
+    0x3B000000u, 0x3B200000u, 0x3B400000u, 0x3B600000u, 0x3B800000u, 0x3BA00000u, 0x3BC00000u, 0x3BE00000u,
+    0x3C000000u, 0x3C200000u, 0x3C400000u, 0x3C600000u, 0x3C800000u, 0x3CA00000u, 0x3CC00000u, 0x3CE00000u,
+    0x3D000000u, 0x3D200000u, 0x3D400000u, 0x3D600000u, 0x3D800000u, 0x3DA00000u, 0x3DC00000u, 0x3DE00000u,
+    0x3E000000u, 0x3E200000u, 0x3E400000u, 0x3E600000u, 0x3E800000u, 0x3EA00000u, 0x3EC00000u, 0x3EE00000u,
+    0x3F000000u, 0x3F200000u, 0x3F400000u, 0x3F600000u, 0x3F800000u, 0x3FA00000u, 0x3FC00000u, 0x3FE00000u,
+    0x40000000u, 0x40200000u, 0x40400000u, 0x40600000u, 0x40800000u, 0x40A00000u, 0x40C00000u, 0x40E00000u,
+    0x41000000u, 0x41200000u, 0x41400000u, 0x41600000u, 0x41800000u, 0x41A00000u, 0x41C00000u, 0x41E00000u,
+    0x42000000u, 0x42200000u, 0x42400000u, 0x42600000u, 0x42800000u, 0x42A00000u, 0x42C00000u, 0x42E00000u,
+    0x43000000u, 0x43200000u, 0x43400000u, 0x43600000u, 0x43800000u, 0x43A00000u, 0x43C00000u, 0x43E00000u,
+    0x44000000u, 0x44200000u, 0x44400000u, 0x44600000u, 0x44800000u, 0x44A00000u, 0x44C00000u, 0x44E00000u,
+    0x45000000u, 0x45200000u, 0x45400000u, 0x45600000u, 0x45800000u, 0x45A00000u, 0x45C00000u, 0x45E00000u,
+    0x46000000u, 0x46200000u, 0x46400000u, 0x46600000u, 0x46800000u, 0x46A00000u, 0x46C00000u, 0x46E00000u,
+    0x47000000u, 0x47200000u, 0x47400000u, 0x47600000u, 0x7F800000u, 0x7FC00000u, 0x7FC00000u, 0x7FC00000u,
+    0x80000000u, 0xB7800000u, 0xB8000000u, 0xB8400000u, 0xB8800000u, 0xB8A00000u, 0xB8C00000u, 0xB8E00000u,
+    0xB9000000u, 0xB9200000u, 0xB9400000u, 0xB9600000u, 0xB9800000u, 0xB9A00000u, 0xB9C00000u, 0xB9E00000u,
+    0xBA000000u, 0xBA200000u, 0xBA400000u, 0xBA600000u, 0xBA800000u, 0xBAA00000u, 0xBAC00000u, 0xBAE00000u,
+    0xBB000000u, 0xBB200000u, 0xBB400000u, 0xBB600000u, 0xBB800000u, 0xBBA00000u, 0xBBC00000u, 0xBBE00000u,
+    0xBC000000u, 0xBC200000u, 0xBC400000u, 0xBC600000u, 0xBC800000u, 0xBCA00000u, 0xBCC00000u, 0xBCE00000u,
+    0xBD000000u, 0xBD200000u, 0xBD400000u, 0xBD600000u, 0xBD800000u, 0xBDA00000u, 0xBDC00000u, 0xBDE00000u,
+    0xBE000000u, 0xBE200000u, 0xBE400000u, 0xBE600000u, 0xBE800000u, 0xBEA00000u, 0xBEC00000u, 0xBEE00000u,
+    0xBF000000u, 0xBF200000u, 0xBF400000u, 0xBF600000u, 0xBF800000u, 0xBFA00000u, 0xBFC00000u, 0xBFE00000u,
+    0xC0000000u, 0xC0200000u, 0xC0400000u, 0xC0600000u, 0xC0800000u, 0xC0A00000u, 0xC0C00000u, 0xC0E00000u,
+    0xC1000000u, 0xC1200000u, 0xC1400000u, 0xC1600000u, 0xC1800000u, 0xC1A00000u, 0xC1C00000u, 0xC1E00000u,
+    0xC2000000u, 0xC2200000u, 0xC2400000u, 0xC2600000u, 0xC2800000u, 0xC2A00000u, 0xC2C00000u, 0xC2E00000u,
+    0xC3000000u, 0xC3200000u, 0xC3400000u, 0xC3600000u, 0xC3800000u, 0xC3A00000u, 0xC3C00000u, 0xC3E00000u,
+    0xC4000000u, 0xC4200000u, 0xC4400000u, 0xC4600000u, 0xC4800000u, 0xC4A00000u, 0xC4C00000u, 0xC4E00000u,
+    0xC5000000u, 0xC5200000u, 0xC5400000u, 0xC5600000u, 0xC5800000u, 0xC5A00000u, 0xC5C00000u, 0xC5E00000u,
+    0xC6000000u, 0xC6200000u, 0xC6400000u, 0xC6600000u, 0xC6800000u, 0xC6A00000u, 0xC6C00000u, 0xC6E00000u,
+    0xC7000000u, 0xC7200000u, 0xC7400000u, 0xC7600000u, 0xFF800000u, 0xFFC00000u, 0xFFC00000u, 0xFFC00000u,
+};
+
+static const uint32_t umup__fp8_table_e4m3fnuz[256] = {
+    0x00000000u, 0x3A800000u, 0x3B000000u, 0x3B400000u, 0x3B800000u, 0x3BA00000u, 0x3BC00000u, 0x3BE00000u,
+    0x3C000000u, 0x3C100000u, 0x3C200000u, 0x3C300000u, 0x3C400000u, 0x3C500000u, 0x3C600000u, 0x3C700000u,
+    0x3C800000u, 0x3C900000u, 0x3CA00000u, 0x3CB00000u, 0x3CC00000u, 0x3CD00000u, 0x3CE00000u, 0x3CF00000u,
+    0x3D000000u, 0x3D100000u, 0x3D200000u, 0x3D300000u, 0x3D400000u, 0x3D500000u, 0x3D600000u, 0x3D700000u,
+    0x3D800000u, 0x3D900000u, 0x3DA00000u, 0x3DB00000u, 0x3DC00000u, 0x3DD00000u, 0x3DE00000u, 0x3DF00000u,
+    0x3E000000u, 0x3E100000u, 0x3E200000u, 0x3E300000u, 0x3E400000u, 0x3E500000u, 0x3E600000u, 0x3E700000u,
+    0x3E800000u, 0x3E900000u, 0x3EA00000u, 0x3EB00000u, 0x3EC00000u, 0x3ED00000u, 0x3EE00000u, 0x3EF00000u,
+    0x3F000000u, 0x3F100000u, 0x3F200000u, 0x3F300000u, 0x3F400000u, 0x3F500000u, 0x3F600000u, 0x3F700000u,
+    0x3F800000u, 0x3F900000u, 0x3FA00000u, 0x3FB00000u, 0x3FC00000u, 0x3FD00000u, 0x3FE00000u, 0x3FF00000u,
+    0x40000000u, 0x40100000u, 0x40200000u, 0x40300000u, 0x40400000u, 0x40500000u, 0x40600000u, 0x40700000u,
+    0x40800000u, 0x40900000u, 0x40A00000u, 0x40B00000u, 0x40C00000u, 0x40D00000u, 0x40E00000u, 0x40F00000u,
+    0x41000000u, 0x41100000u, 0x41200000u, 0x41300000u, 0x41400000u, 0x41500000u, 0x41600000u, 0x41700000u,
+    0x41800000u, 0x41900000u, 0x41A00000u, 0x41B00000u, 0x41C00000u, 0x41D00000u, 0x41E00000u, 0x41F00000u,
+    0x42000000u, 0x42100000u, 0x42200000u, 0x42300000u, 0x42400000u, 0x42500000u, 0x42600000u, 0x42700000u,
+    0x42800000u, 0x42900000u, 0x42A00000u, 0x42B00000u, 0x42C00000u, 0x42D00000u, 0x42E00000u, 0x42F00000u,
+    0x43000000u, 0x43100000u, 0x43200000u, 0x43300000u, 0x43400000u, 0x43500000u, 0x43600000u, 0x43700000u,
+    0x7FC00000u, 0xBA800000u, 0xBB000000u, 0xBB400000u, 0xBB800000u, 0xBBA00000u, 0xBBC00000u, 0xBBE00000u,
+    0xBC000000u, 0xBC100000u, 0xBC200000u, 0xBC300000u, 0xBC400000u, 0xBC500000u, 0xBC600000u, 0xBC700000u,
+    0xBC800000u, 0xBC900000u, 0xBCA00000u, 0xBCB00000u, 0xBCC00000u, 0xBCD00000u, 0xBCE00000u, 0xBCF00000u,
+    0xBD000000u, 0xBD100000u, 0xBD200000u, 0xBD300000u, 0xBD400000u, 0xBD500000u, 0xBD600000u, 0xBD700000u,
+    0xBD800000u, 0xBD900000u, 0xBDA00000u, 0xBDB00000u, 0xBDC00000u, 0xBDD00000u, 0xBDE00000u, 0xBDF00000u,
+    0xBE000000u, 0xBE100000u, 0xBE200000u, 0xBE300000u, 0xBE400000u, 0xBE500000u, 0xBE600000u, 0xBE700000u,
+    0xBE800000u, 0xBE900000u, 0xBEA00000u, 0xBEB00000u, 0xBEC00000u, 0xBED00000u, 0xBEE00000u, 0xBEF00000u,
+    0xBF000000u, 0xBF100000u, 0xBF200000u, 0xBF300000u, 0xBF400000u, 0xBF500000u, 0xBF600000u, 0xBF700000u,
+    0xBF800000u, 0xBF900000u, 0xBFA00000u, 0xBFB00000u, 0xBFC00000u, 0xBFD00000u, 0xBFE00000u, 0xBFF00000u,
+    0xC0000000u, 0xC0100000u, 0xC0200000u, 0xC0300000u, 0xC0400000u, 0xC0500000u, 0xC0600000u, 0xC0700000u,
+    0xC0800000u, 0xC0900000u, 0xC0A00000u, 0xC0B00000u, 0xC0C00000u, 0xC0D00000u, 0xC0E00000u, 0xC0F00000u,
+    0xC1000000u, 0xC1100000u, 0xC1200000u, 0xC1300000u, 0xC1400000u, 0xC1500000u, 0xC1600000u, 0xC1700000u,
+    0xC1800000u, 0xC1900000u, 0xC1A00000u, 0xC1B00000u, 0xC1C00000u, 0xC1D00000u, 0xC1E00000u, 0xC1F00000u,
+    0xC2000000u, 0xC2100000u, 0xC2200000u, 0xC2300000u, 0xC2400000u, 0xC2500000u, 0xC2600000u, 0xC2700000u,
+    0xC2800000u, 0xC2900000u, 0xC2A00000u, 0xC2B00000u, 0xC2C00000u, 0xC2D00000u, 0xC2E00000u, 0xC2F00000u,
+    0xC3000000u, 0xC3100000u, 0xC3200000u, 0xC3300000u, 0xC3400000u, 0xC3500000u, 0xC3600000u, 0xC3700000u,
+};
+
+static const uint32_t umup__fp8_table_e5m2fnuz[256] = {
+    0x00000000u, 0x37000000u, 0x37800000u, 0x37C00000u, 0x38000000u, 0x38200000u, 0x38400000u, 0x38600000u,
+    0x38800000u, 0x38A00000u, 0x38C00000u, 0x38E00000u, 0x39000000u, 0x39200000u, 0x39400000u, 0x39600000u,
+    0x39800000u, 0x39A00000u, 0x39C00000u, 0x39E00000u, 0x3A000000u, 0x3A200000u, 0x3A400000u, 0x3A600000u,
+    0x3A800000u, 0x3AA00000u, 0x3AC00000u, 0x3AE00000u, 0x3B000000u, 0x3B200000u, 0x3B400000u, 0x3B600000u,
+    0x3B800000u, 0x3BA00000u, 0x3BC00000u, 0x3BE00000u, 0x3C000000u, 0x3C200000u, 0x3C400000u, 0x3C600000u,
+    0x3C800000u, 0x3CA00000u, 0x3CC00000u, 0x3CE00000u, 0x3D000000u, 0x3D200000u, 0x3D400000u, 0x3D600000u,
+    0x3D800000u, 0x3DA00000u, 0x3DC00000u, 0x3DE00000u, 0x3E000000u, 0x3E200000u, 0x3E400000u, 0x3E600000u,
+    0x3E800000u, 0x3EA00000u, 0x3EC00000u, 0x3EE00000u, 0x3F000000u, 0x3F200000u, 0x3F400000u, 0x3F600000u,
+    0x3F800000u, 0x3FA00000u, 0x3FC00000u, 0x3FE00000u, 0x40000000u, 0x40200000u, 0x40400000u, 0x40600000u,
+    0x40800000u, 0x40A00000u, 0x40C00000u, 0x40E00000u, 0x41000000u, 0x41200000u, 0x41400000u, 0x41600000u,
+    0x41800000u, 0x41A00000u, 0x41C00000u, 0x41E00000u, 0x42000000u, 0x42200000u, 0x42400000u, 0x42600000u,
+    0x42800000u, 0x42A00000u, 0x42C00000u, 0x42E00000u, 0x43000000u, 0x43200000u, 0x43400000u, 0x43600000u,
+    0x43800000u, 0x43A00000u, 0x43C00000u, 0x43E00000u, 0x44000000u, 0x44200000u, 0x44400000u, 0x44600000u,
+    0x44800000u, 0x44A00000u, 0x44C00000u, 0x44E00000u, 0x45000000u, 0x45200000u, 0x45400000u, 0x45600000u,
+    0x45800000u, 0x45A00000u, 0x45C00000u, 0x45E00000u, 0x46000000u, 0x46200000u, 0x46400000u, 0x46600000u,
+    0x46800000u, 0x46A00000u, 0x46C00000u, 0x46E00000u, 0x47000000u, 0x47200000u, 0x47400000u, 0x47600000u,
+    0x7FC00000u, 0xB7000000u, 0xB7800000u, 0xB7C00000u, 0xB8000000u, 0xB8200000u, 0xB8400000u, 0xB8600000u,
+    0xB8800000u, 0xB8A00000u, 0xB8C00000u, 0xB8E00000u, 0xB9000000u, 0xB9200000u, 0xB9400000u, 0xB9600000u,
+    0xB9800000u, 0xB9A00000u, 0xB9C00000u, 0xB9E00000u, 0xBA000000u, 0xBA200000u, 0xBA400000u, 0xBA600000u,
+    0xBA800000u, 0xBAA00000u, 0xBAC00000u, 0xBAE00000u, 0xBB000000u, 0xBB200000u, 0xBB400000u, 0xBB600000u,
+    0xBB800000u, 0xBBA00000u, 0xBBC00000u, 0xBBE00000u, 0xBC000000u, 0xBC200000u, 0xBC400000u, 0xBC600000u,
+    0xBC800000u, 0xBCA00000u, 0xBCC00000u, 0xBCE00000u, 0xBD000000u, 0xBD200000u, 0xBD400000u, 0xBD600000u,
+    0xBD800000u, 0xBDA00000u, 0xBDC00000u, 0xBDE00000u, 0xBE000000u, 0xBE200000u, 0xBE400000u, 0xBE600000u,
+    0xBE800000u, 0xBEA00000u, 0xBEC00000u, 0xBEE00000u, 0xBF000000u, 0xBF200000u, 0xBF400000u, 0xBF600000u,
+    0xBF800000u, 0xBFA00000u, 0xBFC00000u, 0xBFE00000u, 0xC0000000u, 0xC0200000u, 0xC0400000u, 0xC0600000u,
+    0xC0800000u, 0xC0A00000u, 0xC0C00000u, 0xC0E00000u, 0xC1000000u, 0xC1200000u, 0xC1400000u, 0xC1600000u,
+    0xC1800000u, 0xC1A00000u, 0xC1C00000u, 0xC1E00000u, 0xC2000000u, 0xC2200000u, 0xC2400000u, 0xC2600000u,
+    0xC2800000u, 0xC2A00000u, 0xC2C00000u, 0xC2E00000u, 0xC3000000u, 0xC3200000u, 0xC3400000u, 0xC3600000u,
+    0xC3800000u, 0xC3A00000u, 0xC3C00000u, 0xC3E00000u, 0xC4000000u, 0xC4200000u, 0xC4400000u, 0xC4600000u,
+    0xC4800000u, 0xC4A00000u, 0xC4C00000u, 0xC4E00000u, 0xC5000000u, 0xC5200000u, 0xC5400000u, 0xC5600000u,
+    0xC5800000u, 0xC5A00000u, 0xC5C00000u, 0xC5E00000u, 0xC6000000u, 0xC6200000u, 0xC6400000u, 0xC6600000u,
+    0xC6800000u, 0xC6A00000u, 0xC6C00000u, 0xC6E00000u, 0xC7000000u, 0xC7200000u, 0xC7400000u, 0xC7600000u,
+};
+
+static const uint32_t *const umup__fp8_tables[4] = {
+    umup__fp8_table_e4m3, umup__fp8_table_e5m2, umup__fp8_table_e4m3fnuz, umup__fp8_table_e5m2fnuz
+};
+
+/* ---- Format parameters ----------------------------------------------------------------------- */
+
+/* Everything the encoder needs, derived once from a umup_float_format. Codes are magnitudes (the
+ * sign bit is added at the end, at bit position e + m). */
+typedef struct {
+    uint32_t e, m;          /* exponent and mantissa bits */
+    int32_t bias;
+    int kind;               /* umup_float_specials */
+    uint32_t maxcode;       /* magnitude code of the largest finite value */
+    uint32_t ovfcode;       /* magnitude code of a non-saturating overflow (Inf, NaN, or max for NONE) */
+    uint32_t nancode;       /* magnitude code of NaN (0 for NONE: no NaN) */
+    uint32_t nan_signed;    /* 1 if NaN keeps the input's sign */
+} umup__fmt;
+
+static const umup_float_format umup__presets[UMUP_FLOAT_PRESET_COUNT] = {
+    {4, 3, 7, UMUP_SPECIALS_FN},     {5, 2, 15, UMUP_SPECIALS_IEEE}, {4, 3, 8, UMUP_SPECIALS_FNUZ},
+    {5, 2, 16, UMUP_SPECIALS_FNUZ},  {4, 3, 11, UMUP_SPECIALS_FNUZ}, {4, 3, 8, UMUP_SPECIALS_NONE},
+    {5, 2, 16, UMUP_SPECIALS_NONE},  {8, 7, 127, UMUP_SPECIALS_IEEE}, {5, 10, 15, UMUP_SPECIALS_IEEE},
+    {2, 1, 1, UMUP_SPECIALS_NONE},   {2, 3, 1, UMUP_SPECIALS_NONE},  {3, 2, 3, UMUP_SPECIALS_NONE}
+};
+
+UMUPDEF umup_float_format umup_float_format_preset(umup_float_preset preset) {
+    umup_float_format none = {0, 0, 0, UMUP_SPECIALS_IEEE};
+    if ((int)preset < 0 || (int)preset >= (int)UMUP_FLOAT_PRESET_COUNT) return none;
+    return umup__presets[preset];
+}
+
+UMUPDEF umup_status umup_float_format_check(const umup_float_format *f) {
+    int maxe;
+    if (!f) return UMUP_ERR_NULL;
+    if (f->exp_bits < 1 || f->exp_bits > 8 || f->man_bits < 0 || f->man_bits > 10) return UMUP_ERR_INVALID_ARG;
+    if (1 + f->exp_bits + f->man_bits > 16) return UMUP_ERR_INVALID_ARG;
+    if ((int)f->specials < 0 || (int)f->specials > (int)UMUP_SPECIALS_NONE) return UMUP_ERR_INVALID_ARG;
+    if (f->man_bits == 0 && (f->specials == UMUP_SPECIALS_IEEE || f->specials == UMUP_SPECIALS_FN))
+        return UMUP_ERR_INVALID_ARG; /* NaN would need a mantissa bit */
+    if (f->exp_bits == 1 && f->specials == UMUP_SPECIALS_IEEE) return UMUP_ERR_INVALID_ARG;
+    /* Every finite value must be a normal float: min subnormal >= 2^-126 ... max exponent <= 127. */
+    maxe = (1 << f->exp_bits) - 1 - f->bias;
+    if (1 - f->bias - f->man_bits < -126 && !(f->exp_bits == 8 && f->bias == 127)) return UMUP_ERR_INVALID_ARG;
+    if (maxe > 127 && !(f->exp_bits == 8 && f->bias == 127 && f->specials == UMUP_SPECIALS_IEEE))
+        return UMUP_ERR_INVALID_ARG;
+    if (f->bias < -127 || f->bias > 127 + 127) return UMUP_ERR_INVALID_ARG;
+    return UMUP_OK;
+}
+
+UMUPDEF int umup_float_format_bits(const umup_float_format *f) {
+    return umup_float_format_check(f) == UMUP_OK ? 1 + f->exp_bits + f->man_bits : 0;
+}
+
+static void umup__fmt_init(umup__fmt *p, const umup_float_format *f) {
+    uint32_t allones = (1u << (f->exp_bits + f->man_bits)) - 1u;
+    p->e = (uint32_t)f->exp_bits;
+    p->m = (uint32_t)f->man_bits;
+    p->bias = f->bias;
+    p->kind = (int)f->specials;
+    switch (f->specials) {
+    case UMUP_SPECIALS_IEEE:
+        p->maxcode = (((1u << p->e) - 2u) << p->m) | ((1u << p->m) - 1u);
+        p->ovfcode = ((1u << p->e) - 1u) << p->m;                         /* Inf */
+        p->nancode = p->ovfcode | (1u << (p->m - 1u));                    /* quiet NaN */
+        p->nan_signed = 1;
+        break;
+    case UMUP_SPECIALS_FN:
+        p->maxcode = allones - 1u;
+        p->ovfcode = allones;                                             /* NaN */
+        p->nancode = allones;
+        p->nan_signed = 1;
+        break;
+    case UMUP_SPECIALS_FNUZ:
+        p->maxcode = allones;
+        p->ovfcode = allones + 1u;                                        /* 1.000...0: the NaN */
+        p->nancode = allones + 1u;
+        p->nan_signed = 0;
+        break;
+    default: /* UMUP_SPECIALS_NONE: no NaN, overflow always saturates */
+        p->maxcode = allones;
+        p->ovfcode = allones;
+        p->nancode = 0;
+        p->nan_signed = 0;
+        break;
+    }
+}
+
+/* ---- The encoder ---------------------------------------------------------------------------
+ * One integer routine on the float's bit pattern for every format and rounding mode
+ * (research/fp8.md section 4, "exact integer form"). Branch-free apart from loop-invariant
+ * tests, so the bulk loops below auto-vectorise.
+ *   sig = 1.mantissa (24 bits, no implicit bit for float subnormals), e = unbiased exponent;
+ *   d   = dropped bits = 23 - m, plus (emin - e) below the format's normal range;
+ *   q   = sig >> d, rem = sig mod 2^d; code = (max(e + bias - 1, 0) << m) + q + up.
+ * Adding q (which holds the implicit bit) to (biased exponent - 1) << m lets a mantissa carry, or a
+ * subnormal rounding up into the min normal, propagate into the exponent by itself.
+ * nb == 0 selects RNE; nb in 1..32 selects SR with nb random bits (the top nb bits of r). */
+static inline uint32_t umup__encode_bits(uint32_t bits, uint32_t m, int32_t bias, uint32_t maxcode,
+                                         uint32_t ovfcode, uint32_t nancode, uint32_t nan_signed,
+                                         int fnuz, uint32_t signpos, int sat, uint32_t nb, uint32_t r) {
+    uint32_t sign = bits >> 31;
+    uint32_t a = bits & 0x7FFFFFFFu;
+    uint32_t ef = a >> 23;
+    uint32_t sig = (a & 0x7FFFFFu) | ((uint32_t)(ef != 0u) << 23);
+    int32_t e = (int32_t)(ef + (uint32_t)(ef == 0u)) - 127;
+    int32_t sh = (1 - bias) - e;
+    int32_t eb = e + bias - 1;
+    uint32_t d, q, rem, up, code, res, isnan, keep;
+    sh = sh < 0 ? 0 : sh;
+    eb = eb < 0 ? 0 : eb;
+    d = (uint32_t)(23 - (int32_t)m + sh);
+    if (nb == 0u) {
+        /* RNE. For d >= 25 the value is below half the smallest step: it rounds to 0. */
+        uint32_t dc = d > 25u ? 25u : d;
+        q = (sig + ((1u << (dc - 1u)) - 1u) + ((sig >> dc) & 1u)) >> dc; /* rounded: carries into q */
+        rem = 0u;
+        up = 0u;
+    } else {
+        /* SR: up iff t + rr >= 2^k with k = min(d, nb) bits of remainder and randomness. */
+        uint32_t dc = d > 31u ? 31u : d;
+        uint32_t k = d < nb ? d : nb;
+        uint32_t tsh = d - k;
+        uint32_t t, mask, rr;
+        tsh = tsh > 31u ? 31u : tsh;
+        q = sig >> dc;
+        rem = sig & ((1u << dc) - 1u);
+        t = rem >> tsh;
+        mask = 0xFFFFFFFFu >> (32u - k);
+        rr = r >> (32u - k);
+        up = (uint32_t)(t > mask - rr);
+    }
+    code = ((uint32_t)eb << m) + q + up;
+    res = code > maxcode ? (sat ? maxcode : ovfcode) : code;
+    isnan = (uint32_t)(a > 0x7F800000u);
+    res = isnan ? nancode : res;
+    keep = isnan ? nan_signed : (uint32_t)!(fnuz && res == 0u);
+    return res | ((sign & keep) << signpos);
+}
+
+static inline uint32_t umup__encode_fmt(float x, const umup__fmt *p, int sat, uint32_t nb, uint32_t r) {
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    return umup__encode_bits(bits, p->m, p->bias, p->maxcode, p->ovfcode, p->nancode, p->nan_signed,
+                             p->kind == UMUP_SPECIALS_FNUZ, p->e + p->m,
+                             sat || p->kind == UMUP_SPECIALS_NONE, nb, r);
+}
+
+/* Exact decode by building the float's bits with integer operations only. */
+static float umup__decode_fmt(uint32_t code, const umup__fmt *p) {
+    uint32_t signpos = p->e + p->m;
+    uint32_t sign = (code >> signpos) & 1u;
+    uint32_t mag = code & ((1u << signpos) - 1u);
+    uint32_t E = mag >> p->m, M = mag & ((1u << p->m) - 1u), bits;
+    float out;
+    code &= (1u << (signpos + 1u)) - 1u;
+    if (p->kind == UMUP_SPECIALS_FNUZ && code == (1u << signpos)) {
+        bits = 0x7FC00000u;
+    } else if ((p->kind == UMUP_SPECIALS_FN && mag == p->nancode) ||
+               (p->kind == UMUP_SPECIALS_IEEE && E == (1u << p->e) - 1u)) {
+        bits = (sign << 31) | (M ? 0x7FC00000u : 0x7F800000u);
+    } else if (E != 0u) {
+        bits = (sign << 31) | ((uint32_t)((int32_t)E - p->bias + 127) << 23) | (M << (23u - p->m));
+    } else if (M == 0u) {
+        bits = sign << 31;
+    } else if (p->e == 8u && p->bias == 127) {
+        bits = (sign << 31) | (M << (23u - p->m)); /* shares float's exponent: a float subnormal */
+    } else {
+        /* subnormal: M * 2^(1 - bias - m); normalise M (leading bit at position lz) */
+        uint32_t lz = 0, t = M;
+        while (t > 1u) { t >>= 1; lz++; }
+        bits = (sign << 31) | ((uint32_t)((int32_t)lz + 1 - p->bias - (int32_t)p->m + 127) << 23) |
+               ((M - (1u << lz)) << (23u - lz));
+    }
+    memcpy(&out, &bits, sizeof out);
+    return out;
+}
+
+static const umup__fmt *umup__fp8_params(umup_fp8_format fmt) {
+    /* Filled from the presets on first use is racy; instead keep constant tables. */
+    static const umup__fmt tab[UMUP_FP8_FORMAT_COUNT] = {
+        {4, 3, 7, UMUP_SPECIALS_FN, 0x7Eu, 0x7Fu, 0x7Fu, 1},
+        {5, 2, 15, UMUP_SPECIALS_IEEE, 0x7Bu, 0x7Cu, 0x7Eu, 1},
+        {4, 3, 8, UMUP_SPECIALS_FNUZ, 0x7Fu, 0x80u, 0x80u, 0},
+        {5, 2, 16, UMUP_SPECIALS_FNUZ, 0x7Fu, 0x80u, 0x80u, 0},
+        {4, 3, 11, UMUP_SPECIALS_FNUZ, 0x7Fu, 0x80u, 0x80u, 0},
+        {4, 3, 8, UMUP_SPECIALS_NONE, 0x7Fu, 0x7Fu, 0u, 0},
+        {5, 2, 16, UMUP_SPECIALS_NONE, 0x7Fu, 0x7Fu, 0u, 0}
+    };
+    if ((int)fmt < 0 || (int)fmt >= (int)UMUP_FP8_FORMAT_COUNT) return NULL;
+    return &tab[fmt];
+}
+
+static uint32_t umup__round_bits(umup_fp8_rounding rounding, int sr_bits) {
+    if (rounding == UMUP_FP8_RNE) return 0u;
+    if (sr_bits >= 1 && sr_bits <= 32) return (uint32_t)sr_bits;
+    return rounding == UMUP_FP8_SR16 ? 16u : 32u;
+}
+
+static int umup__rounding_ok(umup_fp8_rounding r) {
+    return r == UMUP_FP8_RNE || r == UMUP_FP8_SR || r == UMUP_FP8_SR16;
+}
+
+/* ---- Scalar FP8 API ---------------------------------------------------------------------------- */
+
+UMUPDEF uint8_t umup_fp8_from_float(float x, umup_fp8_format fmt, int saturate) {
+    const umup__fmt *p = umup__fp8_params(fmt);
+    return p ? (uint8_t)umup__encode_fmt(x, p, saturate, 0u, 0u) : (uint8_t)0;
+}
+
+UMUPDEF uint8_t umup_fp8_from_float_sr(float x, umup_fp8_format fmt, int saturate, uint32_t random_bits) {
+    const umup__fmt *p = umup__fp8_params(fmt);
+    return p ? (uint8_t)umup__encode_fmt(x, p, saturate, 32u, random_bits) : (uint8_t)0;
+}
+
+static float umup__bits_to_float(uint32_t bits) {
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+UMUPDEF float umup_fp8_to_float(uint8_t code, umup_fp8_format fmt) {
+    const umup__fmt *p;
+    if ((int)fmt >= 0 && (int)fmt < 4) return umup__bits_to_float(umup__fp8_tables[fmt][code]);
+    p = umup__fp8_params(fmt);
+    return p ? umup__decode_fmt(code, p) : umup__bits_to_float(0x7FC00000u);
+}
+
+static float umup__fmt_max(const umup__fmt *p) {
+    return umup__decode_fmt(p->maxcode, p);
+}
+static float umup__fmt_min_normal(const umup__fmt *p) {
+    return umup__decode_fmt(1u << p->m, p);
+}
+static float umup__fmt_min_subnormal(const umup__fmt *p) {
+    return umup__decode_fmt(1u, p);
+}
+
+UMUPDEF float umup_fp8_max(umup_fp8_format fmt) {
+    const umup__fmt *p = umup__fp8_params(fmt);
+    return p ? umup__fmt_max(p) : 0.0f;
+}
+UMUPDEF float umup_fp8_min_normal(umup_fp8_format fmt) {
+    const umup__fmt *p = umup__fp8_params(fmt);
+    return p ? umup__fmt_min_normal(p) : 0.0f;
+}
+UMUPDEF float umup_fp8_min_subnormal(umup_fp8_format fmt) {
+    const umup__fmt *p = umup__fp8_params(fmt);
+    return p ? umup__fmt_min_subnormal(p) : 0.0f;
+}
+
+static const char *const umup__fp8_names[UMUP_FP8_FORMAT_COUNT] = {
+    "e4m3", "e5m2", "e4m3fnuz", "e5m2fnuz", "e4m3b11fnuz", "gc_e4m3", "gc_e5m2"
+};
+
+UMUPDEF const char *umup_fp8_name(umup_fp8_format fmt) {
+    if ((int)fmt < 0 || (int)fmt >= (int)UMUP_FP8_FORMAT_COUNT) return "?";
+    return umup__fp8_names[fmt];
+}
+
+static int umup__streq_nocase(const char *a, const char *b) {
+    for (; *a && *b; a++, b++) {
+        char ca = (*a >= 'A' && *a <= 'Z') ? (char)(*a - 'A' + 'a') : *a;
+        char cb = (*b >= 'A' && *b <= 'Z') ? (char)(*b - 'A' + 'a') : *b;
+        if (ca != cb) return 0;
+    }
+    return *a == *b;
+}
+
+UMUPDEF umup_status umup_fp8_parse(const char *name, umup_fp8_format *out) {
+    int i;
+    if (!name || !out) return UMUP_ERR_NULL;
+    if (umup__streq_nocase(name, "e4m3fn") || umup__streq_nocase(name, "fp8e4m3")) { *out = UMUP_FP8_E4M3; return UMUP_OK; }
+    if (umup__streq_nocase(name, "fp8e5m2")) { *out = UMUP_FP8_E5M2; return UMUP_OK; }
+    for (i = 0; i < (int)UMUP_FP8_FORMAT_COUNT; i++) {
+        if (umup__streq_nocase(name, umup__fp8_names[i])) { *out = (umup_fp8_format)i; return UMUP_OK; }
+    }
+    return UMUP_ERR_INVALID_ARG;
+}
+
+/* ---- RNG ------------------------------------------------------------------------------------- */
+
+static uint64_t umup__mix64(uint64_t z) { /* SplitMix64 finaliser (Steele, Lea, Flood 2014) */
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static inline uint32_t umup__lowbias32(uint32_t x) { /* C. Wellons' lowbias32 integer hash */
+    x ^= x >> 16;
+    x *= 0x7FEB352Du;
+    x ^= x >> 15;
+    x *= 0x846CA68Bu;
+    x ^= x >> 16;
+    return x;
+}
+
+/* Key for the 2^32-block of counters with high half `hi`. */
+static uint64_t umup__rng_key(uint64_t seed, uint64_t hi) {
+    return umup__mix64(umup__mix64(seed + 0x9E3779B97F4A7C15ull) ^ (hi * 0xD1B54A32D192ED03ull + 1u));
+}
+
+static inline uint32_t umup__rng_block(uint32_t k1, uint32_t k2, uint32_t lo) {
+    return umup__lowbias32(umup__lowbias32(lo + k1) ^ k2);
+}
+
+UMUPDEF uint32_t umup_rng_u32(uint64_t seed, uint64_t counter) {
+    uint64_t key = umup__rng_key(seed, counter >> 32);
+    return umup__rng_block((uint32_t)key, (uint32_t)(key >> 32), (uint32_t)counter);
+}
+
+UMUPDEF float umup_rng_uniform(uint64_t seed, uint64_t counter) {
+    return (float)(umup_rng_u32(seed, counter) >> 8) * (1.0f / 16777216.0f);
+}
+
+/* ---- Bulk casts -------------------------------------------------------------------------------
+ * Arrays are processed in blocks of UMUP__BLOCK elements (OpenMP spreads blocks over threads);
+ * within a block, runs with a constant high counter half share one RNG key, so the inner loops
+ * are plain 32-bit integer code that the compiler vectorises. Element i always uses
+ * umup_rng_u32(seed, counter + i). */
+
+#define UMUP__BLOCK 16384
+
+/* out: 0 = uint8 codes, 1 = uint16 codes, 2 = float (decode via table/generic) */
+typedef struct {
+    const umup__fmt *p;
+    const uint32_t *table;  /* 256-entry decode table or NULL (then generic decode) */
+    int sat;
+    uint32_t nb;
+    uint64_t seed, counter;
+    int nan_passthrough;    /* quantise in a format without NaN: keep NaN inputs */
+} umup__bulk;
+
+/* Saturating RNE into an 8-bit format, the training cast: a cheaper formulation that clamps the
+ * magnitude to max first (so the overflow tie never arises), rounds normal results with the
+ * "add half minus one plus the lowest kept bit" trick, and subnormal results by adding a float
+ * whose ulp is the format's smallest subnormal (the hardware's RNE does the rounding; inputs that
+ * are float subnormals give 0 either way, so FTZ/DAZ cannot change a result). Equal to
+ * umup__encode_bits(..., sat = 1, nb = 0) for every input (the tests check all of them). */
+static inline uint32_t umup__encode_sat_rne(uint32_t bits, uint32_t m, int32_t bias, uint32_t maxbits,
+                                            uint32_t minnormbits, float magic, uint32_t nancode,
+                                            uint32_t nan_signed, int fnuz, uint32_t signpos) {
+    uint32_t sign = bits >> 31, a = bits & 0x7FFFFFFFu, d0 = 23u - m, nrm, sub, res, keep, isnan, mb, sb;
+    uint32_t ac = a < maxbits ? a : maxbits;
+    float acf, sf;
+    nrm = (ac - ((uint32_t)(127 - bias) << 23) + ((1u << (d0 - 1u)) - 1u) + ((ac >> d0) & 1u)) >> d0;
+    memcpy(&acf, &ac, 4);
+    sf = acf + magic;
+    memcpy(&sb, &sf, 4);
+    memcpy(&mb, &magic, 4);
+    sub = sb - mb;
+    res = ac < minnormbits ? sub : nrm;
+    isnan = (uint32_t)(a > 0x7F800000u);
+    res = isnan ? nancode : res;
+    keep = isnan ? nan_signed : (uint32_t)!(fnuz && res == 0u);
+    return res | ((sign & keep) << signpos);
+}
+
+/* Encode src[0..len) into 8-bit codes (codes8) or 16-bit codes (codes32), random counter lo + j. */
+static void umup__encode_codes(const umup__bulk *b, const float *s, uint8_t *codes8, uint32_t *codes32,
+                               size_t len, uint32_t k1, uint32_t k2, uint32_t lo) {
+    const umup__fmt *p = b->p;
+    const uint32_t m = p->m, maxcode = p->maxcode, ovfcode = p->ovfcode, nancode = p->nancode;
+    const uint32_t nan_signed = p->nan_signed, signpos = p->e + p->m, nb = b->nb;
+    const int32_t bias = p->bias;
+    const int fnuz = p->kind == UMUP_SPECIALS_FNUZ;
+    const int sat = b->sat || p->kind == UMUP_SPECIALS_NONE;
+    size_t j;
+    if (codes8 && nb == 0u && sat) {
+        float maxf = umup__decode_fmt(maxcode, p), minnf = umup__decode_fmt(1u << m, p);
+        float magic = umup__bits_to_float((uint32_t)(1 - bias - (int32_t)m + 23 + 127) << 23);
+        uint32_t maxbits, minnormbits;
+        memcpy(&maxbits, &maxf, 4);
+        memcpy(&minnormbits, &minnf, 4);
+        for (j = 0; j < len; j++) {
+            uint32_t bits;
+            memcpy(&bits, &s[j], 4);
+            codes8[j] = (uint8_t)umup__encode_sat_rne(bits, m, bias, maxbits, minnormbits, magic, nancode,
+                                                      nan_signed, fnuz, signpos);
+        }
+    } else if (codes8 && nb == 0u) {
+        for (j = 0; j < len; j++) {
+            uint32_t bits;
+            memcpy(&bits, &s[j], 4);
+            codes8[j] = (uint8_t)umup__encode_bits(bits, m, bias, maxcode, ovfcode, nancode, nan_signed, fnuz,
+                                                   signpos, sat, 0u, 0u);
+        }
+    } else if (codes8) {
+        for (j = 0; j < len; j++) {
+            uint32_t bits, r = umup__rng_block(k1, k2, lo + (uint32_t)j);
+            memcpy(&bits, &s[j], 4);
+            codes8[j] = (uint8_t)umup__encode_bits(bits, m, bias, maxcode, ovfcode, nancode, nan_signed, fnuz,
+                                                   signpos, sat, nb, r);
+        }
+    } else {
+        for (j = 0; j < len; j++) {
+            uint32_t bits, r = nb ? umup__rng_block(k1, k2, lo + (uint32_t)j) : 0u;
+            memcpy(&bits, &s[j], 4);
+            codes32[j] = umup__encode_bits(bits, m, bias, maxcode, ovfcode, nancode, nan_signed, fnuz, signpos,
+                                           sat, nb, r);
+        }
+    }
+}
+
+#define UMUP__SUB 512
+
+/* out == 0: uint8 codes into dst; out == 2: decoded floats (quantise) into dst. */
+static void umup__encode_run(const umup__bulk *b, const float *src, void *dst, int out, size_t start, size_t len) {
+    size_t i = start, end = start + len;
+    while (i < end) {
+        uint64_t c = b->counter + (uint64_t)i;
+        uint32_t lo = (uint32_t)c;
+        uint64_t room = 0x100000000ull - (uint64_t)lo;
+        size_t run = (size_t)((uint64_t)(end - i) < room ? (uint64_t)(end - i) : room);
+        uint64_t key = b->nb ? umup__rng_key(b->seed, c >> 32) : 0u;
+        uint32_t k1 = (uint32_t)key, k2 = (uint32_t)(key >> 32);
+        if (out == 0) {
+            umup__encode_codes(b, src + i, (uint8_t *)dst + i, NULL, run, k1, k2, lo);
+        } else {
+            /* quantise: encode a sub-block into codes, then decode by table (or arithmetic) */
+            size_t s0;
+            for (s0 = 0; s0 < run; s0 += UMUP__SUB) {
+                uint8_t c8[UMUP__SUB];
+                uint32_t c32[UMUP__SUB];
+                size_t n = run - s0 < UMUP__SUB ? run - s0 : UMUP__SUB, j;
+                const float *s = src + i + s0;
+                float *df = (float *)dst + i + s0;
+                if (b->table) {
+                    const uint32_t *tab = b->table;
+                    umup__encode_codes(b, s, c8, NULL, n, k1, k2, lo + (uint32_t)s0);
+                    for (j = 0; j < n; j++) memcpy(&df[j], &tab[c8[j]], 4);
+                    if (b->nan_passthrough)
+                        for (j = 0; j < n; j++) if (s[j] != s[j]) df[j] = s[j];
+                } else {
+                    umup__encode_codes(b, s, NULL, c32, n, k1, k2, lo + (uint32_t)s0);
+                    for (j = 0; j < n; j++) {
+                        float v = umup__decode_fmt(c32[j], b->p);
+                        if (b->nan_passthrough && s[j] != s[j]) v = s[j];
+                        df[j] = v;
+                    }
+                }
+            }
+        }
+        i += run;
+    }
+}
+
+static void umup__encode_all(const umup__bulk *b, const float *src, void *dst, int out, size_t n) {
+    long nblocks = (long)((n + UMUP__BLOCK - 1) / UMUP__BLOCK), k;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (nblocks > 4)
 #endif
+    for (k = 0; k < nblocks; k++) {
+        size_t start = (size_t)k * UMUP__BLOCK;
+        size_t len = n - start < UMUP__BLOCK ? n - start : UMUP__BLOCK;
+        umup__encode_run(b, src, dst, out, start, len);
+    }
+}
+
+/* 256-entry table of value bits for an 8-bit format (built per call for the non-OCP formats). */
+static const uint32_t *umup__table_for(umup_fp8_format fmt, uint32_t *scratch) {
+    const umup__fmt *p = umup__fp8_params(fmt);
+    uint32_t c;
+    if ((int)fmt < 4) return umup__fp8_tables[fmt];
+    for (c = 0; c < 256u; c++) {
+        float v = umup__decode_fmt(c, p);
+        memcpy(&scratch[c], &v, 4);
+    }
+    return scratch;
+}
+
+UMUPDEF umup_status umup_fp8_encode_array(uint8_t *dst, const float *src, size_t n, umup_fp8_format fmt,
+                                          umup_fp8_rounding rounding, int saturate, uint64_t seed,
+                                          uint64_t counter) {
+    umup__bulk b;
+    if (n && (!dst || !src)) return UMUP_ERR_NULL;
+    if (!umup__fp8_params(fmt) || !umup__rounding_ok(rounding)) return UMUP_ERR_INVALID_ARG;
+    b.p = umup__fp8_params(fmt);
+    b.table = NULL;
+    b.sat = saturate;
+    b.nb = umup__round_bits(rounding, 0);
+    b.seed = seed;
+    b.counter = counter;
+    b.nan_passthrough = 0;
+    umup__encode_all(&b, src, dst, 0, n);
+    return UMUP_OK;
+}
+
+UMUPDEF umup_status umup_fp8_decode_array(float *dst, const uint8_t *src, size_t n, umup_fp8_format fmt) {
+    uint32_t scratch[256];
+    const uint32_t *tab;
+    long nn = (long)n, i;
+    if (n && (!dst || !src)) return UMUP_ERR_NULL;
+    if (!umup__fp8_params(fmt)) return UMUP_ERR_INVALID_ARG;
+    tab = umup__table_for(fmt, scratch);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (nn > 4 * UMUP__BLOCK)
 #endif
+    for (i = 0; i < nn; i++) memcpy(&dst[i], &tab[src[i]], 4);
+    return UMUP_OK;
+}
+
+UMUPDEF umup_status umup_fp8_quantise_array(float *dst, const float *src, size_t n, umup_fp8_format fmt,
+                                            umup_fp8_rounding rounding, int saturate, uint64_t seed,
+                                            uint64_t counter) {
+    uint32_t scratch[256];
+    umup__bulk b;
+    if (n && (!dst || !src)) return UMUP_ERR_NULL;
+    if (!umup__fp8_params(fmt) || !umup__rounding_ok(rounding)) return UMUP_ERR_INVALID_ARG;
+    b.p = umup__fp8_params(fmt);
+    b.table = umup__table_for(fmt, scratch);
+    b.sat = saturate;
+    b.nb = umup__round_bits(rounding, 0);
+    b.seed = seed;
+    b.counter = counter;
+    b.nan_passthrough = b.p->kind == UMUP_SPECIALS_NONE;
+    umup__encode_all(&b, src, dst, 2, n);
+    return UMUP_OK;
+}
+
+/* ---- Generic formats --------------------------------------------------------------------------- */
+
+UMUPDEF float umup_float_format_max(const umup_float_format *f) {
+    umup__fmt p;
+    if (umup_float_format_check(f) != UMUP_OK) return 0.0f;
+    umup__fmt_init(&p, f);
+    return umup__fmt_max(&p);
+}
+UMUPDEF float umup_float_format_min_normal(const umup_float_format *f) {
+    umup__fmt p;
+    if (umup_float_format_check(f) != UMUP_OK) return 0.0f;
+    umup__fmt_init(&p, f);
+    return umup__fmt_min_normal(&p);
+}
+UMUPDEF float umup_float_format_min_subnormal(const umup_float_format *f) {
+    umup__fmt p;
+    if (umup_float_format_check(f) != UMUP_OK) return 0.0f;
+    umup__fmt_init(&p, f);
+    return umup__fmt_min_subnormal(&p);
+}
+
+UMUPDEF uint32_t umup_float_encode(float x, const umup_float_format *f, int saturate,
+                                   umup_fp8_rounding rounding, int sr_bits, uint32_t random_bits) {
+    umup__fmt p;
+    if (umup_float_format_check(f) != UMUP_OK || !umup__rounding_ok(rounding)) return 0u;
+    umup__fmt_init(&p, f);
+    return umup__encode_fmt(x, &p, saturate, umup__round_bits(rounding, sr_bits), random_bits);
+}
+
+UMUPDEF float umup_float_decode(uint32_t code, const umup_float_format *f) {
+    umup__fmt p;
+    if (umup_float_format_check(f) != UMUP_OK) return umup__bits_to_float(0x7FC00000u);
+    umup__fmt_init(&p, f);
+    return umup__decode_fmt(code, &p);
+}
+
+UMUPDEF umup_status umup_float_quantise_array(float *dst, const float *src, size_t n,
+                                              const umup_float_format *f, umup_fp8_rounding rounding,
+                                              int saturate, uint64_t seed, uint64_t counter) {
+    umup__fmt p;
+    umup__bulk b;
+    umup_status st;
+    if (!f) return UMUP_ERR_NULL;
+    if (n && (!dst || !src)) return UMUP_ERR_NULL;
+    st = umup_float_format_check(f);
+    if (st != UMUP_OK) return st;
+    if (!umup__rounding_ok(rounding)) return UMUP_ERR_INVALID_ARG;
+    umup__fmt_init(&p, f);
+    b.p = &p;
+    b.table = NULL;
+    b.sat = saturate;
+    b.nb = umup__round_bits(rounding, 0);
+    b.seed = seed;
+    b.counter = counter;
+    b.nan_passthrough = p.kind == UMUP_SPECIALS_NONE;
+    umup__encode_all(&b, src, dst, 2, n);
+    return UMUP_OK;
+}
+
+/* ---- E8M0 and MX blocks ------------------------------------------------------------------------ */
+
+UMUPDEF float umup_e8m0_to_float(uint8_t code) {
+    if (code == 0xFFu) return umup__bits_to_float(0x7FC00000u);
+    if (code == 0u) return umup__bits_to_float(0x00400000u); /* 2^-127, a float subnormal */
+    return umup__bits_to_float((uint32_t)code << 23);
+}
+
+/* 2^k as a double, for |k| <= 1000 (exact, built from bits). */
+static double umup__pow2d(int k) {
+    uint64_t bits = (uint64_t)(k + 1023) << 52;
+    double d;
+    memcpy(&d, &bits, sizeof d);
+    return d;
+}
+
+/* floor(log2(a)) for a finite positive float (float subnormals included). */
+static int umup__ilog2f(float a) {
+    uint32_t bits, ef;
+    memcpy(&bits, &a, 4);
+    ef = (bits >> 23) & 0xFFu;
+    if (ef) return (int)ef - 127;
+    {
+        uint32_t mant = bits & 0x7FFFFFu;
+        int pos = -1;
+        while (mant) { mant >>= 1; pos++; }
+        return pos - 149;
+    }
+}
+
+static int umup__mx_emax(const umup__fmt *p) {
+    int top = (int)(1u << p->e) - 1;
+    if (p->kind == UMUP_SPECIALS_IEEE) top -= 1;
+    return top - p->bias;
+}
+
+static umup_status umup__mx_check(const umup_float_format *elem, umup__fmt *p) {
+    umup_status st;
+    if (!elem) return UMUP_ERR_NULL;
+    st = umup_float_format_check(elem);
+    if (st != UMUP_OK) return st;
+    if (1 + elem->exp_bits + elem->man_bits > 8) return UMUP_ERR_INVALID_ARG;
+    umup__fmt_init(p, elem);
+    return UMUP_OK;
+}
+
+UMUPDEF umup_status umup_mx_encode(uint8_t *scales, uint8_t *elems, const float *src, size_t n,
+                                   const umup_float_format *elem) {
+    umup__fmt p;
+    umup_status st;
+    size_t blk, nblk = (n + UMUP_MX_BLOCK - 1) / UMUP_MX_BLOCK;
+    int emax;
+    if (n && (!scales || !elems || !src)) return UMUP_ERR_NULL;
+    st = umup__mx_check(elem, &p);
+    if (st != UMUP_OK) return st;
+    emax = umup__mx_emax(&p);
+    for (blk = 0; blk < nblk; blk++) {
+        size_t s0 = blk * UMUP_MX_BLOCK, len = n - s0 < UMUP_MX_BLOCK ? n - s0 : UMUP_MX_BLOCK, i;
+        float amax = 0.0f;
+        int special = 0, E;
+        double inv;
+        for (i = 0; i < len; i++) {
+            float a = src[s0 + i] < 0 ? -src[s0 + i] : src[s0 + i];
+            if (!(a <= 3.4028234663852886e38f)) special = 1; /* NaN or Inf */
+            else if (a > amax) amax = a;
+        }
+        if (special) {
+            scales[blk] = 0xFFu;
+            for (i = 0; i < len; i++) elems[s0 + i] = 0u;
+            continue;
+        }
+        E = amax > 0.0f ? umup__ilog2f(amax) - emax : -127;
+        if (E < -127) E = -127;
+        if (E > 127) E = 127;
+        scales[blk] = (uint8_t)(E + 127);
+        inv = umup__pow2d(-E);
+        for (i = 0; i < len; i++) {
+            float v = (float)((double)src[s0 + i] * inv); /* exact unless far below the element grid */
+            elems[s0 + i] = (uint8_t)umup__encode_fmt(v, &p, 1, 0u, 0u);
+        }
+    }
+    return UMUP_OK;
+}
+
+UMUPDEF umup_status umup_mx_decode(float *dst, const uint8_t *scales, const uint8_t *elems, size_t n,
+                                   const umup_float_format *elem) {
+    umup__fmt p;
+    umup_status st;
+    size_t i;
+    if (n && (!scales || !elems || !dst)) return UMUP_ERR_NULL;
+    st = umup__mx_check(elem, &p);
+    if (st != UMUP_OK) return st;
+    for (i = 0; i < n; i++) {
+        uint8_t s = scales[i / UMUP_MX_BLOCK];
+        if (s == 0xFFu) dst[i] = umup__bits_to_float(0x7FC00000u);
+        else dst[i] = (float)((double)umup__decode_fmt(elems[i], &p) * umup__pow2d((int)s - 127));
+    }
+    return UMUP_OK;
+}
+
+UMUPDEF umup_status umup_mx_quantise(float *dst, const float *src, size_t n, const umup_float_format *elem) {
+    uint8_t sc[1], el[UMUP_MX_BLOCK];
+    umup__fmt p;
+    umup_status st;
+    size_t s0;
+    if (n && (!dst || !src)) return UMUP_ERR_NULL;
+    st = umup__mx_check(elem, &p);
+    if (st != UMUP_OK) return st;
+    for (s0 = 0; s0 < n; s0 += UMUP_MX_BLOCK) {
+        size_t len = n - s0 < UMUP_MX_BLOCK ? n - s0 : UMUP_MX_BLOCK;
+        umup_mx_encode(sc, el, src + s0, len, elem);
+        umup_mx_decode(dst + s0, sc, el, len, elem);
+    }
+    return UMUP_OK;
+}
+
+#endif /* UMUP_FP8_IMPLEMENTATION_DONE */
+#endif /* UMUP_IMPLEMENTATION || UMUP_FP8_IMPLEMENTATION */
