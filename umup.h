@@ -252,7 +252,204 @@ UMUPDEF umup_status umup_cross_entropy_forward(float *loss, const float *z, cons
 UMUPDEF umup_status umup_cross_entropy_backward(float *dz, const float *z, const int32_t *targets, int rows, int V,
                                                 float dloss, const umup_op_scales *s);
 
-/* @@PARAM_DECL@@ */
+/* ============================================================================================ */
+/* 7. Parametrizations: init, multipliers, learning-rate and weight-decay rules                 */
+/* ============================================================================================ */
+/* One question, one function: for a tensor of a given kind and shape under a parametrization,
+ * what are its init std, forward multiplier, Adam-family and SGD learning-rate factors and
+ * weight-decay rule? (umup_param_rule). The factors multiply the global LR eta; a multiplier is
+ * the constant the tensor's output is multiplied by in the forward pass (for u-muP these are the
+ * op scales of section 2, e.g. 1/sqrt(fan_in) for a hidden linear).
+ *
+ *            embedding init/mult/Adam LR   hidden init/mult/Adam LR              readout init/mult/Adam LR
+ *   SP       sigma_emb / 1 / 1             1/sqrt(in) / 1 / 1                    1/sqrt(in) / 1 / 1
+ *   muP      sigma_emb / a_emb / 1         1/sqrt(in) / 1 / 1/m                  1/sqrt(base_in) / a_out/m / 1
+ *   u-muP    1 / 1 / 1/sqrt(d)             1 / 1/sqrt(in) / 1/sqrt(in)/sqrt(L)   1 / 1/in / 1
+ *   muS      1 / 1 / 1                     1 / 1/sqrt(in) / 1/sqrt(in)           1 / 1/in / 1
+ *   spectral 1 / 1 / 1                     (1/sqrt(in)) min(1, sqrt(out/in)) / 1 / out/in   (as hidden)
+ * m = fan_in / base_fan_in (muP width multiplier), L = depth (number of layers). Sources and the
+ * SGD, bias, norm and weight-decay rules are given at each rule in the implementation. */
+
+typedef enum {
+    UMUP_PARAM_UMUP = 0,    /* u-muP ([GC] unit_scaling, [P]): the default */
+    UMUP_PARAM_SP,          /* standard parametrization (PyTorch defaults) */
+    UMUP_PARAM_MUP,         /* muP in the microsoft/mup form (base shapes, MuReadout, MuAdam/MuSGD) */
+    UMUP_PARAM_MUS,         /* muS, "muNit Scaling" ([muS] Table 2) */
+    UMUP_PARAM_SPECTRAL,    /* spectral muP as huggingface/nanotron implements it */
+    UMUP_PARAM_COUNT
+} umup_parametrization;
+
+typedef enum {
+    UMUP_TENSOR_HIDDEN = 0, /* a weight matrix inside the network (attention and MLP projections) */
+    UMUP_TENSOR_EMBEDDING,  /* the input embedding table [V, d] */
+    UMUP_TENSOR_READOUT,    /* the output projection [V, d] (muP's MuReadout, u-muP's linear_readout) */
+    UMUP_TENSOR_BIAS,
+    UMUP_TENSOR_NORM        /* a norm gain */
+} umup_tensor_kind;
+
+/* Extra depth rules on top of a parametrization. */
+typedef enum {
+    UMUP_DEPTH_RULE_DEFAULT = 0, /* u-muP: [GC]'s LR x depth^-1/2 inside the residual stack; others: none */
+    UMUP_DEPTH_RULE_NONE,        /* no depth dependence */
+    UMUP_DEPTH_RULE_DEPTH_MUP,   /* Depth-muP (TP-VI, Bordelon et al.): branch x 1/sqrt(L/L0), Adam LR x (L/L0)^-1/2 */
+    UMUP_DEPTH_RULE_COMPLETEP    /* CompleteP (Dey et al. 2025): branch x (L/L0)^-alpha, LR x (L/L0)^(alpha-1), eps x (L/L0)^-alpha */
+} umup_depth_rule;
+
+/* How weight decay applies to a tensor (lambda = the optimizer's weight_decay). */
+typedef enum {
+    UMUP_WD_NONE = 0,       /* no decay */
+    UMUP_WD_DECOUPLED,      /* theta -= lr_t * lr_factor * lambda * wd_factor * theta (torch AdamW) */
+    UMUP_WD_INDEPENDENT,    /* theta -= lambda * wd_factor * schedule(t) * theta, independent of the LR
+                               ([GC]/[AA] independent_weight_decay; muS's "fully decoupled" decay) */
+    UMUP_WD_COUPLED         /* L2: g += lambda * wd_factor * theta before the update (torch Adam, SGD) */
+} umup_wd_rule;
+
+/* Parametrization settings; zero-initialised means defaults (see umup_param_config_default). */
+typedef struct {
+    umup_parametrization param;
+    int base_width;         /* muP: width of the base model (0: the model's own width, m = 1) */
+    int depth;              /* number of layers L of the model (0: 1) */
+    int base_depth;         /* L0 for the depth rules (0: depth, so depth factors are 1) */
+    umup_depth_mode depth_mode; /* u-muP: depth = layers (default, [GC]) or 2 x layers ([AA]) */
+    umup_depth_rule depth_rule;
+    float completep_alpha;  /* CompleteP alpha in [1/2, 1] (0: 1) */
+    float sigma_emb;        /* SP/muP embedding init std (0: 1, torch nn.Embedding) */
+    float alpha_emb;        /* muP embedding multiplier (0: 1) */
+    float alpha_out;        /* muP readout multiplier (0: 1) */
+    int readout_zero_init;  /* muP: initialise the readout to zero (mup's readout_zero_init) */
+} umup_param_config;
+
+/* A tensor to ask about. fan_in/fan_out are the torch layout's shape[1]/shape[0] for a weight
+ * [out, in]; for an embedding [V, d]: fan_in = V, fan_out = d (the rules use d); for a bias or a
+ * norm gain of size n: fan_in = 1, fan_out = n. in_residual: the tensor lives inside a residual
+ * branch (depth rules apply). */
+typedef struct {
+    umup_tensor_kind kind;
+    int fan_in, fan_out;
+    int in_residual;
+} umup_tensor_desc;
+
+/* The answer. */
+typedef struct {
+    float init_std;         /* N(0, init_std^2) init; 0 means zeros (biases, a zero-init readout); norms init 1 */
+    float multiplier;       /* forward multiplier on the tensor's output */
+    float lr_adam;          /* LR factor for Adam, AdamW and Lion */
+    float lr_sgd;           /* LR factor for SGD; NaN where the source defines no SGD rule (muS, spectral) */
+    umup_wd_rule wd;        /* weight-decay rule under AdamW/Lion (Adam and SGD use UMUP_WD_COUPLED for DECOUPLED) */
+    float wd_factor;        /* multiplier on lambda */
+    float eps_factor;       /* multiplier on Adam's epsilon (CompleteP), else 1 */
+} umup_tensor_rule;
+
+/* Resolved defaults: u-muP, base_width 0, depth 1, base_depth = depth, depth = layers,
+ * default depth rule, completep_alpha 1, sigma_emb 1, alpha_emb 1, alpha_out 1. */
+UMUPDEF umup_param_config umup_param_config_default(void);
+
+/* Fills *out for tensor t in a model of width `width` (d_model). Zero fields of cfg take their
+ * defaults. Errors: UMUP_ERR_NULL; UMUP_ERR_SHAPE (fan_in, fan_out or width < 1);
+ * UMUP_ERR_INVALID_ARG (unknown enum, completep_alpha outside [1/2, 1], negative settings). */
+UMUPDEF umup_status umup_param_rule(const umup_param_config *cfg, int width, const umup_tensor_desc *t,
+                                    umup_tensor_rule *out);
+
+/* Multiplier on each residual branch's output from the depth rule: 1 (none / u-muP, whose
+ * tau rule of section 5 does this job), (L/L0)^-1/2 (Depth-muP) or (L/L0)^-alpha (CompleteP). */
+UMUPDEF float umup_param_branch_multiplier(const umup_param_config *cfg);
+
+/* Attention logit scale for head size d_head in a model of width `width`: SP 1/sqrt(d_head);
+ * muP sqrt(d_base)/d_head with d_base the head size at the base width (1/d_head scaling that equals
+ * SP's at the base width, mup README); u-muP alpha_attn/d_head ([GC] sdpa mult / d_head); muS and
+ * spectral alpha_attn/d_head. alpha_attn (0: 1) multiplies the SP and muP scales too. */
+UMUPDEF float umup_param_attention_scale(const umup_param_config *cfg, int width, int d_head, float alpha_attn);
+
+/* Short names "umup", "sp", "mup", "mus", "spectral" and their parser (UMUP_ERR_INVALID_ARG if unknown). */
+UMUPDEF const char *umup_param_name(umup_parametrization p);
+UMUPDEF umup_status umup_param_parse(const char *name, umup_parametrization *out);
+
+/* ============================================================================================ */
+/* 8. Optimizers and LR schedules                                                               */
+/* ============================================================================================ */
+
+typedef enum { UMUP_SCHED_CONSTANT = 0, UMUP_SCHED_COSINE, UMUP_SCHED_LINEAR } umup_decay_kind;
+
+/* LR schedule: linear warmup from 1/warmup to 1 over `warmup` steps, then decay to min_ratio over
+ * the remaining steps up to `total` (cosine or linear), then min_ratio. */
+typedef struct {
+    umup_decay_kind decay;
+    long warmup;            /* warmup steps (0: none) */
+    long total;             /* total steps (needed by the decays) */
+    float min_ratio;        /* floor as a fraction of the peak LR (0: decays to 0) */
+} umup_schedule;
+
+/* The schedule's factor for the update with 0-based index step:
+ *   step < warmup: (step + 1) / warmup;
+ *   else p = min(1, (step - warmup) / max(1, total - warmup)),
+ *        cosine: r + (1 - r)(1 + cos(pi p))/2, linear: r + (1 - r)(1 - p), constant: 1.
+ * A NULL or invalid schedule gives 1. */
+UMUPDEF float umup_schedule_value(const umup_schedule *s, long step);
+
+typedef enum { UMUP_OPT_ADAMW = 0, UMUP_OPT_ADAM, UMUP_OPT_SGD, UMUP_OPT_LION } umup_optimizer_kind;
+
+/* Optimizer settings; zero-initialised means defaults (see umup_optim_config_default). */
+typedef struct {
+    umup_optimizer_kind kind;
+    double lr;              /* peak LR eta (0: 1e-3) */
+    double beta1, beta2;    /* Adam (0: 0.9, 0.999); Lion (0: 0.9, 0.99) */
+    double eps;             /* Adam epsilon (0: 1e-8) */
+    double momentum;        /* SGD momentum (0: none) */
+    int nesterov;           /* SGD Nesterov momentum */
+    double weight_decay;    /* lambda (0: none) */
+    double clip_norm;       /* global gradient-norm clipping threshold (0: no clipping) */
+    umup_schedule schedule;
+} umup_optim_config;
+
+/* A contiguous view [offset, offset + size) of the flat parameter, gradient and state arrays
+ * with its factors (usually filled from umup_param_rule). */
+typedef struct {
+    size_t offset, size;
+    float lr_factor;        /* multiplies the scheduled LR */
+    umup_wd_rule wd;
+    float wd_factor;
+    float eps_factor;       /* multiplies eps (0: 1) */
+} umup_param_group;
+
+/* Optimizer state that is not per-parameter. The per-parameter state (moments) lives in a
+ * caller-owned float array of umup_optim_state_size() floats, so checkpoints can save it. */
+typedef struct {
+    umup_optim_config cfg;  /* resolved configuration */
+    long step;              /* number of updates applied so far */
+    double last_grad_norm;  /* global gradient norm of the last step (before clipping) */
+} umup_optimizer;
+
+UMUPDEF umup_optim_config umup_optim_config_default(umup_optimizer_kind kind);
+
+/* Initialises *opt from cfg (zero fields take defaults). Errors: UMUP_ERR_NULL,
+ * UMUP_ERR_INVALID_ARG (unknown kind, lr <= 0, betas outside [0, 1), eps < 0, momentum outside
+ * [0, 1), negative weight decay or clip norm, invalid schedule). */
+UMUPDEF umup_status umup_optim_init(umup_optimizer *opt, const umup_optim_config *cfg);
+
+/* Floats of per-parameter state for n parameters: Adam/AdamW 2n (first moments, then second
+ * moments), SGD n (momentum buffer), Lion n. The state array must start zeroed. */
+UMUPDEF size_t umup_optim_state_size(umup_optimizer_kind kind, size_t n);
+
+/* One update of every group. params/grads/state are the flat arrays (n_params floats; state as
+ * above, laid out as [m of all params][v of all params] for Adam). Steps, for update index
+ * s = opt->step and lr_t = lr * schedule(s):
+ *  1. global gradient norm over all groups (double); NaN/Inf -> UMUP_ERR_NONFINITE, nothing changes;
+ *     if clip_norm > 0 and the norm exceeds it, gradients are used times clip_norm / norm;
+ *  2. per group with lr_g = lr_t * lr_factor: weight decay by its rule (AdamW, Lion: as stated;
+ *     Adam, SGD: DECOUPLED acts as COUPLED, i.e. torch's L2 weight_decay);
+ *  3. AdamW/Adam: m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; theta -= lr_g mhat / (sqrt(vhat) + eps*eps_factor)
+ *     with bias corrections 1 - b^(s+1); SGD: buf = momentum buf + g (buf = g on the first step),
+ *     theta -= lr_g (nesterov ? g + momentum buf : buf); Lion: theta -= lr_g sign(b1 m + (1-b1) g),
+ *     m = b2 m + (1-b2) g;
+ *  4. opt->step += 1, opt->last_grad_norm = the norm.
+ * Groups must lie inside [0, n_params) and must not overlap. Errors: UMUP_ERR_NULL,
+ * UMUP_ERR_SHAPE (a group out of range), UMUP_ERR_INVALID_ARG (a group factor not finite or
+ * negative, NaN SGD factor), UMUP_ERR_NONFINITE. On error nothing is modified. */
+UMUPDEF umup_status umup_optim_step(umup_optimizer *opt, float *params, const float *grads, float *state,
+                                    size_t n_params, const umup_param_group *groups, int n_groups);
+
+UMUPDEF const char *umup_optim_name(umup_optimizer_kind kind);
+UMUPDEF umup_status umup_optim_parse(const char *name, umup_optimizer_kind *out);
 
 /* @@MODEL_DECL@@ */
 
@@ -1067,7 +1264,354 @@ UMUPDEF umup_status umup_cross_entropy_backward(float *dz, const float *z, const
     return UMUP_OK;
 }
 
-/* @@PARAM_IMPL@@ */
+/* ============================================================================================ */
+/* Parametrizations implementation                                                              */
+/* ============================================================================================ */
+
+UMUPDEF umup_param_config umup_param_config_default(void) {
+    umup_param_config c;
+    memset(&c, 0, sizeof c);
+    c.param = UMUP_PARAM_UMUP;
+    c.depth = 1;
+    c.base_depth = 1;
+    c.depth_mode = UMUP_DEPTH_LAYERS;
+    c.depth_rule = UMUP_DEPTH_RULE_DEFAULT;
+    c.completep_alpha = 1.0f;
+    c.sigma_emb = 1.0f;
+    c.alpha_emb = 1.0f;
+    c.alpha_out = 1.0f;
+    return c;
+}
+
+/* Resolve zero fields; returns UMUP_OK or UMUP_ERR_INVALID_ARG. */
+static umup_status umup__param_resolve(const umup_param_config *in, umup_param_config *c) {
+    *c = *in;
+    if ((int)c->param < 0 || (int)c->param >= (int)UMUP_PARAM_COUNT) return UMUP_ERR_INVALID_ARG;
+    if ((int)c->depth_rule < 0 || (int)c->depth_rule > (int)UMUP_DEPTH_RULE_COMPLETEP) return UMUP_ERR_INVALID_ARG;
+    if (c->depth_mode != UMUP_DEPTH_LAYERS && c->depth_mode != UMUP_DEPTH_2X_LAYERS) return UMUP_ERR_INVALID_ARG;
+    if (c->base_width < 0 || c->depth < 0 || c->base_depth < 0) return UMUP_ERR_INVALID_ARG;
+    if (c->depth == 0) c->depth = 1;
+    if (c->base_depth == 0) c->base_depth = c->depth;
+    if (c->completep_alpha == 0.0f) c->completep_alpha = 1.0f;
+    if (!(c->completep_alpha >= 0.5f && c->completep_alpha <= 1.0f)) return UMUP_ERR_INVALID_ARG;
+    if (c->sigma_emb == 0.0f) c->sigma_emb = 1.0f;
+    if (c->alpha_emb == 0.0f) c->alpha_emb = 1.0f;
+    if (c->alpha_out == 0.0f) c->alpha_out = 1.0f;
+    if (!(c->sigma_emb > 0.0f) || !(c->alpha_emb > 0.0f) || !(c->alpha_out > 0.0f)) return UMUP_ERR_INVALID_ARG;
+    if (c->sigma_emb > 1e30f || c->alpha_emb > 1e30f || c->alpha_out > 1e30f) return UMUP_ERR_INVALID_ARG;
+    return UMUP_OK;
+}
+
+UMUPDEF umup_status umup_param_rule(const umup_param_config *cfg, int width, const umup_tensor_desc *t,
+                                    umup_tensor_rule *out) {
+    umup_param_config c;
+    umup_tensor_rule r;
+    umup_status st;
+    double fin, fout, m, mL, depth_f = 1.0;
+    int weight, hidden;
+    if (!cfg || !t || !out) return UMUP_ERR_NULL;
+    st = umup__param_resolve(cfg, &c);
+    if (st != UMUP_OK) return st;
+    if ((int)t->kind < 0 || (int)t->kind > (int)UMUP_TENSOR_NORM) return UMUP_ERR_INVALID_ARG;
+    if (t->fan_in < 1 || t->fan_out < 1 || width < 1) return UMUP_ERR_SHAPE;
+    fin = t->fan_in;
+    fout = t->fan_out;
+    m = c.base_width > 0 ? (double)width / c.base_width : 1.0;  /* muP width multiplier */
+    mL = (double)c.depth / c.base_depth;                        /* depth multiplier L / L0 */
+    weight = t->kind == UMUP_TENSOR_HIDDEN || t->kind == UMUP_TENSOR_EMBEDDING || t->kind == UMUP_TENSOR_READOUT;
+    hidden = t->kind == UMUP_TENSOR_HIDDEN;
+    memset(&r, 0, sizeof r);
+    r.init_std = 1.0f;
+    r.multiplier = 1.0f;
+    r.lr_adam = 1.0f;
+    r.lr_sgd = 1.0f;
+    r.wd = UMUP_WD_DECOUPLED;
+    r.wd_factor = 1.0f;
+    r.eps_factor = 1.0f;
+    if (t->kind == UMUP_TENSOR_BIAS) r.init_std = 0.0f;
+
+    switch (c.param) {
+    case UMUP_PARAM_SP:
+        /* PyTorch defaults: nn.Embedding N(0, 1) (sigma_emb), Linear std ~ 1/sqrt(fan_in), one LR for
+           all; AdamW decay on weights, none on biases and norm gains (common practice). */
+        if (t->kind == UMUP_TENSOR_EMBEDDING) r.init_std = c.sigma_emb;
+        else if (t->kind == UMUP_TENSOR_HIDDEN || t->kind == UMUP_TENSOR_READOUT) r.init_std = (float)(1.0 / sqrt(fin));
+        if (!weight) r.wd = UMUP_WD_NONE;
+        break;
+    case UMUP_PARAM_MUP:
+        /* microsoft/mup (commit 1981497). Hidden ("matrix-like", two infinite dims): default init
+           std ~ 1/sqrt(fan_in), MuAdam lr /= width_mult, and (decoupled_wd=False, the default)
+           weight_decay *= width_mult so that AdamW's lr*wd stays width independent; MuSGD lr /=
+           fanin_fanout_mult_ratio (= 1 when both dims scale together). Vector-like tensors (embedding,
+           readout, biases, norms: one infinite dim): Adam LR unchanged, MuSGD lr *= width_mult.
+           MuReadout: forward multiplier output_mult / width_mult, weight rescaled once by
+           sqrt(width_mult) (init std 1/sqrt(base_fan_in)) unless readout_zero_init. The embedding
+           multiplier alpha_emb is the examples' input multiplier. At m = 1 everything equals SP. */
+        if (t->kind == UMUP_TENSOR_EMBEDDING) {
+            r.init_std = c.sigma_emb;
+            r.multiplier = c.alpha_emb;
+            r.lr_sgd = (float)m;
+        } else if (hidden) {
+            r.init_std = (float)(1.0 / sqrt(fin));
+            r.lr_adam = (float)(1.0 / m);
+            r.wd_factor = (float)m;
+        } else if (t->kind == UMUP_TENSOR_READOUT) {
+            r.init_std = c.readout_zero_init ? 0.0f : (float)(sqrt(m) / sqrt(fin));
+            r.multiplier = (float)(c.alpha_out / m);
+            r.lr_sgd = (float)m;
+        } else {
+            r.lr_sgd = (float)m;
+            r.wd = UMUP_WD_NONE;
+        }
+        break;
+    case UMUP_PARAM_UMUP:
+        /* [GC] unit_scaling (a7b5b3c): unit init everywhere (uu.Linear nn.init.normal_, embedding
+           N(0,1)); multipliers are the op scales: linear 1/sqrt(fan_in), linear_readout 1/fan_in,
+           embedding 1. optim.lr_scale_func_adam: "weight" -> depth^-1/2 fan_in^-1/2 with fan_in =
+           shape[1] (so the embedding [V, d] gets 1/sqrt(d), [P]'s embedding rule); "output" -> 1;
+           "bias"/"norm" -> depth^-1/2; depth = mup_scaling_depth (number of layers, set by
+           DepthSequential on residual-stack tensors only). lr_scale_func_sgd with the default
+           readout constraint None equals the Adam rule. Independent weight decay on everything
+           (scaled_parameters(independent_weight_decay=True)). */
+        if (c.depth_rule == UMUP_DEPTH_RULE_DEFAULT && t->in_residual)
+            depth_f = 1.0 / sqrt(c.depth_mode == UMUP_DEPTH_2X_LAYERS ? 2.0 * c.depth : (double)c.depth);
+        r.wd = UMUP_WD_INDEPENDENT;
+        if (t->kind == UMUP_TENSOR_EMBEDDING) {
+            r.lr_adam = (float)(1.0 / sqrt(fout));
+        } else if (hidden) {
+            r.multiplier = (float)(1.0 / sqrt(fin));
+            r.lr_adam = (float)(depth_f / sqrt(fin));
+        } else if (t->kind == UMUP_TENSOR_READOUT) {
+            r.multiplier = (float)(1.0 / fin);
+        } else {
+            r.lr_adam = (float)depth_f;
+        }
+        r.lr_sgd = r.lr_adam;
+        break;
+    case UMUP_PARAM_MUS:
+        /* muS ([muS] arXiv 2502.05967, Table 2): init variance 1 for every weight; output
+           multipliers 1 (embedding), 1/sqrt(fan_in) (hidden), 1/fan_in (LM head); Adam-like LR 1,
+           1/sqrt(fan_in), 1; norm and embedding LRs constant; weight decay lambda constant and
+           fully decoupled (independent of the LR). The paper trains with Lion/AdamW only: no SGD
+           rule (lr_sgd NaN). */
+        r.wd = UMUP_WD_INDEPENDENT;
+        r.lr_sgd = (float)NAN;
+        if (hidden) {
+            r.multiplier = (float)(1.0 / sqrt(fin));
+            r.lr_adam = (float)(1.0 / sqrt(fin));
+        } else if (t->kind == UMUP_TENSOR_READOUT) {
+            r.multiplier = (float)(1.0 / fin);
+        }
+        break;
+    case UMUP_PARAM_SPECTRAL:
+        /* huggingface/nanotron (2411b022) scaling/parametrization.py, SpectralMupParametrizator:
+           every linear (lm_head included) init std (1/sqrt(fan_in)) min(1, sqrt(fan_out/fan_in)),
+           AdamW LR lr * fan_out/fan_in; embeddings std 1 and norms at the global LR. AdamW only
+           (no SGD rule: lr_sgd NaN). */
+        r.lr_sgd = (float)NAN;
+        if (hidden || t->kind == UMUP_TENSOR_READOUT) {
+            r.init_std = (float)(1.0 / sqrt(fin) * (fout < fin ? sqrt(fout / fin) : 1.0));
+            r.lr_adam = (float)(fout / fin);
+        }
+        if (!weight) r.wd = UMUP_WD_NONE;
+        break;
+    default: return UMUP_ERR_INVALID_ARG;
+    }
+
+    /* Explicit depth rules (residual-stack tensors only). Depth-muP (TP-VI, Bordelon et al. 2023):
+       Adam LR x (L/L0)^-1/2 for hidden weights. CompleteP (Dey et al. 2025; EleutherAI nanoGPT-mup
+       `completep`): hidden LR x (L/L0)^(alpha-1), norm/bias LR x (L/L0)^(alpha-1), Adam eps x
+       m^-1 (L/L0)^-alpha for hidden weights. */
+    if (t->in_residual && c.depth_rule == UMUP_DEPTH_RULE_DEPTH_MUP && hidden) {
+        r.lr_adam *= (float)(1.0 / sqrt(mL));
+    } else if (t->in_residual && c.depth_rule == UMUP_DEPTH_RULE_COMPLETEP) {
+        double a = c.completep_alpha;
+        if (hidden || t->kind == UMUP_TENSOR_BIAS || t->kind == UMUP_TENSOR_NORM) r.lr_adam *= (float)pow(mL, a - 1.0);
+        if (hidden) r.eps_factor = (float)(1.0 / m * pow(mL, -a));
+    }
+    *out = r;
+    return UMUP_OK;
+}
+
+UMUPDEF float umup_param_branch_multiplier(const umup_param_config *cfg) {
+    umup_param_config c;
+    double mL;
+    if (!cfg || umup__param_resolve(cfg, &c) != UMUP_OK) return 1.0f;
+    mL = (double)c.depth / c.base_depth;
+    if (c.depth_rule == UMUP_DEPTH_RULE_DEPTH_MUP) return (float)(1.0 / sqrt(mL));
+    if (c.depth_rule == UMUP_DEPTH_RULE_COMPLETEP) return (float)pow(mL, -(double)c.completep_alpha);
+    return 1.0f;
+}
+
+UMUPDEF float umup_param_attention_scale(const umup_param_config *cfg, int width, int d_head, float alpha_attn) {
+    umup_param_config c;
+    double a = alpha_attn > 0.0f ? alpha_attn : 1.0;
+    if (!cfg || umup__param_resolve(cfg, &c) != UMUP_OK || width < 1 || d_head < 1) return (float)NAN;
+    switch (c.param) {
+    case UMUP_PARAM_SP: return (float)(a / sqrt((double)d_head));
+    case UMUP_PARAM_MUP: {
+        double d_base = c.base_width > 0 ? (double)d_head * c.base_width / width : (double)d_head;
+        return (float)(a * sqrt(d_base) / d_head);
+    }
+    default: return (float)(a / d_head);
+    }
+}
+
+static const char *const umup__param_names[UMUP_PARAM_COUNT] = {"umup", "sp", "mup", "mus", "spectral"};
+
+UMUPDEF const char *umup_param_name(umup_parametrization p) {
+    if ((int)p < 0 || (int)p >= (int)UMUP_PARAM_COUNT) return "?";
+    return umup__param_names[p];
+}
+
+UMUPDEF umup_status umup_param_parse(const char *name, umup_parametrization *out) {
+    int i;
+    if (!name || !out) return UMUP_ERR_NULL;
+    for (i = 0; i < (int)UMUP_PARAM_COUNT; i++)
+        if (strcmp(name, umup__param_names[i]) == 0) { *out = (umup_parametrization)i; return UMUP_OK; }
+    if (strcmp(name, "u-mup") == 0) { *out = UMUP_PARAM_UMUP; return UMUP_OK; }
+    return UMUP_ERR_INVALID_ARG;
+}
+
+/* ---- Schedules and optimizers ------------------------------------------------------------------ */
+
+UMUPDEF float umup_schedule_value(const umup_schedule *s, long step) {
+    double p, r;
+    if (!s || step < 0 || s->warmup < 0 || !(s->min_ratio >= 0.0f && s->min_ratio <= 1.0f)) return 1.0f;
+    if (step < s->warmup) return (float)((double)(step + 1) / (double)s->warmup);
+    if (s->decay == UMUP_SCHED_CONSTANT) return 1.0f;
+    p = (double)(step - s->warmup) / (double)(s->total - s->warmup > 1 ? s->total - s->warmup : 1);
+    if (p > 1.0) p = 1.0;
+    r = s->min_ratio;
+    if (s->decay == UMUP_SCHED_COSINE) return (float)(r + (1.0 - r) * 0.5 * (1.0 + cos(UMUP__PI * p)));
+    if (s->decay == UMUP_SCHED_LINEAR) return (float)(r + (1.0 - r) * (1.0 - p));
+    return 1.0f;
+}
+
+UMUPDEF umup_optim_config umup_optim_config_default(umup_optimizer_kind kind) {
+    umup_optim_config c;
+    memset(&c, 0, sizeof c);
+    c.kind = kind;
+    c.lr = 1e-3;
+    c.beta1 = 0.9;
+    c.beta2 = kind == UMUP_OPT_LION ? 0.99 : 0.999;
+    c.eps = 1e-8;
+    return c;
+}
+
+UMUPDEF umup_status umup_optim_init(umup_optimizer *opt, const umup_optim_config *cfg) {
+    umup_optim_config c, d;
+    if (!opt || !cfg) return UMUP_ERR_NULL;
+    c = *cfg;
+    if ((int)c.kind < 0 || (int)c.kind > (int)UMUP_OPT_LION) return UMUP_ERR_INVALID_ARG;
+    d = umup_optim_config_default(c.kind);
+    if (c.lr == 0.0) c.lr = d.lr;
+    if (c.beta1 == 0.0) c.beta1 = d.beta1;
+    if (c.beta2 == 0.0) c.beta2 = d.beta2;
+    if (c.eps == 0.0) c.eps = d.eps;
+    if (!(c.lr > 0.0 && c.lr < 1e30)) return UMUP_ERR_INVALID_ARG;
+    if (!(c.beta1 >= 0.0 && c.beta1 < 1.0) || !(c.beta2 >= 0.0 && c.beta2 < 1.0)) return UMUP_ERR_INVALID_ARG;
+    if (!(c.eps >= 0.0 && c.eps < 1.0) || !(c.momentum >= 0.0 && c.momentum < 1.0)) return UMUP_ERR_INVALID_ARG;
+    if (!(c.weight_decay >= 0.0 && c.weight_decay < 1e30) || !(c.clip_norm >= 0.0 && c.clip_norm < 1e30))
+        return UMUP_ERR_INVALID_ARG;
+    if ((int)c.schedule.decay < 0 || (int)c.schedule.decay > (int)UMUP_SCHED_LINEAR || c.schedule.warmup < 0 ||
+        c.schedule.total < 0 || !(c.schedule.min_ratio >= 0.0f && c.schedule.min_ratio <= 1.0f))
+        return UMUP_ERR_INVALID_ARG;
+    opt->cfg = c;
+    opt->step = 0;
+    opt->last_grad_norm = 0.0;
+    return UMUP_OK;
+}
+
+UMUPDEF size_t umup_optim_state_size(umup_optimizer_kind kind, size_t n) {
+    return kind == UMUP_OPT_ADAM || kind == UMUP_OPT_ADAMW ? 2 * n : n;
+}
+
+UMUPDEF umup_status umup_optim_step(umup_optimizer *opt, float *params, const float *grads, float *state,
+                                    size_t n_params, const umup_param_group *groups, int n_groups) {
+    const umup_optim_config *c;
+    double norm2 = 0.0, norm, clip = 1.0, bc1 = 1.0, bc2 = 1.0, lr_t, sched;
+    int gi;
+    if (!opt || !groups || (n_params && (!params || !grads || !state))) return UMUP_ERR_NULL;
+    if (n_groups < 0) return UMUP_ERR_SHAPE;
+    c = &opt->cfg;
+    for (gi = 0; gi < n_groups; gi++) {
+        const umup_param_group *g = &groups[gi];
+        size_t i;
+        if (g->offset > n_params || g->size > n_params - g->offset) return UMUP_ERR_SHAPE;
+        if (!(g->lr_factor >= 0.0f && g->lr_factor < 1e30f) || !(g->wd_factor >= 0.0f && g->wd_factor < 1e30f) ||
+            !(g->eps_factor >= 0.0f && g->eps_factor < 1e30f) || (int)g->wd < 0 || (int)g->wd > (int)UMUP_WD_COUPLED)
+            return UMUP_ERR_INVALID_ARG;
+        for (i = 0; i < g->size; i++) norm2 += (double)grads[g->offset + i] * grads[g->offset + i];
+    }
+    norm = sqrt(norm2);
+    if (!(norm < 1e300)) return UMUP_ERR_NONFINITE;
+    if (c->clip_norm > 0.0 && norm > c->clip_norm) clip = c->clip_norm / norm;
+    sched = umup_schedule_value(&c->schedule, opt->step);
+    lr_t = c->lr * sched;
+    if (c->kind == UMUP_OPT_ADAM || c->kind == UMUP_OPT_ADAMW) {
+        bc1 = 1.0 - pow(c->beta1, (double)(opt->step + 1));
+        bc2 = 1.0 - pow(c->beta2, (double)(opt->step + 1));
+    }
+    for (gi = 0; gi < n_groups; gi++) {
+        const umup_param_group *g = &groups[gi];
+        float *p = params + g->offset;
+        const float *gr = grads + g->offset;
+        double lr_g = lr_t * g->lr_factor, lam = c->weight_decay * g->wd_factor;
+        double eps = c->eps * (g->eps_factor > 0.0f ? g->eps_factor : 1.0f);
+        umup_wd_rule wd = g->wd;
+        size_t i, n = g->size;
+        if ((c->kind == UMUP_OPT_ADAM || c->kind == UMUP_OPT_SGD) && wd == UMUP_WD_DECOUPLED) wd = UMUP_WD_COUPLED;
+        for (i = 0; i < n; i++) {
+            double gv = gr[i] * clip, th = p[i];
+            if (lam > 0.0) {
+                if (wd == UMUP_WD_DECOUPLED) th -= lr_g * lam * th;
+                else if (wd == UMUP_WD_INDEPENDENT) th -= lam * sched * th;
+                else if (wd == UMUP_WD_COUPLED) gv += lam * p[i];
+            }
+            if (c->kind == UMUP_OPT_ADAM || c->kind == UMUP_OPT_ADAMW) {
+                float *m = state + g->offset + i, *v = state + n_params + g->offset + i;
+                double mv = c->beta1 * (double)*m + (1.0 - c->beta1) * gv;
+                double vv = c->beta2 * (double)*v + (1.0 - c->beta2) * gv * gv;
+                *m = (float)mv;
+                *v = (float)vv;
+                th -= lr_g * (mv / bc1) / (sqrt(vv / bc2) + eps);
+            } else if (c->kind == UMUP_OPT_SGD) {
+                if (c->momentum > 0.0) {
+                    float *b = state + g->offset + i;
+                    double bv = opt->step == 0 ? gv : c->momentum * (double)*b + gv;
+                    *b = (float)bv;
+                    gv = c->nesterov ? gv + c->momentum * bv : bv;
+                }
+                th -= lr_g * gv;
+            } else { /* Lion (Chen et al. 2023) */
+                float *m = state + g->offset + i;
+                double u = c->beta1 * (double)*m + (1.0 - c->beta1) * gv;
+                th -= lr_g * (u > 0 ? 1.0 : u < 0 ? -1.0 : 0.0);
+                *m = (float)(c->beta2 * (double)*m + (1.0 - c->beta2) * gv);
+            }
+            p[i] = (float)th;
+        }
+    }
+    opt->step += 1;
+    opt->last_grad_norm = norm;
+    return UMUP_OK;
+}
+
+static const char *const umup__optim_names[4] = {"adamw", "adam", "sgd", "lion"};
+
+UMUPDEF const char *umup_optim_name(umup_optimizer_kind kind) {
+    if ((int)kind < 0 || (int)kind > (int)UMUP_OPT_LION) return "?";
+    return umup__optim_names[kind];
+}
+
+UMUPDEF umup_status umup_optim_parse(const char *name, umup_optimizer_kind *out) {
+    int i;
+    if (!name || !out) return UMUP_ERR_NULL;
+    for (i = 0; i < 4; i++)
+        if (strcmp(name, umup__optim_names[i]) == 0) { *out = (umup_optimizer_kind)i; return UMUP_OK; }
+    return UMUP_ERR_INVALID_ARG;
+}
 
 /* @@MODEL_IMPL@@ */
 
