@@ -451,7 +451,114 @@ UMUPDEF umup_status umup_optim_step(umup_optimizer *opt, float *params, const fl
 UMUPDEF const char *umup_optim_name(umup_optimizer_kind kind);
 UMUPDEF umup_status umup_optim_parse(const char *name, umup_optimizer_kind *out);
 
-/* @@MODEL_DECL@@ */
+/* ============================================================================================ */
+/* 9. The model: a small decoder-only transformer                                               */
+/* ============================================================================================ */
+/* Byte-level (vocab 256 by default) decoder-only transformer, llm.c style: every parameter in one
+ * flat allocation with named views (torch layouts, the reference implementation's names), the
+ * gradients in a parallel flat array, the activations of one (B, T) batch in one more; each layer's
+ * forward and backward side by side; every matmul through the GEMM entry.
+ * Architecture (the reference TransformerDecoder, [GC] _modules.py): h = embedding(ids); per layer:
+ *   attention branch: r = norm(h); q, k, v = linear_qkv(r); a = causal sdpa(q, k, v); h <- res(h, linear_o(a))
+ *   MLP branch:       r = norm(h); h <- res(h, linear_2(silu_glu(linear_1(r), linear_gate(r))))
+ * then logits = readout(norm(h)) and the cross-entropy of the next byte. Norms are non-parametric
+ * (RMSNorm, or LayerNorm), no biases, no positional embedding (NoPE).
+ * Under u-muP (the default) every op is the unit-scaled op of sections 2-6: linear_qkv and
+ * linear_o to_output_scale, the MLP linears unconstrained, linear_readout, the unit-scaled
+ * cross-entropy, and res(h, f) = residual_split/residual_add with the tau rule; this configuration
+ * reproduces the reference values (tests/test_model.c). Under SP, muP and spectral muP the ops are
+ * plain with the parametrization's multipliers (umup_param_rule) and the pre-norm residual
+ * h + branch_multiplier * f. (muS's Res-Post-LN form is not implemented yet: UMUP_ERR_UNSUPPORTED.) */
+
+typedef enum { UMUP_NORM_RMS = 0, UMUP_NORM_LAYER } umup_norm_kind;
+
+/* Which matmul inputs FP8 simulation rounds (forward: activations and weights to E4M3; backward:
+ * output gradients to E5M2; saturating; fp32 accumulation). Embedding, readout and loss stay fp32. */
+typedef enum {
+    UMUP_FP8_SIM_NONE = 0,  /* fp32 throughout */
+    UMUP_FP8_SIM_ALL,       /* every hidden linear (qkv, o, MLP up/gate/down) */
+    UMUP_FP8_SIM_UMUP       /* the u-muP scheme: all but the attention output and FFN down projections */
+} umup_fp8_sim;
+
+/* Model configuration; zero-initialised means defaults (see umup_model_config_default). */
+typedef struct {
+    int vocab;              /* 0: 256 (bytes) */
+    int width;              /* d_model (0: 64) */
+    int layers;             /* 0: 2 */
+    int heads;              /* 0: width / head_size */
+    int head_size;          /* 0: 32 when heads is 0 too (the reference: width 64, 2 heads) */
+    int max_seq;            /* longest sequence (0: 256) */
+    int mlp_expansion;      /* SwiGLU hidden size = mlp_expansion * width (0: 4) */
+    umup_norm_kind norm;
+    umup_param_config param;/* parametrization (default u-muP); depth is set to `layers` */
+    float alpha_attn;       /* u-muP alpha_attn-softmax: attention logits mult / d_head (0: 1) */
+    float alpha_ffn_act;    /* u-muP alpha_ffn-act: silu_glu inverse temperature (0: 1) */
+    float alpha_res;        /* u-muP alpha_res (0: 1) */
+    float alpha_res_attn_ratio; /* u-muP alpha_res-attn-ratio (0: 1) */
+    float alpha_loss_softmax;   /* u-muP alpha_loss-softmax: logits multiplier in the loss (0: 1) */
+    umup_fp8_sim fp8;
+    umup_fp8_rounding fp8_rounding;
+    uint64_t seed;          /* init and stochastic-rounding seed */
+} umup_model_config;
+
+/* One named parameter tensor: a view into the flat arrays. */
+typedef struct {
+    char name[48];          /* e.g. "layers.0.mhsa.linear_qkv.weight" */
+    int rows, cols;         /* torch layout [rows, cols] = [out_features, in_features] */
+    size_t offset, size;    /* in floats, into params / grads */
+    umup_tensor_kind kind;
+    int in_residual;
+    umup_tensor_rule rule;  /* init, multiplier, LR and WD factors from the parametrization */
+} umup_tensor_info;
+
+typedef struct umup_model umup_model;
+
+/* Resolved defaults (width 64, 2 layers, head size 32, vocab 256, max_seq 256, SwiGLU x4, RMSNorm,
+ * u-muP with every alpha 1, no FP8). */
+UMUPDEF umup_model_config umup_model_config_default(void);
+
+/* Creates a model for batches of up to max_batch sequences of up to cfg->max_seq tokens:
+ * parameters (initialised from cfg->seed by the parametrization's rules), gradients, and
+ * activations. Errors: UMUP_ERR_NULL, UMUP_ERR_SHAPE (sizes < 1, heads not dividing width),
+ * UMUP_ERR_INVALID_ARG (alphas <= 0, bad enums), UMUP_ERR_UNSUPPORTED (muS), UMUP_ERR_NOMEM. */
+UMUPDEF umup_status umup_model_create(umup_model **out, const umup_model_config *cfg, int max_batch);
+UMUPDEF void umup_model_destroy(umup_model *m);
+
+/* The resolved configuration, and the tensor table (n tensors in checkpoint order). */
+UMUPDEF const umup_model_config *umup_model_get_config(const umup_model *m);
+UMUPDEF int umup_model_num_tensors(const umup_model *m);
+UMUPDEF const umup_tensor_info *umup_model_tensor(const umup_model *m, int i);
+UMUPDEF const umup_tensor_info *umup_model_find_tensor(const umup_model *m, const char *name);
+
+/* The flat arrays (num_params floats each); write to params to load weights. */
+UMUPDEF float *umup_model_params(umup_model *m);
+UMUPDEF float *umup_model_grads(umup_model *m);
+UMUPDEF size_t umup_model_num_params(const umup_model *m);
+
+/* Memory: bytes held for parameters, gradients and activations (for max_batch x max_seq tokens). */
+UMUPDEF void umup_model_memory(const umup_model *m, size_t *param_bytes, size_t *grad_bytes, size_t *act_bytes);
+
+/* Forward pass on ids [B, T] (B <= max_batch, T <= max_seq, ids in [0, vocab)): the mean
+ * cross-entropy over the positions whose target in targets [B, T] is not -1 (may be NULL: no loss,
+ * *loss untouched, logits available via umup_model_logits). step is the training step, used to
+ * draw the stochastic-rounding bits. Errors: UMUP_ERR_NULL, UMUP_ERR_SHAPE, UMUP_ERR_INVALID_ARG
+ * (an id or target out of range, no target counted). */
+UMUPDEF umup_status umup_model_forward(umup_model *m, const int32_t *ids, const int32_t *targets, int B, int T,
+                                       long step, float *loss);
+
+/* Logits [B, T, vocab] of the last forward pass (unscaled by the loss multiplier). */
+UMUPDEF const float *umup_model_logits(const umup_model *m);
+
+/* Backward pass of the last forward (which must have had targets): accumulates into the gradients.
+ * For u-muP the gradients are the unit-scaled ones (true gradient times per-tensor constants, as in
+ * the reference); for the other parametrizations they are the true gradients. */
+UMUPDEF umup_status umup_model_backward(umup_model *m);
+UMUPDEF void umup_model_zero_grad(umup_model *m);
+
+/* Fills groups[0 .. num_tensors) for umup_optim_step from the tensor rules (Adam-family or SGD
+ * factor according to kind). Errors: UMUP_ERR_NULL; UMUP_ERR_INVALID_ARG (SGD under a
+ * parametrization without an SGD rule). */
+UMUPDEF umup_status umup_model_param_groups(const umup_model *m, umup_optimizer_kind kind, umup_param_group *groups);
 
 #ifdef __cplusplus
 }
@@ -484,6 +591,7 @@ UMUPDEF umup_status umup_optim_parse(const char *name, umup_optimizer_kind *out)
 
 #include <math.h>
 #include <string.h>
+#include <stdio.h> /* snprintf only: the library never prints */
 
 /* ============================================================================================ */
 /* Ops implementation                                                                           */
@@ -1613,7 +1721,536 @@ UMUPDEF umup_status umup_optim_parse(const char *name, umup_optimizer_kind *out)
     return UMUP_ERR_INVALID_ARG;
 }
 
-/* @@MODEL_IMPL@@ */
+/* ============================================================================================ */
+/* Model implementation                                                                         */
+/* ============================================================================================ */
+
+enum { UMUP__T_QKV = 0, UMUP__T_O, UMUP__T_1, UMUP__T_GATE, UMUP__T_2, UMUP__T_PER_LAYER };
+
+/* Activations of one layer for a batch of N = B T rows (d = width, hd = mlp hidden). */
+typedef struct {
+    float *ln1;     /* [N, d]    norm of the layer input (attention branch input) */
+    float *qkv;     /* [N, 3d]   linear_qkv output */
+    float *q, *k, *v; /* [B, H, T, D] each, heads split out */
+    float *att;     /* [B, H, T, T] attention probabilities */
+    float *ah;      /* [B, H, T, D] attention output per head */
+    float *a;       /* [N, d]    heads concatenated */
+    float *ao;      /* [N, d]    linear_o output (the attention branch) */
+    float *hmid;    /* [N, d]    residual stream after the attention branch */
+    float *ln2;     /* [N, d]    norm of hmid (MLP branch input) */
+    float *u1, *ug; /* [N, hd]   linear_1 and linear_gate outputs */
+    float *g;       /* [N, hd]   silu_glu output */
+    float *mo;      /* [N, d]    linear_2 output (the MLP branch) */
+    float *hout;    /* [N, d]    residual stream after the layer */
+} umup__layer_acts;
+
+struct umup_model {
+    umup_model_config cfg;
+    int V, d, L, H, D, hd, maxB, maxT;
+    int n_tensors;
+    umup_tensor_info *tensors;  /* [n_tensors] */
+    float *params, *grads;      /* [n_params] each */
+    size_t n_params;
+    float *acts;                /* one allocation for every activation and backward temporary */
+    size_t n_acts;
+    double *taus;               /* [2L] residual taus (u-muP) */
+    int unit;                   /* u-muP unit-scaled ops (1) or plain ops with multipliers (0) */
+    float branch_mult;          /* plain residual branch multiplier */
+    float attn_scale;           /* plain attention logit scale */
+    int32_t *ids, *targets;     /* [maxB, maxT] copies of the last batch */
+    int B, T, has_targets;
+    long step;
+    /* activations */
+    float *h0;                  /* [N, d] embedding output */
+    umup__layer_acts *layer;    /* [L] */
+    float *lnf;                 /* [N, d] final norm */
+    float *logits;              /* [N, V] */
+    /* backward temporaries */
+    float *dh, *dr, *dtmp;      /* [N, d] */
+    float *dqkv;                /* [N, 3d] */
+    float *dq, *dk, *dv, *dah, *da; /* [N, d] */
+    float *du1, *dug, *dg;      /* [N, hd] */
+    float *dlogits;             /* [N, V] */
+    float *fp8_x, *fp8_w, *fp8_dy; /* FP8 simulation scratch: [N, max in], [max out x max in], [N, max out] */
+};
+
+UMUPDEF umup_model_config umup_model_config_default(void) {
+    umup_model_config c;
+    memset(&c, 0, sizeof c);
+    c.vocab = 256;
+    c.width = 64;
+    c.layers = 2;
+    c.head_size = 32;
+    c.heads = 2;
+    c.max_seq = 256;
+    c.mlp_expansion = 4;
+    c.norm = UMUP_NORM_RMS;
+    c.param = umup_param_config_default();
+    c.param.depth = 2;
+    c.param.base_depth = 2;
+    c.alpha_attn = c.alpha_ffn_act = c.alpha_res = c.alpha_res_attn_ratio = c.alpha_loss_softmax = 1.0f;
+    c.fp8 = UMUP_FP8_SIM_NONE;
+    c.fp8_rounding = UMUP_FP8_RNE;
+    return c;
+}
+
+static umup_status umup__model_resolve(const umup_model_config *in, umup_model_config *c) {
+    float *al[5];
+    int i;
+    *c = *in;
+    if (c->vocab == 0) c->vocab = 256;
+    if (c->width == 0) c->width = 64;
+    if (c->layers == 0) c->layers = 2;
+    if (c->max_seq == 0) c->max_seq = 256;
+    if (c->mlp_expansion == 0) c->mlp_expansion = 4;
+    if (c->heads == 0 && c->head_size == 0) c->head_size = c->width % 32 == 0 ? 32 : c->width;
+    if (c->vocab < 2 || c->width < 1 || c->layers < 1 || c->max_seq < 1 || c->mlp_expansion < 1 || c->heads < 0 ||
+        c->head_size < 0)
+        return UMUP_ERR_SHAPE;
+    if (c->heads == 0) {
+        if (c->width % c->head_size) return UMUP_ERR_SHAPE;
+        c->heads = c->width / c->head_size;
+    }
+    if (c->width % c->heads) return UMUP_ERR_SHAPE;
+    c->head_size = c->width / c->heads;
+    if ((int)c->norm < 0 || (int)c->norm > (int)UMUP_NORM_LAYER) return UMUP_ERR_INVALID_ARG;
+    if ((int)c->fp8 < 0 || (int)c->fp8 > (int)UMUP_FP8_SIM_UMUP) return UMUP_ERR_INVALID_ARG;
+    if (c->fp8_rounding != UMUP_FP8_RNE && c->fp8_rounding != UMUP_FP8_SR && c->fp8_rounding != UMUP_FP8_SR16)
+        return UMUP_ERR_INVALID_ARG;
+    al[0] = &c->alpha_attn; al[1] = &c->alpha_ffn_act; al[2] = &c->alpha_res; al[3] = &c->alpha_res_attn_ratio;
+    al[4] = &c->alpha_loss_softmax;
+    for (i = 0; i < 5; i++) {
+        if (*al[i] == 0.0f) *al[i] = 1.0f;
+        if (!(*al[i] > 0.0f && *al[i] < 1e30f)) return UMUP_ERR_INVALID_ARG;
+    }
+    c->param.depth = c->layers;
+    if ((int)c->param.param < 0 || (int)c->param.param >= (int)UMUP_PARAM_COUNT) return UMUP_ERR_INVALID_ARG;
+    if (c->param.param == UMUP_PARAM_MUS) return UMUP_ERR_UNSUPPORTED;
+    return UMUP_OK;
+}
+
+static void umup__randn_fill(float *x, size_t n, float std, uint64_t seed, uint64_t counter) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        double u1 = (umup_rng_u32(seed, counter + 2 * i) + 1.0) / 4294967297.0;
+        double u2 = umup_rng_u32(seed, counter + 2 * i + 1) / 4294967296.0;
+        x[i] = (float)(std * sqrt(-2.0 * log(u1)) * cos(2.0 * UMUP__PI * u2));
+    }
+}
+
+UMUPDEF umup_status umup_model_create(umup_model **out, const umup_model_config *cfg, int max_batch) {
+    umup_model *m;
+    umup_model_config c;
+    umup_status st;
+    size_t N, d, hd, V, off = 0, need = 0;
+    int l, t, BH;
+    if (!out || !cfg) return UMUP_ERR_NULL;
+    *out = NULL;
+    st = umup__model_resolve(cfg, &c);
+    if (st != UMUP_OK) return st;
+    if (max_batch < 1) return UMUP_ERR_SHAPE;
+    m = (umup_model *)UMUP_MALLOC(sizeof *m);
+    if (!m) return UMUP_ERR_NOMEM;
+    memset(m, 0, sizeof *m);
+    m->cfg = c;
+    m->V = c.vocab; m->d = c.width; m->L = c.layers; m->H = c.heads; m->D = c.head_size;
+    m->hd = c.mlp_expansion * c.width; m->maxB = max_batch; m->maxT = c.max_seq;
+    m->unit = c.param.param == UMUP_PARAM_UMUP;
+    m->n_tensors = 2 + UMUP__T_PER_LAYER * m->L;
+    m->tensors = (umup_tensor_info *)UMUP_MALLOC(sizeof(umup_tensor_info) * (size_t)m->n_tensors);
+    m->taus = (double *)UMUP_MALLOC(sizeof(double) * 2 * (size_t)m->L);
+    m->layer = (umup__layer_acts *)UMUP_MALLOC(sizeof(umup__layer_acts) * (size_t)m->L);
+    m->ids = (int32_t *)UMUP_MALLOC(sizeof(int32_t) * (size_t)max_batch * m->maxT);
+    m->targets = (int32_t *)UMUP_MALLOC(sizeof(int32_t) * (size_t)max_batch * m->maxT);
+    if (!m->tensors || !m->taus || !m->layer || !m->ids || !m->targets) { umup_model_destroy(m); return UMUP_ERR_NOMEM; }
+    memset(m->tensors, 0, sizeof(umup_tensor_info) * (size_t)m->n_tensors);
+    /* the tensor table, in checkpoint order, with the reference names and torch layouts */
+    for (t = 0; t < m->n_tensors; t++) {
+        umup_tensor_info *ti = &m->tensors[t];
+        umup_tensor_desc desc;
+        if (t == 0) {
+            snprintf(ti->name, sizeof ti->name, "embedding.weight");
+            ti->rows = m->V; ti->cols = m->d; ti->kind = UMUP_TENSOR_EMBEDDING;
+            desc.fan_in = m->V; desc.fan_out = m->d;
+        } else if (t == m->n_tensors - 1) {
+            snprintf(ti->name, sizeof ti->name, "projection.weight");
+            ti->rows = m->V; ti->cols = m->d; ti->kind = UMUP_TENSOR_READOUT;
+            desc.fan_in = m->d; desc.fan_out = m->V;
+        } else {
+            static const char *const nm[UMUP__T_PER_LAYER] = {"mhsa.linear_qkv", "mhsa.linear_o", "mlp.linear_1",
+                                                               "mlp.linear_gate", "mlp.linear_2"};
+            int li = (t - 1) / UMUP__T_PER_LAYER, k = (t - 1) % UMUP__T_PER_LAYER;
+            snprintf(ti->name, sizeof ti->name, "layers.%d.%s.weight", li, nm[k]);
+            ti->rows = k == UMUP__T_QKV ? 3 * m->d : (k == UMUP__T_1 || k == UMUP__T_GATE) ? m->hd : m->d;
+            ti->cols = k == UMUP__T_2 ? m->hd : m->d;
+            ti->kind = UMUP_TENSOR_HIDDEN;
+            ti->in_residual = 1;
+            desc.fan_in = ti->cols; desc.fan_out = ti->rows;
+        }
+        desc.kind = ti->kind;
+        desc.in_residual = ti->in_residual;
+        st = umup_param_rule(&c.param, m->d, &desc, &ti->rule);
+        if (st != UMUP_OK) { umup_model_destroy(m); return st; }
+        ti->offset = off;
+        ti->size = (size_t)ti->rows * ti->cols;
+        off += ti->size;
+    }
+    m->n_params = off;
+    m->params = (float *)UMUP_MALLOC(sizeof(float) * off);
+    m->grads = (float *)UMUP_MALLOC(sizeof(float) * off);
+    if (!m->params || !m->grads) { umup_model_destroy(m); return UMUP_ERR_NOMEM; }
+    for (t = 0; t < m->n_tensors; t++)
+        umup__randn_fill(m->params + m->tensors[t].offset, m->tensors[t].size, m->tensors[t].rule.init_std, c.seed,
+                         (uint64_t)2 * m->tensors[t].offset);
+    memset(m->grads, 0, sizeof(float) * off);
+    if (m->unit) umup_transformer_residual_taus(m->taus, m->L, c.alpha_res, c.alpha_res_attn_ratio, c.param.depth_mode);
+    m->branch_mult = umup_param_branch_multiplier(&c.param);
+    m->attn_scale = umup_param_attention_scale(&c.param, m->d, m->D, c.alpha_attn);
+    /* activations: count, allocate, carve */
+    N = (size_t)max_batch * m->maxT; d = (size_t)m->d; hd = (size_t)m->hd; V = (size_t)m->V;
+    BH = max_batch * m->H;
+    need = N * d /* h0 */ + (size_t)m->L * (N * d * 11 + N * 3 * d + N * hd * 3 + (size_t)BH * m->maxT * m->maxT) +
+           N * d /* lnf */ + N * V /* logits */ + N * d * 8 /* dh dr dtmp dq dk dv dah da */ + N * 3 * d + N * hd * 3 +
+           N * V + N * hd /* fp8_x */ + hd * 3 * d /* fp8_w */ + N * (hd > 3 * d ? hd : 3 * d) /* fp8_dy */;
+    m->n_acts = need;
+    m->acts = (float *)UMUP_MALLOC(sizeof(float) * need);
+    if (!m->acts) { umup_model_destroy(m); return UMUP_ERR_NOMEM; }
+#define UMUP__CARVE(ptr, n) do { (ptr) = m->acts + off; off += (n); } while (0)
+    off = 0;
+    UMUP__CARVE(m->h0, N * d);
+    for (l = 0; l < m->L; l++) {
+        umup__layer_acts *A = &m->layer[l];
+        UMUP__CARVE(A->ln1, N * d); UMUP__CARVE(A->qkv, N * 3 * d);
+        UMUP__CARVE(A->q, N * d); UMUP__CARVE(A->k, N * d); UMUP__CARVE(A->v, N * d);
+        UMUP__CARVE(A->att, (size_t)BH * m->maxT * m->maxT);
+        UMUP__CARVE(A->ah, N * d); UMUP__CARVE(A->a, N * d); UMUP__CARVE(A->ao, N * d); UMUP__CARVE(A->hmid, N * d);
+        UMUP__CARVE(A->ln2, N * d); UMUP__CARVE(A->u1, N * hd); UMUP__CARVE(A->ug, N * hd); UMUP__CARVE(A->g, N * hd);
+        UMUP__CARVE(A->mo, N * d); UMUP__CARVE(A->hout, N * d);
+    }
+    UMUP__CARVE(m->lnf, N * d); UMUP__CARVE(m->logits, N * V);
+    UMUP__CARVE(m->dh, N * d); UMUP__CARVE(m->dr, N * d); UMUP__CARVE(m->dtmp, N * d);
+    UMUP__CARVE(m->dq, N * d); UMUP__CARVE(m->dk, N * d); UMUP__CARVE(m->dv, N * d);
+    UMUP__CARVE(m->dah, N * d); UMUP__CARVE(m->da, N * d);
+    UMUP__CARVE(m->dqkv, N * 3 * d);
+    UMUP__CARVE(m->du1, N * hd); UMUP__CARVE(m->dug, N * hd); UMUP__CARVE(m->dg, N * hd);
+    UMUP__CARVE(m->dlogits, N * V);
+    UMUP__CARVE(m->fp8_x, N * hd); UMUP__CARVE(m->fp8_w, hd * 3 * d);
+    UMUP__CARVE(m->fp8_dy, N * (hd > 3 * d ? hd : 3 * d));
+#undef UMUP__CARVE
+    UMUP_ASSERT(off == need);
+    *out = m;
+    return UMUP_OK;
+}
+
+UMUPDEF void umup_model_destroy(umup_model *m) {
+    if (!m) return;
+    if (m->tensors) UMUP_FREE(m->tensors);
+    if (m->taus) UMUP_FREE(m->taus);
+    if (m->layer) UMUP_FREE(m->layer);
+    if (m->ids) UMUP_FREE(m->ids);
+    if (m->targets) UMUP_FREE(m->targets);
+    if (m->params) UMUP_FREE(m->params);
+    if (m->grads) UMUP_FREE(m->grads);
+    if (m->acts) UMUP_FREE(m->acts);
+    UMUP_FREE(m);
+}
+
+UMUPDEF const umup_model_config *umup_model_get_config(const umup_model *m) { return m ? &m->cfg : NULL; }
+UMUPDEF int umup_model_num_tensors(const umup_model *m) { return m ? m->n_tensors : 0; }
+UMUPDEF const umup_tensor_info *umup_model_tensor(const umup_model *m, int i) {
+    return m && i >= 0 && i < m->n_tensors ? &m->tensors[i] : NULL;
+}
+UMUPDEF const umup_tensor_info *umup_model_find_tensor(const umup_model *m, const char *name) {
+    int i;
+    if (!m || !name) return NULL;
+    for (i = 0; i < m->n_tensors; i++) if (strcmp(m->tensors[i].name, name) == 0) return &m->tensors[i];
+    return NULL;
+}
+UMUPDEF float *umup_model_params(umup_model *m) { return m ? m->params : NULL; }
+UMUPDEF float *umup_model_grads(umup_model *m) { return m ? m->grads : NULL; }
+UMUPDEF size_t umup_model_num_params(const umup_model *m) { return m ? m->n_params : 0; }
+UMUPDEF const float *umup_model_logits(const umup_model *m) { return m ? m->logits : NULL; }
+UMUPDEF void umup_model_zero_grad(umup_model *m) {
+    if (m) memset(m->grads, 0, sizeof(float) * m->n_params);
+}
+UMUPDEF void umup_model_memory(const umup_model *m, size_t *param_bytes, size_t *grad_bytes, size_t *act_bytes) {
+    if (!m) return;
+    if (param_bytes) *param_bytes = m->n_params * sizeof(float);
+    if (grad_bytes) *grad_bytes = m->n_params * sizeof(float);
+    if (act_bytes) *act_bytes = m->n_acts * sizeof(float);
+}
+
+/* ---- building blocks ------------------------------------------------------------------------ */
+
+/* Scales of hidden/readout linear t for `rows` rows: u-muP op scales, or the multiplier m of the
+ * parametrization as a plain op (y = m x W^T, so dx = m dy W and dW = m dy^T x). */
+static void umup__lin_scales(const umup_model *m, int t, int rows, umup_op_scales *s) {
+    const umup_tensor_info *ti = &m->tensors[t];
+    if (m->unit) {
+        if (ti->kind == UMUP_TENSOR_READOUT) umup_linear_readout_scales(s, rows, ti->cols, ti->rows, UMUP_CONSTRAINT_NONE);
+        else {
+            int k = (t - 1) % UMUP__T_PER_LAYER;
+            umup_linear_scales(s, rows, ti->cols, ti->rows,
+                               (k == UMUP__T_QKV || k == UMUP__T_O) ? UMUP_CONSTRAINT_TO_OUTPUT_SCALE : UMUP_CONSTRAINT_NONE);
+        }
+    } else {
+        s->out = s->grad[0] = s->grad[1] = s->grad[2] = s->grad_w = ti->rule.multiplier;
+    }
+}
+
+static int umup__fp8_on(const umup_model *m, int t) {
+    int k;
+    if (t == 0 || t == m->n_tensors - 1 || m->cfg.fp8 == UMUP_FP8_SIM_NONE) return 0;
+    k = (t - 1) % UMUP__T_PER_LAYER;
+    if (m->cfg.fp8 == UMUP_FP8_SIM_UMUP && (k == UMUP__T_O || k == UMUP__T_2)) return 0;
+    return 1;
+}
+
+/* seed of the stochastic-rounding stream for (step, tensor, purpose) */
+static uint64_t umup__sr_seed(const umup_model *m, int t, int purpose) {
+    return m->cfg.seed ^ (0x5EEDF8F8ull + ((uint64_t)m->step * 4096u + (uint64_t)t * 4u + (uint64_t)purpose) * 0x9E3779B97F4A7C15ull);
+}
+
+static void umup__lin_forward(umup_model *m, int t, const float *x, float *y, int rows) {
+    const umup_tensor_info *ti = &m->tensors[t];
+    const float *W = m->params + ti->offset;
+    umup_op_scales s;
+    umup__lin_scales(m, t, rows, &s);
+    if (umup__fp8_on(m, t)) {
+        umup_fp8_quantise_array(m->fp8_x, x, (size_t)rows * ti->cols, UMUP_FP8_E4M3, m->cfg.fp8_rounding, 1, umup__sr_seed(m, t, 0), 0);
+        umup_fp8_quantise_array(m->fp8_w, W, ti->size, UMUP_FP8_E4M3, m->cfg.fp8_rounding, 1, umup__sr_seed(m, t, 1), 0);
+        x = m->fp8_x;
+        W = m->fp8_w;
+    }
+    umup_linear_forward(y, x, W, NULL, rows, ti->cols, ti->rows, &s);
+}
+
+/* dx (may be NULL) += ..., dW += ...; x is the forward input (re-quantised identically under FP8). */
+static void umup__lin_backward(umup_model *m, int t, const float *x, const float *dy, float *dx, int rows) {
+    const umup_tensor_info *ti = &m->tensors[t];
+    const float *W = m->params + ti->offset;
+    umup_op_scales s;
+    umup__lin_scales(m, t, rows, &s);
+    if (umup__fp8_on(m, t)) {
+        umup_fp8_quantise_array(m->fp8_x, x, (size_t)rows * ti->cols, UMUP_FP8_E4M3, m->cfg.fp8_rounding, 1, umup__sr_seed(m, t, 0), 0);
+        umup_fp8_quantise_array(m->fp8_w, W, ti->size, UMUP_FP8_E4M3, m->cfg.fp8_rounding, 1, umup__sr_seed(m, t, 1), 0);
+        umup_fp8_quantise_array(m->fp8_dy, dy, (size_t)rows * ti->rows, UMUP_FP8_E5M2, m->cfg.fp8_rounding, 1, umup__sr_seed(m, t, 2), 0);
+        x = m->fp8_x;
+        W = m->fp8_w;
+        dy = m->fp8_dy;
+    }
+    umup_linear_backward(dx, m->grads + ti->offset, NULL, dy, x, W, rows, ti->cols, ti->rows, &s);
+}
+
+static void umup__norm_fwd(const umup_model *m, float *y, const float *x, int rows) {
+    if (m->cfg.norm == UMUP_NORM_LAYER) umup_layer_norm_forward(y, x, rows, m->d);
+    else umup_rms_norm_forward(y, x, rows, m->d);
+}
+static void umup__norm_bwd(const umup_model *m, float *dx, const float *dy, const float *x, int rows) {
+    if (m->cfg.norm == UMUP_NORM_LAYER) umup_layer_norm_backward(dx, dy, x, rows, m->d);
+    else umup_rms_norm_backward(dx, dy, x, rows, m->d);
+}
+
+/* Residual coefficients of branch i: forward y = cf f + cs x; backward df = bf dy,
+ * dx = bs dy + br dr (dr: gradient that reached the branch input). */
+static void umup__res_coef(const umup_model *m, int i, double *cf, double *cs, double *bf, double *bs, double *br) {
+    if (m->unit) {
+        double tau = m->taus[i], n = sqrt(1.0 + tau * tau);
+        *cf = tau / n; *cs = 1.0 / n; *bf = 1.0; *bs = 1.0 / n; *br = tau / n;
+    } else {
+        *cf = m->branch_mult; *cs = 1.0; *bf = m->branch_mult; *bs = 1.0; *br = 1.0;
+    }
+}
+
+/* [N, 3d] qkv rows -> q, k, v [B, H, T, D] (dir = 0), or the reverse accumulation for gradients
+ * (dir = 1: qkv [N, 3d] += q, k, v). */
+static void umup__heads(const umup_model *m, float *qkv, float *q, float *k, float *v, int B, int T, int dir) {
+    int b, t, h, j, d = m->d, H = m->H, D = m->D;
+    for (b = 0; b < B; b++)
+        for (t = 0; t < T; t++) {
+            float *row = qkv + ((size_t)b * T + t) * 3 * d;
+            for (h = 0; h < H; h++) {
+                size_t o = (((size_t)b * H + h) * T + t) * D;
+                for (j = 0; j < D; j++) {
+                    if (dir == 0) { q[o + j] = row[h * D + j]; k[o + j] = row[d + h * D + j]; v[o + j] = row[2 * d + h * D + j]; }
+                    else { row[h * D + j] += q[o + j]; row[d + h * D + j] += k[o + j]; row[2 * d + h * D + j] += v[o + j]; }
+                }
+            }
+        }
+}
+
+/* [B, H, T, D] <-> [N, d] with heads concatenated (dir 0: gather into y; dir 1: scatter y into x) */
+static void umup__merge(const umup_model *m, float *x_heads, float *y, int B, int T, int dir) {
+    int b, t, h, j, H = m->H, D = m->D;
+    for (b = 0; b < B; b++)
+        for (t = 0; t < T; t++)
+            for (h = 0; h < H; h++) {
+                size_t o = (((size_t)b * H + h) * T + t) * D, r = ((size_t)b * T + t) * m->d + (size_t)h * D;
+                for (j = 0; j < D; j++) {
+                    if (dir == 0) y[r + j] = x_heads[o + j];
+                    else x_heads[o + j] = y[r + j];
+                }
+            }
+}
+
+static void umup__attn_scales(const umup_model *m, int T, umup_op_scales *s, float *logit_scale) {
+    if (m->unit) {
+        umup_sdpa_scales(s, T, m->D, 1, m->cfg.alpha_attn);
+        *logit_scale = m->cfg.alpha_attn / (float)m->D;
+    } else {
+        s->out = s->grad[0] = s->grad[1] = s->grad[2] = s->grad_w = 1.0f;
+        *logit_scale = m->attn_scale;
+    }
+}
+
+/* ---- forward ------------------------------------------------------------------------------------ */
+
+UMUPDEF umup_status umup_model_forward(umup_model *m, const int32_t *ids, const int32_t *targets, int B, int T,
+                                       long step, float *loss) {
+    int N, l, i, counted = 0;
+    const float *h;
+    umup_op_scales s, sa, sg;
+    float ls;
+    size_t n;
+    if (!m || !ids || (targets && !loss)) return UMUP_ERR_NULL;
+    if (B < 1 || T < 1 || B > m->maxB || T > m->maxT) return UMUP_ERR_SHAPE;
+    N = B * T;
+    n = (size_t)N * m->d;
+    for (i = 0; i < N; i++) {
+        if (ids[i] < 0 || ids[i] >= m->V) return UMUP_ERR_INVALID_ARG;
+        if (targets) {
+            if (targets[i] < -1 || targets[i] >= m->V) return UMUP_ERR_INVALID_ARG;
+            counted += targets[i] >= 0;
+        }
+    }
+    if (targets && !counted) return UMUP_ERR_INVALID_ARG;
+    memcpy(m->ids, ids, sizeof(int32_t) * (size_t)N);
+    if (targets) memcpy(m->targets, targets, sizeof(int32_t) * (size_t)N);
+    m->B = B; m->T = T; m->step = step; m->has_targets = targets != NULL;
+    /* embedding: h0 = mult * W[ids] */
+    umup_embedding_forward(m->h0, ids, N, m->params, m->V, m->d);
+    if (!m->unit && m->tensors[0].rule.multiplier != 1.0f)
+        for (i = 0; i < (int)n; i++) m->h0[i] *= m->tensors[0].rule.multiplier;
+    h = m->h0;
+    umup__attn_scales(m, T, &sa, &ls);
+    if (m->unit) umup_silu_glu_scales(&sg, m->cfg.alpha_ffn_act);
+    else sg.out = sg.grad[0] = sg.grad[1] = sg.grad[2] = sg.grad_w = 1.0f;
+    for (l = 0; l < m->L; l++) {
+        umup__layer_acts *A = &m->layer[l];
+        int t0 = 1 + l * UMUP__T_PER_LAYER;
+        double cf, cs, bf, bs, br;
+        size_t j;
+        /* attention branch */
+        umup__norm_fwd(m, A->ln1, h, N);
+        umup__lin_forward(m, t0 + UMUP__T_QKV, A->ln1, A->qkv, N);
+        umup__heads(m, A->qkv, A->q, A->k, A->v, B, T, 0);
+        umup_sdpa_forward(A->ah, A->att, A->q, A->k, A->v, B, m->H, T, m->D, 1, ls, &sa);
+        umup__merge(m, A->ah, A->a, B, T, 0);
+        umup__lin_forward(m, t0 + UMUP__T_O, A->a, A->ao, N);
+        umup__res_coef(m, 2 * l, &cf, &cs, &bf, &bs, &br);
+        for (j = 0; j < n; j++) A->hmid[j] = (float)(cf * A->ao[j] + cs * h[j]);
+        /* MLP branch */
+        umup__norm_fwd(m, A->ln2, A->hmid, N);
+        umup__lin_forward(m, t0 + UMUP__T_1, A->ln2, A->u1, N);
+        umup__lin_forward(m, t0 + UMUP__T_GATE, A->ln2, A->ug, N);
+        umup_silu_glu_forward(A->g, A->u1, A->ug, (size_t)N * m->hd, m->cfg.alpha_ffn_act, &sg);
+        umup__lin_forward(m, t0 + UMUP__T_2, A->g, A->mo, N);
+        umup__res_coef(m, 2 * l + 1, &cf, &cs, &bf, &bs, &br);
+        for (j = 0; j < n; j++) A->hout[j] = (float)(cf * A->mo[j] + cs * A->hmid[j]);
+        h = A->hout;
+    }
+    umup__norm_fwd(m, m->lnf, h, N);
+    umup__lin_forward(m, m->n_tensors - 1, m->lnf, m->logits, N);
+    if (targets) {
+        umup_cross_entropy_scales(&s, counted, m->V, m->cfg.alpha_loss_softmax, m->unit);
+        return umup_cross_entropy_forward(loss, m->logits, targets, N, m->V, &s);
+    }
+    return UMUP_OK;
+}
+
+/* ---- backward ----------------------------------------------------------------------------------- */
+
+UMUPDEF umup_status umup_model_backward(umup_model *m) {
+    int N, l, i, counted = 0;
+    size_t n, nh, j;
+    umup_op_scales s, sa, sg;
+    float ls;
+    if (!m) return UMUP_ERR_NULL;
+    if (!m->has_targets || m->B < 1) return UMUP_ERR_INVALID_ARG;
+    N = m->B * m->T;
+    n = (size_t)N * m->d;
+    nh = (size_t)N * m->hd;
+    for (i = 0; i < N; i++) counted += m->targets[i] >= 0;
+    /* loss -> logits -> final norm */
+    memset(m->dlogits, 0, sizeof(float) * (size_t)N * m->V);
+    umup_cross_entropy_scales(&s, counted, m->V, m->cfg.alpha_loss_softmax, m->unit);
+    umup_cross_entropy_backward(m->dlogits, m->logits, m->targets, N, m->V, 1.0f, &s);
+    memset(m->dtmp, 0, sizeof(float) * n);
+    umup__lin_backward(m, m->n_tensors - 1, m->lnf, m->dlogits, m->dtmp, N);
+    memset(m->dh, 0, sizeof(float) * n);
+    umup__norm_bwd(m, m->dh, m->dtmp, m->L ? m->layer[m->L - 1].hout : m->h0, N);
+    umup__attn_scales(m, m->T, &sa, &ls);
+    if (m->unit) umup_silu_glu_scales(&sg, m->cfg.alpha_ffn_act);
+    else sg.out = sg.grad[0] = sg.grad[1] = sg.grad[2] = sg.grad_w = 1.0f;
+    for (l = m->L - 1; l >= 0; l--) {
+        umup__layer_acts *A = &m->layer[l];
+        const float *hin = l ? m->layer[l - 1].hout : m->h0;
+        int t0 = 1 + l * UMUP__T_PER_LAYER;
+        double cf, cs, bf, bs, br;
+        /* MLP branch: hout = cf mo + cs hmid */
+        umup__res_coef(m, 2 * l + 1, &cf, &cs, &bf, &bs, &br);
+        for (j = 0; j < n; j++) m->dtmp[j] = (float)(bf * m->dh[j]);          /* d mo */
+        memset(m->dg, 0, sizeof(float) * nh);
+        umup__lin_backward(m, t0 + UMUP__T_2, A->g, m->dtmp, m->dg, N);
+        memset(m->du1, 0, sizeof(float) * nh);
+        memset(m->dug, 0, sizeof(float) * nh);
+        umup_silu_glu_backward(m->du1, m->dug, m->dg, A->u1, A->ug, nh, m->cfg.alpha_ffn_act, &sg);
+        memset(m->dtmp, 0, sizeof(float) * n);                               /* d ln2 */
+        umup__lin_backward(m, t0 + UMUP__T_1, A->ln2, m->du1, m->dtmp, N);
+        umup__lin_backward(m, t0 + UMUP__T_GATE, A->ln2, m->dug, m->dtmp, N);
+        memset(m->dr, 0, sizeof(float) * n);
+        umup__norm_bwd(m, m->dr, m->dtmp, A->hmid, N);
+        for (j = 0; j < n; j++) m->dh[j] = (float)(bs * m->dh[j] + br * m->dr[j]);
+        /* attention branch: hmid = cf ao + cs hin */
+        umup__res_coef(m, 2 * l, &cf, &cs, &bf, &bs, &br);
+        for (j = 0; j < n; j++) m->dtmp[j] = (float)(bf * m->dh[j]);          /* d ao */
+        memset(m->da, 0, sizeof(float) * n);
+        umup__lin_backward(m, t0 + UMUP__T_O, A->a, m->dtmp, m->da, N);
+        umup__merge(m, m->dah, m->da, m->B, m->T, 1);
+        memset(m->dq, 0, sizeof(float) * n);
+        memset(m->dk, 0, sizeof(float) * n);
+        memset(m->dv, 0, sizeof(float) * n);
+        umup_sdpa_backward(m->dq, m->dk, m->dv, m->dah, A->att, A->q, A->k, A->v, m->B, m->H, m->T, m->D, ls, &sa);
+        memset(m->dqkv, 0, sizeof(float) * n * 3);
+        umup__heads(m, m->dqkv, m->dq, m->dk, m->dv, m->B, m->T, 1);
+        memset(m->dtmp, 0, sizeof(float) * n);                               /* d ln1 */
+        umup__lin_backward(m, t0 + UMUP__T_QKV, A->ln1, m->dqkv, m->dtmp, N);
+        memset(m->dr, 0, sizeof(float) * n);
+        umup__norm_bwd(m, m->dr, m->dtmp, hin, N);
+        for (j = 0; j < n; j++) m->dh[j] = (float)(bs * m->dh[j] + br * m->dr[j]);
+    }
+    /* embedding */
+    if (m->unit) umup_embedding_scales(&s, m->V, N);
+    else s.grad_w = m->tensors[0].rule.multiplier;
+    return umup_embedding_backward(m->grads, m->dh, m->ids, N, m->V, m->d, &s);
+}
+
+UMUPDEF umup_status umup_model_param_groups(const umup_model *m, umup_optimizer_kind kind, umup_param_group *groups) {
+    int t;
+    if (!m || !groups) return UMUP_ERR_NULL;
+    for (t = 0; t < m->n_tensors; t++) {
+        const umup_tensor_info *ti = &m->tensors[t];
+        float f = kind == UMUP_OPT_SGD ? ti->rule.lr_sgd : ti->rule.lr_adam;
+        if (!(f >= 0.0f)) return UMUP_ERR_INVALID_ARG;
+        groups[t].offset = ti->offset;
+        groups[t].size = ti->size;
+        groups[t].lr_factor = f;
+        groups[t].wd = ti->rule.wd;
+        groups[t].wd_factor = ti->rule.wd_factor;
+        groups[t].eps_factor = ti->rule.eps_factor;
+    }
+    return UMUP_OK;
+}
 
 #endif /* UMUP_IMPLEMENTATION_DONE */
 #endif /* UMUP_IMPLEMENTATION */

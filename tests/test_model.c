@@ -1,0 +1,179 @@
+/* tests/test_model.c - the transformer of umup.h:
+ *  - reproduces the reference TransformerDecoder (hidden 64, vocab 256, 2 layers, 2 heads) of
+ *    tests/data/umup_ref.bin: loss to relative 1e-5, every parameter gradient to L2-relative 1e-4;
+ *  - whole-model finite differences (SP, muP: true gradients; u-muP: the unit-scaled gradient is
+ *    the true gradient times a per-tensor constant, checked against the reference above);
+ *  - FP8 simulation: finite, different from fp32, close to it;
+ *  - memory accounting, configuration errors. */
+#define UMUP_IMPLEMENTATION
+#include "umup.h"
+#include "umup_test.h"
+#include "umup_ref.h"
+
+static ref_file R;
+
+static void test_reference_decoder(void) {
+    umup_model_config c = umup_model_config_default();
+    umup_model *m = NULL;
+    const int32_t *ids = ref_i32(&R, "decoder/ids");
+    const float *loss_ref = ref_f32(&R, "decoder", "loss");
+    int32_t tg[34];
+    float loss = 0;
+    int t, b;
+    UT_CHECK(umup_model_create(&m, &c, 2) == UMUP_OK);
+    if (!m || !ids || !loss_ref) { UT_CHECK(0); umup_model_destroy(m); return; }
+    UT_CHECK(umup_model_num_tensors(m) == 12);
+    for (t = 0; t < umup_model_num_tensors(m); t++) {
+        const umup_tensor_info *ti = umup_model_tensor(m, t);
+        char name[128];
+        const ref_tensor *rt;
+        snprintf(name, sizeof name, "decoder/param/%s", ti->name);
+        rt = ref_find(&R, name);
+        UT_CHECKF(rt && rt->count == ti->size && rt->dims[0] == ti->rows, "tensor %s missing or wrong shape", ti->name);
+        if (rt && rt->count == ti->size) memcpy(umup_model_params(m) + ti->offset, rt->data, ti->size * sizeof(float));
+    }
+    /* loss on positions 0..15 against tokens 1..16; position 16 runs through the model but is not counted */
+    for (b = 0; b < 2; b++)
+        for (t = 0; t < 17; t++) tg[b * 17 + t] = t < 16 ? ids[b * 17 + t + 1] : -1;
+    umup_model_zero_grad(m);
+    UT_CHECK(umup_model_forward(m, ids, tg, 2, 17, 0, &loss) == UMUP_OK);
+    UT_CHECKF(fabs(loss - loss_ref[0]) <= 1e-5 * fabs(loss_ref[0]), "loss %.9g, reference %.9g", (double)loss, (double)loss_ref[0]);
+    UT_CHECK(umup_model_backward(m) == UMUP_OK);
+    for (t = 0; t < umup_model_num_tensors(m); t++) {
+        const umup_tensor_info *ti = umup_model_tensor(m, t);
+        char name[128];
+        const ref_tensor *rt;
+        double err;
+        snprintf(name, sizeof name, "decoder/grad/%s", ti->name);
+        rt = ref_find(&R, name);
+        if (!rt || rt->count != ti->size) { UT_CHECKF(0, "no reference gradient %s", ti->name); continue; }
+        err = ut_l2_rel(umup_model_grads(m) + ti->offset, (const float *)rt->data, ti->size);
+        UT_CHECKF(err <= 1e-4, "gradient of %s: L2-relative error %.3g", ti->name, err);
+    }
+    umup_model_destroy(m);
+}
+
+/* Central differences of the loss on a few coordinates of every tensor of a small plain model. */
+static void fd_model(umup_parametrization p, const char *what) {
+    umup_model_config c = umup_model_config_default();
+    umup_model *m = NULL;
+    int32_t ids[2 * 6], tg[2 * 6];
+    int i, t, bad = 0, checked = 0;
+    float loss;
+    c.width = 16; c.layers = 2; c.heads = 2; c.head_size = 0; c.max_seq = 8; c.vocab = 11;
+    c.param.param = p;
+    c.param.base_width = p == UMUP_PARAM_MUP ? 8 : 0;
+    c.seed = 5;
+    UT_CHECK(umup_model_create(&m, &c, 2) == UMUP_OK);
+    if (!m) return;
+    for (i = 0; i < 12; i++) { ids[i] = (int32_t)(umup_rng_u32(1, i) % 11); tg[i] = (int32_t)(umup_rng_u32(2, i) % 11); }
+    tg[3] = -1;
+    umup_model_zero_grad(m);
+    umup_model_forward(m, ids, tg, 2, 6, 0, &loss);
+    umup_model_backward(m);
+    for (t = 0; t < umup_model_num_tensors(m); t++) {
+        const umup_tensor_info *ti = umup_model_tensor(m, t);
+        int k;
+        for (k = 0; k < 4; k++) {
+            size_t j = ti->offset + (size_t)(umup_rng_u32(3, (uint64_t)t * 8 + k) % ti->size);
+            float *w = umup_model_params(m) + j, w0 = *w, lp, lm;
+            double h = 1e-2, fd, an = umup_model_grads(m)[j];
+            *w = (float)(w0 + h); umup_model_forward(m, ids, tg, 2, 6, 0, &lp);
+            *w = (float)(w0 - h); umup_model_forward(m, ids, tg, 2, 6, 0, &lm);
+            *w = w0;
+            fd = ((double)lp - lm) / ((double)(float)(w0 + h) - (double)(float)(w0 - h));
+            checked++;
+            if (fabs(fd - an) > 2e-2 * fabs(fd) + 2e-4) { bad++; printf("    %s %s[%zu]: analytic %.6g, FD %.6g\n", what, ti->name, j - ti->offset, an, fd); }
+        }
+    }
+    UT_CHECKF(bad == 0, "%s: %d of %d coordinates off (2%% + 2e-4)", what, bad, checked);
+    umup_model_destroy(m);
+}
+
+static void test_finite_differences(void) {
+    fd_model(UMUP_PARAM_SP, "SP");
+    fd_model(UMUP_PARAM_MUP, "muP");
+    fd_model(UMUP_PARAM_SPECTRAL, "spectral");
+}
+
+static void test_fp8_simulation(void) {
+    umup_model_config c = umup_model_config_default();
+    umup_model *m = NULL;
+    int32_t ids[4 * 32], tg[4 * 32];
+    float l32, l8, lsr, g32;
+    int i, mode;
+    size_t gi;
+    c.max_seq = 32;
+    for (i = 0; i < 128; i++) { ids[i] = (int32_t)(umup_rng_u32(7, i) % 256); tg[i] = (int32_t)(umup_rng_u32(8, i) % 256); }
+    UT_CHECK(umup_model_create(&m, &c, 4) == UMUP_OK);
+    if (!m) return;
+    umup_model_zero_grad(m);
+    umup_model_forward(m, ids, tg, 4, 32, 0, &l32);
+    umup_model_backward(m);
+    gi = umup_model_find_tensor(m, "layers.0.mlp.linear_1.weight")->offset + 100;
+    g32 = umup_model_grads(m)[gi];
+    umup_model_destroy(m);
+    for (mode = 1; mode <= 2; mode++) {
+        c.fp8 = mode == 1 ? UMUP_FP8_SIM_ALL : UMUP_FP8_SIM_UMUP;
+        c.fp8_rounding = UMUP_FP8_RNE;
+        umup_model_create(&m, &c, 4);
+        umup_model_zero_grad(m);
+        UT_CHECK(umup_model_forward(m, ids, tg, 4, 32, 0, &l8) == UMUP_OK);
+        UT_CHECK(umup_model_backward(m) == UMUP_OK);
+        /* unit-scaled tensors need no scaling factors: the loss moves by well under 1% */
+        UT_CHECKF(l8 == l8 && l8 != l32 && fabs(l8 - l32) < 0.01 * l32, "fp8 mode %d: loss %.6f vs fp32 %.6f", mode, (double)l8, (double)l32);
+        UT_CHECK(umup_model_grads(m)[gi] == umup_model_grads(m)[gi] && umup_model_grads(m)[gi] != g32);
+        umup_model_destroy(m);
+    }
+    c.fp8 = UMUP_FP8_SIM_UMUP;
+    c.fp8_rounding = UMUP_FP8_SR;
+    umup_model_create(&m, &c, 4);
+    UT_CHECK(umup_model_forward(m, ids, tg, 4, 32, 3, &lsr) == UMUP_OK);
+    UT_CHECKF(fabs(lsr - l32) < 0.01 * l32, "SR loss %.6f vs %.6f", (double)lsr, (double)l32);
+    UT_CHECK(umup_model_forward(m, ids, tg, 4, 32, 3, &l8) == UMUP_OK && l8 == lsr); /* same step: same bits */
+    umup_model_destroy(m);
+}
+
+static void test_memory_and_errors(void) {
+    umup_model_config c = umup_model_config_default();
+    umup_model *m = NULL;
+    size_t pb = 0, gb = 0, ab = 0;
+    int32_t ids[4] = {1, 2, 300, 4}, tg[4] = {-1, -1, -1, -1};
+    float loss;
+    UT_CHECK(umup_model_create(&m, &c, 2) == UMUP_OK);
+    umup_model_memory(m, &pb, &gb, &ab);
+    /* 64-wide, 2 layers: 2 * 256 * 64 + 2 * (3 + 1 + 4 + 4 + 4) * 64 * 64 parameters */
+    UT_CHECK(umup_model_num_params(m) == (size_t)2 * 256 * 64 + (size_t)2 * 16 * 64 * 64);
+    UT_CHECK(pb == umup_model_num_params(m) * 4 && gb == pb && ab > 0);
+    UT_CHECK(umup_model_find_tensor(m, "layers.1.mlp.linear_2.weight") != NULL);
+    UT_CHECK(umup_model_find_tensor(m, "layers.2.mlp.linear_2.weight") == NULL);
+    UT_CHECK(umup_model_forward(m, ids, NULL, 1, 4, 0, &loss) == UMUP_ERR_INVALID_ARG); /* id 300 >= 256 */
+    ids[2] = 3;
+    UT_CHECK(umup_model_forward(m, ids, tg, 1, 4, 0, &loss) == UMUP_ERR_INVALID_ARG);   /* no target */
+    UT_CHECK(umup_model_forward(m, ids, NULL, 3, 4, 0, &loss) == UMUP_ERR_SHAPE);       /* B > max_batch */
+    UT_CHECK(umup_model_forward(m, ids, NULL, 1, 4, 0, NULL) == UMUP_OK);
+    umup_model_destroy(m);
+    m = NULL;
+    c.heads = 3; c.head_size = 0;
+    UT_CHECK(umup_model_create(&m, &c, 2) == UMUP_ERR_SHAPE && m == NULL);
+    c = umup_model_config_default();
+    c.alpha_attn = -1.0f;
+    UT_CHECK(umup_model_create(&m, &c, 2) == UMUP_ERR_INVALID_ARG);
+    c = umup_model_config_default();
+    c.param.param = UMUP_PARAM_MUS;
+    UT_CHECK(umup_model_create(&m, &c, 2) == UMUP_ERR_UNSUPPORTED);
+    UT_CHECK(umup_model_create(NULL, &c, 2) == UMUP_ERR_NULL);
+}
+
+int main(void) {
+    if (ref_load(&R, NULL) != 0) {
+        UT_CHECKF(0, "reference data missing: tests/data/umup_ref.bin");
+        return ut_finish("test_model");
+    }
+    UT_RUN(test_reference_decoder);
+    UT_RUN(test_finite_differences);
+    UT_RUN(test_fp8_simulation);
+    UT_RUN(test_memory_and_errors);
+    ref_free(&R);
+    return ut_finish("test_model");
+}
