@@ -105,9 +105,9 @@ $(B)/%: bench/%.c $(HEADERS) | $(B)/.dir
 
 demos: $(DEMO_BIN)
 
-demo: $(B)/fp8_explorer
-	./$(B)/fp8_explorer --table e4m3
-	./$(B)/fp8_explorer 1.0625 0.3 300 500 1e-3
+# The main demo: train a u-muP transformer in simulated FP8 on the embedded corpus (~1-2 min on 2 cores).
+demo: $(B)/train
+	./$(B)/train
 
 bench: $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; ./$$b || exit 1; done

@@ -698,95 +698,198 @@ UMUPDEF const char *umup_trainer_error(const umup_trainer *t);
  * stride lda; 1: A is stored [K,M]. transB = 0: B is [K,N]; 1: B is stored [N,K]. beta == 0
  * overwrites C without reading it. Rows of C are independent, so the result does not depend on
  * the number of OpenMP threads. */
-#if defined(__GNUC__) || defined(__clang__)
-#define UMUP__RESTRICT __restrict
-#else
-#define UMUP__RESTRICT
+#ifdef UMUP_USE_CBLAS
+#include <cblas.h>
+#endif
+#ifdef _OPENMP
+#include <omp.h>
 #endif
 
-/* C rows [i0, i0 + mr), columns [j0, j1), k in [k0, k1): c_r[j] += a_r b_k[j], four rows at a time so
- * that each loaded b element feeds four fused multiply-adds (the loop vectorises over j). */
-static void umup__gemm_block(int transA, int i0, int mr, int j0, int j1, int k0, int k1, float alpha,
-                             const float *A, int lda, const float *Bn, int ldbn, float *C, int ldc) {
-    int k, j, r;
-    for (k = k0; k < k1; k++) {
-        const float *UMUP__RESTRICT b = Bn + (size_t)k * ldbn;
-        float a[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-        for (r = 0; r < mr; r++) a[r] = alpha * (transA ? A[(size_t)k * lda + i0 + r] : A[(size_t)(i0 + r) * lda + k]);
-        if (mr == 4) {
-            float *UMUP__RESTRICT c0 = C + (size_t)i0 * ldc, *UMUP__RESTRICT c1 = c0 + ldc;
-            float *UMUP__RESTRICT c2 = c1 + ldc, *UMUP__RESTRICT c3 = c2 + ldc;
-            const float a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
-            for (j = j0; j < j1; j++) {
-                float bj = b[j];
-                c0[j] += a0 * bj;
-                c1[j] += a1 * bj;
-                c2[j] += a2 * bj;
-                c3[j] += a3 * bj;
+/* Element access for op(A)[i,p] and op(B)[p,j]. */
+#define UMUP__GA(i, p) (transA ? A[(size_t)(p) * (size_t)lda + (size_t)(i)] : A[(size_t)(i) * (size_t)lda + (size_t)(p)])
+#define UMUP__GB(p, j) (transB ? B[(size_t)(j) * (size_t)ldb + (size_t)(p)] : B[(size_t)(p) * (size_t)ldb + (size_t)(j)])
+
+/* Blocking parameters. MR x NR register tile (6x16: 12 AVX2 / 6 AVX-512 accumulators),
+   KC depth of a packed panel, MC rows of A per thread block, NC columns of B per panel.
+   The summation order of every C element depends only on KC, never on the thread count,
+   so results are bitwise identical for any OMP_NUM_THREADS. */
+#define UMUP__MR 6
+#define UMUP__NR 16
+#define UMUP__KC 256
+#define UMUP__MC 72
+#define UMUP__NC 2048
+
+/* Micro-kernel: acc[MR][NR] = sum_p a[p][0..MR) * b[p][0..NR), then C = alpha*acc + beta*C
+   on the valid mr x nr corner. Plain C; gcc/clang vectorise the j loops. */
+static void umup__sgemm_micro(int kc, const float *a, const float *b, float alpha, float beta,
+                              float *C, int ldc, int mr, int nr)
+{
+    float acc[UMUP__MR][UMUP__NR];
+    int i, j, p;
+    for (i = 0; i < UMUP__MR; i++)
+        for (j = 0; j < UMUP__NR; j++) acc[i][j] = 0.0f;
+    for (p = 0; p < kc; p++) {
+        const float *bp = b + (size_t)p * UMUP__NR;
+        const float *ap = a + (size_t)p * UMUP__MR;
+        const float a0 = ap[0], a1 = ap[1], a2 = ap[2], a3 = ap[3], a4 = ap[4], a5 = ap[5];
+        for (j = 0; j < UMUP__NR; j++) {
+            const float bv = bp[j];
+            acc[0][j] += a0 * bv; acc[1][j] += a1 * bv; acc[2][j] += a2 * bv;
+            acc[3][j] += a3 * bv; acc[4][j] += a4 * bv; acc[5][j] += a5 * bv;
+        }
+    }
+    for (i = 0; i < mr; i++) {
+        float *c = C + (size_t)i * (size_t)ldc;
+        if (beta == 0.0f) {
+            for (j = 0; j < nr; j++) c[j] = alpha * acc[i][j];
+        } else {
+            for (j = 0; j < nr; j++) c[j] = alpha * acc[i][j] + beta * c[j];
+        }
+    }
+}
+
+/* Unpacked fallback (allocation failure): float accumulation in the same K-block order. */
+static void umup__sgemm_loop(int transA, int transB, int M, int N, int K, float alpha,
+                             const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+    int i, j, p;
+    for (i = 0; i < M; i++)
+        for (j = 0; j < N; j++) {
+            float s = 0.0f;
+            float *c = &C[(size_t)i * (size_t)ldc + (size_t)j];
+            for (p = 0; p < K; p++) s += UMUP__GA(i, p) * UMUP__GB(p, j);
+            *c = (beta == 0.0f) ? alpha * s : alpha * s + beta * *c;
+        }
+}
+
+/* Pack op(B)[pc:pc+kc, jc:jc+nc] into NR-wide column panels, zero padded. */
+static void umup__sgemm_packB(int transB, const float *B, int ldb, int pc, int kc, int jc, int nc, float *Bp)
+{
+    int npan = (nc + UMUP__NR - 1) / UMUP__NR, q;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (npan > 4 && (double)kc * nc > 32768.0)
+#endif
+    for (q = 0; q < npan; q++) {
+        float *dst = Bp + (size_t)q * UMUP__NR * (size_t)kc;
+        int j0 = jc + q * UMUP__NR, nr = nc - q * UMUP__NR, p, j;
+        if (nr > UMUP__NR) nr = UMUP__NR;
+        for (p = 0; p < kc; p++) {
+            float *d = dst + (size_t)p * UMUP__NR;
+            if (!transB) {
+                const float *s = B + (size_t)(pc + p) * (size_t)ldb + (size_t)j0;
+                for (j = 0; j < nr; j++) d[j] = s[j];
+            } else {
+                for (j = 0; j < nr; j++) d[j] = B[(size_t)(j0 + j) * (size_t)ldb + (size_t)(pc + p)];
+            }
+            for (; j < UMUP__NR; j++) d[j] = 0.0f;
+        }
+    }
+}
+
+/* Pack op(A)[ic:ic+mc, pc:pc+kc] into MR-tall row panels, zero padded. */
+static void umup__sgemm_packA(int transA, const float *A, int lda, int ic, int mc, int pc, int kc, float *Ap)
+{
+    int q, npan = (mc + UMUP__MR - 1) / UMUP__MR;
+    for (q = 0; q < npan; q++) {
+        float *dst = Ap + (size_t)q * UMUP__MR * (size_t)kc;
+        int i0 = ic + q * UMUP__MR, mr = mc - q * UMUP__MR, p, i;
+        if (mr > UMUP__MR) mr = UMUP__MR;
+        if (transA) {
+            for (p = 0; p < kc; p++) {
+                const float *s = A + (size_t)(pc + p) * (size_t)lda + (size_t)i0;
+                float *d = dst + (size_t)p * UMUP__MR;
+                for (i = 0; i < mr; i++) d[i] = s[i];
+                for (; i < UMUP__MR; i++) d[i] = 0.0f;
             }
         } else {
-            for (r = 0; r < mr; r++) {
-                float *UMUP__RESTRICT c = C + (size_t)(i0 + r) * ldc;
-                const float ar = a[r];
-                for (j = j0; j < j1; j++) c[j] += ar * b[j];
+            for (i = 0; i < UMUP__MR; i++) {
+                if (i < mr) {
+                    const float *s = A + (size_t)(i0 + i) * (size_t)lda + (size_t)pc;
+                    for (p = 0; p < kc; p++) dst[(size_t)p * UMUP__MR + i] = s[p];
+                } else {
+                    for (p = 0; p < kc; p++) dst[(size_t)p * UMUP__MR + i] = 0.0f;
+                }
             }
         }
     }
 }
 
-/* C = alpha op(A) Bn + beta C with Bn [K, N] row-major. Row blocks of 4 are spread over OpenMP
- * threads; every C element is computed by one thread in a fixed k order, so results do not
- * depend on the thread count. Blocked over j (512) and k (128) for the caches. */
-static void umup__sgemm_rows(int transA, int M, int N, int K, float alpha, const float *A, int lda,
-                             const float *Bn, int ldbn, float beta, float *C, int ldc) {
-    long ib, nb = (M + 3) / 4;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if ((double)M * N * K > 1e6)
-#endif
-    for (ib = 0; ib < nb; ib++) {
-        int i0 = (int)ib * 4, mr = M - i0 < 4 ? M - i0 : 4, r, j, j0, k0;
-        for (r = 0; r < mr; r++) {
-            float *c = C + (size_t)(i0 + r) * ldc;
-            if (beta == 0.0f) for (j = 0; j < N; j++) c[j] = 0.0f;
-            else if (beta != 1.0f) for (j = 0; j < N; j++) c[j] *= beta;
-        }
-        for (j0 = 0; j0 < N; j0 += 512) {
-            int j1 = j0 + 512 < N ? j0 + 512 : N;
-            for (k0 = 0; k0 < K; k0 += 128)
-                umup__gemm_block(transA, i0, mr, j0, j1, k0, k0 + 128 < K ? k0 + 128 : K, alpha, A, lda, Bn, ldbn, C, ldc);
-        }
-    }
-}
-
-static void umup__sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
-                        const float *B, int ldb, float beta, float *C, int ldc) {
+/* Packed, cache-blocked, register-tiled GEMM (BLIS loop order jc, pc, ic, jr, ir).
+   OpenMP splits the ic loop (MC-row blocks of C); each C tile is owned by one thread. */
+static void umup__sgemm_portable(int transA, int transB, int M, int N, int K, float alpha,
+                                 const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+    float *Bp;
+    int jc, pc, nblkM = (M + UMUP__MC - 1) / UMUP__MC;
+    int ncmax = N < UMUP__NC ? N : UMUP__NC, kcmax = K < UMUP__KC ? K : UMUP__KC;
+    size_t nbp = (size_t)((ncmax + UMUP__NR - 1) / UMUP__NR) * UMUP__NR * (size_t)kcmax;
     if (M <= 0 || N <= 0) return;
-    if (K <= 0) {
-        umup__sgemm_rows(0, M, N, 0, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (K <= 0) { /* C = beta*C */
+        int i, j;
+        for (i = 0; i < M; i++)
+            for (j = 0; j < N; j++) {
+                float *c = &C[(size_t)i * (size_t)ldc + (size_t)j];
+                *c = (beta == 0.0f) ? 0.0f : beta * *c;
+            }
         return;
     }
-    if (!transB) {
-        umup__sgemm_rows(transA, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    } else {
-        /* pack B^T into [K,N] so the inner loop is contiguous */
-        float *bt = (float *)UMUP_MALLOC((size_t)K * (size_t)N * sizeof(float));
-        if (bt) {
-            int j, k;
-            for (j = 0; j < N; j++)
-                for (k = 0; k < K; k++) bt[(size_t)k * N + j] = B[(size_t)j * ldb + k];
-            umup__sgemm_rows(transA, M, N, K, alpha, A, lda, bt, N, beta, C, ldc);
-            UMUP_FREE(bt);
-        } else {
-            int i, j, k; /* no memory: plain dot products */
-            for (i = 0; i < M; i++)
-                for (j = 0; j < N; j++) {
-                    float acc = 0.0f;
-                    for (k = 0; k < K; k++)
-                        acc += (transA ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]) * B[(size_t)j * ldb + k];
-                    C[(size_t)i * ldc + j] = alpha * acc + (beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j]);
+    Bp = (float *)UMUP_MALLOC(nbp * sizeof(float));
+    if (!Bp) { umup__sgemm_loop(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return; }
+    for (jc = 0; jc < N; jc += UMUP__NC) {
+        int nc = N - jc < UMUP__NC ? N - jc : UMUP__NC;
+        for (pc = 0; pc < K; pc += UMUP__KC) {
+            int kc = K - pc < UMUP__KC ? K - pc : UMUP__KC, blk;
+            float bet = pc == 0 ? beta : 1.0f;
+            umup__sgemm_packB(transB, B, ldb, pc, kc, jc, nc, Bp);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (nblkM > 1 && (double)UMUP__MC * nc * kc > 65536.0)
+#endif
+            for (blk = 0; blk < nblkM; blk++) {
+                float Ap[UMUP__MC * UMUP__KC]; /* 72 KiB on the thread's stack */
+                int ic = blk * UMUP__MC, mc = M - ic < UMUP__MC ? M - ic : UMUP__MC, jr, ir;
+                umup__sgemm_packA(transA, A, lda, ic, mc, pc, kc, Ap);
+                for (jr = 0; jr < nc; jr += UMUP__NR) {
+                    int nr = nc - jr < UMUP__NR ? nc - jr : UMUP__NR;
+                    const float *bpan = Bp + (size_t)(jr / UMUP__NR) * UMUP__NR * (size_t)kc;
+                    for (ir = 0; ir < mc; ir += UMUP__MR) {
+                        int mr = mc - ir < UMUP__MR ? mc - ir : UMUP__MR;
+                        umup__sgemm_micro(kc, Ap + (size_t)(ir / UMUP__MR) * UMUP__MR * (size_t)kc, bpan,
+                                          alpha, bet, C + (size_t)(ic + ir) * (size_t)ldc + (size_t)(jc + jr), ldc, mr, nr);
+                    }
                 }
+            }
         }
     }
+    UMUP_FREE(Bp);
+}
+#undef UMUP__GA
+#undef UMUP__GB
+
+/* CBLAS is used only when M*N*K >= UMUP_GEMM_BLAS_MIN and every dim >= 32. Measured on the
+   2-core dev box (Debian OpenBLAS 0.3.21, see wip/README_gemm.md) the portable path beat OpenBLAS on
+   every trainer shape, so the default sends only very large products (>= 1024^3) to BLAS.
+   Define it to e.g. (64.0*64.0*64.0) where the BLAS is faster. */
+#ifndef UMUP_GEMM_BLAS_MIN
+#define UMUP_GEMM_BLAS_MIN (1024.0 * 1024.0 * 1024.0)
+#endif
+
+/* C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C, row-major.
+   transA=0: A is [M,K] with row stride lda; transA=1: A is stored [K,M] (lda >= M).
+   transB=0: B is [K,N] (ldb >= N); transB=1: B is stored [N,K] (ldb >= K).
+   beta == 0 means C is overwritten without being read (NaN/garbage in C does not propagate). */
+static void umup__sgemm(int transA, int transB, int M, int N, int K, float alpha,
+                        const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+    if (M <= 0 || N <= 0) return;
+#ifdef UMUP_USE_CBLAS
+    /* OpenBLAS follows reference BLAS: beta == 0 does not read C. */
+    if (K > 0 && (double)M * N * K >= UMUP_GEMM_BLAS_MIN && M >= 32 && N >= 32 && K >= 32) {
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+#endif
+    umup__sgemm_portable(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 /* ---- Scales and constraints ------------------------------------------------------------------- */
@@ -2394,6 +2497,8 @@ typedef struct {
     size_t n, pos;
     char names[8][16];      /* characters introduced in the current paragraph */
     int n_names;
+    double zipf[3][600];    /* cached cumulative Zipf weights for the three vocabularies */
+    int zipf_k[3];
 } umup__gen;
 
 static uint32_t umup__gen_u32(umup__gen *g) { return umup_rng_u32(g->seed, g->ctr++); }
@@ -2404,18 +2509,26 @@ static int umup__gen_pick(umup__gen *g, int k) {
     return (int)(((uint64_t)umup__gen_u32(g) * (uint64_t)k) >> 32);
 }
 
-/* Zipf(1) choice in [0, k): P(i) proportional to 1/(i+1) */
+/* Zipf(1) choice in [0, k): P(i) proportional to 1/(i+1); k <= 1024. The cumulative weights are
+ * computed once per k and cached in the generator. */
 static int umup__gen_zipf(umup__gen *g, int k) {
-    double h = 0.0, u, acc = 0.0;
-    int i;
-    for (i = 0; i < k; i++) h += 1.0 / (i + 1);
-    u = (umup__gen_u32(g) + 0.5) / 4294967296.0 * h;
-    for (i = 0; i < k - 1; i++) {
-        acc += 1.0 / (i + 1);
-        if (u < acc) break;
+    double *cum, u;
+    int lo = 0, hi = k - 1, slot = k == 600 ? 0 : k == 200 ? 1 : 2;
+    UMUP_ASSERT(k == 600 || k == 200 || k == 120);
+    cum = g->zipf[slot];
+    if (g->zipf_k[slot] != k) {
+        int i;
+        double h = 0.0;
+        for (i = 0; i < k; i++) { h += 1.0 / (i + 1); cum[i] = h; }
+        g->zipf_k[slot] = k;
     }
-    g->bits -= log(1.0 / (i + 1) / h) / log(2.0);
-    return i;
+    u = (umup__gen_u32(g) + 0.5) / 4294967296.0 * cum[k - 1];
+    while (lo < hi) { /* first i with u < cum[i] */
+        int mid = (lo + hi) / 2;
+        if (u < cum[mid]) hi = mid; else lo = mid + 1;
+    }
+    g->bits -= log(1.0 / (lo + 1) / cum[k - 1]) / log(2.0);
+    return lo;
 }
 
 static void umup__gen_put(umup__gen *g, const char *s) {
@@ -2499,19 +2612,22 @@ static void umup__gen_sentence(umup__gen *g) {
 }
 
 UMUPDEF umup_status umup_corpus_generate(char *buf, size_t n, uint64_t seed, double *bits_per_byte) {
-    umup__gen g;
+    umup__gen *gp;
     if (!buf && n) return UMUP_ERR_NULL;
-    memset(&g, 0, sizeof g);
-    g.seed = seed;
-    g.out = buf;
-    g.n = n;
-    while (g.pos < n) {
-        int s, ns = 3 + umup__gen_pick(&g, 6);
-        g.n_names = 0;
-        for (s = 0; s < ns && g.pos < n; s++) umup__gen_sentence(&g);
-        umup__gen_put(&g, "\n\n");
+    gp = (umup__gen *)UMUP_MALLOC(sizeof *gp);
+    if (!gp) return UMUP_ERR_NOMEM;
+    memset(gp, 0, sizeof *gp);
+    gp->seed = seed;
+    gp->out = buf;
+    gp->n = n;
+    while (gp->pos < n) {
+        int s, ns = 3 + umup__gen_pick(gp, 6);
+        gp->n_names = 0;
+        for (s = 0; s < ns && gp->pos < n; s++) umup__gen_sentence(gp);
+        umup__gen_put(gp, "\n\n");
     }
-    if (bits_per_byte) *bits_per_byte = n ? g.bits / (double)n : 0.0;
+    if (bits_per_byte) *bits_per_byte = n ? gp->bits / (double)n : 0.0;
+    UMUP_FREE(gp);
     return UMUP_OK;
 }
 
