@@ -1,20 +1,66 @@
-/* umup.h - v0.1.0 - unit-scaled maximal update parametrization (u-muP) in one C header
+/* umup.h - v0.1.0 - u-muP (the Unit-Scaled Maximal Update Parametrization) in one C header - MIT licence
  *
- * (Top-of-file manual: written when the op, parametrization and trainer layers land.)
+ * Unit-scaled ops with explicit forward and backward scales, the muP family of parametrizations
+ * (SP, muP, u-muP, muS, spectral muP, depth rules) with their multipliers and per-tensor learning
+ * rates, optimizers, and a small decoder-only transformer trainer with FP8 simulation, pinned to the
+ * values of the reference implementation (graphcore-research/unit-scaling, commit a7b5b3c).
+ * Blake et al., "u-muP: The Unit-Scaled Maximal Update Parametrization", ICLR 2025 (arXiv 2407.17465).
  *
+ * ---------------------------------------------------------------------------------------------
+ * USING IT
+ * ---------------------------------------------------------------------------------------------
  * Do this:
  *     #define UMUP_IMPLEMENTATION
  *     #include "umup.h"
  * in exactly one C or C++ file; include "umup.h" without the define anywhere else.
- * UMUP_IMPLEMENTATION also compiles the implementation of umup_fp8.h (included below).
- * Link with -lm.
+ * UMUP_IMPLEMENTATION also compiles the implementation of umup_fp8.h (included below), so do not
+ * define UMUP_FP8_IMPLEMENTATION as well. Link with -lm (and -fopenmp to use several cores).
  *
  * Options (define before including, in the implementation file):
  *     UMUP_STATIC          make every function static to this translation unit
  *     UMUP_MALLOC(sz) / UMUP_FREE(p)
  *                          replace malloc/free (define both or neither)
  *     UMUP_ASSERT(x)       replace assert() for internal invariants (never used for user errors)
- *     UMUP_USE_CBLAS       route the large matmuls through cblas_sgemm (link -lopenblas)
+ *     UMUP_USE_CBLAS       let the GEMM entry call cblas_sgemm for products >= UMUP_GEMM_BLAS_MIN
+ *                          multiply-adds (default 1024^3; link -lopenblas)
+ * The library never prints and never exits: every fallible function returns a umup_status
+ * (UMUP_OK = 0) and umup_status_string() describes it. Backward functions accumulate (+=).
+ *
+ * Quick start: one unit-scaled linear layer
+ *     umup_op_scales s;
+ *     umup_linear_scales(&s, rows, in, out, UMUP_CONSTRAINT_TO_OUTPUT_SCALE);
+ *     umup_linear_forward(y, x, W, NULL, rows, in, out, &s);          // y = in^-1/2 x W^T
+ *     umup_linear_backward(dx, dW, NULL, dy, x, W, rows, in, out, &s);
+ * Quick start: training
+ *     umup_model_config mc = umup_model_config_default();             // the reference decoder, u-muP
+ *     umup_optim_config oc = umup_optim_config_default(UMUP_OPT_ADAMW);
+ *     umup_trainer *t; umup_dataset ds; float loss;
+ *     umup_trainer_create(&t, &mc, &oc, B);
+ *     umup_dataset_from_corpus(&ds, 4000000, 1, 0.1);
+ *     for (step = 0; step < n; step++) {
+ *         umup_dataset_batch(&ds, 0, seed, step, B, T, ids, targets);
+ *         umup_trainer_step(t, ids, targets, B, T, &loss);
+ *     }
+ * demos/train.c is a complete program around this loop.
+ *
+ * ---------------------------------------------------------------------------------------------
+ * CONTENTS
+ * ---------------------------------------------------------------------------------------------
+ *   1. Scales and constraints       umup_op_scales, umup_constraint, scale_fwd / scale_bwd
+ *   2. Matmuls                      matmul, linear, linear_readout
+ *   3. Nonlinearities               gelu, silu, silu_glu
+ *   4. Softmax and attention        softmax, scaled dot-product attention
+ *   5. Norms, add, residuals        rms_norm, layer_norm, add, residual_split/add, the tau rule, dropout
+ *   6. Embedding and loss           embedding, cross_entropy
+ *   7. Parametrizations             umup_param_rule: init, multiplier, LR and WD per tensor
+ *   8. Optimizers and schedules     AdamW, Adam, SGD, Lion; warmup + cosine/linear decay; clipping
+ *   9. The model                    umup_model: the reference TransformerDecoder and its relatives
+ *  10. Data                         the embedded corpus, datasets, batches
+ *  11. Training and checkpoints     umup_trainer, sampling, safetensors save / resume
+ * Conventions: row-major float buffers with explicit shapes; weights in the torch layout
+ * [out_features, in_features]; a zero-initialised config struct means "defaults"
+ * (umup_*_default() returns them resolved). Sources are cited as [GC] (the reference library),
+ * [P] (the u-muP paper), [AA] (Aleph Alpha's scaling), [muS] (muNit Scaling), TP-V/VI (Tensor Programs).
  */
 #ifndef UMUP_H
 #define UMUP_H
