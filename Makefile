@@ -47,7 +47,7 @@ endif
 CFLAGS_ALL = $(CSTD) $(WARN) $(INC) $(OMPFLAGS) $(BLAS_CFLAGS)
 LDLIBS_ALL = $(OMPFLAGS) $(BLAS_LIBS) $(LIBS)
 
-HEADERS := umup.h umup_fp8.h tests/umup_test.h $(wildcard wip/*.h) $(wildcard tests/*.h)
+HEADERS := umup.h umup_fp8.h tests/umup_test.h $(wildcard tests/*.h)
 
 B := $(BUILD)
 TEST_SRC  := $(wildcard tests/test_*.c)
