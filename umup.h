@@ -508,7 +508,8 @@ UMUPDEF umup_status umup_optim_parse(const char *name, umup_optimizer_kind *out)
  *   attention branch: r = norm(h); q, k, v = linear_qkv(r); a = causal sdpa(q, k, v); h <- res(h, linear_o(a))
  *   MLP branch:       r = norm(h); h <- res(h, linear_2(silu_glu(linear_1(r), linear_gate(r))))
  * then logits = readout(norm(h)) and the cross-entropy of the next byte. Norms are non-parametric
- * (RMSNorm, or LayerNorm), no biases, no positional embedding (NoPE).
+ * (RMSNorm, or LayerNorm), no biases, no positional embedding (NoPE) unless rope is set; dropout,
+ * when set, applies to each branch output before the residual add (unit scaled under u-muP, [GC]).
  * Under u-muP (the default) every op is the unit-scaled op of sections 2-6: linear_qkv and
  * linear_o to_output_scale, the MLP linears unconstrained, linear_readout, the unit-scaled
  * cross-entropy, and res(h, f) = residual_split/residual_add with the tau rule; this configuration
@@ -536,6 +537,8 @@ typedef struct {
     int max_seq;            /* longest sequence (0: 256) */
     int mlp_expansion;      /* SwiGLU hidden size = mlp_expansion * width (0: 4) */
     umup_norm_kind norm;
+    int rope;               /* rotary position embedding on q and k (base 10000; head size must be even) */
+    float dropout;          /* residual-branch dropout probability in training, [0, 1) (0: none) */
     umup_param_config param;/* parametrization (default u-muP); depth is set to `layers` */
     float alpha_attn;       /* u-muP alpha_attn-softmax: attention logits mult / d_head (0: 1) */
     float alpha_ffn_act;    /* u-muP alpha_ffn-act: silu_glu inverse temperature (0: 1) */
@@ -591,6 +594,10 @@ UMUPDEF void umup_model_memory(const umup_model *m, size_t *param_bytes, size_t 
  * (an id or target out of range, no target counted). */
 UMUPDEF umup_status umup_model_forward(umup_model *m, const int32_t *ids, const int32_t *targets, int B, int T,
                                        long step, float *loss);
+
+/* Training mode (1) applies dropout; evaluation mode (0, the default after creation) does not.
+ * umup_trainer_step switches it on for its forward and backward pass and off again. */
+UMUPDEF void umup_model_set_training(umup_model *m, int training);
 
 /* Logits [B, T, vocab] of the last forward pass (unscaled by the loss multiplier). */
 UMUPDEF const float *umup_model_logits(const umup_model *m);
@@ -2038,7 +2045,7 @@ struct umup_model {
     float branch_mult;          /* plain residual branch multiplier */
     float attn_scale;           /* plain attention logit scale */
     int32_t *ids, *targets;     /* [maxB, maxT] copies of the last batch */
-    int B, T, has_targets;
+    int B, T, has_targets, training;
     long step;
     /* activations */
     float *h0;                  /* [N, d] embedding output */
@@ -2094,6 +2101,8 @@ static umup_status umup__model_resolve(const umup_model_config *in, umup_model_c
     if (c->width % c->heads) return UMUP_ERR_SHAPE;
     c->head_size = c->width / c->heads;
     if ((int)c->norm < 0 || (int)c->norm > (int)UMUP_NORM_LAYER) return UMUP_ERR_INVALID_ARG;
+    if (!(c->dropout >= 0.0f && c->dropout < 1.0f) || c->rope < 0 || c->rope > 1) return UMUP_ERR_INVALID_ARG;
+    if (c->rope && c->head_size % 2) return UMUP_ERR_SHAPE;
     if ((int)c->fp8 < 0 || (int)c->fp8 > (int)UMUP_FP8_SIM_UMUP) return UMUP_ERR_INVALID_ARG;
     if (c->fp8_rounding != UMUP_FP8_RNE && c->fp8_rounding != UMUP_FP8_SR && c->fp8_rounding != UMUP_FP8_SR16)
         return UMUP_ERR_INVALID_ARG;
@@ -2383,6 +2392,41 @@ static void umup__attn_scales(const umup_model *m, int T, umup_op_scales *s, flo
     }
 }
 
+UMUPDEF void umup_model_set_training(umup_model *m, int training) {
+    if (m) m->training = training != 0;
+}
+
+/* Rotary embedding of x [B, H, T, D] in place: pairs (2i, 2i+1) of position t rotate by
+ * t * 10000^(-2i/D); inverse != 0 applies the transposed rotation (the backward pass). */
+static void umup__rope(const umup_model *m, float *x, int B, int T, int inverse) {
+    int bh, t, i, D = m->D;
+    for (bh = 0; bh < B * m->H; bh++)
+        for (t = 0; t < T; t++) {
+            float *r = x + ((size_t)bh * T + t) * D;
+            for (i = 0; i < D / 2; i++) {
+                double th = t * pow(10000.0, -2.0 * i / D), c = cos(th), s = inverse ? -sin(th) : sin(th);
+                double a = r[2 * i], b = r[2 * i + 1];
+                r[2 * i] = (float)(a * c - b * s);
+                r[2 * i + 1] = (float)(a * s + b * c);
+            }
+        }
+}
+
+/* Dropout of a branch output (in place); mask from (seed, step, branch). backward != 0: gradient. */
+static void umup__branch_dropout(umup_model *m, float *x, float *tmp, size_t n, int branch, int backward) {
+    umup_op_scales s;
+    uint64_t seed = m->cfg.seed ^ 0xD80F0D80ull, ctr = ((uint64_t)m->step * (uint64_t)(2 * m->L) + (uint64_t)branch) << 32;
+    umup__scales_ones(&s);
+    if (m->unit) umup_dropout_scales(&s, m->cfg.dropout);
+    if (!backward) {
+        umup_dropout_forward(x, x, n, m->cfg.dropout, seed, ctr, &s);
+    } else {
+        memset(tmp, 0, n * sizeof(float));
+        umup_dropout_backward(tmp, x, n, m->cfg.dropout, seed, ctr, &s);
+        memcpy(x, tmp, n * sizeof(float));
+    }
+}
+
 /* ---- forward ------------------------------------------------------------------------------------ */
 
 UMUPDEF umup_status umup_model_forward(umup_model *m, const int32_t *ids, const int32_t *targets, int B, int T,
@@ -2424,9 +2468,11 @@ UMUPDEF umup_status umup_model_forward(umup_model *m, const int32_t *ids, const 
         umup__norm_fwd(m, A->ln1, h, N);
         umup__lin_forward(m, t0 + UMUP__T_QKV, A->ln1, A->qkv, N);
         umup__heads(m, A->qkv, A->q, A->k, A->v, B, T, 0);
+        if (m->cfg.rope) { umup__rope(m, A->q, B, T, 0); umup__rope(m, A->k, B, T, 0); }
         umup_sdpa_forward(A->ah, A->att, A->q, A->k, A->v, B, m->H, T, m->D, 1, ls, &sa);
         umup__merge(m, A->ah, A->a, B, T, 0);
         umup__lin_forward(m, t0 + UMUP__T_O, A->a, A->ao, N);
+        if (m->training && m->cfg.dropout > 0.0f) umup__branch_dropout(m, A->ao, NULL, n, 2 * l, 0);
         umup__res_coef(m, 2 * l, &cf, &cs, &bf, &bs, &br);
         for (j = 0; j < n; j++) A->hmid[j] = (float)(cf * A->ao[j] + cs * h[j]);
         /* MLP branch */
@@ -2435,6 +2481,7 @@ UMUPDEF umup_status umup_model_forward(umup_model *m, const int32_t *ids, const 
         umup__lin_forward(m, t0 + UMUP__T_GATE, A->ln2, A->ug, N);
         umup_silu_glu_forward(A->g, A->u1, A->ug, (size_t)N * m->hd, m->cfg.alpha_ffn_act, &sg);
         umup__lin_forward(m, t0 + UMUP__T_2, A->g, A->mo, N);
+        if (m->training && m->cfg.dropout > 0.0f) umup__branch_dropout(m, A->mo, NULL, n, 2 * l + 1, 0);
         umup__res_coef(m, 2 * l + 1, &cf, &cs, &bf, &bs, &br);
         for (j = 0; j < n; j++) A->hout[j] = (float)(cf * A->mo[j] + cs * A->hmid[j]);
         h = A->hout;
@@ -2480,6 +2527,7 @@ UMUPDEF umup_status umup_model_backward(umup_model *m) {
         /* MLP branch: hout = cf mo + cs hmid */
         umup__res_coef(m, 2 * l + 1, &cf, &cs, &bf, &bs, &br);
         for (j = 0; j < n; j++) m->dtmp[j] = (float)(bf * m->dh[j]);          /* d mo */
+        if (m->training && m->cfg.dropout > 0.0f) umup__branch_dropout(m, m->dtmp, m->dr, n, 2 * l + 1, 1);
         memset(m->dg, 0, sizeof(float) * nh);
         umup__lin_backward(m, t0 + UMUP__T_2, A->g, m->dtmp, m->dg, N);
         memset(m->du1, 0, sizeof(float) * nh);
@@ -2494,6 +2542,7 @@ UMUPDEF umup_status umup_model_backward(umup_model *m) {
         /* attention branch: hmid = cf ao + cs hin */
         umup__res_coef(m, 2 * l, &cf, &cs, &bf, &bs, &br);
         for (j = 0; j < n; j++) m->dtmp[j] = (float)(bf * m->dh[j]);          /* d ao */
+        if (m->training && m->cfg.dropout > 0.0f) umup__branch_dropout(m, m->dtmp, m->dr, n, 2 * l, 1);
         memset(m->da, 0, sizeof(float) * n);
         umup__lin_backward(m, t0 + UMUP__T_O, A->a, m->dtmp, m->da, N);
         umup__merge(m, m->dah, m->da, m->B, m->T, 1);
@@ -2501,6 +2550,7 @@ UMUPDEF umup_status umup_model_backward(umup_model *m) {
         memset(m->dk, 0, sizeof(float) * n);
         memset(m->dv, 0, sizeof(float) * n);
         umup_sdpa_backward(m->dq, m->dk, m->dv, m->dah, A->att, A->q, A->k, A->v, m->B, m->H, m->T, m->D, ls, &sa);
+        if (m->cfg.rope) { umup__rope(m, m->dq, m->B, m->T, 1); umup__rope(m, m->dk, m->B, m->T, 1); }
         memset(m->dqkv, 0, sizeof(float) * n * 3);
         umup__heads(m, m->dqkv, m->dq, m->dk, m->dv, m->B, m->T, 1);
         memset(m->dtmp, 0, sizeof(float) * n);                               /* d ln1 */
@@ -2821,11 +2871,12 @@ UMUPDEF umup_status umup_trainer_step(umup_trainer *t, const int32_t *ids, const
     float l = 0.0f;
     if (!t || !ids || !targets) return UMUP_ERR_NULL;
     umup_model_zero_grad(t->model);
+    umup_model_set_training(t->model, 1);
     st = umup_model_forward(t->model, ids, targets, B, T, t->opt.step, &l);
-    if (st != UMUP_OK) return st;
+    if (st == UMUP_OK && !(l < 3.4e38f)) st = UMUP_ERR_NONFINITE;
+    if (st == UMUP_OK) st = umup_model_backward(t->model);
+    umup_model_set_training(t->model, 0);
     if (loss) *loss = l;
-    if (!(l < 3.4e38f)) return UMUP_ERR_NONFINITE;
-    st = umup_model_backward(t->model);
     if (st != UMUP_OK) return st;
     return umup_optim_step(&t->opt, umup_model_params(t->model), umup_model_grads(t->model), t->state,
                            umup_model_num_params(t->model), t->groups, umup_model_num_tensors(t->model));
@@ -2898,14 +2949,14 @@ static void umup__config_text(const umup_trainer *t, char *buf, size_t cap) {
     const umup_model_config *c = &t->model->cfg;
     const umup_optim_config *o = &t->opt.cfg;
     snprintf(buf, cap,
-             "vocab=%d\nwidth=%d\nlayers=%d\nheads=%d\nmax_seq=%d\nmlp_expansion=%d\nnorm=%d\nparam=%s\n"
+             "vocab=%d\nwidth=%d\nlayers=%d\nheads=%d\nmax_seq=%d\nmlp_expansion=%d\nnorm=%d\nrope=%d\ndropout=%.9g\nparam=%s\n"
              "base_width=%d\nbase_depth=%d\ndepth_mode=%d\ndepth_rule=%d\ncompletep_alpha=%.9g\nsigma_emb=%.9g\n"
              "alpha_emb=%.9g\nalpha_out=%.9g\nreadout_zero_init=%d\nalpha_attn=%.9g\nalpha_ffn_act=%.9g\n"
              "alpha_res=%.9g\nalpha_res_attn_ratio=%.9g\nalpha_loss_softmax=%.9g\nfp8=%d\nfp8_rounding=%d\n"
              "seed=%llu\noptimizer=%s\nlr=%.17g\nbeta1=%.17g\nbeta2=%.17g\neps=%.17g\nmomentum=%.17g\nnesterov=%d\n"
              "weight_decay=%.17g\nclip_norm=%.17g\nschedule=%d\nwarmup=%ld\ntotal=%ld\nmin_ratio=%.9g\n",
-             c->vocab, c->width, c->layers, c->heads, c->max_seq, c->mlp_expansion, (int)c->norm,
-             umup_param_name(c->param.param), c->param.base_width, c->param.base_depth, (int)c->param.depth_mode,
+             c->vocab, c->width, c->layers, c->heads, c->max_seq, c->mlp_expansion, (int)c->norm, c->rope,
+             (double)c->dropout, umup_param_name(c->param.param), c->param.base_width, c->param.base_depth, (int)c->param.depth_mode,
              (int)c->param.depth_rule, (double)c->param.completep_alpha, (double)c->param.sigma_emb,
              (double)c->param.alpha_emb, (double)c->param.alpha_out, c->param.readout_zero_init, (double)c->alpha_attn,
              (double)c->alpha_ffn_act, (double)c->alpha_res, (double)c->alpha_res_attn_ratio,

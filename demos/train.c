@@ -30,6 +30,8 @@ static void usage(FILE *f) {
         "  --head-size D        head size instead of --heads\n"
         "  --mlp-expansion E    SwiGLU hidden = E x width (default 4)\n"
         "  --norm rms|layer     non-parametric norm (default rms)\n"
+        "  --rope               rotary position embedding (default: none, NoPE like the reference)\n"
+        "  --dropout P          residual-branch dropout in training (default 0)\n"
         "  --param P            umup | sp | mup | spectral (default umup)\n"
         "  --base-width W       muP base width (default: width)\n"
         "  --alpha-attn A, --alpha-ffn-act A, --alpha-res A, --alpha-res-attn-ratio A, --alpha-loss A\n"
@@ -112,6 +114,7 @@ int main(int argc, char **argv) {
         int ok = 1;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
         if (!strcmp(a, "--quiet")) { quiet = 1; continue; }
+        if (!strcmp(a, "--rope")) { mc.rope = 1; continue; }
         if (strncmp(a, "--", 2)) { fprintf(stderr, "train: unexpected argument '%s'\n", a); usage(stderr); return 2; }
         if (!v) { fprintf(stderr, "train: %s needs a value\n", a); usage(stderr); return 2; }
         i++;
@@ -122,6 +125,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--mlp-expansion")) { ok = num(v, 1, 64, &x); mc.mlp_expansion = (int)x; }
         else if (!strcmp(a, "--norm")) { if (!strcmp(v, "rms")) mc.norm = UMUP_NORM_RMS; else if (!strcmp(v, "layer")) mc.norm = UMUP_NORM_LAYER; else ok = 0; }
         else if (!strcmp(a, "--param")) ok = umup_param_parse(v, &mc.param.param) == UMUP_OK;
+        else if (!strcmp(a, "--dropout")) { ok = num(v, 0, 0.99, &x); mc.dropout = (float)x; }
         else if (!strcmp(a, "--base-width")) { ok = num(v, 1, 65536, &x); mc.param.base_width = (int)x; }
         else if (!strcmp(a, "--alpha-attn")) { ok = num(v, 1e-6, 1e6, &x); mc.alpha_attn = (float)x; }
         else if (!strcmp(a, "--alpha-ffn-act")) { ok = num(v, 1e-6, 1e6, &x); mc.alpha_ffn_act = (float)x; }
@@ -191,9 +195,9 @@ int main(int argc, char **argv) {
     tty = isatty(STDOUT_FILENO);
     if (!quiet) {
         size_t np = umup_model_num_params(umup_trainer_model(tr)), sb = umup_trainer_state_bytes(tr);
-        printf("model: %s, width %d, %d layers, %d heads of %d, SwiGLU x%d, %s norm, %zu parameters\n",
+        printf("model: %s, width %d, %d layers, %d heads of %d, SwiGLU x%d, %s norm, %s, dropout %g, %zu parameters\n",
                umup_param_name(mc.param.param), mc.width, mc.layers, mc.heads, mc.head_size, mc.mlp_expansion,
-               mc.norm == UMUP_NORM_RMS ? "RMS" : "layer", np);
+               mc.norm == UMUP_NORM_RMS ? "RMS" : "layer", mc.rope ? "RoPE" : "NoPE", (double)mc.dropout, np);
         printf("fp8: %s%s\n", mc.fp8 == UMUP_FP8_SIM_NONE ? "off (fp32)" : mc.fp8 == UMUP_FP8_SIM_ALL ? "all hidden matmuls" : "u-muP scheme (attention-out and FFN-down in fp32)",
                mc.fp8 == UMUP_FP8_SIM_NONE ? "" : mc.fp8_rounding == UMUP_FP8_RNE ? ", E4M3 fwd / E5M2 bwd, RNE" : ", E4M3 fwd / E5M2 bwd, stochastic rounding");
         printf("optimizer: %s, lr %g, warmup %ld, %s decay to %g, weight decay %g, clip %g; batch %d x %d tokens, %ld steps\n",

@@ -54,7 +54,7 @@ static void test_reference_decoder(void) {
 }
 
 /* Central differences of the loss on a few coordinates of every tensor of a small plain model. */
-static void fd_model(umup_parametrization p, const char *what) {
+static void fd_model(umup_parametrization p, const char *what, int rope, float dropout) {
     umup_model_config c = umup_model_config_default();
     umup_model *m = NULL;
     int32_t ids[2 * 6], tg[2 * 6];
@@ -64,8 +64,11 @@ static void fd_model(umup_parametrization p, const char *what) {
     c.param.param = p;
     c.param.base_width = p == UMUP_PARAM_MUP ? 8 : 0;
     c.seed = 5;
+    c.rope = rope;
+    c.dropout = dropout;
     UT_CHECK(umup_model_create(&m, &c, 2) == UMUP_OK);
     if (!m) return;
+    umup_model_set_training(m, dropout > 0.0f); /* the same mask in every forward of step 0 */
     for (i = 0; i < 12; i++) { ids[i] = (int32_t)(umup_rng_u32(1, i) % 11); tg[i] = (int32_t)(umup_rng_u32(2, i) % 11); }
     tg[3] = -1;
     umup_model_zero_grad(m);
@@ -91,9 +94,58 @@ static void fd_model(umup_parametrization p, const char *what) {
 }
 
 static void test_finite_differences(void) {
-    fd_model(UMUP_PARAM_SP, "SP");
-    fd_model(UMUP_PARAM_MUP, "muP");
-    fd_model(UMUP_PARAM_SPECTRAL, "spectral");
+    fd_model(UMUP_PARAM_SP, "SP", 0, 0.0f);
+    fd_model(UMUP_PARAM_MUP, "muP", 0, 0.0f);
+    fd_model(UMUP_PARAM_SPECTRAL, "spectral", 0, 0.0f);
+    fd_model(UMUP_PARAM_SP, "SP + RoPE", 1, 0.0f);
+    fd_model(UMUP_PARAM_SP, "SP + dropout 0.2", 0, 0.2f);
+}
+
+static double maxdiff(const float *a, const float *b, int n) {
+    double m = 0;
+    int i;
+    for (i = 0; i < n; i++) if (fabs((double)a[i] - b[i]) > m) m = fabs((double)a[i] - b[i]);
+    return m;
+}
+
+/* RoPE and dropout. A one-layer NoPE model is blind to order: the last position's logits do not
+ * change when the earlier tokens are permuted (causal attention sees them as a set); with RoPE they
+ * do. Dropout acts only in training mode and is reproducible for a step. */
+static void test_rope_and_dropout(void) {
+    umup_model_config c = umup_model_config_default();
+    umup_model *m = NULL, *r = NULL;
+    int32_t ids[8] = {1, 2, 3, 4, 5, 6, 7, 9}, per[8] = {7, 6, 5, 4, 3, 2, 1, 9}, tg[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    float l0, l1, l2, l3, z1[256];
+    c.max_seq = 8;
+    c.layers = 1;
+    umup_model_create(&m, &c, 1);
+    c.rope = 1;
+    umup_model_create(&r, &c, 1);
+    if (!m || !r) { UT_CHECK(0); return; }
+    umup_model_forward(m, ids, NULL, 1, 8, 0, NULL);
+    memcpy(z1, umup_model_logits(m) + 256 * 7, sizeof z1);
+    umup_model_forward(m, per, NULL, 1, 8, 0, NULL);
+    UT_CHECKF(maxdiff(z1, umup_model_logits(m) + 256 * 7, 256) < 1e-4, "NoPE order dependence %g", maxdiff(z1, umup_model_logits(m) + 256 * 7, 256));
+    umup_model_forward(r, ids, NULL, 1, 8, 0, NULL);
+    memcpy(z1, umup_model_logits(r) + 256 * 7, sizeof z1);
+    umup_model_forward(r, per, NULL, 1, 8, 0, NULL);
+    UT_CHECKF(maxdiff(z1, umup_model_logits(r) + 256 * 7, 256) > 1e-3, "RoPE order dependence %g", maxdiff(z1, umup_model_logits(r) + 256 * 7, 256));
+    umup_model_destroy(r);
+    umup_model_destroy(m);
+    c.rope = 0;
+    c.dropout = 0.3f;
+    umup_model_create(&m, &c, 1);
+    umup_model_forward(m, tg, tg, 1, 8, 4, &l0);                  /* evaluation: no dropout */
+    umup_model_set_training(m, 1);
+    umup_model_forward(m, tg, tg, 1, 8, 4, &l1);
+    umup_model_forward(m, tg, tg, 1, 8, 4, &l2);
+    umup_model_forward(m, tg, tg, 1, 8, 5, &l3);
+    UT_CHECK(l1 != l0 && l1 == l2 && l3 != l1);
+    umup_model_destroy(m);
+    c.dropout = 1.0f;
+    UT_CHECK(umup_model_create(&m, &c, 1) == UMUP_ERR_INVALID_ARG);
+    c.dropout = 0.0f; c.rope = 1; c.width = 66; c.heads = 2; c.head_size = 0; /* head size 33 is odd */
+    UT_CHECK(umup_model_create(&m, &c, 1) == UMUP_ERR_SHAPE);
 }
 
 static void test_fp8_simulation(void) {
@@ -172,6 +224,7 @@ int main(void) {
     }
     UT_RUN(test_reference_decoder);
     UT_RUN(test_finite_differences);
+    UT_RUN(test_rope_and_dropout);
     UT_RUN(test_fp8_simulation);
     UT_RUN(test_memory_and_errors);
     ref_free(&R);
