@@ -515,7 +515,8 @@ UMUPDEF umup_status umup_optim_parse(const char *name, umup_optimizer_kind *out)
  * cross-entropy, and res(h, f) = residual_split/residual_add with the tau rule; this configuration
  * reproduces the reference values (tests/test_model.c). Under SP, muP and spectral muP the ops are
  * plain with the parametrization's multipliers (umup_param_rule) and the pre-norm residual
- * h + branch_multiplier * f. (muS's Res-Post-LN form is not implemented yet: UMUP_ERR_UNSUPPORTED.) */
+ * h + branch_multiplier * f. muS uses its Res-Post-LayerNorm form ([muS] section 3): the norm moves to
+ * the end of each branch and h <- sqrt(1 - tau) h + sqrt(tau) norm(f(h)) with a constant tau. */
 
 typedef enum { UMUP_NORM_RMS = 0, UMUP_NORM_LAYER } umup_norm_kind;
 
@@ -545,6 +546,7 @@ typedef struct {
     float alpha_res;        /* u-muP alpha_res (0: 1) */
     float alpha_res_attn_ratio; /* u-muP alpha_res-attn-ratio (0: 1) */
     float alpha_loss_softmax;   /* u-muP alpha_loss-softmax: logits multiplier in the loss (0: 1) */
+    float mus_tau;          /* muS residual weight tau in (0, 1) (0: 0.4, [muS]'s value for 4 layers, App. A.3) */
     umup_fp8_sim fp8;
     umup_fp8_rounding fp8_rounding;
     uint64_t seed;          /* init and stochastic-rounding seed */
@@ -569,7 +571,7 @@ UMUPDEF umup_model_config umup_model_config_default(void);
 /* Creates a model for batches of up to max_batch sequences of up to cfg->max_seq tokens:
  * parameters (initialised from cfg->seed by the parametrization's rules), gradients, and
  * activations. Errors: UMUP_ERR_NULL, UMUP_ERR_SHAPE (sizes < 1, heads not dividing width),
- * UMUP_ERR_INVALID_ARG (alphas <= 0, bad enums), UMUP_ERR_UNSUPPORTED (muS), UMUP_ERR_NOMEM. */
+ * UMUP_ERR_INVALID_ARG (alphas <= 0, bad enums, mus_tau outside (0, 1)), UMUP_ERR_NOMEM. */
 UMUPDEF umup_status umup_model_create(umup_model **out, const umup_model_config *cfg, int max_batch);
 UMUPDEF void umup_model_destroy(umup_model *m);
 
@@ -2028,6 +2030,7 @@ typedef struct {
     float *u1, *ug; /* [N, hd]   linear_1 and linear_gate outputs */
     float *g;       /* [N, hd]   silu_glu output */
     float *mo;      /* [N, d]    linear_2 output (the MLP branch) */
+    float *aon, *mon; /* [N, d]  muS only: post-norms of ao and mo (what enters the residual) */
     float *hout;    /* [N, d]    residual stream after the layer */
 } umup__layer_acts;
 
@@ -2114,7 +2117,8 @@ static umup_status umup__model_resolve(const umup_model_config *in, umup_model_c
     }
     c->param.depth = c->layers;
     if ((int)c->param.param < 0 || (int)c->param.param >= (int)UMUP_PARAM_COUNT) return UMUP_ERR_INVALID_ARG;
-    if (c->param.param == UMUP_PARAM_MUS) return UMUP_ERR_UNSUPPORTED;
+    if (c->mus_tau == 0.0f) c->mus_tau = 0.4f;
+    if (!(c->mus_tau > 0.0f && c->mus_tau < 1.0f)) return UMUP_ERR_INVALID_ARG;
     return UMUP_OK;
 }
 
@@ -2198,7 +2202,7 @@ UMUPDEF umup_status umup_model_create(umup_model **out, const umup_model_config 
     /* activations: count, allocate, carve */
     N = (size_t)max_batch * m->maxT; d = (size_t)m->d; hd = (size_t)m->hd; V = (size_t)m->V;
     BH = max_batch * m->H;
-    need = N * d /* h0 */ + (size_t)m->L * (N * d * 11 + N * 3 * d + N * hd * 3 + (size_t)BH * m->maxT * m->maxT) +
+    need = N * d /* h0 */ + (size_t)m->L * (N * d * 13 + N * 3 * d + N * hd * 3 + (size_t)BH * m->maxT * m->maxT) +
            N * d /* lnf */ + N * V /* logits */ + N * d * 8 /* dh dr dtmp dq dk dv dah da */ + N * 3 * d + N * hd * 3 +
            N * V + N * hd /* fp8_x */ + hd * 3 * d /* fp8_w */ + N * (hd > 3 * d ? hd : 3 * d) /* fp8_dy */;
     m->n_acts = need;
@@ -2215,6 +2219,7 @@ UMUPDEF umup_status umup_model_create(umup_model **out, const umup_model_config 
         UMUP__CARVE(A->ah, N * d); UMUP__CARVE(A->a, N * d); UMUP__CARVE(A->ao, N * d); UMUP__CARVE(A->hmid, N * d);
         UMUP__CARVE(A->ln2, N * d); UMUP__CARVE(A->u1, N * hd); UMUP__CARVE(A->ug, N * hd); UMUP__CARVE(A->g, N * hd);
         UMUP__CARVE(A->mo, N * d); UMUP__CARVE(A->hout, N * d);
+        UMUP__CARVE(A->aon, N * d); UMUP__CARVE(A->mon, N * d);
     }
     UMUP__CARVE(m->lnf, N * d); UMUP__CARVE(m->logits, N * V);
     UMUP__CARVE(m->dh, N * d); UMUP__CARVE(m->dr, N * d); UMUP__CARVE(m->dtmp, N * d);
@@ -2346,6 +2351,9 @@ static void umup__res_coef(const umup_model *m, int i, double *cf, double *cs, d
     if (m->unit) {
         double tau = m->taus[i], n = sqrt(1.0 + tau * tau);
         *cf = tau / n; *cs = 1.0 / n; *bf = 1.0; *bs = 1.0 / n; *br = tau / n;
+    } else if (m->cfg.param.param == UMUP_PARAM_MUS) {
+        double tau = m->cfg.mus_tau;
+        *cf = sqrt(tau); *cs = sqrt(1.0 - tau); *bf = sqrt(tau); *bs = sqrt(1.0 - tau); *br = 1.0;
     } else {
         *cf = m->branch_mult; *cs = 1.0; *bf = m->branch_mult; *bs = 1.0; *br = 1.0;
     }
@@ -2461,29 +2469,36 @@ UMUPDEF umup_status umup_model_forward(umup_model *m, const int32_t *ids, const 
     else sg.out = sg.grad[0] = sg.grad[1] = sg.grad[2] = sg.grad_w = 1.0f;
     for (l = 0; l < m->L; l++) {
         umup__layer_acts *A = &m->layer[l];
-        int t0 = 1 + l * UMUP__T_PER_LAYER;
+        int t0 = 1 + l * UMUP__T_PER_LAYER, post = m->cfg.param.param == UMUP_PARAM_MUS;
         double cf, cs, bf, bs, br;
+        float *r;
         size_t j;
-        /* attention branch */
-        umup__norm_fwd(m, A->ln1, h, N);
+        /* attention branch (muS: no pre-norm, a post-norm instead) */
+        if (post) memcpy(A->ln1, h, n * sizeof(float));
+        else umup__norm_fwd(m, A->ln1, h, N);
         umup__lin_forward(m, t0 + UMUP__T_QKV, A->ln1, A->qkv, N);
         umup__heads(m, A->qkv, A->q, A->k, A->v, B, T, 0);
         if (m->cfg.rope) { umup__rope(m, A->q, B, T, 0); umup__rope(m, A->k, B, T, 0); }
         umup_sdpa_forward(A->ah, A->att, A->q, A->k, A->v, B, m->H, T, m->D, 1, ls, &sa);
         umup__merge(m, A->ah, A->a, B, T, 0);
         umup__lin_forward(m, t0 + UMUP__T_O, A->a, A->ao, N);
-        if (m->training && m->cfg.dropout > 0.0f) umup__branch_dropout(m, A->ao, NULL, n, 2 * l, 0);
+        r = A->ao;
+        if (post) { umup__norm_fwd(m, A->aon, A->ao, N); r = A->aon; }
+        if (m->training && m->cfg.dropout > 0.0f) umup__branch_dropout(m, r, NULL, n, 2 * l, 0);
         umup__res_coef(m, 2 * l, &cf, &cs, &bf, &bs, &br);
-        for (j = 0; j < n; j++) A->hmid[j] = (float)(cf * A->ao[j] + cs * h[j]);
+        for (j = 0; j < n; j++) A->hmid[j] = (float)(cf * r[j] + cs * h[j]);
         /* MLP branch */
-        umup__norm_fwd(m, A->ln2, A->hmid, N);
+        if (post) memcpy(A->ln2, A->hmid, n * sizeof(float));
+        else umup__norm_fwd(m, A->ln2, A->hmid, N);
         umup__lin_forward(m, t0 + UMUP__T_1, A->ln2, A->u1, N);
         umup__lin_forward(m, t0 + UMUP__T_GATE, A->ln2, A->ug, N);
         umup_silu_glu_forward(A->g, A->u1, A->ug, (size_t)N * m->hd, m->cfg.alpha_ffn_act, &sg);
         umup__lin_forward(m, t0 + UMUP__T_2, A->g, A->mo, N);
-        if (m->training && m->cfg.dropout > 0.0f) umup__branch_dropout(m, A->mo, NULL, n, 2 * l + 1, 0);
+        r = A->mo;
+        if (post) { umup__norm_fwd(m, A->mon, A->mo, N); r = A->mon; }
+        if (m->training && m->cfg.dropout > 0.0f) umup__branch_dropout(m, r, NULL, n, 2 * l + 1, 0);
         umup__res_coef(m, 2 * l + 1, &cf, &cs, &bf, &bs, &br);
-        for (j = 0; j < n; j++) A->hout[j] = (float)(cf * A->mo[j] + cs * A->hmid[j]);
+        for (j = 0; j < n; j++) A->hout[j] = (float)(cf * r[j] + cs * A->hmid[j]);
         h = A->hout;
     }
     umup__norm_fwd(m, m->lnf, h, N);
@@ -2522,12 +2537,17 @@ UMUPDEF umup_status umup_model_backward(umup_model *m) {
     for (l = m->L - 1; l >= 0; l--) {
         umup__layer_acts *A = &m->layer[l];
         const float *hin = l ? m->layer[l - 1].hout : m->h0;
-        int t0 = 1 + l * UMUP__T_PER_LAYER;
+        int t0 = 1 + l * UMUP__T_PER_LAYER, post = m->cfg.param.param == UMUP_PARAM_MUS;
         double cf, cs, bf, bs, br;
         /* MLP branch: hout = cf mo + cs hmid */
         umup__res_coef(m, 2 * l + 1, &cf, &cs, &bf, &bs, &br);
         for (j = 0; j < n; j++) m->dtmp[j] = (float)(bf * m->dh[j]);          /* d mo */
         if (m->training && m->cfg.dropout > 0.0f) umup__branch_dropout(m, m->dtmp, m->dr, n, 2 * l + 1, 1);
+        if (post) { /* through the post-norm: d mo = norm'(mo)^T d mon */
+            memset(m->dr, 0, sizeof(float) * n);
+            umup__norm_bwd(m, m->dr, m->dtmp, A->mo, N);
+            memcpy(m->dtmp, m->dr, sizeof(float) * n);
+        }
         memset(m->dg, 0, sizeof(float) * nh);
         umup__lin_backward(m, t0 + UMUP__T_2, A->g, m->dtmp, m->dg, N);
         memset(m->du1, 0, sizeof(float) * nh);
@@ -2536,13 +2556,21 @@ UMUPDEF umup_status umup_model_backward(umup_model *m) {
         memset(m->dtmp, 0, sizeof(float) * n);                               /* d ln2 */
         umup__lin_backward(m, t0 + UMUP__T_1, A->ln2, m->du1, m->dtmp, N);
         umup__lin_backward(m, t0 + UMUP__T_GATE, A->ln2, m->dug, m->dtmp, N);
-        memset(m->dr, 0, sizeof(float) * n);
-        umup__norm_bwd(m, m->dr, m->dtmp, A->hmid, N);
+        if (post) memcpy(m->dr, m->dtmp, sizeof(float) * n);
+        else {
+            memset(m->dr, 0, sizeof(float) * n);
+            umup__norm_bwd(m, m->dr, m->dtmp, A->hmid, N);
+        }
         for (j = 0; j < n; j++) m->dh[j] = (float)(bs * m->dh[j] + br * m->dr[j]);
         /* attention branch: hmid = cf ao + cs hin */
         umup__res_coef(m, 2 * l, &cf, &cs, &bf, &bs, &br);
         for (j = 0; j < n; j++) m->dtmp[j] = (float)(bf * m->dh[j]);          /* d ao */
         if (m->training && m->cfg.dropout > 0.0f) umup__branch_dropout(m, m->dtmp, m->dr, n, 2 * l, 1);
+        if (post) {
+            memset(m->dr, 0, sizeof(float) * n);
+            umup__norm_bwd(m, m->dr, m->dtmp, A->ao, N);
+            memcpy(m->dtmp, m->dr, sizeof(float) * n);
+        }
         memset(m->da, 0, sizeof(float) * n);
         umup__lin_backward(m, t0 + UMUP__T_O, A->a, m->dtmp, m->da, N);
         umup__merge(m, m->dah, m->da, m->B, m->T, 1);
@@ -2555,8 +2583,11 @@ UMUPDEF umup_status umup_model_backward(umup_model *m) {
         umup__heads(m, m->dqkv, m->dq, m->dk, m->dv, m->B, m->T, 1);
         memset(m->dtmp, 0, sizeof(float) * n);                               /* d ln1 */
         umup__lin_backward(m, t0 + UMUP__T_QKV, A->ln1, m->dqkv, m->dtmp, N);
-        memset(m->dr, 0, sizeof(float) * n);
-        umup__norm_bwd(m, m->dr, m->dtmp, hin, N);
+        if (post) memcpy(m->dr, m->dtmp, sizeof(float) * n);
+        else {
+            memset(m->dr, 0, sizeof(float) * n);
+            umup__norm_bwd(m, m->dr, m->dtmp, hin, N);
+        }
         for (j = 0; j < n; j++) m->dh[j] = (float)(bs * m->dh[j] + br * m->dr[j]);
     }
     /* embedding */
@@ -2952,7 +2983,7 @@ static void umup__config_text(const umup_trainer *t, char *buf, size_t cap) {
              "vocab=%d\nwidth=%d\nlayers=%d\nheads=%d\nmax_seq=%d\nmlp_expansion=%d\nnorm=%d\nrope=%d\ndropout=%.9g\nparam=%s\n"
              "base_width=%d\nbase_depth=%d\ndepth_mode=%d\ndepth_rule=%d\ncompletep_alpha=%.9g\nsigma_emb=%.9g\n"
              "alpha_emb=%.9g\nalpha_out=%.9g\nreadout_zero_init=%d\nalpha_attn=%.9g\nalpha_ffn_act=%.9g\n"
-             "alpha_res=%.9g\nalpha_res_attn_ratio=%.9g\nalpha_loss_softmax=%.9g\nfp8=%d\nfp8_rounding=%d\n"
+             "alpha_res=%.9g\nalpha_res_attn_ratio=%.9g\nalpha_loss_softmax=%.9g\nmus_tau=%.9g\nfp8=%d\nfp8_rounding=%d\n"
              "seed=%llu\noptimizer=%s\nlr=%.17g\nbeta1=%.17g\nbeta2=%.17g\neps=%.17g\nmomentum=%.17g\nnesterov=%d\n"
              "weight_decay=%.17g\nclip_norm=%.17g\nschedule=%d\nwarmup=%ld\ntotal=%ld\nmin_ratio=%.9g\n",
              c->vocab, c->width, c->layers, c->heads, c->max_seq, c->mlp_expansion, (int)c->norm, c->rope,
@@ -2960,7 +2991,7 @@ static void umup__config_text(const umup_trainer *t, char *buf, size_t cap) {
              (int)c->param.depth_rule, (double)c->param.completep_alpha, (double)c->param.sigma_emb,
              (double)c->param.alpha_emb, (double)c->param.alpha_out, c->param.readout_zero_init, (double)c->alpha_attn,
              (double)c->alpha_ffn_act, (double)c->alpha_res, (double)c->alpha_res_attn_ratio,
-             (double)c->alpha_loss_softmax, (int)c->fp8, (int)c->fp8_rounding, (unsigned long long)c->seed,
+             (double)c->alpha_loss_softmax, (double)c->mus_tau, (int)c->fp8, (int)c->fp8_rounding, (unsigned long long)c->seed,
              umup_optim_name(o->kind), o->lr, o->beta1, o->beta2, o->eps, o->momentum, o->nesterov, o->weight_decay,
              o->clip_norm, (int)o->schedule.decay, o->schedule.warmup, o->schedule.total, (double)o->schedule.min_ratio);
 }

@@ -32,7 +32,8 @@ static void usage(FILE *f) {
         "  --norm rms|layer     non-parametric norm (default rms)\n"
         "  --rope               rotary position embedding (default: none, NoPE like the reference)\n"
         "  --dropout P          residual-branch dropout in training (default 0)\n"
-        "  --param P            umup | sp | mup | spectral (default umup)\n"
+        "  --param P            umup | sp | mup | mus | spectral (default umup)\n"
+        "  --mus-tau T          muS residual weight in (0, 1) (default 0.4)\n"
         "  --base-width W       muP base width (default: width)\n"
         "  --alpha-attn A, --alpha-ffn-act A, --alpha-res A, --alpha-res-attn-ratio A, --alpha-loss A\n"
         "                       u-muP temperatures and residual ratios (default 1)\n"
@@ -44,7 +45,7 @@ static void usage(FILE *f) {
         "  --batch B            sequences per batch (default 8)\n"
         "  --seq T              sequence length (default 128)\n"
         "  --optimizer adamw|adam|sgd|lion (default adamw)\n"
-        "  --lr X               peak learning rate eta (default: 2^-1 umup, 2^-9 sp/mup/spectral)\n"
+        "  --lr X               peak learning rate eta (default: 2^-1 umup, 0.05 mus, 2^-9 sp/mup/spectral)\n"
         "  --warmup N           linear warmup steps (default steps/10)\n"
         "  --schedule cosine|linear|constant (default cosine)\n"
         "  --min-lr-ratio R     decay floor as a fraction of eta (default 0.1)\n"
@@ -125,6 +126,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--mlp-expansion")) { ok = num(v, 1, 64, &x); mc.mlp_expansion = (int)x; }
         else if (!strcmp(a, "--norm")) { if (!strcmp(v, "rms")) mc.norm = UMUP_NORM_RMS; else if (!strcmp(v, "layer")) mc.norm = UMUP_NORM_LAYER; else ok = 0; }
         else if (!strcmp(a, "--param")) ok = umup_param_parse(v, &mc.param.param) == UMUP_OK;
+        else if (!strcmp(a, "--mus-tau")) { ok = num(v, 1e-6, 0.999999, &x); mc.mus_tau = (float)x; }
         else if (!strcmp(a, "--dropout")) { ok = num(v, 0, 0.99, &x); mc.dropout = (float)x; }
         else if (!strcmp(a, "--base-width")) { ok = num(v, 1, 65536, &x); mc.param.base_width = (int)x; }
         else if (!strcmp(a, "--alpha-attn")) { ok = num(v, 1e-6, 1e6, &x); mc.alpha_attn = (float)x; }
@@ -167,8 +169,7 @@ int main(int argc, char **argv) {
     nsteps = (long)steps;
     mc.max_seq = T;
     mc.seed = (uint64_t)seed;
-    if (mc.param.param == UMUP_PARAM_MUS) DIE("--param mus: the muS model form (Res-Post-LN) is not implemented yet");
-    if (lr == 0) lr = mc.param.param == UMUP_PARAM_UMUP ? 0.5 : 1.0 / 512;
+    if (lr == 0) lr = mc.param.param == UMUP_PARAM_UMUP ? 0.5 : mc.param.param == UMUP_PARAM_MUS ? 0.05 : 1.0 / 512;
     oc.lr = lr;
     oc.weight_decay = wd;
     oc.clip_norm = clip;

@@ -97,6 +97,7 @@ static void test_finite_differences(void) {
     fd_model(UMUP_PARAM_SP, "SP", 0, 0.0f);
     fd_model(UMUP_PARAM_MUP, "muP", 0, 0.0f);
     fd_model(UMUP_PARAM_SPECTRAL, "spectral", 0, 0.0f);
+    fd_model(UMUP_PARAM_MUS, "muS (Res-Post-LN)", 0, 0.0f);
     fd_model(UMUP_PARAM_SP, "SP + RoPE", 1, 0.0f);
     fd_model(UMUP_PARAM_SP, "SP + dropout 0.2", 0, 0.2f);
 }
@@ -213,7 +214,8 @@ static void test_memory_and_errors(void) {
     UT_CHECK(umup_model_create(&m, &c, 2) == UMUP_ERR_INVALID_ARG);
     c = umup_model_config_default();
     c.param.param = UMUP_PARAM_MUS;
-    UT_CHECK(umup_model_create(&m, &c, 2) == UMUP_ERR_UNSUPPORTED);
+    c.mus_tau = 1.5f;
+    UT_CHECK(umup_model_create(&m, &c, 2) == UMUP_ERR_INVALID_ARG);
     UT_CHECK(umup_model_create(NULL, &c, 2) == UMUP_ERR_NULL);
 }
 
