@@ -290,7 +290,8 @@ UMUPDEF umup_status umup_embedding_backward(float *dW, const float *dy, const in
  * loss = mean over the counted rows of -log softmax(mult z)[t] (computed in double, stable).
  * Scales: unit_scaled != 0 ([GC] cross_entropy): out = mult (the forward multiplier),
  * grad[0] = V/sqrt(V-1) and the backward pass is dz += dloss * grad[0] * (softmax(mult z) - onehot)
- * with no 1/rows and no mult. unit_scaled == 0: grad[0] = mult / counted rows, the true gradient.
+ * with no 1/rows and no mult. unit_scaled == 0: grad[0] = mult / rows, the true gradient of the
+ * mean (pass rows = the number of counted rows, those whose target is not -1).
  * Errors: UMUP_ERR_INVALID_ARG for a target outside [-1, V) or no counted row. */
 UMUPDEF umup_status umup_cross_entropy_scales(umup_op_scales *s, int rows, int V, float mult, int unit_scaled);
 UMUPDEF umup_status umup_cross_entropy_forward(float *loss, const float *z, const int32_t *targets, int rows, int V,
@@ -1001,6 +1002,14 @@ static umup_status umup__constrain(umup_op_scales *s, int ngrad, umup_constraint
     return UMUP_OK;
 }
 
+/* Constrain the scales t computed by a umup_<op>_scales() and store them in *dst only on success,
+   so that an invalid constraint leaves the caller's struct untouched. */
+static umup_status umup__constrain_into(umup_op_scales *dst, umup_op_scales t, int ngrad, umup_constraint c) {
+    umup_status st = umup__constrain(&t, ngrad, c);
+    if (st == UMUP_OK) *dst = t;
+    return st;
+}
+
 static int umup__mult_ok(float mult) { return mult > 0.0f && mult < 3.4e38f; }
 
 UMUPDEF umup_status umup_scale_fwd_forward(float *y, const float *x, size_t n, float s) {
@@ -1030,13 +1039,14 @@ UMUPDEF umup_status umup_scale_bwd_backward(float *dx, const float *dy, size_t n
 /* ---- matmul / linear ----------------------------------------------------------------------- */
 
 UMUPDEF umup_status umup_matmul_scales(umup_op_scales *s, int m, int k, int n, umup_constraint c) {
+    umup_op_scales t;
     if (!s) return UMUP_ERR_NULL;
     if (m <= 0 || k <= 0 || n <= 0) return UMUP_ERR_SHAPE;
-    umup__scales_ones(s);
-    s->out = (float)(1.0 / sqrt((double)k));
-    s->grad[0] = (float)(1.0 / sqrt((double)n));
-    s->grad[1] = (float)(1.0 / sqrt((double)m));
-    return umup__constrain(s, 2, c);
+    umup__scales_ones(&t);
+    t.out = (float)(1.0 / sqrt((double)k));
+    t.grad[0] = (float)(1.0 / sqrt((double)n));
+    t.grad[1] = (float)(1.0 / sqrt((double)m));
+    return umup__constrain_into(s, t, 2, c);
 }
 
 UMUPDEF umup_status umup_matmul_forward(float *C, const float *A, const float *B, int m, int k, int n,
@@ -1056,21 +1066,23 @@ UMUPDEF umup_status umup_matmul_backward(float *dA, float *dB, const float *dC, 
     return UMUP_OK;
 }
 
-UMUPDEF umup_status umup_linear_scales(umup_op_scales *s, int rows, int in, int out, umup_constraint c) {
+static umup_status umup__linear_scales(umup_op_scales *s, int rows, int in, int out, umup_constraint c, int readout) {
+    umup_op_scales t;
     if (!s) return UMUP_ERR_NULL;
     if (rows <= 0 || in <= 0 || out <= 0) return UMUP_ERR_SHAPE;
-    umup__scales_ones(s);
-    s->out = (float)(1.0 / sqrt((double)in));
-    s->grad[0] = (float)(1.0 / sqrt((double)out));
-    s->grad_w = (float)(1.0 / sqrt((double)rows));
-    return umup__constrain(s, 1, c);
+    umup__scales_ones(&t);
+    t.out = (float)(readout ? 1.0 / (double)in : 1.0 / sqrt((double)in));
+    t.grad[0] = (float)(1.0 / sqrt((double)out));
+    t.grad_w = (float)(1.0 / sqrt((double)rows));
+    return umup__constrain_into(s, t, 1, c);
+}
+
+UMUPDEF umup_status umup_linear_scales(umup_op_scales *s, int rows, int in, int out, umup_constraint c) {
+    return umup__linear_scales(s, rows, in, out, c, 0);
 }
 
 UMUPDEF umup_status umup_linear_readout_scales(umup_op_scales *s, int rows, int in, int out, umup_constraint c) {
-    umup_status st = umup_linear_scales(s, rows, in, out, UMUP_CONSTRAINT_NONE);
-    if (st != UMUP_OK) return st;
-    s->out = (float)(1.0 / (double)in);
-    return umup__constrain(s, 1, c);
+    return umup__linear_scales(s, rows, in, out, c, 1);
 }
 
 UMUPDEF umup_status umup_linear_forward(float *y, const float *x, const float *W, const float *bias, int rows,
@@ -1110,15 +1122,16 @@ UMUPDEF umup_status umup_linear_backward(float *dx, float *dW, float *dbias, con
 
 static umup_status umup__act_scales(umup_op_scales *s, float mult, umup_constraint c, int silu) {
     double m2, a, a2;
+    umup_op_scales t;
     if (!s) return UMUP_ERR_NULL;
     if (!umup__mult_ok(mult)) return UMUP_ERR_INVALID_ARG;
     m2 = (double)mult * mult;
     a = 1.0 / (1.0 + 0.25 / m2);
     a2 = 1.0 / (1.0 + 1.0 / m2);
-    umup__scales_ones(s);
-    s->out = (float)umup_logarithmic_interpolation(a, 2.0, sqrt(2.0 / (1.0 - 1.0 / UMUP__PI)));
-    s->grad[0] = (float)umup_logarithmic_interpolation(silu ? a2 : a, 2.0, UMUP__SQRT2);
-    return umup__constrain(s, 1, c);
+    umup__scales_ones(&t);
+    t.out = (float)umup_logarithmic_interpolation(a, 2.0, sqrt(2.0 / (1.0 - 1.0 / UMUP__PI)));
+    t.grad[0] = (float)umup_logarithmic_interpolation(silu ? a2 : a, 2.0, UMUP__SQRT2);
+    return umup__constrain_into(s, t, 1, c);
 }
 
 UMUPDEF umup_status umup_gelu_scales(umup_op_scales *s, float mult, umup_constraint c) {
@@ -1222,14 +1235,15 @@ UMUPDEF umup_status umup_silu_glu_backward(float *dx, float *dgate, const float 
 
 UMUPDEF umup_status umup_softmax_scales(umup_op_scales *s, int n, float mult, umup_constraint c) {
     double a, nn = (double)n;
+    umup_op_scales t;
     if (!s) return UMUP_ERR_NULL;
     if (n <= 0) return UMUP_ERR_SHAPE;
     if (!umup__mult_ok(mult)) return UMUP_ERR_INVALID_ARG;
     a = 1.0 / (1.0 + 4.0 / ((double)mult * mult));
-    umup__scales_ones(s);
-    s->out = (float)umup_logarithmic_interpolation(a, nn, sqrt(nn));
-    s->grad[0] = (float)umup_logarithmic_interpolation(a, nn / mult, sqrt(nn / mult));
-    return umup__constrain(s, 1, c);
+    umup__scales_ones(&t);
+    t.out = (float)umup_logarithmic_interpolation(a, nn, sqrt(nn));
+    t.grad[0] = (float)umup_logarithmic_interpolation(a, nn / mult, sqrt(nn / mult));
+    return umup__constrain_into(s, t, 1, c);
 }
 
 /* p[0..n) = softmax(mult * x[0..n)) in double, returns nothing; masked entries (j >= valid) = 0 */
@@ -1440,10 +1454,11 @@ UMUPDEF umup_status umup_layer_norm_backward(float *dx, const float *dy, const f
 /* ---- add, residuals, dropout -------------------------------------------------------------------- */
 
 UMUPDEF umup_status umup_add_scales(umup_op_scales *s, umup_constraint c) {
+    umup_op_scales t;
     if (!s) return UMUP_ERR_NULL;
-    umup__scales_ones(s);
-    s->out = s->grad[0] = s->grad[1] = (float)(1.0 / UMUP__SQRT2);
-    return umup__constrain(s, 2, c);
+    umup__scales_ones(&t);
+    t.out = t.grad[0] = t.grad[1] = (float)(1.0 / UMUP__SQRT2);
+    return umup__constrain_into(s, t, 2, c);
 }
 
 UMUPDEF umup_status umup_add_forward(float *y, const float *a, const float *b, size_t n, const umup_op_scales *s) {
@@ -2280,6 +2295,7 @@ UMUPDEF void umup_model_memory(const umup_model *m, size_t *param_bytes, size_t 
  * parametrization as a plain op (y = m x W^T, so dx = m dy W and dW = m dy^T x). */
 static void umup__lin_scales(const umup_model *m, int t, int rows, umup_op_scales *s) {
     const umup_tensor_info *ti = &m->tensors[t];
+    umup__scales_ones(s); /* defined even if a scales call below were to fail */
     if (m->unit) {
         if (ti->kind == UMUP_TENSOR_READOUT) umup_linear_readout_scales(s, rows, ti->cols, ti->rows, UMUP_CONSTRAINT_NONE);
         else {

@@ -2,9 +2,13 @@
  *  1. reference agreement: every op case of tests/data/umup_ref.bin (computed by the reference
  *     u-muP library in float64) reproduced to L2-relative error <= 1e-5, output and every gradient;
  *     the residual taus of tests/data/umup_ref_rules.json;
- *  2. finite differences: each backward equals (true gradient) x (declared grad scale);
- *  3. unit-scale statistics on large random inputs, as the reference library's tests do;
- *  4. error paths: invalid arguments return their status and leave outputs untouched. */
+ *  2. finite differences: each backward equals (true gradient) x (declared grad scale), for every op
+ *     (matmul, linear, readout, gelu, silu, silu_glu, softmax, norms, sdpa, cross-entropy, residual
+ *     pair, add, dropout, embedding, scale_fwd/scale_bwd);
+ *  3. unit-scale statistics on large random inputs, as the reference library's tests do (tolerances
+ *     at each check); numerical stability (huge logits, first causal row, huge activations);
+ *  4. error paths: invalid arguments return their status and leave outputs (and scales structs)
+ *     untouched; the reference reader rejects missing, truncated and corrupt files. */
 #define UMUP_IMPLEMENTATION
 #include "umup.h"
 #include "umup_test.h"
@@ -619,6 +623,259 @@ static void test_errors(void) {
     }
 }
 
+/* ---- 2b. finite differences for the remaining ops: matmul, add, dropout, embedding, scale_fwd/bwd ---- */
+static int32_t FIDS[8];
+static double L_matmul(void) { umup_matmul_forward(FY, FA, FB, FM, FK, FN, &FS); return dot_g(FY, (size_t)FM * FN, FS.out); }
+static double L_add(void) { umup_add_forward(FY, FA, FB, 40, &FS); return dot_g(FY, 40, FS.out); }
+static double L_dropout(void) { umup_dropout_forward(FY, FA, 200, 0.3f, 77, 5, &FS); return dot_g(FY, 200, FS.out); }
+static double L_embedding(void) { umup_embedding_forward(FY, FIDS, 8, FA, 5, 3); return dot_g(FY, 24, 1); }
+static double L_scale_fwd(void) { umup_scale_fwd_forward(FY, FA, 30, 0.37f); return dot_g(FY, 30, 0.37); }
+static double L_scale_bwd(void) { umup_scale_bwd_forward(FY, FA, 30); return dot_g(FY, 30, 1); }
+
+static void test_finite_differences_more(void) {
+    float d1[4096], d2[4096];
+    double e;
+    int c, i;
+    randn(FG, 4096, 7);
+    /* matmul A[5,7] B[7,3], both constraints: dA, dB = grad[0], grad[1] x true gradient of A B */
+    FM = 5; FK = 7; FN = 3;
+    randn(FA, 64 * 48, 8); randn(FB, 64 * 48, 9);
+    for (c = 0; c < 2; c++) {
+        umup_matmul_scales(&FS, FM, FK, FN, c ? UMUP_CONSTRAINT_NONE : UMUP_CONSTRAINT_TO_OUTPUT_SCALE);
+        memset(d1, 0, sizeof d1); memset(d2, 0, sizeof d2);
+        umup_matmul_backward(d1, d2, FG, FA, FB, FM, FK, FN, &FS);
+        e = fd_compare(FA, (size_t)FM * FK, L_matmul, d1, FS.grad[0]);
+        UT_CHECKF(e < FD_TOL, "matmul %d dA: FD error %.3g", c, e);
+        e = fd_compare(FB, (size_t)FK * FN, L_matmul, d2, FS.grad[1]);
+        UT_CHECKF(e < FD_TOL, "matmul %d dB: FD error %.3g", c, e);
+    }
+    /* add, unconstrained-equivalent default scales */
+    umup_add_scales(&FS, UMUP_CONSTRAINT_TO_OUTPUT_SCALE);
+    memset(d1, 0, sizeof d1); memset(d2, 0, sizeof d2);
+    umup_add_backward(d1, d2, FG, 40, &FS);
+    e = fd_compare(FA, 40, L_add, d1, FS.grad[0]);
+    UT_CHECKF(e < FD_TOL, "add da: FD error %.3g", e);
+    e = fd_compare(FB, 40, L_add, d2, FS.grad[1]);
+    UT_CHECKF(e < FD_TOL, "add db: FD error %.3g", e);
+    /* dropout: the backward regenerates the forward's mask from (seed, counter) */
+    umup_dropout_scales(&FS, 0.3f);
+    memset(d1, 0, sizeof d1);
+    umup_dropout_backward(d1, FG, 200, 0.3f, 77, 5, &FS);
+    e = fd_compare(FA, 200, L_dropout, d1, FS.grad[0]);
+    UT_CHECKF(e < FD_TOL, "dropout: FD error %.3g", e);
+    /* embedding W[5,3], 8 ids with repeats: dW = grad_w x true gradient */
+    for (i = 0; i < 8; i++) FIDS[i] = (int32_t)((i * 3) % 5);
+    umup_embedding_scales(&FS, 5, 8);
+    memset(d1, 0, sizeof d1);
+    umup_embedding_backward(d1, FG, FIDS, 8, 5, 3, &FS);
+    e = fd_compare(FA, 15, L_embedding, d1, FS.grad_w);
+    UT_CHECKF(e < FD_TOL, "embedding: FD error %.3g", e);
+    /* scale_fwd: dx is the plain gradient of y = x (no scale); scale_bwd: dx = s x true gradient */
+    memset(d1, 0, sizeof d1);
+    umup_scale_fwd_backward(d1, FG, 30);
+    e = fd_compare(FA, 30, L_scale_fwd, d1, 1.0);
+    UT_CHECKF(e < FD_TOL, "scale_fwd: FD error %.3g", e);
+    memset(d1, 0, sizeof d1);
+    umup_scale_bwd_backward(d1, FG, 30, 2.5f);
+    e = fd_compare(FA, 30, L_scale_bwd, d1, 2.5);
+    UT_CHECKF(e < FD_TOL, "scale_bwd: FD error %.3g", e);
+}
+
+/* ---- 3b. matmul statistics and dropout masks ---- */
+static void test_matmul_stats_dropout(void) {
+    const int m = 256, k = ut_quick() ? 256 : 1024, n = ut_quick() ? 256 : 512;
+    float *A = fbuf((size_t)m * k), *Bm = fbuf((size_t)k * n), *C = fbuf((size_t)m * n), *G = fbuf((size_t)m * n);
+    float *dA = fbuf((size_t)m * k), *dB = fbuf((size_t)k * n);
+    umup_op_scales s;
+    randn(A, (size_t)m * k, 400); randn(Bm, (size_t)k * n, 401); randn(G, (size_t)m * n, 402);
+    /* unconstrained: output, dA and dB std within 0.1 of 1 (reference test_functional matmul) */
+    umup_matmul_scales(&s, m, k, n, UMUP_CONSTRAINT_NONE);
+    umup_matmul_forward(C, A, Bm, m, k, n, &s);
+    umup_matmul_backward(dA, dB, G, A, Bm, m, k, n, &s);
+    UT_NEAR(stdev(C, (size_t)m * n), 1.0, 0.1);
+    UT_NEAR(stdev(dA, (size_t)m * k), 1.0, 0.1);
+    UT_NEAR(stdev(dB, (size_t)k * n), 1.0, 0.1);
+    /* to_output_scale: output unit (within 0.1), dA std sqrt(n/k), dB keeps m^-1/2... all k^-1/2 */
+    umup_matmul_scales(&s, m, k, n, UMUP_CONSTRAINT_TO_OUTPUT_SCALE);
+    UT_CHECK(s.out == s.grad[0] && s.out == s.grad[1]);
+    umup_matmul_forward(C, A, Bm, m, k, n, &s);
+    UT_NEAR(stdev(C, (size_t)m * n), 1.0, 0.1);
+    /* dropout: forward and backward keep the same elements; keep fraction ~ 1 - p */
+    {
+        size_t i, nn = 100000, kept = 0, agree = 0;
+        float *x = fbuf(nn), *y = fbuf(nn), *dx = fbuf(nn), *ones = fbuf(nn);
+        for (i = 0; i < nn; i++) { x[i] = 1.0f; ones[i] = 1.0f; }
+        umup_dropout_scales(&s, 0.25f);
+        umup_dropout_forward(y, x, nn, 0.25f, 1234, 99, &s);
+        umup_dropout_backward(dx, ones, nn, 0.25f, 1234, 99, &s);
+        for (i = 0; i < nn; i++) { kept += y[i] != 0.0f; agree += (y[i] != 0.0f) == (dx[i] != 0.0f) && y[i] == dx[i]; }
+        UT_CHECK(agree == nn);
+        UT_NEAR((double)kept / nn, 0.75, 0.01);
+        /* a different counter gives a different mask */
+        umup_dropout_forward(dx, x, nn, 0.25f, 1234, 99 + nn, &s);
+        for (i = 0, agree = 0; i < nn; i++) agree += (y[i] != 0.0f) == (dx[i] != 0.0f);
+        UT_CHECK(agree < nn);
+        /* p = 0 with plain scales is the identity */
+        s.out = s.grad[0] = 1.0f;
+        umup_dropout_forward(y, x, nn, 0.0f, 1, 0, &s);
+        for (i = 0, agree = 0; i < nn; i++) agree += y[i] == 1.0f;
+        UT_CHECK(agree == nn);
+        free(x); free(y); free(dx); free(ones);
+    }
+    free(A); free(Bm); free(C); free(G); free(dA); free(dB);
+}
+
+/* ---- 3c. numerical stability: huge logits, first causal row, huge activations ---- */
+static int all_finite(const float *x, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) if (!isfinite(x[i])) return 0;
+    return 1;
+}
+static void test_stability(void) {
+    umup_op_scales s;
+    float x[4 * 8], y[4 * 8], dx[4 * 8], g[4 * 8];
+    int i, j;
+    randn(g, 32, 500);
+    /* softmax of logits ~ 1e4 at mult 4 (exp would overflow without max subtraction) */
+    for (i = 0; i < 32; i++) x[i] = 1e4f * (float)(i % 8) - 3e4f;
+    umup_softmax_scales(&s, 8, 4.0f, UMUP_CONSTRAINT_TO_OUTPUT_SCALE);
+    UT_CHECK(umup_softmax_forward(y, x, 4, 8, 4.0f, &s) == UMUP_OK);
+    memset(dx, 0, sizeof dx);
+    UT_CHECK(umup_softmax_backward(dx, g, x, 4, 8, 4.0f, &s) == UMUP_OK);
+    UT_CHECK(all_finite(y, 32) && all_finite(dx, 32));
+    for (i = 0; i < 4; i++) {
+        double sum = 0;
+        for (j = 0; j < 8; j++) sum += y[i * 8 + j];
+        UT_NEAR(sum, s.out, 1e-6 * s.out);
+        UT_NEAR(y[i * 8 + 7], s.out, 1e-6 * s.out); /* all mass on the largest logit */
+    }
+    /* cross-entropy on logits ~ 1e4: loss = max logit - target logit exactly (other terms underflow) */
+    {
+        int32_t t[4] = {7, 0, 3, -1};
+        float loss;
+        umup_cross_entropy_scales(&s, 3, 8, 1.0f, 0);
+        UT_CHECK(umup_cross_entropy_forward(&loss, x, t, 4, 8, &s) == UMUP_OK);
+        UT_REL(loss, (0.0 + 7e4 + 4e4) / 3.0, 1e-6);
+        memset(dx, 0, sizeof dx);
+        UT_CHECK(umup_cross_entropy_backward(dx, x, t, 4, 8, 1.0f, &s) == UMUP_OK);
+        UT_CHECK(all_finite(dx, 32));
+        UT_NEAR(dx[0 * 8 + 7], 0.0, 1e-7);
+        UT_NEAR(dx[1 * 8 + 0], -1.0 / 3.0, 1e-6);
+        UT_NEAR(dx[1 * 8 + 7], 1.0 / 3.0, 1e-6);
+        for (j = 0; j < 8; j++) UT_CHECK(dx[3 * 8 + j] == 0.0f); /* ignored row */
+    }
+    /* causal attention with huge logits: finite everywhere, the first query returns s.out * v[0] */
+    {
+        enum { S = 5, D = 4 };
+        float q[S * D], k[S * D], v[S * D], o[S * D], att[S * S], dq[S * D] = {0}, dk[S * D] = {0}, dv[S * D] = {0};
+        randn(q, S * D, 501); randn(k, S * D, 502); randn(v, S * D, 503);
+        for (i = 0; i < S * D; i++) { q[i] *= 1e3f; k[i] *= 1e3f; }
+        umup_sdpa_scales(&s, S, D, 1, 1.0f);
+        UT_CHECK(umup_sdpa_forward(o, att, q, k, v, 1, 1, S, D, 1, 1.0f / D, &s) == UMUP_OK);
+        UT_CHECK(umup_sdpa_backward(dq, dk, dv, g, att, q, k, v, 1, 1, S, D, 1.0f / D, &s) == UMUP_OK);
+        UT_CHECK(all_finite(o, S * D) && all_finite(att, S * S) && all_finite(dq, S * D) && all_finite(dk, S * D) &&
+                 all_finite(dv, S * D));
+        for (j = 0; j < D; j++) UT_NEAR(o[j], s.out * v[j], 1e-6 * fabs(s.out * v[j]) + 1e-7);
+        UT_CHECK(att[0] == 1.0f);
+        for (i = 0; i < S; i++)
+            for (j = i + 1; j < S; j++) UT_CHECK(att[i * S + j] == 0.0f); /* masked exactly */
+        /* S = 1 causal: scale 1 (ln 1 = 0 would make the reference formula infinite) */
+        UT_CHECK(umup_sdpa_scales(&s, 1, D, 1, 1.0f) == UMUP_OK && s.out == 1.0f);
+    }
+    /* activations at huge |x|: finite, with the right limits */
+    {
+        float big[4] = {-1e30f, 1e30f, -3e38f, 3e38f}, yb[4], db[4] = {0}, gb[4] = {1, 1, 1, 1};
+        umup_op_scales one = {1.0f, {1.0f, 1.0f, 1.0f}, 1.0f};
+        UT_CHECK(umup_gelu_forward(yb, big, 4, 1.0f, &one) == UMUP_OK && all_finite(yb, 4));
+        UT_CHECK(yb[0] == 0.0f && yb[1] == 1e30f);
+        UT_CHECK(umup_gelu_backward(db, gb, big, 4, 1.0f, &one) == UMUP_OK && all_finite(db, 4));
+        UT_CHECK(umup_silu_forward(yb, big, 4, 1.0f, &one) == UMUP_OK && all_finite(yb, 4));
+        UT_CHECK(yb[0] == 0.0f && yb[1] == 1e30f);
+        memset(db, 0, sizeof db);
+        UT_CHECK(umup_silu_backward(db, gb, big, 4, 1.0f, &one) == UMUP_OK && all_finite(db, 4));
+    }
+    /* layer norm of a row with a large offset: mean removed without cancellation (two-pass, double) */
+    {
+        float row[64], out[64];
+        randn(row, 64, 504);
+        for (i = 0; i < 64; i++) row[i] = 1e4f + row[i];
+        umup_layer_norm_forward(out, row, 1, 64);
+        UT_NEAR(stdev(out, 64), 1.0, 1e-3);
+    }
+}
+
+/* ---- 4b. more error paths: scales untouched on error, the reference reader on bad files ---- */
+static void test_errors_more(void) {
+    umup_op_scales s = {5.0f, {6.0f, 7.0f, 8.0f}, 9.0f}, before = s;
+    float y[8], x[8] = {0};
+    int i;
+    const umup_constraint bad = (umup_constraint)77;
+    UT_CHECK(umup_matmul_scales(&s, 2, 2, 2, bad) == UMUP_ERR_INVALID_ARG);
+    UT_CHECK(umup_linear_scales(&s, 2, 2, 2, bad) == UMUP_ERR_INVALID_ARG);
+    UT_CHECK(umup_linear_readout_scales(&s, 2, 2, 2, bad) == UMUP_ERR_INVALID_ARG);
+    UT_CHECK(umup_gelu_scales(&s, 1.0f, bad) == UMUP_ERR_INVALID_ARG);
+    UT_CHECK(umup_silu_scales(&s, 1.0f, bad) == UMUP_ERR_INVALID_ARG);
+    UT_CHECK(umup_softmax_scales(&s, 4, 1.0f, bad) == UMUP_ERR_INVALID_ARG);
+    UT_CHECK(umup_add_scales(&s, bad) == UMUP_ERR_INVALID_ARG);
+    UT_CHECK(umup_sdpa_scales(&s, 4, 2, 1, -1.0f) == UMUP_ERR_INVALID_ARG);
+    UT_CHECK(umup_embedding_scales(&s, 0, 2) == UMUP_ERR_SHAPE);
+    UT_CHECK(umup_cross_entropy_scales(&s, 2, 4, 0.0f, 1) == UMUP_ERR_INVALID_ARG);
+    UT_CHECK(umup_dropout_scales(&s, -0.1f) == UMUP_ERR_INVALID_ARG);
+    UT_CHECK(memcmp(&s, &before, sizeof s) == 0);
+    /* forward/backward entry points: sentinel output untouched on each error class */
+    for (i = 0; i < 8; i++) y[i] = 42.0f;
+    umup_add_scales(&s, UMUP_CONSTRAINT_NONE);
+    UT_CHECK(umup_add_forward(y, x, NULL, 8, &s) == UMUP_ERR_NULL);
+    UT_CHECK(umup_add_forward(y, x, x, 8, NULL) == UMUP_ERR_NULL);
+    UT_CHECK(umup_dropout_forward(y, x, 8, 1.5f, 1, 0, &s) == UMUP_ERR_INVALID_ARG);
+    UT_CHECK(umup_dropout_backward(y, x, 8, (float)NAN, 1, 0, &s) == UMUP_ERR_INVALID_ARG);
+    UT_CHECK(umup_silu_forward(y, x, 8, (float)INFINITY, &s) == UMUP_ERR_INVALID_ARG);
+    UT_CHECK(umup_silu_glu_backward(y, y, x, x, NULL, 8, 1.0f, &s) == UMUP_ERR_NULL);
+    UT_CHECK(umup_softmax_backward(y, x, x, 2, 0, 1.0f, &s) == UMUP_ERR_SHAPE);
+    UT_CHECK(umup_matmul_backward(y, y, x, x, x, 2, 2, 0, &s) == UMUP_ERR_SHAPE);
+    UT_CHECK(umup_linear_backward(y, y, NULL, x, NULL, x, 2, 2, 2, &s) == UMUP_ERR_NULL);
+    UT_CHECK(umup_sdpa_backward(y, y, y, x, x, x, x, x, 1, 1, 2, 2, (float)NAN, &s) == UMUP_ERR_INVALID_ARG);
+    UT_CHECK(umup_sdpa_backward(y, y, y, x, x, x, x, x, 1, -1, 2, 2, 1.0f, &s) == UMUP_ERR_SHAPE);
+    UT_CHECK(umup_residual_add_forward(y, x, x, 8, (float)NAN) == UMUP_ERR_INVALID_ARG);
+    UT_CHECK(umup_residual_split_backward(y, x, x, 8, -1.0f) == UMUP_ERR_INVALID_ARG);
+    UT_CHECK(umup_scale_fwd_forward(y, NULL, 8, 1.0f) == UMUP_ERR_NULL);
+    for (i = 0; i < 8; i++) UT_CHECKF(y[i] == 42.0f, "output %d touched on error", i);
+    /* the reference reader: missing, truncated, bad magic, absurd dims -> -1 and an empty file */
+    {
+        ref_file f;
+        static const unsigned char hdr_bad_dims[] = {'U', 'M', 'U', 'P', 'R', 'E', 'F', '1', 1, 0, 0, 0,
+                                                     1, 0, 0, 0, 'a', 0, 0, 0, 0, 2, 0, 0, 0,
+                                                     0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0};
+        static const unsigned char hdr_bad_count[] = {'U', 'M', 'U', 'P', 'R', 'E', 'F', '1', 0xff, 0xff, 0xff, 0xff};
+        const char *tmp = "build/test_ops_ref.bad";
+        FILE *fp;
+        UT_CHECK(ref_load(&f, "build/no-such-reference.bin") == -1 && f.n == 0 && f.t == NULL);
+        fp = fopen(tmp, "wb");
+        if (!fp) {
+            UT_SKIP("cannot write build/test_ops_ref.bad (corrupt-file checks)");
+        } else {
+            /* truncated copy of the real file: first 1000 bytes */
+            FILE *src = fopen("tests/data/umup_ref.bin", "rb");
+            unsigned char buf[1000];
+            size_t got = src ? fread(buf, 1, sizeof buf, src) : 0;
+            if (src) fclose(src);
+            fwrite(buf, 1, got, fp);
+            fclose(fp);
+            UT_CHECK(got == sizeof buf && ref_load(&f, tmp) == -1 && f.n == 0 && f.t == NULL);
+            fp = fopen(tmp, "wb");
+            if (fp) { buf[0] = 'X'; fwrite(buf, 1, got, fp); fclose(fp); }
+            UT_CHECK(ref_load(&f, tmp) == -1 && f.n == 0);
+            fp = fopen(tmp, "wb");
+            if (fp) { fwrite(hdr_bad_dims, 1, sizeof hdr_bad_dims, fp); fclose(fp); }
+            UT_CHECK(ref_load(&f, tmp) == -1 && f.n == 0);
+            fp = fopen(tmp, "wb");
+            if (fp) { fwrite(hdr_bad_count, 1, sizeof hdr_bad_count, fp); fclose(fp); }
+            UT_CHECK(ref_load(&f, tmp) == -1 && f.n == 0);
+            remove(tmp);
+        }
+    }
+}
+
 int main(void) {
     if (ref_load(&R, NULL) != 0) {
         UT_CHECKF(0, "reference data missing: tests/data/umup_ref.bin");
@@ -635,7 +892,11 @@ int main(void) {
     UT_RUN(test_ref_taus);
     UT_RUN(test_finite_differences);
     UT_RUN(test_unit_scale_stats);
+    UT_RUN(test_finite_differences_more);
+    UT_RUN(test_matmul_stats_dropout);
+    UT_RUN(test_stability);
     UT_RUN(test_errors);
+    UT_RUN(test_errors_more);
     ref_free(&R);
     return ut_finish("test_ops");
 }

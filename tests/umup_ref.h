@@ -62,6 +62,7 @@ static inline int ref_load(ref_file *f, const char *path) {
     }
     fclose(fp);
     count = ref__u32(buf + 8);
+    if (count > (size_t)(size - 12) / 12) goto bad; /* each entry takes at least 12 bytes */
     f->t = (ref_tensor *)calloc(count ? count : 1, sizeof(ref_tensor));
     if (!f->t) { free(buf); return -1; }
     for (i = 0; i < count; i++) {
@@ -74,9 +75,16 @@ static inline int ref_load(ref_file *f, const char *path) {
         t->dtype = (int)ref__u32(buf + p); t->ndim = (int)ref__u32(buf + p + 4); p += 8;
         if (t->ndim > 8 || t->dtype < 0 || t->dtype > 3 || p + 4u * (size_t)t->ndim > (size_t)size) goto bad;
         t->count = 1;
-        for (d = 0; d < (uint32_t)t->ndim; d++) { t->dims[d] = (int)ref__u32(buf + p); t->count *= (size_t)t->dims[d]; p += 4; }
+        for (d = 0; d < (uint32_t)t->ndim; d++) {
+            uint32_t dim = ref__u32(buf + p);
+            p += 4;
+            if (dim > 0x7fffffffu) goto bad;
+            t->dims[d] = (int)dim;
+            if (dim && t->count > (size_t)size / dim) goto bad; /* more elements than the file has bytes */
+            t->count *= (size_t)dim;
+        }
         esz = t->dtype == 3 ? 1u : 4u;
-        if (p + t->count * esz > (size_t)size) goto bad;
+        if (t->count > ((size_t)size - p) / esz) goto bad;
         t->data = malloc(t->count * esz + 1);
         if (!t->data) goto bad;
         memcpy(t->data, buf + p, t->count * esz);
