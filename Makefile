@@ -5,6 +5,8 @@
 #   make asan        the same tests under AddressSanitizer + UBSan (quick variants)
 #   make test-full   the tests with their exhaustive variants (all 2^32 float inputs, ...)
 #   make bench       build and run the benchmarks in bench/
+#   make plots       render docs/*.png with gnuplot from the CSVs of coord_check, lr_sweep, fp8_parity
+#                    (RESULTS=dir: where the CSVs are, default results/; PLOTS=dir: where the PNGs go)
 #   make clean       remove build/
 #   make install     copy the headers and a pkg-config file under PREFIX (default /usr/local)
 #
@@ -61,7 +63,7 @@ COMPILE_BIN := $(B)/compile_c99 $(B)/compile_cpp $(B)/compile_static $(B)/compil
 
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all test asan test-full bench demo demos clean install compile-checks
+.PHONY: all test asan test-full bench demo demos plots clean install compile-checks
 
 all: $(TEST_BIN) $(DEMO_BIN) $(BENCH_BIN) $(COMPILE_BIN)
 
@@ -87,14 +89,15 @@ $(B)/compile_two_tu: tests/compile/two_tu_a.c tests/compile/two_tu_b.c $(HEADERS
 
 compile-checks: $(COMPILE_BIN)
 
-test: $(COMPILE_BIN) $(TEST_BIN)
-	@sh tests/run.sh $(B)
+# tests/test_demos runs the demos' --quick modes: they are built first and found through UMUP_DEMO_DIR.
+test: $(COMPILE_BIN) $(TEST_BIN) $(DEMO_BIN)
+	@UMUP_DEMO_DIR=$(B) sh tests/run.sh $(B)
 
 asan: $(ASAN_BIN)
 	@UMUP_TEST_QUICK=1 ASAN_OPTIONS=detect_leaks=1 sh tests/run.sh $(B)/asan
 
-test-full: $(COMPILE_BIN) $(TEST_BIN)
-	@UMUP_TEST_FULL=1 sh tests/run.sh $(B)
+test-full: $(COMPILE_BIN) $(TEST_BIN) $(DEMO_BIN)
+	@UMUP_TEST_FULL=1 UMUP_DEMO_DIR=$(B) sh tests/run.sh $(B)
 
 # ---- demos and benchmarks ------------------------------------------------
 $(B)/%: demos/%.c $(HEADERS) | $(B)/.dir
@@ -108,6 +111,21 @@ demos: $(DEMO_BIN)
 # The main demo: train a u-muP transformer in simulated FP8 on the embedded corpus (~1-2 min on 2 cores).
 demo: $(B)/train
 	./$(B)/train
+
+# Figures: gnuplot renders docs/*.png from the CSVs the result demos wrote into RESULTS.
+RESULTS ?= results
+PLOTS   ?= docs
+plots:
+	@command -v gnuplot >/dev/null || { echo "make plots needs gnuplot (apt-get install gnuplot-nox)"; exit 1; }
+	@mkdir -p $(PLOTS)
+	@if [ -f $(RESULTS)/coord_check.csv ]; then for p in $$(awk -F, 'NR>1 && !s[$$1]++ {print $$1}' $(RESULTS)/coord_check.csv); do \
+	    gnuplot -e "csv='$(RESULTS)/coord_check.csv'; param='$$p'; out='$(PLOTS)/coord_check_$$p.png'" demos/plots/coord_check.gp \
+	    && echo "$(PLOTS)/coord_check_$$p.png" || exit 1; done; \
+	    else echo "no $(RESULTS)/coord_check.csv (run ./$(B)/coord_check)"; fi
+	@if [ -f $(RESULTS)/lr_sweep.csv ]; then gnuplot -e "csv='$(RESULTS)/lr_sweep.csv'; out='$(PLOTS)/lr_sweep.png'" demos/plots/lr_sweep.gp \
+	    && echo $(PLOTS)/lr_sweep.png; else echo "no $(RESULTS)/lr_sweep.csv (run ./$(B)/lr_sweep)"; fi
+	@if [ -f $(RESULTS)/fp8_parity_loss.csv ]; then gnuplot -e "dir='$(RESULTS)'; outdir='$(PLOTS)'" demos/plots/fp8_parity.gp \
+	    && ls $(PLOTS)/fp8_parity*.png; else echo "no $(RESULTS)/fp8_parity_loss.csv (run ./$(B)/fp8_parity)"; fi
 
 bench: $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; ./$$b || exit 1; done

@@ -215,7 +215,9 @@ UMUPDEF umup_status umup_sdpa_forward(float *out, float *att, const float *q, co
                                       int B, int H, int S, int D, int causal, float logit_scale,
                                       const umup_op_scales *s);
 /* Accumulates dq, dk, dv [B,H,S,D] (+= grad[i] * true gradient of the plain op), from dout and
- * the att saved by the forward pass. Allocates one S x S scratch (UMUP_ERR_NOMEM on failure). */
+ * the att saved by the forward pass. Allocates an S x S scratch per OpenMP thread (UMUP_ERR_NOMEM
+ * on failure). Both passes run the (batch, head) pairs in parallel under OpenMP; each pair's
+ * arithmetic is the same whatever the thread count, so the results are too. */
 UMUPDEF umup_status umup_sdpa_backward(float *dq, float *dk, float *dv, const float *dout, const float *att,
                                        const float *q, const float *k, const float *v, int B, int H, int S,
                                        int D, float logit_scale, const umup_op_scales *s);
@@ -615,6 +617,51 @@ UMUPDEF void umup_model_zero_grad(umup_model *m);
  * factor according to kind). Errors: UMUP_ERR_NULL; UMUP_ERR_INVALID_ARG (SGD under a
  * parametrization without an SGD rule). */
 UMUPDEF umup_status umup_model_param_groups(const umup_model *m, umup_optimizer_kind kind, umup_param_group *groups);
+
+/* ---- Tensor statistics: coordinate checks and FP8 scale tracking ---------------------------- */
+/* With recording on, every forward pass records the statistics of each module's output and of
+ * each linear layer's input x and weight W (before any FP8 cast), and the backward pass adds each
+ * linear layer's output gradient dy. They are what a mup-style coordinate check plots, and what
+ * decides whether a fixed-scale FP8 cast works: the fractions of elements a cast would flush to
+ * zero, push into the subnormal range, or clip at the format's maximum. */
+typedef enum {
+    UMUP_STAT_OUTPUT = 0,   /* a module's output in the forward pass (judged against E4M3) */
+    UMUP_STAT_MATMUL_X,     /* a linear layer's input activation (E4M3 under FP8 simulation) */
+    UMUP_STAT_MATMUL_W,     /* a linear layer's weight as stored (E4M3) */
+    UMUP_STAT_MATMUL_DY     /* a linear layer's output gradient in the backward pass (E5M2) */
+} umup_stat_kind;
+
+typedef struct {
+    char name[48];          /* module: "embedding", "layers.0.mhsa.linear_qkv", "layers.0.mhsa.attention",
+                               "layers.0.attn_residual", "layers.0.mlp.act", "layers.0.mlp_residual",
+                               "final_norm", "projection", ... (linear layers: the weight's name without
+                               ".weight") */
+    umup_stat_kind kind;
+    int layer;              /* layer index, -1 outside the layers */
+    int fp8_cast;           /* 1 when this configuration's FP8 simulation casts the tensor */
+    umup_fp8_format format; /* the format the fractions refer to: E5M2 for gradients, else E4M3 */
+    size_t count;           /* elements */
+    double mean_abs, rms, max_abs;
+    double frac_underflow;  /* nonzero elements whose magnitude is <= half the smallest subnormal: RNE gives 0 */
+    double frac_subnormal;  /* elements in (half the smallest subnormal, smallest normal): reduced precision */
+    double frac_overflow;   /* elements above the format's largest finite value: clipped by saturation */
+} umup_tensor_stats;
+
+/* Statistics of x[0 .. n) against fmt (sums in double; NaN/Inf count as overflow, their |x| is
+ * left out of the means). name may be NULL (an empty name); kind, layer and fp8_cast are set to
+ * UMUP_STAT_OUTPUT, -1 and 0. Errors: UMUP_ERR_NULL; UMUP_ERR_INVALID_ARG for an fmt outside the
+ * enum. n = 0 gives zero statistics. */
+UMUPDEF umup_status umup_tensor_stats_compute(umup_tensor_stats *s, const char *name, const float *x, size_t n,
+                                              umup_fp8_format fmt);
+
+/* Switches recording on (1) or off (0, the default). Recording costs one pass over each tensor. */
+UMUPDEF void umup_model_record_stats(umup_model *m, int on);
+
+/* The statistics recorded by the last forward pass and, if one followed, its backward pass (in
+ * execution order); *count receives their number (0 when recording is off). The array belongs to
+ * the model and is overwritten by the next forward pass. umup_trainer_step records the forward and
+ * backward pass of the step, that is, the state before its update. */
+UMUPDEF const umup_tensor_stats *umup_model_stats(const umup_model *m, int *count);
 
 /* ============================================================================================ */
 /* 10. Data: the embedded corpus, datasets and batches                                          */
@@ -1209,21 +1256,27 @@ UMUPDEF umup_status umup_silu_glu_scales(umup_op_scales *s, float mult) {
 
 UMUPDEF umup_status umup_silu_glu_forward(float *y, const float *x, const float *gate, size_t n, float mult,
                                           const umup_op_scales *s) {
-    size_t i;
+    long i;
     umup_status st = umup__ew_check(y, x, s, n, mult);
     if (st != UMUP_OK) return st;
     if (n && !gate) return UMUP_ERR_NULL;
-    for (i = 0; i < n; i++) y[i] = (float)(s->out * x[i] * gate[i] * umup__sigmoid((double)mult * gate[i]));
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (n > 32768)
+#endif
+    for (i = 0; i < (long)n; i++) y[i] = (float)(s->out * x[i] * gate[i] * umup__sigmoid((double)mult * gate[i]));
     return UMUP_OK;
 }
 
 UMUPDEF umup_status umup_silu_glu_backward(float *dx, float *dgate, const float *dy, const float *x,
                                            const float *gate, size_t n, float mult, const umup_op_scales *s) {
-    size_t i;
+    long i;
     umup_status st = umup__ew_check(dy, x, s, n, mult);
     if (st != UMUP_OK) return st;
     if (n && !gate) return UMUP_ERR_NULL;
-    for (i = 0; i < n; i++) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (n > 32768)
+#endif
+    for (i = 0; i < (long)n; i++) {
         double g = gate[i], sg = umup__sigmoid((double)mult * g);
         if (dx) dx[i] += (float)(s->grad[0] * dy[i] * g * sg);
         if (dgate) dgate[i] += (float)(s->grad[1] * dy[i] * x[i] * (sg + (double)mult * g * sg * (1.0 - sg)));
@@ -1328,6 +1381,10 @@ UMUPDEF umup_status umup_sdpa_forward(float *out, float *att, const float *q, co
     int bh;
     umup_status st = umup__sdpa_check(out, att, q, k, v, s, B, H, S, D, logit_scale);
     if (st != UMUP_OK) return st;
+    /* one (batch, head) per thread; the GEMMs inside then run single-threaded (no nested teams) */
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (B * H > 1)
+#endif
     for (bh = 0; bh < B * H; bh++) {
         const float *qh = q + (size_t)bh * S * D, *kh = k + (size_t)bh * S * D, *vh = v + (size_t)bh * S * D;
         float *ah = att + (size_t)bh * S * S, *oh = out + (size_t)bh * S * D;
@@ -1351,17 +1408,31 @@ UMUPDEF umup_status umup_sdpa_forward(float *out, float *att, const float *q, co
 UMUPDEF umup_status umup_sdpa_backward(float *dq, float *dk, float *dv, const float *dout, const float *att,
                                        const float *q, const float *k, const float *v, int B, int H, int S,
                                        int D, float logit_scale, const umup_op_scales *s) {
-    int bh;
-    float *ds;
+    int bh, nt;
+    float *ds_all;
     umup_status st = umup__sdpa_check(dq, dk, dv, dout, att, s, B, H, S, D, logit_scale);
     if (st != UMUP_OK) return st;
     if (!q || !k || !v) return UMUP_ERR_NULL;
-    ds = (float *)UMUP_MALLOC((size_t)S * S * sizeof(float));
-    if (!ds) return UMUP_ERR_NOMEM;
+    nt = 1;
+#ifdef _OPENMP
+    nt = omp_get_max_threads();
+    if (nt < 1) nt = 1;
+#endif
+    ds_all = (float *)UMUP_MALLOC((size_t)nt * S * S * sizeof(float)); /* an S x S scratch per thread */
+    if (!ds_all) return UMUP_ERR_NOMEM;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (B * H > 1 && nt > 1)
+#endif
     for (bh = 0; bh < B * H; bh++) {
         size_t o = (size_t)bh * S * D;
         const float *ah = att + (size_t)bh * S * S, *go = dout + o;
-        int i, j;
+        int i, j, tid = 0;
+        float *ds;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+        if (tid >= nt) tid = 0;
+#endif
+        ds = ds_all + (size_t)tid * S * S;
         /* dv += grad[2] * att^T dout */
         umup__sgemm(1, 0, S, D, S, s->grad[2], ah, S, go, D, 1.0f, dv + o, D);
         /* dP = dout v^T; dS = P (dP - rowsum(P dP)) */
@@ -1377,7 +1448,7 @@ UMUPDEF umup_status umup_sdpa_backward(float *dq, float *dk, float *dv, const fl
         umup__sgemm(0, 0, S, D, S, s->grad[0] * logit_scale, ds, S, k + o, D, 1.0f, dq + o, D);
         umup__sgemm(1, 0, S, D, S, s->grad[1] * logit_scale, ds, S, q + o, D, 1.0f, dk + o, D);
     }
-    UMUP_FREE(ds);
+    UMUP_FREE(ds_all);
     return UMUP_OK;
 }
 
@@ -1406,6 +1477,9 @@ static umup_status umup__norm_forward(float *y, const float *x, int rows, int d,
     int r, j;
     umup_status st = umup__norm_check(y, x, rows, d);
     if (st != UMUP_OK) return st;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((double)rows * d > 32768.0)
+#endif
     for (r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * d;
         float *yr = y + (size_t)r * d;
@@ -1422,6 +1496,9 @@ static umup_status umup__norm_backward(float *dx, const float *dy, const float *
     umup_status st = umup__norm_check(dx, dy, rows, d);
     if (st != UMUP_OK) return st;
     if (!x) return UMUP_ERR_NULL;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((double)rows * d > 32768.0)
+#endif
     for (r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * d, *gr = dy + (size_t)r * d;
         double m, rs, mg = 0.0, mgx = 0.0;
@@ -1972,9 +2049,14 @@ UMUPDEF umup_status umup_optim_step(umup_optimizer *opt, float *params, const fl
         double lr_g = lr_t * g->lr_factor, lam = c->weight_decay * g->wd_factor;
         double eps = c->eps * (g->eps_factor > 0.0f ? g->eps_factor : 1.0f);
         umup_wd_rule wd = g->wd;
-        size_t i, n = g->size;
+        size_t n = g->size;
+        long i;
         if ((c->kind == UMUP_OPT_ADAM || c->kind == UMUP_OPT_SGD) && wd == UMUP_WD_DECOUPLED) wd = UMUP_WD_COUPLED;
-        for (i = 0; i < n; i++) {
+        /* elementwise: the same result whatever the thread count */
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (n > 65536)
+#endif
+        for (i = 0; i < (long)n; i++) {
             double gv = gr[i] * clip, th = p[i];
             if (lam > 0.0) {
                 if (wd == UMUP_WD_DECOUPLED) th -= lr_g * lam * th;
@@ -2077,6 +2159,8 @@ struct umup_model {
     float *du1, *dug, *dg;      /* [N, hd] */
     float *dlogits;             /* [N, V] */
     float *fp8_x, *fp8_w, *fp8_dy; /* FP8 simulation scratch: [N, max in], [max out x max in], [N, max out] */
+    int record, n_stats, max_stats; /* tensor statistics (umup_model_record_stats) */
+    umup_tensor_stats *stats;   /* [max_stats] */
 };
 
 UMUPDEF umup_model_config umup_model_config_default(void) {
@@ -2168,9 +2252,11 @@ UMUPDEF umup_status umup_model_create(umup_model **out, const umup_model_config 
     m->tensors = (umup_tensor_info *)UMUP_MALLOC(sizeof(umup_tensor_info) * (size_t)m->n_tensors);
     m->taus = (double *)UMUP_MALLOC(sizeof(double) * 2 * (size_t)m->L);
     m->layer = (umup__layer_acts *)UMUP_MALLOC(sizeof(umup__layer_acts) * (size_t)m->L);
+    m->max_stats = 6 + 24 * m->L; /* 3 + 9 L module outputs, 3 per linear layer (5 L + 1 of them) */
+    m->stats = (umup_tensor_stats *)UMUP_MALLOC(sizeof(umup_tensor_stats) * (size_t)m->max_stats);
     m->ids = (int32_t *)UMUP_MALLOC(sizeof(int32_t) * (size_t)max_batch * m->maxT);
     m->targets = (int32_t *)UMUP_MALLOC(sizeof(int32_t) * (size_t)max_batch * m->maxT);
-    if (!m->tensors || !m->taus || !m->layer || !m->ids || !m->targets) { umup_model_destroy(m); return UMUP_ERR_NOMEM; }
+    if (!m->tensors || !m->taus || !m->layer || !m->ids || !m->targets || !m->stats) { umup_model_destroy(m); return UMUP_ERR_NOMEM; }
     memset(m->tensors, 0, sizeof(umup_tensor_info) * (size_t)m->n_tensors);
     /* the tensor table, in checkpoint order, with the reference names and torch layouts */
     for (t = 0; t < m->n_tensors; t++) {
@@ -2261,6 +2347,7 @@ UMUPDEF void umup_model_destroy(umup_model *m) {
     if (m->params) UMUP_FREE(m->params);
     if (m->grads) UMUP_FREE(m->grads);
     if (m->acts) UMUP_FREE(m->acts);
+    if (m->stats) UMUP_FREE(m->stats);
     UMUP_FREE(m);
 }
 
@@ -2287,6 +2374,94 @@ UMUPDEF void umup_model_memory(const umup_model *m, size_t *param_bytes, size_t 
     if (param_bytes) *param_bytes = m->n_params * sizeof(float);
     if (grad_bytes) *grad_bytes = m->n_params * sizeof(float);
     if (act_bytes) *act_bytes = m->n_acts * sizeof(float);
+}
+
+/* ---- tensor statistics ---------------------------------------------------------------------- */
+
+UMUPDEF umup_status umup_tensor_stats_compute(umup_tensor_stats *s, const char *name, const float *x, size_t n,
+                                              umup_fp8_format fmt) {
+    double sa = 0, s2 = 0, mx = 0, under = 0, sub = 0, over = 0, fin = 0;
+    double fmax, fnorm, fhalf;
+    long i, nn = (long)n;
+    if (!s || (!x && n)) return UMUP_ERR_NULL;
+    if (umup_fp8_max(fmt) <= 0.0f) return UMUP_ERR_INVALID_ARG;
+    fmax = umup_fp8_max(fmt);
+    fnorm = umup_fp8_min_normal(fmt);
+    fhalf = 0.5 * umup_fp8_min_subnormal(fmt);
+#ifdef _OPENMP
+#pragma omp parallel for reduction(+ : sa, s2, under, sub, over, fin) reduction(max : mx) if (nn > 65536)
+#endif
+    for (i = 0; i < nn; i++) {
+        double a = fabs((double)x[i]);
+        if (!(a <= 3.4028234663852886e38)) { over += 1; continue; } /* NaN or Inf */
+        fin += 1;
+        sa += a;
+        s2 += a * a;
+        if (a > mx) mx = a;
+        if (a > fmax) over += 1;
+        else if (a != 0.0 && a <= fhalf) under += 1;
+        else if (a > fhalf && a < fnorm) sub += 1;
+    }
+    memset(s, 0, sizeof *s);
+    if (name) snprintf(s->name, sizeof s->name, "%s", name);
+    s->kind = UMUP_STAT_OUTPUT;
+    s->layer = -1;
+    s->format = fmt;
+    s->count = n;
+    if (fin > 0) { s->mean_abs = sa / fin; s->rms = sqrt(s2 / fin); }
+    s->max_abs = mx;
+    if (n) {
+        s->frac_underflow = under / (double)n;
+        s->frac_subnormal = sub / (double)n;
+        s->frac_overflow = over / (double)n;
+    }
+    return UMUP_OK;
+}
+
+UMUPDEF void umup_model_record_stats(umup_model *m, int on) {
+    if (!m) return;
+    m->record = on != 0;
+    if (!m->record) m->n_stats = 0;
+}
+
+UMUPDEF const umup_tensor_stats *umup_model_stats(const umup_model *m, int *count) {
+    if (count) *count = m ? m->n_stats : 0;
+    return m ? m->stats : NULL;
+}
+
+/* Records x [n] as statistic `name` (a printf format with one int, the layer; layer < 0: none). */
+static void umup__stat(umup_model *m, const char *name, int layer, umup_stat_kind kind, int cast, const float *x,
+                       size_t n) {
+    umup_tensor_stats *s;
+    char buf[48];
+    if (!m->record || m->n_stats >= m->max_stats) return;
+    s = &m->stats[m->n_stats++];
+    if (layer >= 0) snprintf(buf, sizeof buf, "layers.%d.%s", layer, name);
+    else snprintf(buf, sizeof buf, "%s", name);
+    umup_tensor_stats_compute(s, buf, x, n, kind == UMUP_STAT_MATMUL_DY ? UMUP_FP8_E5M2 : UMUP_FP8_E4M3);
+    s->kind = kind;
+    s->layer = layer;
+    s->fp8_cast = cast;
+}
+
+/* Module name of linear tensor t: the weight's name without ".weight", and its layer (-1: none). */
+static void umup__lin_name(const umup_model *m, int t, char *buf, size_t size, int *layer) {
+    const char *nm = m->tensors[t].name;
+    size_t k = strlen(nm);
+    if (k > 7 && !strcmp(nm + k - 7, ".weight")) k -= 7;
+    if (k >= size) k = size - 1;
+    memcpy(buf, nm, k);
+    buf[k] = 0;
+    *layer = (t == 0 || t == m->n_tensors - 1) ? -1 : (t - 1) / UMUP__T_PER_LAYER;
+}
+
+static void umup__lin_stat(umup_model *m, int t, umup_stat_kind kind, int cast, const float *x, size_t n) {
+    char nm[48];
+    int layer;
+    if (!m->record) return;
+    umup__lin_name(m, t, nm, sizeof nm, &layer);
+    umup__stat(m, nm, -1, kind, cast, x, n);
+    m->stats[m->n_stats - 1].layer = layer;
 }
 
 /* ---- building blocks ------------------------------------------------------------------------ */
@@ -2326,6 +2501,10 @@ static void umup__lin_forward(umup_model *m, int t, const float *x, float *y, in
     const float *W = m->params + ti->offset;
     umup_op_scales s;
     umup__lin_scales(m, t, rows, &s);
+    if (m->record) {
+        umup__lin_stat(m, t, UMUP_STAT_MATMUL_X, umup__fp8_on(m, t), x, (size_t)rows * ti->cols);
+        umup__lin_stat(m, t, UMUP_STAT_MATMUL_W, umup__fp8_on(m, t), W, ti->size);
+    }
     if (umup__fp8_on(m, t)) {
         umup_fp8_quantise_array(m->fp8_x, x, (size_t)rows * ti->cols, UMUP_FP8_E4M3, m->cfg.fp8_rounding, 1, umup__sr_seed(m, t, 0), 0);
         umup_fp8_quantise_array(m->fp8_w, W, ti->size, UMUP_FP8_E4M3, m->cfg.fp8_rounding, 1, umup__sr_seed(m, t, 1), 0);
@@ -2341,6 +2520,7 @@ static void umup__lin_backward(umup_model *m, int t, const float *x, const float
     const float *W = m->params + ti->offset;
     umup_op_scales s;
     umup__lin_scales(m, t, rows, &s);
+    if (m->record) umup__lin_stat(m, t, UMUP_STAT_MATMUL_DY, umup__fp8_on(m, t), dy, (size_t)rows * ti->rows);
     if (umup__fp8_on(m, t)) {
         umup_fp8_quantise_array(m->fp8_x, x, (size_t)rows * ti->cols, UMUP_FP8_E4M3, m->cfg.fp8_rounding, 1, umup__sr_seed(m, t, 0), 0);
         umup_fp8_quantise_array(m->fp8_w, W, ti->size, UMUP_FP8_E4M3, m->cfg.fp8_rounding, 1, umup__sr_seed(m, t, 1), 0);
@@ -2379,6 +2559,9 @@ static void umup__res_coef(const umup_model *m, int i, double *cf, double *cs, d
  * (dir = 1: qkv [N, 3d] += q, k, v). */
 static void umup__heads(const umup_model *m, float *qkv, float *q, float *k, float *v, int B, int T, int dir) {
     int b, t, h, j, d = m->d, H = m->H, D = m->D;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (B > 1 && (double)B * T * d > 32768.0)
+#endif
     for (b = 0; b < B; b++)
         for (t = 0; t < T; t++) {
             float *row = qkv + ((size_t)b * T + t) * 3 * d;
@@ -2395,6 +2578,9 @@ static void umup__heads(const umup_model *m, float *qkv, float *q, float *k, flo
 /* [B, H, T, D] <-> [N, d] with heads concatenated (dir 0: gather into y; dir 1: scatter y into x) */
 static void umup__merge(const umup_model *m, float *x_heads, float *y, int B, int T, int dir) {
     int b, t, h, j, H = m->H, D = m->D;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (B > 1 && (double)B * T * m->d > 32768.0)
+#endif
     for (b = 0; b < B; b++)
         for (t = 0; t < T; t++)
             for (h = 0; h < H; h++) {
@@ -2475,11 +2661,13 @@ UMUPDEF umup_status umup_model_forward(umup_model *m, const int32_t *ids, const 
     memcpy(m->ids, ids, sizeof(int32_t) * (size_t)N);
     if (targets) memcpy(m->targets, targets, sizeof(int32_t) * (size_t)N);
     m->B = B; m->T = T; m->step = step; m->has_targets = targets != NULL;
+    m->n_stats = 0;
     /* embedding: h0 = mult * W[ids] */
     umup_embedding_forward(m->h0, ids, N, m->params, m->V, m->d);
     if (!m->unit && m->tensors[0].rule.multiplier != 1.0f)
         for (i = 0; i < (int)n; i++) m->h0[i] *= m->tensors[0].rule.multiplier;
     h = m->h0;
+    umup__stat(m, "embedding", -1, UMUP_STAT_OUTPUT, 0, m->h0, n);
     umup__attn_scales(m, T, &sa, &ls);
     if (m->unit) umup_silu_glu_scales(&sg, m->cfg.alpha_ffn_act);
     else sg.out = sg.grad[0] = sg.grad[1] = sg.grad[2] = sg.grad_w = 1.0f;
@@ -2493,32 +2681,49 @@ UMUPDEF umup_status umup_model_forward(umup_model *m, const int32_t *ids, const 
         if (post) memcpy(A->ln1, h, n * sizeof(float));
         else umup__norm_fwd(m, A->ln1, h, N);
         umup__lin_forward(m, t0 + UMUP__T_QKV, A->ln1, A->qkv, N);
+        umup__stat(m, "mhsa.linear_qkv", l, UMUP_STAT_OUTPUT, 0, A->qkv, 3 * n);
         umup__heads(m, A->qkv, A->q, A->k, A->v, B, T, 0);
         if (m->cfg.rope) { umup__rope(m, A->q, B, T, 0); umup__rope(m, A->k, B, T, 0); }
         umup_sdpa_forward(A->ah, A->att, A->q, A->k, A->v, B, m->H, T, m->D, 1, ls, &sa);
         umup__merge(m, A->ah, A->a, B, T, 0);
+        umup__stat(m, "mhsa.attention", l, UMUP_STAT_OUTPUT, 0, A->a, n);
         umup__lin_forward(m, t0 + UMUP__T_O, A->a, A->ao, N);
+        umup__stat(m, "mhsa.linear_o", l, UMUP_STAT_OUTPUT, 0, A->ao, n);
         r = A->ao;
         if (post) { umup__norm_fwd(m, A->aon, A->ao, N); r = A->aon; }
         if (m->training && m->cfg.dropout > 0.0f) umup__branch_dropout(m, r, NULL, n, 2 * l, 0);
         umup__res_coef(m, 2 * l, &cf, &cs, &bf, &bs, &br);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (n > 32768)
+#endif
         for (j = 0; j < n; j++) A->hmid[j] = (float)(cf * r[j] + cs * h[j]);
+        umup__stat(m, "attn_residual", l, UMUP_STAT_OUTPUT, 0, A->hmid, n);
         /* MLP branch */
         if (post) memcpy(A->ln2, A->hmid, n * sizeof(float));
         else umup__norm_fwd(m, A->ln2, A->hmid, N);
         umup__lin_forward(m, t0 + UMUP__T_1, A->ln2, A->u1, N);
         umup__lin_forward(m, t0 + UMUP__T_GATE, A->ln2, A->ug, N);
         umup_silu_glu_forward(A->g, A->u1, A->ug, (size_t)N * m->hd, m->cfg.alpha_ffn_act, &sg);
+        umup__stat(m, "mlp.linear_1", l, UMUP_STAT_OUTPUT, 0, A->u1, (size_t)N * m->hd);
+        umup__stat(m, "mlp.linear_gate", l, UMUP_STAT_OUTPUT, 0, A->ug, (size_t)N * m->hd);
+        umup__stat(m, "mlp.act", l, UMUP_STAT_OUTPUT, 0, A->g, (size_t)N * m->hd);
         umup__lin_forward(m, t0 + UMUP__T_2, A->g, A->mo, N);
+        umup__stat(m, "mlp.linear_2", l, UMUP_STAT_OUTPUT, 0, A->mo, n);
         r = A->mo;
         if (post) { umup__norm_fwd(m, A->mon, A->mo, N); r = A->mon; }
         if (m->training && m->cfg.dropout > 0.0f) umup__branch_dropout(m, r, NULL, n, 2 * l + 1, 0);
         umup__res_coef(m, 2 * l + 1, &cf, &cs, &bf, &bs, &br);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (n > 32768)
+#endif
         for (j = 0; j < n; j++) A->hout[j] = (float)(cf * r[j] + cs * A->hmid[j]);
+        umup__stat(m, "mlp_residual", l, UMUP_STAT_OUTPUT, 0, A->hout, n);
         h = A->hout;
     }
     umup__norm_fwd(m, m->lnf, h, N);
+    umup__stat(m, "final_norm", -1, UMUP_STAT_OUTPUT, 0, m->lnf, n);
     umup__lin_forward(m, m->n_tensors - 1, m->lnf, m->logits, N);
+    umup__stat(m, "projection", -1, UMUP_STAT_OUTPUT, 0, m->logits, (size_t)N * m->V);
     if (targets) {
         umup_cross_entropy_scales(&s, counted, m->V, m->cfg.alpha_loss_softmax, m->unit);
         return umup_cross_entropy_forward(loss, m->logits, targets, N, m->V, &s);
@@ -2557,6 +2762,9 @@ UMUPDEF umup_status umup_model_backward(umup_model *m) {
         double cf, cs, bf, bs, br;
         /* MLP branch: hout = cf mo + cs hmid */
         umup__res_coef(m, 2 * l + 1, &cf, &cs, &bf, &bs, &br);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (n > 32768)
+#endif
         for (j = 0; j < n; j++) m->dtmp[j] = (float)(bf * m->dh[j]);          /* d mo */
         if (m->training && m->cfg.dropout > 0.0f) umup__branch_dropout(m, m->dtmp, m->dr, n, 2 * l + 1, 1);
         if (post) { /* through the post-norm: d mo = norm'(mo)^T d mon */
@@ -2577,9 +2785,15 @@ UMUPDEF umup_status umup_model_backward(umup_model *m) {
             memset(m->dr, 0, sizeof(float) * n);
             umup__norm_bwd(m, m->dr, m->dtmp, A->hmid, N);
         }
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (n > 32768)
+#endif
         for (j = 0; j < n; j++) m->dh[j] = (float)(bs * m->dh[j] + br * m->dr[j]);
         /* attention branch: hmid = cf ao + cs hin */
         umup__res_coef(m, 2 * l, &cf, &cs, &bf, &bs, &br);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (n > 32768)
+#endif
         for (j = 0; j < n; j++) m->dtmp[j] = (float)(bf * m->dh[j]);          /* d ao */
         if (m->training && m->cfg.dropout > 0.0f) umup__branch_dropout(m, m->dtmp, m->dr, n, 2 * l, 1);
         if (post) {
@@ -2604,6 +2818,9 @@ UMUPDEF umup_status umup_model_backward(umup_model *m) {
             memset(m->dr, 0, sizeof(float) * n);
             umup__norm_bwd(m, m->dr, m->dtmp, hin, N);
         }
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (n > 32768)
+#endif
         for (j = 0; j < n; j++) m->dh[j] = (float)(bs * m->dh[j] + br * m->dr[j]);
     }
     /* embedding */

@@ -11,6 +11,7 @@
 #define _POSIX_C_SOURCE 200809L
 #define UMUP_IMPLEMENTATION
 #include "umup.h"
+#include "train_args.h"
 
 #include <errno.h>
 #include <math.h>
@@ -21,49 +22,16 @@
 #include <unistd.h>
 
 static void usage(FILE *f) {
+    fprintf(f, "usage: train [options]\n%s", train_args_usage);
     fprintf(f,
-        "usage: train [options]\n"
-        "model:\n"
-        "  --width D            model width (default 128)\n"
-        "  --layers L           layers (default 2)\n"
-        "  --heads H            attention heads (default width/32)\n"
-        "  --head-size D        head size instead of --heads\n"
-        "  --mlp-expansion E    SwiGLU hidden = E x width (default 4)\n"
-        "  --norm rms|layer     non-parametric norm (default rms)\n"
-        "  --rope               rotary position embedding (default: none, NoPE like the reference)\n"
-        "  --dropout P          residual-branch dropout in training (default 0)\n"
-        "  --param P            umup | sp | mup | mus | spectral (default umup)\n"
-        "  --mus-tau T          muS residual weight in (0, 1) (default 0.4)\n"
-        "  --base-width W       muP base width (default: width)\n"
-        "  --alpha-attn A, --alpha-ffn-act A, --alpha-res A, --alpha-res-attn-ratio A, --alpha-loss A\n"
-        "                       u-muP temperatures and residual ratios (default 1)\n"
-        "  --alpha-emb A, --alpha-out A   muP multipliers (default 1)\n"
-        "  --fp8 none|all|umup  FP8 simulation of the hidden matmuls (default umup)\n"
-        "  --fp8-rounding rne|sr|sr16     (default sr)\n"
-        "training:\n"
-        "  --steps N            optimizer steps (default 600)\n"
-        "  --batch B            sequences per batch (default 8)\n"
-        "  --seq T              sequence length (default 128)\n"
-        "  --optimizer adamw|adam|sgd|lion (default adamw)\n"
-        "  --lr X               peak learning rate eta (default: 2^-1 umup, 0.05 mus, 2^-9 sp/mup/spectral)\n"
-        "  --warmup N           linear warmup steps (default steps/10)\n"
-        "  --schedule cosine|linear|constant (default cosine)\n"
-        "  --min-lr-ratio R     decay floor as a fraction of eta (default 0.1)\n"
-        "  --weight-decay L     lambda (default 0)\n"
-        "  --clip C             global gradient-norm clipping (default 1; 0 = off)\n"
-        "  --momentum M         SGD momentum (default 0.9)\n"
-        "  --seed S             seed of init, data order and rounding (default 1)\n"
-        "data and evaluation:\n"
-        "  --data FILE          train on a file's bytes instead of the embedded corpus\n"
-        "  --corpus-bytes N     size of the embedded corpus (default 4000000)\n"
-        "  --eval-interval N    evaluate every N steps (default 100)\n"
-        "  --eval-batches N     validation batches per evaluation (default 8)\n"
         "checkpoints and sampling:\n"
         "  --save PATH          write a safetensors checkpoint at the end (atomically)\n"
         "  --resume PATH        continue from a checkpoint (same settings required)\n"
         "  --sample N           generate N bytes at the end (default 200; 0 = none)\n"
         "  --prompt STR         sampling prompt (default \"the \")\n"
         "  --temperature T      (default 0.8)   --top-k K (default 0 = all)\n"
+        "other:\n"
+        "  --dry-run            check the flags and the configuration, print it, and exit (0 if valid)\n"
         "  --quiet              only the final line\n"
         "  --help\n");
 }
@@ -74,114 +42,83 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int num(const char *s, double lo, double hi, double *out) {
-    char *end;
-    double v;
-    errno = 0;
-    v = strtod(s, &end);
-    if (end == s || *end || errno || !(v >= lo && v <= hi)) return 0;
-    *out = v;
-    return 1;
-}
-
 #define DIE(...) do { fprintf(stderr, "train: " __VA_ARGS__); fputc('\n', stderr); exit(1); } while (0)
 
 int main(int argc, char **argv) {
-    umup_model_config mc = umup_model_config_default();
-    umup_optim_config oc = umup_optim_config_default(UMUP_OPT_ADAMW);
+    train_args ta;
+    umup_model_config mc;
+    umup_optim_config oc;
     umup_trainer *tr = NULL;
     umup_dataset ds;
     umup_status st;
-    const char *data_path = NULL, *save_path = NULL, *resume_path = NULL, *prompt = "the ";
-    double steps = 600, batch = 8, seq = 128, lr = 0, warmup = -1, min_ratio = 0.1, wd = 0, clip = 1, momentum = 0.9;
-    double seed = 1, corpus_bytes = 4000000, eval_interval = 100, eval_batches = 8, sample_n = 200, temperature = 0.8, top_k = 0;
-    int quiet = 0, i, B, T, tty, heads_set = 0;
+    const char *save_path = NULL, *resume_path = NULL, *prompt = "the ";
+    double sample_n = 200, temperature = 0.8, top_k = 0, seed, eval_interval, eval_batches, min_ratio, wd, clip;
+    int quiet = 0, dry_run = 0, i, B, T, tty;
     long step, nsteps;
     int32_t *ids, *tg;
     double t0, tok_s = 0, train_loss = NAN, val_loss = NAN, loss_acc = 0;
     long loss_n = 0, start_step;
     size_t pb, gb, ab;
 
-    mc.width = 128;
-    mc.heads = 0;
-    mc.head_size = 32;
-    mc.max_seq = 128;
-    mc.fp8 = UMUP_FP8_SIM_UMUP;
-    mc.fp8_rounding = UMUP_FP8_SR;
-    oc.schedule.decay = UMUP_SCHED_COSINE;
+    train_args_init(&ta);
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        double x = 0;
-        int ok = 1;
+        int ok = 1, r;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
         if (!strcmp(a, "--quiet")) { quiet = 1; continue; }
-        if (!strcmp(a, "--rope")) { mc.rope = 1; continue; }
+        if (!strcmp(a, "--dry-run")) { dry_run = 1; continue; }
+        r = train_args_parse(&ta, argc, argv, &i, "train");
+        if (r < 0) { usage(stderr); return 2; }
+        if (r > 0) continue;
         if (strncmp(a, "--", 2)) { fprintf(stderr, "train: unexpected argument '%s'\n", a); usage(stderr); return 2; }
+        if (strcmp(a, "--save") && strcmp(a, "--resume") && strcmp(a, "--sample") && strcmp(a, "--prompt") &&
+            strcmp(a, "--temperature") && strcmp(a, "--top-k")) {
+            fprintf(stderr, "train: unknown option %s\n", a);
+            usage(stderr);
+            return 2;
+        }
         if (!v) { fprintf(stderr, "train: %s needs a value\n", a); usage(stderr); return 2; }
         i++;
-        if (!strcmp(a, "--width")) { ok = num(v, 1, 65536, &x); mc.width = (int)x; }
-        else if (!strcmp(a, "--layers") || !strcmp(a, "--depth")) { ok = num(v, 1, 1024, &x); mc.layers = (int)x; }
-        else if (!strcmp(a, "--heads")) { ok = num(v, 1, 4096, &x); mc.heads = (int)x; mc.head_size = 0; heads_set = 1; }
-        else if (!strcmp(a, "--head-size")) { ok = num(v, 1, 4096, &x); mc.head_size = (int)x; mc.heads = 0; }
-        else if (!strcmp(a, "--mlp-expansion")) { ok = num(v, 1, 64, &x); mc.mlp_expansion = (int)x; }
-        else if (!strcmp(a, "--norm")) { if (!strcmp(v, "rms")) mc.norm = UMUP_NORM_RMS; else if (!strcmp(v, "layer")) mc.norm = UMUP_NORM_LAYER; else ok = 0; }
-        else if (!strcmp(a, "--param")) ok = umup_param_parse(v, &mc.param.param) == UMUP_OK;
-        else if (!strcmp(a, "--mus-tau")) { ok = num(v, 1e-6, 0.999999, &x); mc.mus_tau = (float)x; }
-        else if (!strcmp(a, "--dropout")) { ok = num(v, 0, 0.99, &x); mc.dropout = (float)x; }
-        else if (!strcmp(a, "--base-width")) { ok = num(v, 1, 65536, &x); mc.param.base_width = (int)x; }
-        else if (!strcmp(a, "--alpha-attn")) { ok = num(v, 1e-6, 1e6, &x); mc.alpha_attn = (float)x; }
-        else if (!strcmp(a, "--alpha-ffn-act")) { ok = num(v, 1e-6, 1e6, &x); mc.alpha_ffn_act = (float)x; }
-        else if (!strcmp(a, "--alpha-res")) { ok = num(v, 1e-6, 1e6, &x); mc.alpha_res = (float)x; }
-        else if (!strcmp(a, "--alpha-res-attn-ratio")) { ok = num(v, 1e-6, 1e6, &x); mc.alpha_res_attn_ratio = (float)x; }
-        else if (!strcmp(a, "--alpha-loss")) { ok = num(v, 1e-6, 1e6, &x); mc.alpha_loss_softmax = (float)x; }
-        else if (!strcmp(a, "--alpha-emb")) { ok = num(v, 1e-6, 1e6, &x); mc.param.alpha_emb = (float)x; }
-        else if (!strcmp(a, "--alpha-out")) { ok = num(v, 1e-6, 1e6, &x); mc.param.alpha_out = (float)x; }
-        else if (!strcmp(a, "--fp8")) { if (!strcmp(v, "none")) mc.fp8 = UMUP_FP8_SIM_NONE; else if (!strcmp(v, "all")) mc.fp8 = UMUP_FP8_SIM_ALL; else if (!strcmp(v, "umup")) mc.fp8 = UMUP_FP8_SIM_UMUP; else ok = 0; }
-        else if (!strcmp(a, "--fp8-rounding")) { if (!strcmp(v, "rne")) mc.fp8_rounding = UMUP_FP8_RNE; else if (!strcmp(v, "sr")) mc.fp8_rounding = UMUP_FP8_SR; else if (!strcmp(v, "sr16")) mc.fp8_rounding = UMUP_FP8_SR16; else ok = 0; }
-        else if (!strcmp(a, "--steps")) ok = num(v, 1, 1e9, &steps);
-        else if (!strcmp(a, "--batch")) ok = num(v, 1, 65536, &batch);
-        else if (!strcmp(a, "--seq")) ok = num(v, 2, 65536, &seq);
-        else if (!strcmp(a, "--optimizer")) { umup_optimizer_kind k; ok = umup_optim_parse(v, &k) == UMUP_OK; if (ok) { umup_schedule s = oc.schedule; oc = umup_optim_config_default(k); oc.schedule = s; } }
-        else if (!strcmp(a, "--lr")) ok = num(v, 1e-12, 1e6, &lr);
-        else if (!strcmp(a, "--warmup")) ok = num(v, 0, 1e9, &warmup);
-        else if (!strcmp(a, "--schedule")) { if (!strcmp(v, "cosine")) oc.schedule.decay = UMUP_SCHED_COSINE; else if (!strcmp(v, "linear")) oc.schedule.decay = UMUP_SCHED_LINEAR; else if (!strcmp(v, "constant")) oc.schedule.decay = UMUP_SCHED_CONSTANT; else ok = 0; }
-        else if (!strcmp(a, "--min-lr-ratio")) ok = num(v, 0, 1, &min_ratio);
-        else if (!strcmp(a, "--weight-decay")) ok = num(v, 0, 1e6, &wd);
-        else if (!strcmp(a, "--clip")) ok = num(v, 0, 1e30, &clip);
-        else if (!strcmp(a, "--momentum")) ok = num(v, 0, 0.999999, &momentum);
-        else if (!strcmp(a, "--seed")) ok = num(v, 0, 1e15, &seed);
-        else if (!strcmp(a, "--data")) data_path = v;
-        else if (!strcmp(a, "--corpus-bytes")) ok = num(v, 4096, 1e10, &corpus_bytes);
-        else if (!strcmp(a, "--eval-interval")) ok = num(v, 1, 1e9, &eval_interval);
-        else if (!strcmp(a, "--eval-batches")) ok = num(v, 1, 1e6, &eval_batches);
-        else if (!strcmp(a, "--save")) save_path = v;
+        if (!strcmp(a, "--save")) save_path = v;
         else if (!strcmp(a, "--resume")) resume_path = v;
-        else if (!strcmp(a, "--sample")) ok = num(v, 0, 1e6, &sample_n);
+        else if (!strcmp(a, "--sample")) ok = train_args_num(v, 0, 1e6, &sample_n);
         else if (!strcmp(a, "--prompt")) { prompt = v; ok = v[0] != 0; }
-        else if (!strcmp(a, "--temperature")) ok = num(v, 0, 100, &temperature);
-        else if (!strcmp(a, "--top-k")) ok = num(v, 0, 1e6, &top_k);
-        else { fprintf(stderr, "train: unknown option %s\n", a); usage(stderr); return 2; }
+        else if (!strcmp(a, "--temperature")) ok = train_args_num(v, 0, 100, &temperature);
+        else ok = train_args_num(v, 0, 1e6, &top_k);
         if (!ok) { fprintf(stderr, "train: bad value '%s' for %s\n", v, a); usage(stderr); return 2; }
     }
-    (void)heads_set;
-    B = (int)batch;
-    T = (int)seq;
-    nsteps = (long)steps;
-    mc.max_seq = T;
-    mc.seed = (uint64_t)seed;
-    if (lr == 0) lr = mc.param.param == UMUP_PARAM_UMUP ? 0.5 : mc.param.param == UMUP_PARAM_MUS ? 0.05 : 1.0 / 512;
-    oc.lr = lr;
-    oc.weight_decay = wd;
-    oc.clip_norm = clip;
-    if (oc.kind == UMUP_OPT_SGD) oc.momentum = momentum;
-    oc.schedule.warmup = warmup < 0 ? nsteps / 10 : (long)warmup;
-    oc.schedule.total = nsteps;
-    oc.schedule.min_ratio = (float)min_ratio;
+    train_args_finish(&ta);
+    mc = ta.mc;
+    oc = ta.oc;
+    B = (int)ta.batch;
+    T = (int)ta.seq;
+    nsteps = (long)ta.steps;
+    seed = ta.seed;
+    eval_interval = ta.eval_interval;
+    eval_batches = ta.eval_batches;
+    min_ratio = ta.min_ratio;
+    wd = ta.wd;
+    clip = ta.clip;
+    if (dry_run) {
+        umup_model *m0 = NULL;
+        umup_model_config c0 = mc;
+        c0.max_seq = 1; /* validate the configuration without allocating a full batch */
+        st = umup_model_create(&m0, &c0, 1);
+        if (st != UMUP_OK) DIE("invalid configuration: %s", umup_status_string(st));
+        umup_model_destroy(m0);
+        if (ta.data_path) {
+            FILE *fp = fopen(ta.data_path, "rb");
+            if (!fp) DIE("cannot load data %s: %s", ta.data_path, umup_status_string(UMUP_ERR_IO));
+            fclose(fp);
+        }
+        printf("configuration ok: %s width %d layers %d lr %g steps %ld batch %d seq %d\n", umup_param_name(mc.param.param),
+               mc.width, mc.layers, oc.lr, nsteps, B, T);
+        return 0;
+    }
 
     /* data */
-    if (data_path) st = umup_dataset_load_file(&ds, data_path, 0.1);
-    else st = umup_dataset_from_corpus(&ds, (size_t)corpus_bytes, 1234, 0.1);
-    if (st != UMUP_OK) DIE("cannot load data %s: %s", data_path ? data_path : "(embedded corpus)", umup_status_string(st));
+    st = train_args_dataset(&ta, &ds);
+    if (st != UMUP_OK) DIE("cannot load data %s: %s", ta.data_path ? ta.data_path : "(embedded corpus)", umup_status_string(st));
     if (ds.n - ds.n_train < (size_t)T + 1) DIE("the validation split (%zu bytes) is shorter than --seq %d + 1", ds.n - ds.n_train, T);
 
     st = umup_trainer_create(&tr, &mc, &oc, B);
@@ -209,9 +146,9 @@ int main(int argc, char **argv) {
                "activations %.2f MB (%.0f bytes per token)\n",
                pb / 1e6, gb / 1e6, sb / 1e6, (double)(pb + gb + sb) / (double)np, ab / 1e6, (double)ab / ((double)B * T));
         printf("data: %s, %zu bytes (%zu train / %zu validation); unigram entropy %.3f bits/byte = %.3f nats/byte",
-               data_path ? data_path : "embedded corpus", ds.n, ds.n_train, ds.n - ds.n_train,
+               ta.data_path ? ta.data_path : "embedded corpus", ds.n, ds.n_train, ds.n - ds.n_train,
                umup_dataset_unigram_entropy(&ds), umup_dataset_unigram_entropy(&ds) * log(2.0));
-        if (!data_path) printf("; the generator's entropy is at most %.3f bits/byte = %.3f nats/byte", ds.choice_bits_per_byte, ds.choice_bits_per_byte * log(2.0));
+        if (!ta.data_path) printf("; the generator's entropy is at most %.3f bits/byte = %.3f nats/byte", ds.choice_bits_per_byte, ds.choice_bits_per_byte * log(2.0));
         printf("\n");
         if (resume_path) printf("resumed from %s at step %ld\n", resume_path, start_step);
         fflush(stdout);
@@ -240,15 +177,7 @@ int main(int argc, char **argv) {
             fflush(stdout);
         }
         if ((step + 1) % (long)eval_interval == 0 || step + 1 == nsteps) {
-            double vl = 0;
-            int k;
-            for (k = 0; k < (int)eval_batches; k++) {
-                float l = 0;
-                umup_dataset_batch(&ds, 1, 0, k, B, T, ids, tg);
-                umup_trainer_eval(tr, ids, tg, B, T, &l);
-                vl += l;
-            }
-            val_loss = vl / eval_batches;
+            val_loss = train_args_eval(tr, &ds, (int)eval_batches, B, T, ids, tg);
             train_loss = loss_acc / (double)loss_n;
             loss_acc = 0;
             loss_n = 0;

@@ -8,6 +8,9 @@
 #define UMUP_IMPLEMENTATION
 #include "umup.h"
 #include "umup_test.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include "umup_ref.h"
 
 static ref_file R;
@@ -187,6 +190,125 @@ static void test_fp8_simulation(void) {
     umup_model_destroy(m);
 }
 
+/* umup_tensor_stats_compute on hand-made values, and the model's recording: names, counts, fp8 flags,
+ * agreement with a direct computation, and unit scale at initialisation under u-muP. */
+static void test_tensor_stats(void) {
+    /* E4M3: max 448, smallest normal 2^-6, half the smallest subnormal 2^-10 */
+    const float v[8] = {0.0f, 1e-4f, 0.0009765625f /* 2^-10: ties to 0 */, 0.00098f, -0.005f, 1.0f, -500.0f, NAN};
+    umup_tensor_stats s;
+    umup_model_config c = umup_model_config_default();
+    umup_model *m = NULL;
+    const umup_tensor_stats *st;
+    int32_t ids[4 * 32], tg[4 * 32];
+    int i, n = -1, p;
+    float loss;
+    UT_CHECK(umup_tensor_stats_compute(&s, "x", v, 8, UMUP_FP8_E4M3) == UMUP_OK);
+    UT_CHECK(s.count == 8 && !strcmp(s.name, "x") && s.layer == -1);
+    UT_NEAR(s.frac_underflow, 2.0 / 8, 1e-12);  /* 1e-4 and 2^-10 (zero itself is not counted) */
+    UT_NEAR(s.frac_subnormal, 2.0 / 8, 1e-12);  /* 0.00098 and -0.005 */
+    UT_NEAR(s.frac_overflow, 2.0 / 8, 1e-12);   /* -500 and NaN */
+    UT_NEAR(s.max_abs, 500.0, 0);
+    UT_REL(s.mean_abs, (1e-4 + 0.0009765625 + 0.00098 + 0.005 + 1.0 + 500.0) / 7, 1e-6);
+    UT_REL(s.rms, sqrt((1e-8 + 0.0009765625 * 0.0009765625 + 0.00098 * 0.00098 + 2.5e-5 + 1.0 + 250000.0) / 7), 1e-6);
+    UT_CHECK(umup_tensor_stats_compute(&s, NULL, v, 8, UMUP_FP8_E5M2) == UMUP_OK);
+    UT_NEAR(s.frac_underflow, 0.0, 0);  /* E5M2 reaches 2^-16 */
+    UT_NEAR(s.frac_overflow, 1.0 / 8, 1e-12);
+    UT_CHECK(umup_tensor_stats_compute(&s, NULL, NULL, 0, UMUP_FP8_E4M3) == UMUP_OK && s.count == 0 && s.rms == 0);
+    UT_CHECK(umup_tensor_stats_compute(&s, NULL, NULL, 3, UMUP_FP8_E4M3) == UMUP_ERR_NULL);
+    UT_CHECK(umup_tensor_stats_compute(&s, NULL, v, 3, (umup_fp8_format)99) == UMUP_ERR_INVALID_ARG);
+
+    for (i = 0; i < 128; i++) { ids[i] = (int32_t)(umup_rng_u32(7, i) % 256); tg[i] = (int32_t)(umup_rng_u32(8, i) % 256); }
+    for (p = 0; p < 2; p++) {
+        c = umup_model_config_default();
+        c.width = 256;
+        c.max_seq = 32;
+        c.fp8 = UMUP_FP8_SIM_UMUP;
+        if (p == 1) { c.param.param = UMUP_PARAM_SP; c.fp8 = UMUP_FP8_SIM_ALL; }
+        UT_CHECK(umup_model_create(&m, &c, 4) == UMUP_OK);
+        if (!m) return;
+        umup_model_forward(m, ids, tg, 4, 32, 0, &loss);
+        umup_model_stats(m, &n);
+        UT_CHECK(n == 0); /* off by default */
+        umup_model_record_stats(m, 1);
+        umup_model_zero_grad(m);
+        umup_model_forward(m, ids, tg, 4, 32, 0, &loss);
+        st = umup_model_stats(m, &n);
+        UT_CHECKF(n == 3 + 9 * 2 + 2 * 11, "forward records %d", n); /* outputs + x, W of 11 linears */
+        umup_model_backward(m);
+        st = umup_model_stats(m, &n);
+        UT_CHECKF(n == 6 + 24 * 2, "forward + backward record %d", n);
+        for (i = 0; i < n; i++) {
+            const umup_tensor_stats *q = &st[i];
+            int o = !strcmp(q->name, "layers.1.mhsa.linear_o"), qkv = !strcmp(q->name, "layers.0.mhsa.linear_qkv");
+            if (q->kind == UMUP_STAT_OUTPUT && !strcmp(q->name, "embedding")) {
+                /* direct: RMS of the embedding rows of the batch */
+                double s2 = 0;
+                int r, j;
+                const float *W = umup_model_params(m);
+                float mult = p == 1 ? umup_model_tensor(m, 0)->rule.multiplier : 1.0f;
+                for (r = 0; r < 128; r++)
+                    for (j = 0; j < 256; j++) s2 += (double)(mult * W[ids[r] * 256 + j]) * (mult * W[ids[r] * 256 + j]);
+                UT_REL(q->rms, sqrt(s2 / (128.0 * 256)), 1e-5);
+                UT_CHECK(q->count == 128 * 256 && q->layer == -1);
+            }
+            if (q->kind == UMUP_STAT_MATMUL_X && (o || qkv))
+                UT_CHECKF(q->fp8_cast == (p == 1 || qkv), "%s fp8_cast %d", q->name, q->fp8_cast);
+            if (q->kind == UMUP_STAT_MATMUL_DY) UT_CHECK(q->format == UMUP_FP8_E5M2);
+            if (q->kind == UMUP_STAT_MATMUL_X && !strcmp(q->name, "projection")) UT_CHECK(q->fp8_cast == 0 && q->layer == -1);
+            if (o) UT_CHECK(q->layer == 1);
+            /* u-muP: every tensor that enters an FP8 matmul starts near scale 1 (weights and activations
+               within 1%; gradients within 4x: the q/k gradient through the softmax is ~0.5 at init) */
+            if (p == 0 && q->fp8_cast && q->kind != UMUP_STAT_MATMUL_DY)
+                UT_CHECKF(fabs(q->rms - 1.0) < 0.01, "%s kind %d rms %.4f", q->name, (int)q->kind, q->rms);
+            if (p == 0 && q->fp8_cast)
+                UT_CHECKF(q->rms > 0.25 && q->rms < 4.0 && q->frac_overflow == 0 && q->frac_underflow < 0.01,
+                          "%s kind %d rms %.3f under %.4f", q->name, (int)q->kind, q->rms, q->frac_underflow);
+        }
+        umup_model_record_stats(m, 0);
+        umup_model_stats(m, &n);
+        UT_CHECK(n == 0);
+        umup_model_destroy(m);
+        m = NULL;
+    }
+}
+
+/* The parallel loops (attention over (batch, head), norms over rows, elementwise ops, the
+ * optimizer) give bit-identical losses and gradients for 1 and 3 threads. */
+static void test_thread_invariance(void) {
+#ifdef _OPENMP
+    umup_model_config c = umup_model_config_default();
+    umup_model *m = NULL;
+    int32_t ids[4 * 64], tg[4 * 64];
+    float l1 = 0, l3 = 0, *g1;
+    size_t i, n, diff = 0;
+    int old = omp_get_max_threads();
+    for (i = 0; i < 256; i++) { ids[i] = (int32_t)(umup_rng_u32(11, i) % 256); tg[i] = (int32_t)(umup_rng_u32(12, i) % 256); }
+    c.width = 128;
+    c.max_seq = 64;
+    c.mlp_expansion = 2;
+    UT_CHECK(umup_model_create(&m, &c, 4) == UMUP_OK);
+    if (!m) return;
+    n = umup_model_num_params(m);
+    g1 = (float *)malloc(n * sizeof(float));
+    omp_set_num_threads(1);
+    umup_model_zero_grad(m);
+    umup_model_forward(m, ids, tg, 4, 64, 0, &l1);
+    umup_model_backward(m);
+    memcpy(g1, umup_model_grads(m), n * sizeof(float));
+    omp_set_num_threads(3);
+    umup_model_zero_grad(m);
+    umup_model_forward(m, ids, tg, 4, 64, 0, &l3);
+    umup_model_backward(m);
+    for (i = 0; i < n; i++) diff += memcmp(&g1[i], &umup_model_grads(m)[i], sizeof(float)) != 0;
+    UT_CHECKF(l1 == l3 && diff == 0, "loss %.9g vs %.9g, %zu gradients differ", (double)l1, (double)l3, diff);
+    omp_set_num_threads(old);
+    free(g1);
+    umup_model_destroy(m);
+#else
+    UT_SKIP("built without OpenMP: nothing runs in parallel");
+#endif
+}
+
 static void test_memory_and_errors(void) {
     umup_model_config c = umup_model_config_default();
     umup_model *m = NULL;
@@ -228,6 +350,8 @@ int main(void) {
     UT_RUN(test_finite_differences);
     UT_RUN(test_rope_and_dropout);
     UT_RUN(test_fp8_simulation);
+    UT_RUN(test_tensor_stats);
+    UT_RUN(test_thread_invariance);
     UT_RUN(test_memory_and_errors);
     ref_free(&R);
     return ut_finish("test_model");
