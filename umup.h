@@ -294,7 +294,9 @@ UMUPDEF umup_status umup_embedding_backward(float *dW, const float *dy, const in
  * grad[0] = V/sqrt(V-1) and the backward pass is dz += dloss * grad[0] * (softmax(mult z) - onehot)
  * with no 1/rows and no mult. unit_scaled == 0: grad[0] = mult / rows, the true gradient of the
  * mean (pass rows = the number of counted rows, those whose target is not -1).
- * Errors: UMUP_ERR_INVALID_ARG for a target outside [-1, V) or no counted row. */
+ * Rows run in parallel under OpenMP; the loss is summed in row order, so no result depends on the
+ * thread count. Errors: UMUP_ERR_INVALID_ARG for a target outside [-1, V) or no counted row;
+ * UMUP_ERR_NOMEM (the forward pass allocates rows doubles, the backward pass V per thread). */
 UMUPDEF umup_status umup_cross_entropy_scales(umup_op_scales *s, int rows, int V, float mult, int unit_scaled);
 UMUPDEF umup_status umup_cross_entropy_forward(float *loss, const float *z, const int32_t *targets, int rows, int V,
                                                const umup_op_scales *s);
@@ -1718,38 +1720,60 @@ static umup_status umup__ce_check(const void *a, const float *z, const int32_t *
 
 UMUPDEF umup_status umup_cross_entropy_forward(float *loss, const float *z, const int32_t *targets, int rows, int V,
                                                const umup_op_scales *s) {
-    int r, j, counted;
-    double total = 0.0;
+    int r, counted;
+    double total = 0.0, *lr;
     umup_status st = umup__ce_check(loss, z, targets, rows, V, s, &counted);
     if (st != UMUP_OK) return st;
+    lr = (double *)UMUP_MALLOC((size_t)rows * sizeof(double));
+    if (!lr) return UMUP_ERR_NOMEM;
+    /* per-row losses in parallel, summed in row order: the same result for any thread count */
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((double)rows * V > 65536.0)
+#endif
     for (r = 0; r < rows; r++) {
         const float *zr = z + (size_t)r * V;
         double mx = -HUGE_VAL, sum = 0.0, m = s->out;
+        int j;
+        lr[r] = 0.0;
         if (targets[r] < 0) continue;
         for (j = 0; j < V; j++) if (m * zr[j] > mx) mx = m * zr[j];
         for (j = 0; j < V; j++) sum += exp(m * zr[j] - mx);
-        total += log(sum) + mx - m * zr[targets[r]];
+        lr[r] = log(sum) + mx - m * zr[targets[r]];
     }
+    for (r = 0; r < rows; r++) if (targets[r] >= 0) total += lr[r];
+    UMUP_FREE(lr);
     *loss = (float)(total / counted);
     return UMUP_OK;
 }
 
 UMUPDEF umup_status umup_cross_entropy_backward(float *dz, const float *z, const int32_t *targets, int rows, int V,
                                                 float dloss, const umup_op_scales *s) {
-    int r, j, counted;
-    double *p;
+    int r, counted, nt = 1;
+    double *p_all;
     umup_status st = umup__ce_check(dz, z, targets, rows, V, s, &counted);
     if (st != UMUP_OK) return st;
-    p = (double *)UMUP_MALLOC((size_t)V * sizeof(double));
-    if (!p) return UMUP_ERR_NOMEM;
+#ifdef _OPENMP
+    nt = omp_get_max_threads();
+    if (nt < 1) nt = 1;
+#endif
+    p_all = (double *)UMUP_MALLOC((size_t)nt * V * sizeof(double)); /* a softmax row per thread */
+    if (!p_all) return UMUP_ERR_NOMEM;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (nt > 1 && (double)rows * V > 65536.0)
+#endif
     for (r = 0; r < rows; r++) {
         float *dr = dz + (size_t)r * V;
+        double *p = p_all;
+        int j;
+#ifdef _OPENMP
+        if (omp_get_thread_num() < nt) p = p_all + (size_t)omp_get_thread_num() * V;
+#endif
         if (targets[r] < 0) continue;
         umup__softmax_row(p, z + (size_t)r * V, V, V, s->out);
         p[targets[r]] -= 1.0;
         for (j = 0; j < V; j++) dr[j] += (float)((double)dloss * s->grad[0] * p[j]);
     }
-    UMUP_FREE(p);
+    UMUP_FREE(p_all);
     return UMUP_OK;
 }
 

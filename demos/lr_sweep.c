@@ -387,6 +387,7 @@ int main(int argc, char **argv) {
         nrows++;
     }
     fclose(csv);
+    if (nrows == 0) DIE("no results in %s: nothing to tabulate", logdir);
     for (k = 0; k < np; k++) {
         int w, e_min = 1000, e_max = -1000, have = 0;
         const char *pn = umup_param_name(params[k]);

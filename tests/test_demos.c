@@ -157,6 +157,15 @@ static void test_lr_sweep_quick(void) {
     while (f && fgets(line, sizeof line, f)) best += !strncmp(line, "best param=", 11) && !strstr(line, "lr=nan");
     if (f) fclose(f);
     UT_CHECKF(best == 6, "%d best-LR lines", best);
+    /* --collect rebuilds the same table from the logs alone */
+    snprintf(cmd, sizeof cmd, "%s/lr_sweep --quick --collect --out %s/demo_out > /dev/null 2>&1", d, d);
+    UT_CHECK(run(cmd) == 0);
+    memset(&c, 0, sizeof c);
+    snprintf(path, sizeof path, "%s/demo_out/lr_sweep.csv", d);
+    rows = read_csv(path, "param,width,lr,seed,final_train_loss,final_val_loss,diverged", ls_row, &c, &bad);
+    UT_CHECKF(rows == 18 && c.umup_div == 0, "--collect: %ld rows", rows);
+    snprintf(cmd, sizeof cmd, "%s/lr_sweep --quick --collect --out %s/demo_out/nothing > /dev/null 2>&1", d, d);
+    UT_CHECK(run(cmd) != 0); /* no logs: an error, not an empty table */
     /* the job list: one command per run, each with the sweep's values */
     snprintf(cmd, sizeof cmd, "%s/lr_sweep --quick --emit-jobs --out %s/demo_out | grep -c -- '--param umup --width 128 --lr' | grep -qx 3", d, d);
     UT_CHECK(run(cmd) == 0);
