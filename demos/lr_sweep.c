@@ -46,7 +46,7 @@ static void usage(FILE *f) {
             "  --widths LIST        comma-separated widths (default 64,128,256,512)\n"
             "  --params LIST        parametrizations (default sp,mup,umup; also mus, spectral)\n"
             "  --lr-range P:LO:HI   LR grid of P: 2^LO, 2^(LO+1), ..., 2^HI (integers). Defaults:\n"
-            "                       umup -4:2, mus -8:-2, sp/mup/spectral -13:-7\n"
+            "                       umup -3:2, mus -5:0, sp/mup/spectral -12:-6\n"
             "  --seeds LIST         seeds (default 1)\n"
             "  --steps N            training steps per run (default 300)\n"
             "  -j N                 run N trainings at once (default 1); each gets cores/N OpenMP threads\n"
@@ -186,9 +186,10 @@ int main(int argc, char **argv) {
     FILE *csv;
     int running = 0, next = 0, done_n = 0, nrows = 0;
 
-    for (i = 0; i < MAX_P; i++) { lo[i] = -13; hi[i] = -7; }
-    lo[UMUP_PARAM_UMUP] = -4; hi[UMUP_PARAM_UMUP] = 2;
-    lo[UMUP_PARAM_MUS] = -8; hi[UMUP_PARAM_MUS] = -2;
+    /* default grids: around the best LRs measured at widths 64-512 (README, Results) */
+    for (i = 0; i < MAX_P; i++) { lo[i] = -12; hi[i] = -6; }
+    lo[UMUP_PARAM_UMUP] = -3; hi[UMUP_PARAM_UMUP] = 2;
+    lo[UMUP_PARAM_MUS] = -5; hi[UMUP_PARAM_MUS] = 0;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
@@ -248,7 +249,7 @@ int main(int argc, char **argv) {
         if (!widths_set) { widths[0] = 64; widths[1] = 128; nw = 2; }
         if (!steps_set) steps = 40;
         for (k = 0; k < MAX_P; k++)
-            if (!range_set[k]) { int c = k == UMUP_PARAM_UMUP ? -1 : k == UMUP_PARAM_MUS ? -4 : -9; lo[k] = c - 1; hi[k] = c + 1; }
+            if (!range_set[k]) { int c = k == UMUP_PARAM_UMUP ? -1 : k == UMUP_PARAM_MUS ? -2 : -9; lo[k] = c - 1; hi[k] = c + 1; }
         /* the quick defaults go first so that the user's flags override them */
         if (npass + 10 > MAX_ARGS - 40) DIE("too many flags");
         memmove(pass + 10, pass, sizeof(char *) * (size_t)npass);

@@ -51,7 +51,7 @@ static const char train_args_usage[] =
     "  --batch B            sequences per batch (default 8)\n"
     "  --seq T              sequence length (default 128)\n"
     "  --optimizer adamw|adam|sgd|lion (default adamw)\n"
-    "  --lr X               peak learning rate eta (default: 2^-1 umup, 0.05 mus, 2^-9 sp/mup/spectral)\n"
+    "  --lr X               peak learning rate eta (default: 2^-1 umup, 2^-2 mus, 2^-9 sp/mup/spectral)\n"
     "  --warmup N           linear warmup steps (default steps/10)\n"
     "  --schedule cosine|linear|constant (default cosine)\n"
     "  --min-lr-ratio R     decay floor as a fraction of eta (default 0.1)\n"
@@ -91,9 +91,10 @@ static inline int train_args_num(const char *s, double lo, double hi, double *ou
     return 1;
 }
 
-/* The default peak LR of a parametrization (eta in the tables of SPEC section 4). */
+/* The default peak LR of a parametrization: u-muP's 2^-1 ([P]); muS 2^-2, the best of an LR sweep
+ * at widths 64 and 256 (README, Results); 2^-9 for the Adam-LR-in-absolute-units parametrizations. */
 static inline double train_args_default_lr(umup_parametrization p) {
-    return p == UMUP_PARAM_UMUP ? 0.5 : p == UMUP_PARAM_MUS ? 0.05 : 1.0 / 512;
+    return p == UMUP_PARAM_UMUP ? 0.5 : p == UMUP_PARAM_MUS ? 0.25 : 1.0 / 512;
 }
 
 static inline int train_args_parse(train_args *a, int argc, char **argv, int *pi, const char *prog) {

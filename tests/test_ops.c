@@ -876,6 +876,30 @@ static void test_errors_more(void) {
     }
 }
 
+
+/* The single-precision exp behind silu_glu: relative error against exp in double over a dense sweep
+ * of [-87, 0] (every 2^-12 step plus the ends), 0 below -87; sigmoid's relative error on [-200, 200]
+ * (relative to 1e-30 where the true value is smaller). */
+static void test_expf_neg(void) {
+    double worst = 0, w_at = 0, ws = 0;
+    long i;
+    for (i = 0; i <= 87L * 4096; i++) {
+        float x = (float)(-(double)i / 4096.0);
+        double want = exp((double)x), got = umup__expf_neg(x), rel = fabs(got - want) / want;
+        if (rel > worst) { worst = rel; w_at = x; }
+    }
+    UT_CHECKF(worst < 1.5e-7, "max relative error %.3g at x = %.6f", worst, w_at);
+    UT_CHECK(umup__expf_neg(0.0f) == 1.0f && umup__expf_neg(-88.0f) == 0.0f && umup__expf_neg(-INFINITY) == 0.0f);
+    for (i = -200000; i <= 200000; i++) {
+        float u = (float)i / 1000.0f;
+        double want = 1.0 / (1.0 + exp(-(double)u)), got = umup__sigmoidf(u);
+        double err = fabs(got - want) / (want > 1e-30 ? want : 1e-30); /* absolute below 1e-30 */
+        if (err > ws) ws = err;
+    }
+    UT_CHECKF(ws < 1e-6, "sigmoid max relative error %.3g", ws);
+    UT_CHECK(umup__sigmoidf(1e30f) == 1.0f && umup__sigmoidf(-1e30f) == 0.0f);
+}
+
 int main(void) {
     if (ref_load(&R, NULL) != 0) {
         UT_CHECKF(0, "reference data missing: tests/data/umup_ref.bin");
@@ -884,6 +908,7 @@ int main(void) {
     UT_RUN(test_ref_linear);
     UT_RUN(test_ref_matmul);
     UT_RUN(test_ref_activations);
+    UT_RUN(test_expf_neg);
     UT_RUN(test_ref_softmax);
     UT_RUN(test_ref_sdpa);
     UT_RUN(test_ref_norms);
