@@ -108,7 +108,7 @@ $(B)/%: bench/%.c $(HEADERS) | $(B)/.dir
 
 demos: $(DEMO_BIN)
 
-# The main demo: train a u-muP transformer in simulated FP8 on the embedded corpus (~1-2 min on 2 cores).
+# The main demo: train a u-muP transformer in simulated FP8 on the embedded corpus (~35 s on 2 cores).
 demo: $(B)/train
 	./$(B)/train
 

@@ -22,7 +22,7 @@
  *                          replace malloc/free (define both or neither)
  *     UMUP_ASSERT(x)       replace assert() for internal invariants (never used for user errors)
  *     UMUP_USE_CBLAS       let the GEMM entry call cblas_sgemm for products >= UMUP_GEMM_BLAS_MIN
- *                          multiply-adds (default 1024^3; link -lopenblas)
+ *                          multiply-adds (default 4096^3; link -lopenblas)
  * The library never prints and never exits: every fallible function returns a umup_status
  * (UMUP_OK = 0) and umup_status_string() describes it. Backward functions accumulate (+=).
  *
@@ -974,11 +974,13 @@ static void umup__sgemm_portable(int transA, int transB, int M, int N, int K, fl
 #undef UMUP__GB
 
 /* CBLAS is used only when M*N*K >= UMUP_GEMM_BLAS_MIN and every dim >= 32. Measured on the
-   2-core dev box (Debian OpenBLAS 0.3.21, see wip/README_gemm.md) the portable path beat OpenBLAS on
-   every trainer shape, so the default sends only very large products (>= 1024^3) to BLAS.
-   Define it to e.g. (64.0*64.0*64.0) where the BLAS is faster. */
+   2-core dev box (Debian OpenBLAS 0.3.21, `make bench BLAS=1`), OpenBLAS reached 0.4x the portable
+   path on every trainer shape up to width 1024 (58-66 against 125-155 GFLOP/s), and with the old
+   default of 1024^3 the trainer's MLP matmuls (4096 x 1024 x 256 at width 256) went to it and the
+   BLAS build trained 1.8x slower. The default therefore sends only products of 4096^3 and more to
+   BLAS. Define it lower (e.g. (64.0*64.0*64.0)) where the BLAS is faster. */
 #ifndef UMUP_GEMM_BLAS_MIN
-#define UMUP_GEMM_BLAS_MIN (1024.0 * 1024.0 * 1024.0)
+#define UMUP_GEMM_BLAS_MIN (4096.0 * 4096.0 * 4096.0)
 #endif
 
 /* C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C, row-major.

@@ -4,6 +4,9 @@
 #include <math.h>
 #include <stdio.h>
 #include "umup_test.h"
+/* send every product with all dims >= 32 to CBLAS (when built with it), so that test_dispatch
+   exercises the CBLAS branch of umup__sgemm, not only the portable one */
+#define UMUP_GEMM_BLAS_MIN 1.0
 #define UMUP_IMPLEMENTATION
 #include "umup.h"
 #include "gemm_naive.h"
