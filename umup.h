@@ -54,7 +54,8 @@
  *   6. Embedding and loss           embedding, cross_entropy
  *   7. Parametrizations             umup_param_rule: init, multiplier, LR and WD per tensor
  *   8. Optimizers and schedules     AdamW, Adam, SGD, Lion; warmup + cosine/linear decay; clipping
- *   9. The model                    umup_model: the reference TransformerDecoder and its relatives
+ *   9. The model                    umup_model: the reference TransformerDecoder and its relatives;
+ *                                   tensor statistics (coordinate checks, FP8 scale tracking)
  *  10. Data                         the embedded corpus, datasets, batches
  *  11. Training and checkpoints     umup_trainer, sampling, safetensors save / resume
  * Conventions: row-major float buffers with explicit shapes; weights in the torch layout
