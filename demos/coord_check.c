@@ -64,18 +64,6 @@ static int parse_list(const char *s, int *out, int max) {
     return n;
 }
 
-static int parse_params(const char *s, umup_parametrization *out, int max) {
-    int n = 0;
-    char buf[256], *tok, *save = NULL;
-    if (strlen(s) >= sizeof buf) return 0;
-    strcpy(buf, s);
-    for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (n == max || umup_param_parse(tok, &out[n]) != UMUP_OK) return 0;
-        n++;
-    }
-    return n;
-}
-
 /* one recorded value */
 typedef struct {
     int p, w, t;
@@ -113,7 +101,7 @@ int main(int argc, char **argv) {
             if (!v) { fprintf(stderr, "coord_check: %s needs a value\n", a); usage(stderr); return 2; }
             i++;
             if (!strcmp(a, "--widths")) { nw = parse_list(v, widths, MAX_W); widths_set = 1; if (!nw) goto bad; }
-            else if (!strcmp(a, "--params")) { np = parse_params(v, params, MAX_P); if (!np) goto bad; }
+            else if (!strcmp(a, "--params")) { np = train_args_parse_params(v, params, MAX_P); if (!np) goto bad; }
             else if (!strcmp(a, "--check-steps")) { if (!train_args_num(v, 1, 1000, &x)) goto bad; k = (int)x; k_set = 1; }
             else out_dir = v;
             continue;

@@ -85,14 +85,7 @@ int main(int argc, char **argv) {
             if (!v) { fprintf(stderr, "fp8_parity: %s needs a value\n", a); usage(stderr); return 2; }
             i++;
             if (!strcmp(a, "--params")) {
-                char buf[256], *tok, *save = NULL;
-                if (strlen(v) >= sizeof buf) goto bad;
-                strcpy(buf, v);
-                np = 0;
-                for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-                    if (np == MAX_P || umup_param_parse(tok, &params[np]) != UMUP_OK) goto bad;
-                    np++;
-                }
+                np = train_args_parse_params(v, params, MAX_P);
                 if (!np) goto bad;
             } else if (!strcmp(a, "--track-every")) {
                 if (!train_args_num(v, 1, 1e9, &track)) goto bad;

@@ -25,6 +25,7 @@
 #define UMUP_IMPLEMENTATION
 #include "umup.h"
 #include "lr_sweep_lib.h"
+#include "train_args.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -211,14 +212,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--out")) out_dir = v;
         else if (!strcmp(a, "--train")) train = v;
         else if (!strcmp(a, "--params")) {
-            char buf[256], *tok, *save = NULL;
-            if (strlen(v) >= sizeof buf) goto bad;
-            strcpy(buf, v);
-            np = 0;
-            for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-                if (np == MAX_P || umup_param_parse(tok, &params[np]) != UMUP_OK) goto bad;
-                np++;
-            }
+            np = train_args_parse_params(v, params, MAX_P);
             if (!np) goto bad;
         } else if (!strcmp(a, "--lr-range")) {
             char name[32];

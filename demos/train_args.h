@@ -191,6 +191,24 @@ static inline void train_args_finish(train_args *a) {
     a->oc.schedule.min_ratio = (float)a->min_ratio;
 }
 
+/* A comma-separated list of parametrization names ("sp,mup,umup") into out[0 .. max): returns how
+ * many, or 0 for an empty list, an unknown name or more than max. */
+static inline int train_args_parse_params(const char *s, umup_parametrization *out, int max) {
+    int n = 0;
+    while (*s) {
+        char name[32];
+        size_t len = strcspn(s, ",");
+        if (len == 0 || len >= sizeof name || n == max) return 0;
+        memcpy(name, s, len);
+        name[len] = 0;
+        if (umup_param_parse(name, &out[n]) != UMUP_OK) return 0;
+        n++;
+        s += len;
+        if (*s == ',') s++;
+    }
+    return n;
+}
+
 /* Loads --data FILE or generates the embedded corpus (seed 1234, 10% validation). */
 static inline umup_status train_args_dataset(const train_args *a, umup_dataset *ds) {
     if (a->data_path) return umup_dataset_load_file(ds, a->data_path, 0.1);
