@@ -177,7 +177,7 @@ int main(int argc, char **argv) {
                         snprintf(nm, sizeof nm, "%.*s", (int)len, ti->name);
                         umup_tensor_stats_compute(&g, nm, umup_model_grads(m) + ti->offset, ti->size, UMUP_FP8_E5M2);
                         fprintf(scsv, "%s,%s,%s,%ld,%s,dw,%d,0,%.6g,%.6g,%.6g,%.6g,%.6g\n", umup_param_name(params[pi]),
-                                fp8_name(sims[ci]), rn, step + 1, g.name, t == 0 || t == umup_model_num_tensors(m) - 1 ? -1 : (t - 1) / 5,
+                                fp8_name(sims[ci]), rn, step + 1, g.name, ti->layer,
                                 g.rms, g.max_abs, g.frac_underflow, g.frac_subnormal, g.frac_overflow);
                     }
                 }

@@ -321,6 +321,9 @@ static void test_memory_and_errors(void) {
     UT_CHECK(umup_model_num_params(m) == (size_t)2 * 256 * 64 + (size_t)2 * 16 * 64 * 64);
     UT_CHECK(pb == umup_model_num_params(m) * 4 && gb == pb && ab > 0);
     UT_CHECK(umup_model_find_tensor(m, "layers.1.mlp.linear_2.weight") != NULL);
+    UT_CHECK(umup_model_find_tensor(m, "layers.1.mlp.linear_2.weight")->layer == 1);
+    UT_CHECK(umup_model_find_tensor(m, "layers.0.mhsa.linear_qkv.weight")->layer == 0);
+    UT_CHECK(umup_model_find_tensor(m, "embedding.weight")->layer == -1 && umup_model_find_tensor(m, "projection.weight")->layer == -1);
     UT_CHECK(umup_model_find_tensor(m, "layers.2.mlp.linear_2.weight") == NULL);
     UT_CHECK(umup_model_forward(m, ids, NULL, 1, 4, 0, &loss) == UMUP_ERR_INVALID_ARG); /* id 300 >= 256 */
     ids[2] = 3;
