@@ -49,7 +49,7 @@ endif
 CFLAGS_ALL = $(CSTD) $(WARN) $(INC) $(OMPFLAGS) $(BLAS_CFLAGS)
 LDLIBS_ALL = $(OMPFLAGS) $(BLAS_LIBS) $(LIBS)
 
-HEADERS := umup.h umup_fp8.h tests/umup_test.h $(wildcard tests/*.h)
+HEADERS := umup.h umup_fp8.h umup_cblas.h tests/umup_test.h $(wildcard tests/*.h)
 
 B := $(BUILD)
 TEST_SRC  := $(wildcard tests/test_*.c)
@@ -133,7 +133,7 @@ bench: $(BENCH_BIN)
 # ---- install / clean -----------------------------------------------------
 install:
 	mkdir -p $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	cp umup.h umup_fp8.h $(DESTDIR)$(PREFIX)/include/
+	cp umup.h umup_fp8.h umup_cblas.h $(DESTDIR)$(PREFIX)/include/
 	printf 'prefix=%s\nincludedir=$${prefix}/include\n\nName: umup\nDescription: single-header u-muP and FP8 numerics\nVersion: 0.1.0\nCflags: -I$${includedir}\nLibs: -lm\n' \
 	    "$(PREFIX)" > $(DESTDIR)$(PREFIX)/lib/pkgconfig/umup.pc
 

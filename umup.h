@@ -122,14 +122,78 @@ UMUPDEF umup_status umup_scale_bwd_forward(float *y, const float *x, size_t n);
 UMUPDEF umup_status umup_scale_bwd_backward(float *dx, const float *dy, size_t n, float s);
 
 /* ============================================================================================ */
-/* 2. Matmuls: matmul, linear, linear_readout                                                   */
+/* 2. Matmuls and the GEMM seam: umup_gemm, matmul, linear, linear_readout            >>matmul */
 /* ============================================================================================ */
-/* Row-major buffers. All matmul-shaped work goes through one private GEMM entry (umup__sgemm),
- * portable C by default, CBLAS with UMUP_USE_CBLAS. Shapes are ints > 0. */
+/* Every matmul-shaped product of the library (the ops below, attention, the model) goes through
+ * one entry, umup_gemm(). It runs the current backend (umup_set_backend) and falls back to the
+ * portable packed GEMM (plain C, OpenMP) when there is none or the backend declines the call. So a
+ * backend (CBLAS: umup_cblas.h; CUDA: umup_cuda.h) plugs in here and no op or model code ever names
+ * one. Compile time: UMUP_USE_CBLAS in the implementation file makes the CBLAS backend the default.
+ * Buffers are row-major host memory; a backend moves what it needs and returns the result in C. */
+
+/* What is known about an operand's values (a hint; the portable GEMM ignores it). */
+typedef enum {
+    UMUP_GEMM_VALUES_F32 = 0,   /* any float */
+    UMUP_GEMM_VALUES_E4M3,      /* every element is exactly an OCP E4M3 value (already quantised) */
+    UMUP_GEMM_VALUES_E5M2       /* every element is exactly an OCP E5M2 value */
+} umup_gemm_values;
+
+/* One GEMM: C[M,N] = alpha * op(A)[M,K] op(B)[K,N] + beta * C, row-major.
+ * trans_a = 0: A is [M,K] with row stride lda >= K; 1: A is stored [K,M] (lda >= M).
+ * trans_b = 0: B is [K,N] (ldb >= N); 1: B is stored [N,K] (ldb >= K). ldc >= N.
+ * beta == 0 writes C without reading it (NaN in C does not propagate). M, N >= 0, K >= 0 (K = 0
+ * gives C = beta C). The hints after C let a backend keep weights resident on a device (B is the
+ * parameter tensor weight_key, or its quantised copy, unchanged while weight_epoch is unchanged)
+ * and run exact low-precision products (a_values, b_values); zero-initialised hints mean "none". */
+typedef struct {
+    int trans_a, trans_b;
+    int M, N, K;
+    float alpha, beta;
+    const float *A; int lda;
+    const float *B; int ldb;
+    float *C; int ldc;
+    umup_gemm_values a_values, b_values;
+    const void *weight_key;     /* NULL: B is not a parameter */
+    uint64_t weight_epoch;      /* bumped by the model whenever its parameters may have changed */
+} umup_gemm_args;
+
+/* A GEMM backend: gemm() computes the call exactly as documented above and returns UMUP_OK, or
+ * UMUP_ERR_UNSUPPORTED to decline it (the portable GEMM then runs it), or another status for a real
+ * failure, which umup_gemm returns to its caller. ctx is the backend's own state. Backends are never
+ * called from inside an OpenMP parallel region (such calls run the portable GEMM). */
+typedef struct umup_backend {
+    const char *name;           /* "cblas", "cuda", ... */
+    void *ctx;
+    umup_status (*gemm)(void *ctx, const umup_gemm_args *g);
+} umup_backend;
+
+/* Runs g through the current backend, or the portable GEMM. Errors: UMUP_ERR_NULL (a NULL
+ * operand with M, N, K > 0), UMUP_ERR_SHAPE (a negative size or a leading dimension too small),
+ * or the backend's failure. */
+UMUPDEF umup_status umup_gemm(const umup_gemm_args *g);
+
+/* The same with the BLAS argument list (no hints). */
+UMUPDEF umup_status umup_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                               const float *B, int ldb, float beta, float *C, int ldc);
+
+/* The portable packed GEMM itself (BLIS loop order, 6x16 register tile, OpenMP over row blocks):
+ * what every backend is tested against. Each C element's summation order depends only on K, never
+ * on the thread count, so results are bitwise the same for any OMP_NUM_THREADS. Never fails (an
+ * allocation failure falls back to an unpacked loop); returns UMUP_ERR_SHAPE / UMUP_ERR_NULL for
+ * bad arguments as umup_gemm does. */
+UMUPDEF umup_status umup_sgemm_portable(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                                        int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
+/* Selects the backend for every later umup_gemm call in the process (NULL: the portable GEMM).
+ * Not thread-safe: call it before starting work, not while another thread runs GEMMs. The backend
+ * object must stay valid while it is selected. umup_get_backend returns the current one (NULL for
+ * the portable GEMM; the CBLAS backend by default when compiled with UMUP_USE_CBLAS). */
+UMUPDEF void umup_set_backend(const umup_backend *b);
+UMUPDEF const umup_backend *umup_get_backend(void);
 
 /* matmul C[m,n] = out * A[m,k] B[k,n]; grads dA = grad[0] * dC B^T, dB = grad[1] * A^T dC.
  * Scales: out = k^-1/2, grad[0] = n^-1/2, grad[1] = m^-1/2, then constraint c over all three
- * (default to_output_scale: all k^-1/2). */
+ * (default to_output_scale: all k^-1/2). Shapes are ints > 0. */
 UMUPDEF umup_status umup_matmul_scales(umup_op_scales *s, int m, int k, int n, umup_constraint c);
 UMUPDEF umup_status umup_matmul_forward(float *C, const float *A, const float *B, int m, int k, int n,
                                         const umup_op_scales *s);
@@ -155,6 +219,20 @@ UMUPDEF umup_status umup_linear_forward(float *y, const float *x, const float *W
  * dbias [out] += grad_w * sum over rows of dy. dx, dW, dbias may each be NULL (skipped). */
 UMUPDEF umup_status umup_linear_backward(float *dx, float *dW, float *dbias, const float *dy, const float *x,
                                          const float *W, int rows, int in, int out, const umup_op_scales *s);
+
+/* The same two with GEMM hints (umup_gemm_args) for the layer's products: what x, W and dy hold
+ * (the forward product is x W^T, the backward ones dy W and dy^T x) and which parameter W is, so a
+ * device backend can keep W resident and run exact FP8 products. h may be NULL (no hints). */
+typedef struct {
+    umup_gemm_values x_values, w_values, dy_values;
+    const void *weight_key;     /* the parameter W belongs to (NULL: none) */
+    uint64_t weight_epoch;
+} umup_linear_hints;
+UMUPDEF umup_status umup_linear_forward_ex(float *y, const float *x, const float *W, const float *bias, int rows,
+                                           int in, int out, const umup_op_scales *s, const umup_linear_hints *h);
+UMUPDEF umup_status umup_linear_backward_ex(float *dx, float *dW, float *dbias, const float *dy, const float *x,
+                                            const float *W, int rows, int in, int out, const umup_op_scales *s,
+                                            const umup_linear_hints *h);
 
 /* ============================================================================================ */
 /* 3. Elementwise nonlinearities: gelu, silu, silu_glu                                          */
@@ -799,210 +877,107 @@ UMUPDEF const char *umup_trainer_error(const umup_trainer *t);
 #include <string.h>
 #include <stdio.h> /* snprintf only: the library never prints */
 
-/* ============================================================================================ */
-/* Ops implementation                                                                           */
-/* ============================================================================================ */
-
-/* ---- The GEMM entry: every matmul-shaped op goes through here ------------------------------ */
-/* C[M,N] = alpha * op(A)[M,K] op(B)[K,N] + beta * C, row-major. transA = 0: A is [M,K] with row
- * stride lda; 1: A is stored [K,M]. transB = 0: B is [K,N]; 1: B is stored [N,K]. beta == 0
- * overwrites C without reading it. Rows of C are independent, so the result does not depend on
- * the number of OpenMP threads. */
-#ifdef UMUP_USE_CBLAS
-#include <cblas.h>
-#endif
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
-/* Element access for op(A)[i,p] and op(B)[p,j]. */
-#define UMUP__GA(i, p) (transA ? A[(size_t)(p) * (size_t)lda + (size_t)(i)] : A[(size_t)(i) * (size_t)lda + (size_t)(p)])
-#define UMUP__GB(p, j) (transB ? B[(size_t)(j) * (size_t)ldb + (size_t)(p)] : B[(size_t)(p) * (size_t)ldb + (size_t)(j)])
-
-/* Blocking parameters. MR x NR register tile (6x16: 12 AVX2 / 6 AVX-512 accumulators),
-   KC depth of a packed panel, MC rows of A per thread block, NC columns of B per panel.
-   The summation order of every C element depends only on KC, never on the thread count,
-   so results are bitwise identical for any OMP_NUM_THREADS. */
-#define UMUP__MR 6
-#define UMUP__NR 16
-#define UMUP__KC 256
-#define UMUP__MC 72
-#define UMUP__NC 2048
-
-/* Micro-kernel: acc[MR][NR] = sum_p a[p][0..MR) * b[p][0..NR), then C = alpha*acc + beta*C
-   on the valid mr x nr corner. Plain C; gcc/clang vectorise the j loops. */
-static void umup__sgemm_micro(int kc, const float *a, const float *b, float alpha, float beta,
-                              float *C, int ldc, int mr, int nr)
-{
-    float acc[UMUP__MR][UMUP__NR];
-    int i, j, p;
-    for (i = 0; i < UMUP__MR; i++)
-        for (j = 0; j < UMUP__NR; j++) acc[i][j] = 0.0f;
-    for (p = 0; p < kc; p++) {
-        const float *bp = b + (size_t)p * UMUP__NR;
-        const float *ap = a + (size_t)p * UMUP__MR;
-        const float a0 = ap[0], a1 = ap[1], a2 = ap[2], a3 = ap[3], a4 = ap[4], a5 = ap[5];
-        for (j = 0; j < UMUP__NR; j++) {
-            const float bv = bp[j];
-            acc[0][j] += a0 * bv; acc[1][j] += a1 * bv; acc[2][j] += a2 * bv;
-            acc[3][j] += a3 * bv; acc[4][j] += a4 * bv; acc[5][j] += a5 * bv;
-        }
-    }
-    for (i = 0; i < mr; i++) {
-        float *c = C + (size_t)i * (size_t)ldc;
-        if (beta == 0.0f) {
-            for (j = 0; j < nr; j++) c[j] = alpha * acc[i][j];
-        } else {
-            for (j = 0; j < nr; j++) c[j] = alpha * acc[i][j] + beta * c[j];
-        }
-    }
+/* ---- Checked sizes: every size computed from user input goes through these ---------------- */
+/* *out = a * b (or a + b); return 0 and leave *out alone when the result does not fit in size_t. */
+static int umup__size_mul(size_t *out, size_t a, size_t b) {
+    if (a && b > (size_t)-1 / a) return 0;
+    *out = a * b;
+    return 1;
+}
+static int umup__size_add(size_t *out, size_t a, size_t b) {
+    if (b > (size_t)-1 - a) return 0;
+    *out = a + b;
+    return 1;
 }
 
-/* Unpacked fallback (allocation failure): float accumulation in the same K-block order. */
-static void umup__sgemm_loop(int transA, int transB, int M, int N, int K, float alpha,
-                             const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
-{
-    int i, j, p;
-    for (i = 0; i < M; i++)
-        for (j = 0; j < N; j++) {
-            float s = 0.0f;
-            float *c = &C[(size_t)i * (size_t)ldc + (size_t)j];
-            for (p = 0; p < K; p++) s += UMUP__GA(i, p) * UMUP__GB(p, j);
-            *c = (beta == 0.0f) ? alpha * s : alpha * s + beta * *c;
-        }
-}
+/* ============================================================================================ */
+/* 2. The GEMM seam (implementation)                                                  >>matmul */
+/* ============================================================================================ */
 
-/* Pack op(B)[pc:pc+kc, jc:jc+nc] into NR-wide column panels, zero padded. */
-static void umup__sgemm_packB(int transB, const float *B, int ldb, int pc, int kc, int jc, int nc, float *Bp)
-{
-    int npan = (nc + UMUP__NR - 1) / UMUP__NR, q;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (npan > 4 && (double)kc * nc > 32768.0)
-#endif
-    for (q = 0; q < npan; q++) {
-        float *dst = Bp + (size_t)q * UMUP__NR * (size_t)kc;
-        int j0 = jc + q * UMUP__NR, nr = nc - q * UMUP__NR, p, j;
-        if (nr > UMUP__NR) nr = UMUP__NR;
-        for (p = 0; p < kc; p++) {
-            float *d = dst + (size_t)p * UMUP__NR;
-            if (!transB) {
-                const float *s = B + (size_t)(pc + p) * (size_t)ldb + (size_t)j0;
-                for (j = 0; j < nr; j++) d[j] = s[j];
-            } else {
-                for (j = 0; j < nr; j++) d[j] = B[(size_t)(j0 + j) * (size_t)ldb + (size_t)(pc + p)];
-            }
-            for (; j < UMUP__NR; j++) d[j] = 0.0f;
-        }
-    }
-}
-
-/* Pack op(A)[ic:ic+mc, pc:pc+kc] into MR-tall row panels, zero padded. */
-static void umup__sgemm_packA(int transA, const float *A, int lda, int ic, int mc, int pc, int kc, float *Ap)
-{
-    int q, npan = (mc + UMUP__MR - 1) / UMUP__MR;
-    for (q = 0; q < npan; q++) {
-        float *dst = Ap + (size_t)q * UMUP__MR * (size_t)kc;
-        int i0 = ic + q * UMUP__MR, mr = mc - q * UMUP__MR, p, i;
-        if (mr > UMUP__MR) mr = UMUP__MR;
-        if (transA) {
-            for (p = 0; p < kc; p++) {
-                const float *s = A + (size_t)(pc + p) * (size_t)lda + (size_t)i0;
-                float *d = dst + (size_t)p * UMUP__MR;
-                for (i = 0; i < mr; i++) d[i] = s[i];
-                for (; i < UMUP__MR; i++) d[i] = 0.0f;
-            }
-        } else {
-            for (i = 0; i < UMUP__MR; i++) {
-                if (i < mr) {
-                    const float *s = A + (size_t)(i0 + i) * (size_t)lda + (size_t)pc;
-                    for (p = 0; p < kc; p++) dst[(size_t)p * UMUP__MR + i] = s[p];
-                } else {
-                    for (p = 0; p < kc; p++) dst[(size_t)p * UMUP__MR + i] = 0.0f;
-                }
-            }
-        }
-    }
-}
-
-/* Packed, cache-blocked, register-tiled GEMM (BLIS loop order jc, pc, ic, jr, ir).
-   OpenMP splits the ic loop (MC-row blocks of C); each C tile is owned by one thread. */
-static void umup__sgemm_portable(int transA, int transB, int M, int N, int K, float alpha,
-                                 const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
-{
-    float *Bp;
-    int jc, pc, nblkM = (M + UMUP__MC - 1) / UMUP__MC;
-    int ncmax = N < UMUP__NC ? N : UMUP__NC, kcmax = K < UMUP__KC ? K : UMUP__KC;
-    size_t nbp = (size_t)((ncmax + UMUP__NR - 1) / UMUP__NR) * UMUP__NR * (size_t)kcmax;
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) { /* C = beta*C */
-        int i, j;
-        for (i = 0; i < M; i++)
-            for (j = 0; j < N; j++) {
-                float *c = &C[(size_t)i * (size_t)ldc + (size_t)j];
-                *c = (beta == 0.0f) ? 0.0f : beta * *c;
-            }
-        return;
-    }
-    Bp = (float *)UMUP_MALLOC(nbp * sizeof(float));
-    if (!Bp) { umup__sgemm_loop(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return; }
-    for (jc = 0; jc < N; jc += UMUP__NC) {
-        int nc = N - jc < UMUP__NC ? N - jc : UMUP__NC;
-        for (pc = 0; pc < K; pc += UMUP__KC) {
-            int kc = K - pc < UMUP__KC ? K - pc : UMUP__KC, blk;
-            float bet = pc == 0 ? beta : 1.0f;
-            umup__sgemm_packB(transB, B, ldb, pc, kc, jc, nc, Bp);
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (nblkM > 1 && (double)UMUP__MC * nc * kc > 65536.0)
-#endif
-            for (blk = 0; blk < nblkM; blk++) {
-                float Ap[UMUP__MC * UMUP__KC]; /* 72 KiB on the thread's stack */
-                int ic = blk * UMUP__MC, mc = M - ic < UMUP__MC ? M - ic : UMUP__MC, jr, ir;
-                umup__sgemm_packA(transA, A, lda, ic, mc, pc, kc, Ap);
-                for (jr = 0; jr < nc; jr += UMUP__NR) {
-                    int nr = nc - jr < UMUP__NR ? nc - jr : UMUP__NR;
-                    const float *bpan = Bp + (size_t)(jr / UMUP__NR) * UMUP__NR * (size_t)kc;
-                    for (ir = 0; ir < mc; ir += UMUP__MR) {
-                        int mr = mc - ir < UMUP__MR ? mc - ir : UMUP__MR;
-                        umup__sgemm_micro(kc, Ap + (size_t)(ir / UMUP__MR) * UMUP__MR * (size_t)kc, bpan,
-                                          alpha, bet, C + (size_t)(ic + ir) * (size_t)ldc + (size_t)(jc + jr), ldc, mr, nr);
-                    }
-                }
-            }
-        }
-    }
-    UMUP_FREE(Bp);
-}
-#undef UMUP__GA
-#undef UMUP__GB
-
-/* CBLAS is used only when M*N*K >= UMUP_GEMM_BLAS_MIN and every dim >= 32. Measured on the
-   2-core dev box (Debian OpenBLAS 0.3.21, `make bench BLAS=1`), OpenBLAS reached 0.4x the portable
-   path on every trainer shape up to width 1024 (58-66 against 125-155 GFLOP/s), and with the old
-   default of 1024^3 the trainer's MLP matmuls (4096 x 1024 x 256 at width 256) went to it and the
-   BLAS build trained 1.8x slower. The default therefore sends only products of 4096^3 and more to
-   BLAS. Define it lower (e.g. (64.0*64.0*64.0)) where the BLAS is faster. */
-#ifndef UMUP_GEMM_BLAS_MIN
-#define UMUP_GEMM_BLAS_MIN (4096.0 * 4096.0 * 4096.0)
-#endif
-
-/* C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C, row-major.
-   transA=0: A is [M,K] with row stride lda; transA=1: A is stored [K,M] (lda >= M).
-   transB=0: B is [K,N] (ldb >= N); transB=1: B is stored [N,K] (ldb >= K).
-   beta == 0 means C is overwritten without being read (NaN/garbage in C does not propagate). */
-static void umup__sgemm(int transA, int transB, int M, int N, int K, float alpha,
-                        const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
-{
-    if (M <= 0 || N <= 0) return;
 #ifdef UMUP_USE_CBLAS
-    /* OpenBLAS follows reference BLAS: beta == 0 does not read C. */
-    if (K > 0 && (double)M * N * K >= UMUP_GEMM_BLAS_MIN && M >= 32 && N >= 32 && K >= 32) {
-        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        return;
-    }
+UMUPDEF const umup_backend *umup_cblas_backend(void); /* umup_cblas.h, compiled at the end of this file */
 #endif
-    umup__sgemm_portable(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+
+static const umup_backend *umup__backend = NULL;
+static int umup__backend_chosen = 0; /* 0: the compile-time default (CBLAS or none) */
+
+UMUPDEF void umup_set_backend(const umup_backend *b) {
+    umup__backend = b;
+    umup__backend_chosen = 1;
 }
+
+UMUPDEF const umup_backend *umup_get_backend(void) {
+#ifdef UMUP_USE_CBLAS
+    if (!umup__backend_chosen) return umup_cblas_backend();
+#endif
+    return umup__backend_chosen ? umup__backend : NULL;
+}
+
+/* Shape and pointer checks shared by umup_gemm and umup_sgemm_portable. */
+static umup_status umup__gemm_check(const umup_gemm_args *g) {
+    if (g->M < 0 || g->N < 0 || g->K < 0) return UMUP_ERR_SHAPE;
+    if (g->M == 0 || g->N == 0) return UMUP_OK;
+    if (!g->C) return UMUP_ERR_NULL;
+    if (g->ldc < g->N) return UMUP_ERR_SHAPE;
+    if (g->K == 0) return UMUP_OK;
+    if (!g->A || !g->B) return UMUP_ERR_NULL;
+    if (g->lda < (g->trans_a ? g->M : g->K) || g->ldb < (g->trans_b ? g->K : g->N)) return UMUP_ERR_SHAPE;
+    return UMUP_OK;
+}
+
+static void umup__sgemm_portable(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                                 const float *B, int ldb, float beta, float *C, int ldc); /* >>gemm-kernel */
+
+UMUPDEF umup_status umup_gemm(const umup_gemm_args *g) {
+    const umup_backend *be;
+    umup_status st;
+    if (!g) return UMUP_ERR_NULL;
+    st = umup__gemm_check(g);
+    if (st != UMUP_OK || g->M == 0 || g->N == 0) return st;
+    be = umup_get_backend();
+#ifdef _OPENMP
+    if (omp_in_parallel()) be = NULL; /* backends are never called concurrently */
+#endif
+    if (be && be->gemm) {
+        st = be->gemm(be->ctx, g);
+        if (st != UMUP_ERR_UNSUPPORTED) return st;
+    }
+    umup__sgemm_portable(g->trans_a, g->trans_b, g->M, g->N, g->K, g->alpha, g->A, g->lda, g->B, g->ldb, g->beta, g->C,
+                         g->ldc);
+    return UMUP_OK;
+}
+
+/* Fills the BLAS part of a umup_gemm_args (hints zero). */
+static umup_gemm_args umup__gemm_args(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                                      const float *B, int ldb, float beta, float *C, int ldc) {
+    umup_gemm_args g;
+    memset(&g, 0, sizeof g);
+    g.trans_a = ta; g.trans_b = tb; g.M = M; g.N = N; g.K = K; g.alpha = alpha; g.beta = beta;
+    g.A = A; g.lda = lda; g.B = B; g.ldb = ldb; g.C = C; g.ldc = ldc;
+    return g;
+}
+
+UMUPDEF umup_status umup_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                               const float *B, int ldb, float beta, float *C, int ldc) {
+    umup_gemm_args g = umup__gemm_args(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return umup_gemm(&g);
+}
+
+UMUPDEF umup_status umup_sgemm_portable(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                                        int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    umup_gemm_args g = umup__gemm_args(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    umup_status st = umup__gemm_check(&g);
+    if (st == UMUP_OK) umup__sgemm_portable(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return st;
+}
+
+/* ============================================================================================ */
+/* Ops implementation                                                                           */
+/* ============================================================================================ */
 
 /* ---- Scales and constraints ------------------------------------------------------------------- */
 
@@ -1109,17 +1084,17 @@ UMUPDEF umup_status umup_matmul_forward(float *C, const float *A, const float *B
                                         const umup_op_scales *s) {
     if (!C || !A || !B || !s) return UMUP_ERR_NULL;
     if (m <= 0 || k <= 0 || n <= 0) return UMUP_ERR_SHAPE;
-    umup__sgemm(0, 0, m, n, k, s->out, A, k, B, n, 0.0f, C, n);
-    return UMUP_OK;
+    return umup_sgemm(0, 0, m, n, k, s->out, A, k, B, n, 0.0f, C, n); /* C = out A B */
 }
 
 UMUPDEF umup_status umup_matmul_backward(float *dA, float *dB, const float *dC, const float *A, const float *B,
                                          int m, int k, int n, const umup_op_scales *s) {
+    umup_status st = UMUP_OK;
     if (!dC || !A || !B || !s) return UMUP_ERR_NULL;
     if (m <= 0 || k <= 0 || n <= 0) return UMUP_ERR_SHAPE;
-    if (dA) umup__sgemm(0, 1, m, k, n, s->grad[0], dC, n, B, n, 1.0f, dA, k);
-    if (dB) umup__sgemm(1, 0, k, n, m, s->grad[1], A, k, dC, n, 1.0f, dB, n);
-    return UMUP_OK;
+    if (dA) st = umup_sgemm(0, 1, m, k, n, s->grad[0], dC, n, B, n, 1.0f, dA, k);               /* dA += g0 dC B^T */
+    if (dB && st == UMUP_OK) st = umup_sgemm(1, 0, k, n, m, s->grad[1], A, k, dC, n, 1.0f, dB, n); /* dB += g1 A^T dC */
+    return st;
 }
 
 static umup_status umup__linear_scales(umup_op_scales *s, int rows, int in, int out, umup_constraint c, int readout) {
@@ -1141,26 +1116,45 @@ UMUPDEF umup_status umup_linear_readout_scales(umup_op_scales *s, int rows, int 
     return umup__linear_scales(s, rows, in, out, c, 1);
 }
 
-UMUPDEF umup_status umup_linear_forward(float *y, const float *x, const float *W, const float *bias, int rows,
-                                        int in, int out, const umup_op_scales *s) {
+UMUPDEF umup_status umup_linear_forward_ex(float *y, const float *x, const float *W, const float *bias, int rows,
+                                           int in, int out, const umup_op_scales *s, const umup_linear_hints *h) {
+    umup_gemm_args g;
+    umup_status st;
     if (!y || !x || !W || !s) return UMUP_ERR_NULL;
     if (rows <= 0 || in <= 0 || out <= 0) return UMUP_ERR_SHAPE;
-    umup__sgemm(0, 1, rows, out, in, s->out, x, in, W, in, 0.0f, y, out);
-    if (bias) {
+    g = umup__gemm_args(0, 1, rows, out, in, s->out, x, in, W, in, 0.0f, y, out); /* y = out x W^T */
+    if (h) { g.a_values = h->x_values; g.b_values = h->w_values; g.weight_key = h->weight_key; g.weight_epoch = h->weight_epoch; }
+    st = umup_gemm(&g);
+    if (st == UMUP_OK && bias) {
         int r, j;
         for (r = 0; r < rows; r++)
             for (j = 0; j < out; j++) y[(size_t)r * out + j] += bias[j];
     }
-    return UMUP_OK;
+    return st;
 }
 
-UMUPDEF umup_status umup_linear_backward(float *dx, float *dW, float *dbias, const float *dy, const float *x,
-                                         const float *W, int rows, int in, int out, const umup_op_scales *s) {
+UMUPDEF umup_status umup_linear_forward(float *y, const float *x, const float *W, const float *bias, int rows,
+                                        int in, int out, const umup_op_scales *s) {
+    return umup_linear_forward_ex(y, x, W, bias, rows, in, out, s, NULL);
+}
+
+UMUPDEF umup_status umup_linear_backward_ex(float *dx, float *dW, float *dbias, const float *dy, const float *x,
+                                            const float *W, int rows, int in, int out, const umup_op_scales *s,
+                                            const umup_linear_hints *h) {
+    umup_status st = UMUP_OK;
     if (!dy || !s || (dW && !x) || (dx && !W)) return UMUP_ERR_NULL;
     if (rows <= 0 || in <= 0 || out <= 0) return UMUP_ERR_SHAPE;
-    if (dx) umup__sgemm(0, 0, rows, in, out, s->grad[0], dy, out, W, in, 1.0f, dx, in);
-    if (dW) umup__sgemm(1, 0, out, in, rows, s->grad_w, dy, out, x, in, 1.0f, dW, in);
-    if (dbias) {
+    if (dx) { /* dx += grad[0] dy W */
+        umup_gemm_args g = umup__gemm_args(0, 0, rows, in, out, s->grad[0], dy, out, W, in, 1.0f, dx, in);
+        if (h) { g.a_values = h->dy_values; g.b_values = h->w_values; g.weight_key = h->weight_key; g.weight_epoch = h->weight_epoch; }
+        st = umup_gemm(&g);
+    }
+    if (dW && st == UMUP_OK) { /* dW += grad_w dy^T x */
+        umup_gemm_args g = umup__gemm_args(1, 0, out, in, rows, s->grad_w, dy, out, x, in, 1.0f, dW, in);
+        if (h) { g.a_values = h->dy_values; g.b_values = h->x_values; }
+        st = umup_gemm(&g);
+    }
+    if (dbias && st == UMUP_OK) { /* dbias += grad_w sum_rows dy */
         int r, j;
         for (j = 0; j < out; j++) {
             double acc = 0.0;
@@ -1168,7 +1162,12 @@ UMUPDEF umup_status umup_linear_backward(float *dx, float *dW, float *dbias, con
             dbias[j] += s->grad_w * (float)acc;
         }
     }
-    return UMUP_OK;
+    return st;
+}
+
+UMUPDEF umup_status umup_linear_backward(float *dx, float *dW, float *dbias, const float *dy, const float *x,
+                                         const float *W, int rows, int in, int out, const umup_op_scales *s) {
+    return umup_linear_backward_ex(dx, dW, dbias, dy, x, W, rows, in, out, s, NULL);
 }
 
 /* ---- gelu / silu / silu_glu ------------------------------------------------------------------ */
@@ -1443,7 +1442,7 @@ UMUPDEF umup_status umup_sdpa_forward(float *out, float *att, const float *q, co
         const float *qh = q + (size_t)bh * S * D, *kh = k + (size_t)bh * S * D, *vh = v + (size_t)bh * S * D;
         float *ah = att + (size_t)bh * S * S, *oh = out + (size_t)bh * S * D;
         int i, j;
-        umup__sgemm(0, 1, S, S, D, logit_scale, qh, D, kh, D, 0.0f, ah, S); /* logits */
+        umup__sgemm_portable(0, 1, S, S, D, logit_scale, qh, D, kh, D, 0.0f, ah, S); /* logits */
         for (i = 0; i < S; i++) {
             float *row = ah + (size_t)i * S;
             int valid = causal ? i + 1 : S;
@@ -1454,7 +1453,7 @@ UMUPDEF umup_status umup_sdpa_forward(float *out, float *att, const float *q, co
             for (j = 0; j < valid; j++) row[j] = (float)(row[j] / sum);
             for (j = valid; j < S; j++) row[j] = 0.0f;
         }
-        umup__sgemm(0, 0, S, D, S, s->out, ah, S, vh, D, 0.0f, oh, D);
+        umup__sgemm_portable(0, 0, S, D, S, s->out, ah, S, vh, D, 0.0f, oh, D);
     }
     return UMUP_OK;
 }
@@ -1487,9 +1486,9 @@ UMUPDEF umup_status umup_sdpa_backward(float *dq, float *dk, float *dv, const fl
 #endif
         ds = ds_all + (size_t)tid * S * S;
         /* dv += grad[2] * att^T dout */
-        umup__sgemm(1, 0, S, D, S, s->grad[2], ah, S, go, D, 1.0f, dv + o, D);
+        umup__sgemm_portable(1, 0, S, D, S, s->grad[2], ah, S, go, D, 1.0f, dv + o, D);
         /* dP = dout v^T; dS = P (dP - rowsum(P dP)) */
-        umup__sgemm(0, 1, S, S, D, 1.0f, go, D, v + o, D, 0.0f, ds, S);
+        umup__sgemm_portable(0, 1, S, S, D, 1.0f, go, D, v + o, D, 0.0f, ds, S);
         for (i = 0; i < S; i++) {
             float *row = ds + (size_t)i * S;
             const float *p = ah + (size_t)i * S;
@@ -1498,8 +1497,8 @@ UMUPDEF umup_status umup_sdpa_backward(float *dq, float *dk, float *dv, const fl
             for (j = 0; j < S; j++) row[j] = (float)(p[j] * (row[j] - dot));
         }
         /* dq += grad[0] * ls * dS k; dk += grad[1] * ls * dS^T q */
-        umup__sgemm(0, 0, S, D, S, s->grad[0] * logit_scale, ds, S, k + o, D, 1.0f, dq + o, D);
-        umup__sgemm(1, 0, S, D, S, s->grad[1] * logit_scale, ds, S, q + o, D, 1.0f, dk + o, D);
+        umup__sgemm_portable(0, 0, S, D, S, s->grad[0] * logit_scale, ds, S, k + o, D, 1.0f, dq + o, D);
+        umup__sgemm_portable(1, 0, S, D, S, s->grad[1] * logit_scale, ds, S, q + o, D, 1.0f, dk + o, D);
     }
     UMUP_FREE(ds_all);
     return UMUP_OK;
@@ -1827,6 +1826,175 @@ UMUPDEF umup_status umup_cross_entropy_backward(float *dz, const float *z, const
     UMUP_FREE(p_all);
     return UMUP_OK;
 }
+
+/* ============================================================================================ */
+/* The portable GEMM kernel                                                      >>gemm-kernel */
+/* ============================================================================================ */
+/* C[M,N] = alpha * op(A)[M,K] op(B)[K,N] + beta * C, row-major (arguments checked by the caller).
+ * transA = 0: A is [M,K] with row stride lda; 1: A is stored [K,M]. transB = 0: B is [K,N]; 1: B is
+ * stored [N,K]. beta == 0 overwrites C without reading it. Rows of C are independent, so the result
+ * does not depend on the number of OpenMP threads. */
+
+/* Element access for op(A)[i,p] and op(B)[p,j]. */
+#define UMUP__GA(i, p) (transA ? A[(size_t)(p) * (size_t)lda + (size_t)(i)] : A[(size_t)(i) * (size_t)lda + (size_t)(p)])
+#define UMUP__GB(p, j) (transB ? B[(size_t)(j) * (size_t)ldb + (size_t)(p)] : B[(size_t)(p) * (size_t)ldb + (size_t)(j)])
+
+/* Blocking parameters. MR x NR register tile (6x16: 12 AVX2 / 6 AVX-512 accumulators),
+   KC depth of a packed panel, MC rows of A per thread block, NC columns of B per panel.
+   The summation order of every C element depends only on KC, never on the thread count,
+   so results are bitwise identical for any OMP_NUM_THREADS. */
+#define UMUP__MR 6
+#define UMUP__NR 16
+#define UMUP__KC 256
+#define UMUP__MC 72
+#define UMUP__NC 2048
+
+/* Micro-kernel: acc[MR][NR] = sum_p a[p][0..MR) * b[p][0..NR), then C = alpha*acc + beta*C
+   on the valid mr x nr corner. Plain C; gcc/clang vectorise the j loops. */
+static void umup__sgemm_micro(int kc, const float *a, const float *b, float alpha, float beta,
+                              float *C, int ldc, int mr, int nr)
+{
+    float acc[UMUP__MR][UMUP__NR];
+    int i, j, p;
+    for (i = 0; i < UMUP__MR; i++)
+        for (j = 0; j < UMUP__NR; j++) acc[i][j] = 0.0f;
+    for (p = 0; p < kc; p++) {
+        const float *bp = b + (size_t)p * UMUP__NR;
+        const float *ap = a + (size_t)p * UMUP__MR;
+        const float a0 = ap[0], a1 = ap[1], a2 = ap[2], a3 = ap[3], a4 = ap[4], a5 = ap[5];
+        for (j = 0; j < UMUP__NR; j++) {
+            const float bv = bp[j];
+            acc[0][j] += a0 * bv; acc[1][j] += a1 * bv; acc[2][j] += a2 * bv;
+            acc[3][j] += a3 * bv; acc[4][j] += a4 * bv; acc[5][j] += a5 * bv;
+        }
+    }
+    for (i = 0; i < mr; i++) {
+        float *c = C + (size_t)i * (size_t)ldc;
+        if (beta == 0.0f) {
+            for (j = 0; j < nr; j++) c[j] = alpha * acc[i][j];
+        } else {
+            for (j = 0; j < nr; j++) c[j] = alpha * acc[i][j] + beta * c[j];
+        }
+    }
+}
+
+/* Unpacked fallback (allocation failure): float accumulation in the same K-block order. */
+static void umup__sgemm_loop(int transA, int transB, int M, int N, int K, float alpha,
+                             const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+    int i, j, p;
+    for (i = 0; i < M; i++)
+        for (j = 0; j < N; j++) {
+            float s = 0.0f;
+            float *c = &C[(size_t)i * (size_t)ldc + (size_t)j];
+            for (p = 0; p < K; p++) s += UMUP__GA(i, p) * UMUP__GB(p, j);
+            *c = (beta == 0.0f) ? alpha * s : alpha * s + beta * *c;
+        }
+}
+
+/* Pack op(B)[pc:pc+kc, jc:jc+nc] into NR-wide column panels, zero padded. */
+static void umup__sgemm_packB(int transB, const float *B, int ldb, int pc, int kc, int jc, int nc, float *Bp)
+{
+    int npan = (nc + UMUP__NR - 1) / UMUP__NR, q;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (npan > 4 && (double)kc * nc > 32768.0)
+#endif
+    for (q = 0; q < npan; q++) {
+        float *dst = Bp + (size_t)q * UMUP__NR * (size_t)kc;
+        int j0 = jc + q * UMUP__NR, nr = nc - q * UMUP__NR, p, j;
+        if (nr > UMUP__NR) nr = UMUP__NR;
+        for (p = 0; p < kc; p++) {
+            float *d = dst + (size_t)p * UMUP__NR;
+            if (!transB) {
+                const float *s = B + (size_t)(pc + p) * (size_t)ldb + (size_t)j0;
+                for (j = 0; j < nr; j++) d[j] = s[j];
+            } else {
+                for (j = 0; j < nr; j++) d[j] = B[(size_t)(j0 + j) * (size_t)ldb + (size_t)(pc + p)];
+            }
+            for (; j < UMUP__NR; j++) d[j] = 0.0f;
+        }
+    }
+}
+
+/* Pack op(A)[ic:ic+mc, pc:pc+kc] into MR-tall row panels, zero padded. */
+static void umup__sgemm_packA(int transA, const float *A, int lda, int ic, int mc, int pc, int kc, float *Ap)
+{
+    int q, npan = (mc + UMUP__MR - 1) / UMUP__MR;
+    for (q = 0; q < npan; q++) {
+        float *dst = Ap + (size_t)q * UMUP__MR * (size_t)kc;
+        int i0 = ic + q * UMUP__MR, mr = mc - q * UMUP__MR, p, i;
+        if (mr > UMUP__MR) mr = UMUP__MR;
+        if (transA) {
+            for (p = 0; p < kc; p++) {
+                const float *s = A + (size_t)(pc + p) * (size_t)lda + (size_t)i0;
+                float *d = dst + (size_t)p * UMUP__MR;
+                for (i = 0; i < mr; i++) d[i] = s[i];
+                for (; i < UMUP__MR; i++) d[i] = 0.0f;
+            }
+        } else {
+            for (i = 0; i < UMUP__MR; i++) {
+                if (i < mr) {
+                    const float *s = A + (size_t)(i0 + i) * (size_t)lda + (size_t)pc;
+                    for (p = 0; p < kc; p++) dst[(size_t)p * UMUP__MR + i] = s[p];
+                } else {
+                    for (p = 0; p < kc; p++) dst[(size_t)p * UMUP__MR + i] = 0.0f;
+                }
+            }
+        }
+    }
+}
+
+/* Packed, cache-blocked, register-tiled GEMM (BLIS loop order jc, pc, ic, jr, ir).
+   OpenMP splits the ic loop (MC-row blocks of C); each C tile is owned by one thread. */
+static void umup__sgemm_portable(int transA, int transB, int M, int N, int K, float alpha,
+                                 const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+    float *Bp;
+    int jc, pc, nblkM = (M + UMUP__MC - 1) / UMUP__MC;
+    int ncmax = N < UMUP__NC ? N : UMUP__NC, kcmax = K < UMUP__KC ? K : UMUP__KC;
+    size_t nbp = (size_t)((ncmax + UMUP__NR - 1) / UMUP__NR) * UMUP__NR * (size_t)kcmax;
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) { /* C = beta*C */
+        int i, j;
+        for (i = 0; i < M; i++)
+            for (j = 0; j < N; j++) {
+                float *c = &C[(size_t)i * (size_t)ldc + (size_t)j];
+                *c = (beta == 0.0f) ? 0.0f : beta * *c;
+            }
+        return;
+    }
+    Bp = (float *)UMUP_MALLOC(nbp * sizeof(float));
+    if (!Bp) { umup__sgemm_loop(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return; }
+    for (jc = 0; jc < N; jc += UMUP__NC) {
+        int nc = N - jc < UMUP__NC ? N - jc : UMUP__NC;
+        for (pc = 0; pc < K; pc += UMUP__KC) {
+            int kc = K - pc < UMUP__KC ? K - pc : UMUP__KC, blk;
+            float bet = pc == 0 ? beta : 1.0f;
+            umup__sgemm_packB(transB, B, ldb, pc, kc, jc, nc, Bp);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (nblkM > 1 && (double)UMUP__MC * nc * kc > 65536.0)
+#endif
+            for (blk = 0; blk < nblkM; blk++) {
+                float Ap[UMUP__MC * UMUP__KC]; /* 72 KiB on the thread's stack */
+                int ic = blk * UMUP__MC, mc = M - ic < UMUP__MC ? M - ic : UMUP__MC, jr, ir;
+                umup__sgemm_packA(transA, A, lda, ic, mc, pc, kc, Ap);
+                for (jr = 0; jr < nc; jr += UMUP__NR) {
+                    int nr = nc - jr < UMUP__NR ? nc - jr : UMUP__NR;
+                    const float *bpan = Bp + (size_t)(jr / UMUP__NR) * UMUP__NR * (size_t)kc;
+                    for (ir = 0; ir < mc; ir += UMUP__MR) {
+                        int mr = mc - ir < UMUP__MR ? mc - ir : UMUP__MR;
+                        umup__sgemm_micro(kc, Ap + (size_t)(ir / UMUP__MR) * UMUP__MR * (size_t)kc, bpan,
+                                          alpha, bet, C + (size_t)(ic + ir) * (size_t)ldc + (size_t)(jc + jr), ldc, mr, nr);
+                    }
+                }
+            }
+        }
+    }
+    UMUP_FREE(Bp);
+}
+#undef UMUP__GA
+#undef UMUP__GB
+
 
 /* ============================================================================================ */
 /* Parametrizations implementation                                                              */
@@ -3636,5 +3804,8 @@ done:
     return st;
 }
 
+#ifdef UMUP_USE_CBLAS
+#include "umup_cblas.h" /* the compile-time default backend (its implementation compiles here) */
+#endif
 #endif /* UMUP_IMPLEMENTATION_DONE */
 #endif /* UMUP_IMPLEMENTATION */

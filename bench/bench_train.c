@@ -1,7 +1,7 @@
 /* bench/bench_train.c - trainer throughput side by side with the GEMM rate, in one run.
  * Config comparable to llm.c's CPU trainer figure (d = 256, 4 layers, T = 256, B = 16, 2 threads):
  * tokens/s, model FLOP/s (6 N + 12 L T d per token: PaLM's count, N = parameters) and its fraction
- * of the measured umup__sgemm rate on the model's dominant shape (the MLP up projection).
+ * of the measured umup_sgemm rate on the model's dominant shape (the MLP up projection).
  * Usage: bench_train [steps] (default 4 timed steps after 1 warm-up). */
 #define _POSIX_C_SOURCE 199309L
 #define UMUP_IMPLEMENTATION
@@ -30,7 +30,7 @@ int main(int argc, char **argv) {
     for (s = 0; s < 4 * d * d; s++) w[s] = (float)(s % 5) - 2.0f;
     for (r = 0; r < 5; r++) { /* GEMM rate: x [4096, 256] W^T, W [1024, 256] */
         double t0 = now(), g;
-        umup__sgemm(0, 1, B * T, 4 * d, d, 1.0f, x, d, w, d, 0.0f, y, 4 * d);
+        umup_sgemm(0, 1, B * T, 4 * d, d, 1.0f, x, d, w, d, 0.0f, y, 4 * d);
         g = 2.0 * B * T * 4 * d * d / (now() - t0) / 1e9;
         if (g > gemm) gemm = g;
     }

@@ -1,11 +1,12 @@
-/* tests/test_gemm.c - umup__sgemm: portable vs naive (double) vs CBLAS (when built). */
+/* tests/test_gemm.c - the GEMM seam: umup_sgemm_portable and umup_gemm (through the current backend)
+ * against a naive double-accumulating oracle, the CBLAS backend when built, and a test backend. */
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
 #include <stdio.h>
 #include "umup_test.h"
 /* send every product with all dims >= 32 to CBLAS (when built with it), so that test_dispatch
-   exercises the CBLAS branch of umup__sgemm, not only the portable one */
+   exercises the CBLAS backend through umup_gemm, not only the portable one */
 #define UMUP_GEMM_BLAS_MIN 1.0
 #define UMUP_IMPLEMENTATION
 #include "umup.h"
@@ -14,7 +15,15 @@
 static unsigned ut_rng = 12345u;
 static float rnd(void) { ut_rng = ut_rng * 1664525u + 1013904223u; return (float)((ut_rng >> 8) & 0xFFFF) / 32768.0f - 1.0f; }
 
-typedef void (*gemm_fn)(int, int, int, int, int, float, const float *, int, const float *, int, float, float *, int);
+typedef umup_status (*gemm_fn)(int, int, int, int, int, float, const float *, int, const float *, int, float, float *, int);
+
+/* the private unpacked fallback, with the public signature */
+static umup_status loop_fn(int tA, int tB, int M, int N, int K, float al, const float *A, int lda, const float *B, int ldb,
+                           float be, float *C, int ldc)
+{
+    umup__sgemm_loop(tA, tB, M, N, K, al, A, lda, B, ldb, be, C, ldc);
+    return UMUP_OK;
+}
 
 /* Tolerance (vs the double-accumulating naive oracle):
    |err_ij| <= 1e-5 * (|alpha| * sum_p |a_ip||b_pj| + |beta||c_ij|) + 1e-30.
@@ -33,7 +42,7 @@ static int check_case(gemm_fn fn, int tA, int tB, int M, int N, int K, int pad, 
     for (i = 0; i < M * ldc; i++) C0[i] = nanC ? NAN : rnd();
     memcpy(C, C0, sizeof(float) * (size_t)M * ldc);
     memcpy(R, C0, sizeof(float) * (size_t)M * ldc);
-    fn(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (fn(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) != UMUP_OK) bad++;
     gemm_naive(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, R, ldc);
     for (i = 0; i < M; i++)
         for (j = 0; j < ldc; j++) {
@@ -74,27 +83,32 @@ static void run_shapes(gemm_fn fn, const char *name)
             }
 }
 
-static void test_portable(void) { run_shapes(umup__sgemm_portable, "portable"); }
-static void test_dispatch(void) { run_shapes(umup__sgemm, "dispatch"); }
+static void test_portable(void) { run_shapes(umup_sgemm_portable, "portable"); }
+static void test_dispatch(void) { run_shapes(umup_sgemm, "dispatch"); }
 #ifdef UMUP_USE_CBLAS
-static void cblas_only(int tA, int tB, int M, int N, int K, float al, const float *A, int lda, const float *B, int ldb,
+static umup_status cblas_only(int tA, int tB, int M, int N, int K, float al, const float *A, int lda, const float *B, int ldb,
                        float be, float *C, int ldc)
 {
     cblas_sgemm(CblasRowMajor, tA ? CblasTrans : CblasNoTrans, tB ? CblasTrans : CblasNoTrans, M, N, K, al, A, lda, B,
                 ldb, be, C, ldc);
+    return UMUP_OK;
 }
-static void test_cblas(void) { run_shapes(cblas_only, "cblas"); }
+static void test_cblas(void) {
+    run_shapes(cblas_only, "cblas");
+    UT_CHECK(umup_get_backend() == umup_cblas_backend()); /* the compile-time default */
+    UT_CHECK(strcmp(umup_cblas_backend()->name, "cblas") == 0);
+}
 #else
 static void test_cblas(void) { UT_SKIP("built without UMUP_USE_CBLAS"); }
 #endif
-static void test_loop(void) { run_shapes(umup__sgemm_loop, "loop"); }
+static void test_loop(void) { run_shapes(loop_fn, "loop"); }
 
 static void test_nan_beta0(void)
 {
     int t;
     for (t = 0; t < 4; t++) {
-        UT_CHECK(check_case(umup__sgemm_portable, t >> 1, t & 1, 37, 41, 43, 2, 1.0f, 0.0f, 1) == 0);
-        UT_CHECK(check_case(umup__sgemm, t >> 1, t & 1, 70, 90, 80, 1, 1.0f, 0.0f, 1) == 0);
+        UT_CHECK(check_case(umup_sgemm_portable, t >> 1, t & 1, 37, 41, 43, 2, 1.0f, 0.0f, 1) == 0);
+        UT_CHECK(check_case(umup_sgemm, t >> 1, t & 1, 70, 90, 80, 1, 1.0f, 0.0f, 1) == 0);
     }
 }
 
@@ -109,9 +123,9 @@ static void test_threads(void)
     for (i = 0; i < M * K; i++) A[i] = rnd();
     for (i = 0; i < K * N; i++) B[i] = rnd();
     omp_set_num_threads(1);
-    umup__sgemm_portable(0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, C1, N);
+    umup_sgemm_portable(0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, C1, N);
     omp_set_num_threads(2);
-    umup__sgemm_portable(0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, C2, N);
+    umup_sgemm_portable(0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, C2, N);
     omp_set_num_threads(nt);
     for (i = 0; i < M * N; i++) if (memcmp(&C1[i], &C2[i], sizeof(float))) same = 0;
     UT_CHECK(same);
@@ -119,6 +133,96 @@ static void test_threads(void)
 #else
     UT_SKIP("no OpenMP");
 #endif
+}
+
+/* ---- the seam: a test backend that records what it is asked and declines or fails on request ---- */
+typedef struct {
+    int calls, decline, fail;
+    umup_gemm_args last;
+} rec_ctx;
+
+static umup_status rec_gemm(void *ctx, const umup_gemm_args *g)
+{
+    rec_ctx *r = (rec_ctx *)ctx;
+    r->calls++;
+    r->last = *g;
+    if (r->fail) return UMUP_ERR_IO;
+    if (r->decline) return UMUP_ERR_UNSUPPORTED;
+    /* compute it the slow way, so a result proves the backend ran */
+    gemm_naive(g->trans_a, g->trans_b, g->M, g->N, g->K, g->alpha, g->A, g->lda, g->B, g->ldb, g->beta, g->C, g->ldc);
+    return UMUP_OK;
+}
+
+static void test_seam(void)
+{
+    rec_ctx r;
+    umup_backend be;
+    const umup_backend *saved = umup_get_backend();
+    float x[6] = {1, 2, 3, 4, 5, 6}, W[6] = {1, 0, 0, 1, 1, 1}, y[4], dy[4] = {1, 1, 1, 1}, dx[6] = {0}, dW[6] = {0};
+    int key = 0;
+    umup_op_scales s;
+    umup_linear_hints h;
+    memset(&r, 0, sizeof r);
+    be.name = "recorder";
+    be.ctx = &r;
+    be.gemm = rec_gemm;
+    umup_set_backend(&be);
+    UT_CHECK(umup_get_backend() == &be);
+    /* the ops reach the backend with their hints */
+    umup_linear_scales(&s, 2, 3, 2, UMUP_CONSTRAINT_NONE);
+    memset(&h, 0, sizeof h);
+    h.x_values = UMUP_GEMM_VALUES_E4M3;
+    h.w_values = UMUP_GEMM_VALUES_E4M3;
+    h.dy_values = UMUP_GEMM_VALUES_E5M2;
+    h.weight_key = &key;
+    h.weight_epoch = 7;
+    UT_CHECK(umup_linear_forward_ex(y, x, W, NULL, 2, 3, 2, &s, &h) == UMUP_OK);
+    UT_CHECK(r.calls == 1 && r.last.trans_a == 0 && r.last.trans_b == 1 && r.last.M == 2 && r.last.N == 2 && r.last.K == 3);
+    UT_CHECK(r.last.a_values == UMUP_GEMM_VALUES_E4M3 && r.last.b_values == UMUP_GEMM_VALUES_E4M3);
+    UT_CHECK(r.last.weight_key == &key && r.last.weight_epoch == 7 && r.last.B == W);
+    UT_NEAR(y[0], s.out * (1 * 1 + 2 * 0 + 3 * 0), 1e-6); /* x W^T: row 0 . W row 0 */
+    UT_NEAR(y[3], s.out * (4 * 1 + 5 * 1 + 6 * 1), 1e-6);
+    UT_CHECK(umup_linear_backward_ex(dx, dW, NULL, dy, x, W, 2, 3, 2, &s, &h) == UMUP_OK);
+    UT_CHECK(r.calls == 3);                                   /* dx = dy W, then dW = dy^T x */
+    UT_CHECK(r.last.trans_a == 1 && r.last.a_values == UMUP_GEMM_VALUES_E5M2 && r.last.b_values == UMUP_GEMM_VALUES_E4M3);
+    UT_CHECK(r.last.weight_key == NULL);                      /* the weight-gradient product has no weight operand */
+    UT_NEAR(dW[0], s.grad_w * (1 + 4), 1e-6);
+    /* a declined call runs the portable GEMM */
+    r.decline = 1;
+    y[0] = -1;
+    UT_CHECK(umup_linear_forward(y, x, W, NULL, 2, 3, 2, &s) == UMUP_OK);
+    UT_CHECK(r.calls == 4);
+    UT_NEAR(y[0], s.out * 1, 1e-6);
+    /* a failing backend's status comes back through the op */
+    r.decline = 0;
+    r.fail = 1;
+    UT_CHECK(umup_linear_forward(y, x, W, NULL, 2, 3, 2, &s) == UMUP_ERR_IO);
+    UT_CHECK(umup_sgemm(0, 0, 2, 2, 3, 1.0f, x, 3, W, 2, 0.0f, y, 2) == UMUP_ERR_IO);
+    /* the portable entry never reaches a backend */
+    UT_CHECK(umup_sgemm_portable(0, 0, 2, 2, 3, 1.0f, x, 3, W, 2, 0.0f, y, 2) == UMUP_OK && r.calls == 6);
+#ifdef _OPENMP
+    { /* nor does a call from inside a parallel region */
+        int bad = 0;
+#pragma omp parallel num_threads(2) reduction(+ : bad)
+        {
+            float c[4];
+            if (umup_sgemm(0, 0, 2, 2, 3, 1.0f, x, 3, W, 2, 0.0f, c, 2) != UMUP_OK) bad++;
+        }
+        UT_CHECK(bad == 0 && r.calls == 6);
+    }
+#endif
+    /* argument checks happen before any backend */
+    UT_CHECK(umup_sgemm(0, 0, -1, 2, 3, 1.0f, x, 3, W, 2, 0.0f, y, 2) == UMUP_ERR_SHAPE);
+    UT_CHECK(umup_sgemm(0, 0, 2, 2, 3, 1.0f, x, 2, W, 2, 0.0f, y, 2) == UMUP_ERR_SHAPE);   /* lda < K */
+    UT_CHECK(umup_sgemm(0, 1, 2, 2, 3, 1.0f, x, 3, W, 2, 0.0f, y, 2) == UMUP_ERR_SHAPE);   /* ldb < K (B^T) */
+    UT_CHECK(umup_sgemm(0, 0, 2, 2, 3, 1.0f, x, 3, W, 2, 0.0f, y, 1) == UMUP_ERR_SHAPE);   /* ldc < N */
+    UT_CHECK(umup_sgemm(0, 0, 2, 2, 3, 1.0f, NULL, 3, W, 2, 0.0f, y, 2) == UMUP_ERR_NULL);
+    UT_CHECK(umup_gemm(NULL) == UMUP_ERR_NULL);
+    UT_CHECK(umup_sgemm(0, 0, 0, 2, 3, 1.0f, NULL, 3, NULL, 2, 0.0f, NULL, 2) == UMUP_OK);  /* empty: nothing to do */
+    UT_CHECK(r.calls == 6);
+    umup_set_backend(NULL);
+    UT_CHECK(umup_get_backend() == NULL);
+    umup_set_backend(saved);
 }
 
 int main(void)
@@ -129,5 +233,6 @@ int main(void)
     UT_RUN(test_cblas);
     UT_RUN(test_nan_beta0);
     UT_RUN(test_threads);
+    UT_RUN(test_seam);
     return ut_finish("test_gemm");
 }

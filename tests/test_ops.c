@@ -616,9 +616,9 @@ static void test_errors(void) {
     /* the GEMM entry ignores garbage in C when beta = 0 */
     {
         float a[4] = {1, 2, 3, 4}, b[4] = {1, 0, 0, 1}, c[4] = {NAN, NAN, NAN, NAN};
-        umup__sgemm(0, 0, 2, 2, 2, 1.0f, a, 2, b, 2, 0.0f, c, 2);
+        umup_sgemm(0, 0, 2, 2, 2, 1.0f, a, 2, b, 2, 0.0f, c, 2);
         UT_CHECK(c[0] == 1 && c[1] == 2 && c[2] == 3 && c[3] == 4);
-        umup__sgemm(1, 1, 2, 2, 2, 1.0f, a, 2, b, 2, 0.0f, c, 2);
+        umup_sgemm(1, 1, 2, 2, 2, 1.0f, a, 2, b, 2, 0.0f, c, 2);
         UT_CHECK(c[0] == 1 && c[1] == 3 && c[2] == 2 && c[3] == 4);
     }
 }
