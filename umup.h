@@ -2531,8 +2531,10 @@ UMUPDEF umup_status umup_model_create(umup_model **out, const umup_model_config 
         st = umup_param_rule(&c.param, m->d, &desc, &ti->rule);
         if (st != UMUP_OK) { umup_model_destroy(m); return st; }
         ti->offset = off;
-        ti->size = (size_t)ti->rows * ti->cols;
-        off += ti->size;
+        if (!umup__size_mul(&ti->size, (size_t)ti->rows, (size_t)ti->cols) || !umup__size_add(&off, off, ti->size)) {
+            umup_model_destroy(m);
+            return UMUP_ERR_NOMEM; /* the parameter count does not fit in memory */
+        }
     }
     m->n_params = off;
     m->params = (float *)UMUP_MALLOC(sizeof(float) * off);
