@@ -21,8 +21,10 @@
  *     UMUP_MALLOC(sz) / UMUP_FREE(p)
  *                          replace malloc/free (define both or neither)
  *     UMUP_ASSERT(x)       replace assert() for internal invariants (never used for user errors)
- *     UMUP_USE_CBLAS       let the GEMM entry call cblas_sgemm for products >= UMUP_GEMM_BLAS_MIN
- *                          multiply-adds (default 4096^3; link -lopenblas)
+ *     UMUP_USE_CBLAS       make the CBLAS backend (umup_cblas.h, next to this file) the default of
+ *                          the GEMM seam for large products (link the BLAS, e.g. -lopenblas)
+ *     UMUP_NO_TRAINER      the u-muP core only: ops, parametrizations, optimizers (sections 1-8);
+ *                          no model, corpus, trainer or checkpoints, no stdio
  * The library never prints and never exits: every fallible function returns a umup_status
  * (UMUP_OK = 0) and umup_status_string() describes it. Backward functions accumulate (+=).
  *
@@ -31,33 +33,44 @@
  *     umup_linear_scales(&s, rows, in, out, UMUP_CONSTRAINT_TO_OUTPUT_SCALE);
  *     umup_linear_forward(y, x, W, NULL, rows, in, out, &s);          // y = in^-1/2 x W^T
  *     umup_linear_backward(dx, dW, NULL, dy, x, W, rows, in, out, &s);
- * Quick start: training
- *     umup_model_config mc = umup_model_config_default();             // the reference decoder, u-muP
- *     umup_optim_config oc = umup_optim_config_default(UMUP_OPT_ADAMW);
- *     umup_trainer *t; umup_dataset ds; float loss;
- *     umup_trainer_create(&t, &mc, &oc, B);
- *     umup_dataset_from_corpus(&ds, 4000000, 1, 0.1);
- *     for (step = 0; step < n; step++) {
- *         umup_dataset_batch(&ds, 0, seed, step, B, T, ids, targets);
- *         umup_trainer_step(t, ids, targets, B, T, &loss);
+ * Quick start: training a u-muP transformer (tests/test_train.c runs exactly these lines and checks
+ * that the validation loss ends at or below 2.0 nats per byte; it starts at ln 256 = 5.5)
+ *     umup_model_config mc = umup_model_config_default();      // the reference decoder: u-muP, width 64
+ *     umup_optim_config oc = umup_optim_config_for(mc.param.param, UMUP_OPT_ADAMW, 200); // eta 2^-1, cosine
+ *     umup_trainer *t; umup_dataset ds; int32_t ids[8 * 64], tg[8 * 64]; float loss; long step;
+ *     umup_trainer_create(&t, &mc, &oc, 8);                     // batches of up to 8 sequences
+ *     umup_dataset_from_corpus(&ds, 1000000, 1, 0.1);           // the embedded corpus, 10% validation
+ *     for (step = 0; step < 200; step++) {
+ *         umup_dataset_batch(&ds, 0, 1, step, 8, 64, ids, tg);  // training batch `step`: 8 x 64 bytes
+ *         umup_trainer_step(t, ids, tg, 8, 64, &loss);
  *     }
+ *     umup_dataset_batch(&ds, 1, 0, 0, 8, 64, ids, tg);         // a validation batch
+ *     umup_trainer_eval(t, ids, tg, 8, 64, &loss);              // about 1.8 nats per byte
+ *     umup_trainer_destroy(t);
+ *     umup_dataset_free(&ds);
  * demos/train.c is a complete program around this loop.
  *
  * ---------------------------------------------------------------------------------------------
  * CONTENTS
  * ---------------------------------------------------------------------------------------------
- *   1. Scales and constraints       umup_op_scales, umup_constraint, scale_fwd / scale_bwd
- *   2. Matmuls                      matmul, linear, linear_readout
- *   3. Nonlinearities               gelu, silu, silu_glu
- *   4. Softmax and attention        softmax, scaled dot-product attention
- *   5. Norms, add, residuals        rms_norm, layer_norm, add, residual_split/add, the tau rule, dropout
- *   6. Embedding and loss           embedding, cross_entropy
- *   7. Parametrizations             umup_param_rule: init, multiplier, LR and WD per tensor
- *   8. Optimizers and schedules     AdamW, Adam, SGD, Lion; warmup + cosine/linear decay; clipping
- *   9. The model                    umup_model: the reference TransformerDecoder and its relatives;
- *                                   tensor statistics (coordinate checks, FP8 scale tracking)
- *  10. Data                         the embedded corpus, datasets, batches
- *  11. Training and checkpoints     umup_trainer, sampling, safetensors save / resume
+ *   1. Scales and constraints   >>scales      umup_op_scales, umup_constraint, scale_fwd / scale_bwd
+ *   2. Matmuls, the GEMM seam   >>matmul      umup_gemm and backends; matmul, linear, linear_readout
+ *   3. Nonlinearities           >>act         gelu, silu, silu_glu
+ *   4. Softmax and attention    >>attention   softmax, scaled dot-product attention
+ *   5. Norms, add, residuals    >>residual    rms_norm, layer_norm, add, residual_split/add/sum, tau rule, dropout
+ *   6. Embedding and loss       >>loss        embedding, cross_entropy
+ *   7. Parametrizations         >>param       umup_param_rule: init, multiplier, LR and WD per tensor;
+ *                               >>param-info  the parametrization object: everything a model asks
+ *   8. Optimizers and schedules >>optim       AdamW, Adam, SGD, Lion; warmup + decay; clipping; defaults
+ *   9. The model                >>model       umup_model: the reference TransformerDecoder and relatives
+ *                               >>stats       tensor statistics (coordinate checks, FP8 scale tracking)
+ *  10. Data                     >>data        the embedded corpus, datasets, batches
+ *  11. Training                 >>trainer     umup_trainer, sampling
+ *                               >>checkpoint  safetensors save / resume
+ *      (implementation only)    >>gemm-kernel the portable packed GEMM
+ * Each section's tag appears where it is declared (documentation, formulas) and again where it is
+ * implemented (the formula repeated at the code): search for ">>model" to jump between the two.
+ * Sections 9-11 are left out with UMUP_NO_TRAINER.
  * Conventions: row-major float buffers with explicit shapes; weights in the torch layout
  * [out_features, in_features]; a zero-initialised config struct means "defaults"
  * (umup_*_default() returns them resolved). Sources are cited as [GC] (the reference library),
@@ -76,7 +89,7 @@ extern "C" {
 #endif
 
 /* ============================================================================================ */
-/* 1. Scales and constraints                                                                    */
+/* 1. Scales and constraints                                                        >>scales */
 /* ============================================================================================ */
 /* A unit-scaled op ([GC] unit_scaling/functional.py, commit a7b5b3c) multiplies each input's
  * gradient by a grad scale (scale_bwd), runs the plain op, and multiplies its output by an
@@ -235,7 +248,7 @@ UMUPDEF umup_status umup_linear_backward_ex(float *dx, float *dW, float *dbias, 
                                             const umup_linear_hints *h);
 
 /* ============================================================================================ */
-/* 3. Elementwise nonlinearities: gelu, silu, silu_glu                                          */
+/* 3. Elementwise nonlinearities: gelu, silu, silu_glu                                 >>act */
 /* ============================================================================================ */
 /* mult is the inverse temperature (u-muP's alpha_ffn-act), > 0. Output and grad scales are
  * empirical fits ([GC]): with li = umup_logarithmic_interpolation,
@@ -269,7 +282,7 @@ UMUPDEF umup_status umup_silu_glu_backward(float *dx, float *dgate, const float 
                                            const float *gate, size_t n, float mult, const umup_op_scales *s);
 
 /* ============================================================================================ */
-/* 4. Softmax and attention                                                                     */
+/* 4. Softmax and attention                                                      >>attention */
 /* ============================================================================================ */
 /* softmax over the last dimension n of x [rows, n]: y = out * softmax(mult*x) (max-subtracted,
  * stable for any finite logits). Scales ([GC] softmax): out = li(a, n, sqrt n),
@@ -305,7 +318,7 @@ UMUPDEF umup_status umup_sdpa_backward(float *dq, float *dk, float *dv, const fl
                                        int D, float logit_scale, const umup_op_scales *s);
 
 /* ============================================================================================ */
-/* 5. Normalisation (non-parametric), add, residuals, dropout                                   */
+/* 5. Normalisation (non-parametric), add, residuals, dropout                     >>residual */
 /* ============================================================================================ */
 #define UMUP_NORM_EPS 1e-5f
 
@@ -328,9 +341,19 @@ UMUPDEF umup_status umup_add_backward(float *da, float *db, const float *dy, siz
  * Together y = (tau f(x) + x)/sqrt(1+tau^2) and dx is exactly the true gradient, while the
  * gradient inside the branch stays unit scaled. r or s of split_forward may be NULL. */
 UMUPDEF umup_status umup_residual_split_forward(float *r, float *s, const float *x, size_t n);
-UMUPDEF umup_status umup_residual_split_backward(float *dx, const float *dr, const float *ds, size_t n, float tau);
-UMUPDEF umup_status umup_residual_add_forward(float *y, const float *r, const float *s, size_t n, float tau);
+UMUPDEF umup_status umup_residual_split_backward(float *dx, const float *dr, const float *ds, size_t n, double tau);
+UMUPDEF umup_status umup_residual_add_forward(float *y, const float *r, const float *s, size_t n, double tau);
 UMUPDEF umup_status umup_residual_add_backward(float *dr, float *ds, const float *dy, size_t n);
+
+/* Plain weighted residual sum, for parametrizations with plain ops (true gradients):
+ *   forward  y = skip_w x + branch_w f
+ *   backward dx += skip_w dy, df += branch_w dy (dx or df may be NULL: skipped)
+ * SP, muP, spectral muP: skip_w = 1, branch_w = the depth rule's branch multiplier; muS's
+ * Res-Post-LN skip ([muS] section 3): skip_w = sqrt(1 - tau), branch_w = sqrt(tau). Weights finite. */
+UMUPDEF umup_status umup_residual_sum_forward(float *y, const float *x, const float *f, size_t n, double skip_w,
+                                              double branch_w);
+UMUPDEF umup_status umup_residual_sum_backward(float *dx, float *df, const float *dy, size_t n, double skip_w,
+                                               double branch_w);
 
 /* tau of residual branch i (0 = first attention, 1 = first MLP, ...) under the u-muP rule
  * ([GC] transformer_residual_scaling_rule, [P] appendix G):
@@ -360,7 +383,7 @@ UMUPDEF umup_status umup_dropout_backward(float *dx, const float *dy, size_t n, 
                                           uint64_t counter, const umup_op_scales *s);
 
 /* ============================================================================================ */
-/* 6. Embedding and cross-entropy                                                               */
+/* 6. Embedding and cross-entropy                                                     >>loss */
 /* ============================================================================================ */
 /* embedding: y[n_ids, d] = W[ids] (W [V, d]); forward scale 1. backward: dW[ids[i]] += grad_w *
  * dy[i], grad_w = sqrt(V / n_ids) ([GC] embedding). Errors: UMUP_ERR_INVALID_ARG for an id
@@ -386,7 +409,7 @@ UMUPDEF umup_status umup_cross_entropy_backward(float *dz, const float *z, const
                                                 float dloss, const umup_op_scales *s);
 
 /* ============================================================================================ */
-/* 7. Parametrizations: init, multipliers, learning-rate and weight-decay rules                 */
+/* 7. Parametrizations: init, multipliers, learning-rate and weight-decay rules      >>param */
 /* ============================================================================================ */
 /* One question, one function: for a tensor of a given kind and shape under a parametrization,
  * what are its init std, forward multiplier, Adam-family and SGD learning-rate factors and
@@ -437,9 +460,11 @@ typedef enum {
     UMUP_WD_COUPLED         /* L2: g += lambda * wd_factor * theta before the update (torch Adam, SGD) */
 } umup_wd_rule;
 
+typedef struct umup_param_info umup_param_info; /* a whole parametrization; defined below */
+
 /* Parametrization settings; zero-initialised means defaults (see umup_param_config_default). */
 typedef struct {
-    umup_parametrization param;
+    umup_parametrization param; /* a built-in parametrization (ignored when custom is set) */
     int base_width;         /* muP: width of the base model (0: the model's own width, m = 1) */
     int depth;              /* number of layers L of the model (0: 1) */
     int base_depth;         /* L0 for the depth rules (0: depth, so depth factors are 1) */
@@ -450,6 +475,7 @@ typedef struct {
     float alpha_emb;        /* muP embedding multiplier (0: 1) */
     float alpha_out;        /* muP readout multiplier (0: 1) */
     int readout_zero_init;  /* muP: initialise the readout to zero (mup's readout_zero_init) */
+    const umup_param_info *custom; /* NULL: the built-in `param`; else this parametrization (see below) */
 } umup_param_config;
 
 /* A tensor to ask about. fan_in/fan_out are the torch layout's shape[1]/shape[0] for a weight
@@ -474,10 +500,11 @@ typedef struct {
 } umup_tensor_rule;
 
 /* Resolved defaults: u-muP, base_width 0, depth 1, base_depth = depth, depth = layers,
- * default depth rule, completep_alpha 1, sigma_emb 1, alpha_emb 1, alpha_out 1. */
+ * default depth rule, completep_alpha 1, sigma_emb 1, alpha_emb 1, alpha_out 1, custom NULL. */
 UMUPDEF umup_param_config umup_param_config_default(void);
 
-/* Fills *out for tensor t in a model of width `width` (d_model). Zero fields of cfg take their
+/* Fills *out for tensor t in a model of width `width` (d_model): the parametrization's rule
+ * (umup_param_info.rule, below) followed by the depth rule of cfg. Zero fields of cfg take their
  * defaults. Errors: UMUP_ERR_NULL; UMUP_ERR_SHAPE (fan_in, fan_out or width < 1);
  * UMUP_ERR_INVALID_ARG (unknown enum, completep_alpha outside [1/2, 1], negative settings). */
 UMUPDEF umup_status umup_param_rule(const umup_param_config *cfg, int width, const umup_tensor_desc *t,
@@ -487,18 +514,79 @@ UMUPDEF umup_status umup_param_rule(const umup_param_config *cfg, int width, con
  * tau rule of section 5 does this job), (L/L0)^-1/2 (Depth-muP) or (L/L0)^-alpha (CompleteP). */
 UMUPDEF float umup_param_branch_multiplier(const umup_param_config *cfg);
 
-/* Attention logit scale for head size d_head in a model of width `width`: SP 1/sqrt(d_head);
- * muP sqrt(d_base)/d_head with d_base the head size at the base width (1/d_head scaling that equals
- * SP's at the base width, mup README); u-muP alpha_attn/d_head ([GC] sdpa mult / d_head); muS and
- * spectral alpha_attn/d_head. alpha_attn (0: 1) multiplies the SP and muP scales too. */
+/* Attention logit scale for head size d_head in a model of width `width`, from the parametrization's
+ * attention_scale hook: SP alpha_attn/sqrt(d_head); muP alpha_attn sqrt(d_base)/d_head with d_base
+ * the head size at the base width (1/d_head scaling that equals SP's at the base width, mup README);
+ * u-muP alpha_attn/d_head ([GC] sdpa mult / d_head); muS and spectral alpha_attn/d_head.
+ * alpha_attn 0 means 1. NaN for invalid arguments. */
 UMUPDEF float umup_param_attention_scale(const umup_param_config *cfg, int width, int d_head, float alpha_attn);
 
-/* Short names "umup", "sp", "mup", "mus", "spectral" and their parser (UMUP_ERR_INVALID_ARG if unknown). */
+/* Short names "umup", "sp", "mup", "mus", "spectral" and their parser (UMUP_ERR_INVALID_ARG if
+ * unknown; "u-mup" is accepted for "umup"). umup_param_name gives "?" for an unknown value. */
 UMUPDEF const char *umup_param_name(umup_parametrization p);
 UMUPDEF umup_status umup_param_parse(const char *name, umup_parametrization *out);
 
+/* ---- The parametrization object                                                 >>param-info */
+/* Everything the model and the trainer ask a parametrization, in one object: its tensor rule, the
+ * model-level choices (unit-scaled or plain ops, residual form, attention logit scale) and its
+ * tested defaults (eta, clipping, warmup). The model and the trainer contain no test of which
+ * parametrization they run: they read this object.
+ * Adding a parametrization:
+ *   - to your program: fill a umup_param_info (a rule function, usually wrapping one of the
+ *     umup_param_rule_* below, plus the fields) and point umup_param_config.custom at it; nothing
+ *     else changes (tests/test_model.c trains a dummy parametrization this way);
+ *   - to the library: one enum value in umup_parametrization, one entry in the table of built-ins
+ *     (umup__param_table in the implementation, >>param-info) and its rule function. */
+typedef enum {
+    UMUP_RESIDUAL_TAU = 0,  /* u-muP: res(x, f) = residual_split/add with tau_i of the tau rule:
+                               (tau f + x) / sqrt(1 + tau^2), unit-scaled gradients in the branch */
+    UMUP_RESIDUAL_PRE_NORM, /* x + b f(norm(x)), b = umup_param_branch_multiplier (SP, muP, spectral) */
+    UMUP_RESIDUAL_POST_NORM /* muS Res-Post-LN ([muS] section 3): sqrt(1 - tau) x + sqrt(tau) norm(f(x)) */
+} umup_residual_form;
+
+/* A tensor rule: fills *out for tensor t (cfg is resolved: no zero fields). Returns UMUP_OK or an
+ * error as umup_param_rule documents. */
+typedef umup_status (*umup_param_rule_fn)(const umup_param_config *cfg, int width, const umup_tensor_desc *t,
+                                          umup_tensor_rule *out);
+/* An attention logit scale (cfg resolved, width and d_head >= 1, alpha_attn > 0). */
+typedef float (*umup_attention_scale_fn)(const umup_param_config *cfg, int width, int d_head, float alpha_attn);
+
+struct umup_param_info {
+    const char *name;               /* short name ("umup", ...): flags, checkpoints, tables */
+    const char *title;              /* one line for humans */
+    umup_param_rule_fn rule;        /* init, multiplier, LR and WD of a tensor (depth rules come after) */
+    int unit_ops;                   /* 1: the model runs the unit-scaled ops of sections 2-6 with their
+                                       scales (the tensors' multipliers are those scales) and the
+                                       unit-scaled loss; 0: plain ops, each linear and embedding output
+                                       times its tensor rule's multiplier, the true gradients */
+    umup_residual_form residual;    /* how residual branches join the stream */
+    umup_attention_scale_fn attention_scale; /* NULL: alpha_attn / sqrt(d_head) */
+    double default_lr;              /* tested peak eta with AdamW (umup_optim_config_for) */
+    double default_clip;            /* default global gradient-norm clipping threshold (0: none) */
+    float default_warmup;           /* default warmup steps as a fraction of the run (umup_optim_config_for) */
+};
+
+/* The built-in parametrization p (NULL for an unknown value), and the one cfg selects (cfg->custom
+ * when set, else the built-in cfg->param; NULL for NULL or an unknown value). */
+UMUPDEF const umup_param_info *umup_param_info_of(umup_parametrization p);
+UMUPDEF const umup_param_info *umup_param_config_info(const umup_param_config *cfg);
+
+/* The built-in tensor rules (what the table's entries point to; sources at each one in the
+ * implementation), for custom parametrizations to build on. cfg must be resolved (they are called
+ * through umup_param_rule, which resolves it). */
+UMUPDEF umup_status umup_param_rule_umup(const umup_param_config *cfg, int width, const umup_tensor_desc *t,
+                                         umup_tensor_rule *out);
+UMUPDEF umup_status umup_param_rule_sp(const umup_param_config *cfg, int width, const umup_tensor_desc *t,
+                                       umup_tensor_rule *out);
+UMUPDEF umup_status umup_param_rule_mup(const umup_param_config *cfg, int width, const umup_tensor_desc *t,
+                                        umup_tensor_rule *out);
+UMUPDEF umup_status umup_param_rule_mus(const umup_param_config *cfg, int width, const umup_tensor_desc *t,
+                                        umup_tensor_rule *out);
+UMUPDEF umup_status umup_param_rule_spectral(const umup_param_config *cfg, int width, const umup_tensor_desc *t,
+                                             umup_tensor_rule *out);
+
 /* ============================================================================================ */
-/* 8. Optimizers and LR schedules                                                               */
+/* 8. Optimizers and LR schedules                                                    >>optim */
 /* ============================================================================================ */
 
 typedef enum { UMUP_SCHED_CONSTANT = 0, UMUP_SCHED_COSINE, UMUP_SCHED_LINEAR } umup_decay_kind;
@@ -519,7 +607,11 @@ typedef struct {
  * A NULL or invalid schedule gives 1. */
 UMUPDEF float umup_schedule_value(const umup_schedule *s, long step);
 
-typedef enum { UMUP_OPT_ADAMW = 0, UMUP_OPT_ADAM, UMUP_OPT_SGD, UMUP_OPT_LION } umup_optimizer_kind;
+/* The optimizers. Adding one: an enum value here, an entry in the implementation's table
+ * (umup__optim_table, >>optim: name, moments, default betas, how it treats decoupled weight decay)
+ * and its per-element update in umup__optim_update; tests/test_optim.c checks each one against
+ * hand-computed steps. */
+typedef enum { UMUP_OPT_ADAMW = 0, UMUP_OPT_ADAM, UMUP_OPT_SGD, UMUP_OPT_LION, UMUP_OPT_COUNT } umup_optimizer_kind;
 
 /* Optimizer settings; zero-initialised means defaults (see umup_optim_config_default). */
 typedef struct {
@@ -552,7 +644,20 @@ typedef struct {
     double last_grad_norm;  /* global gradient norm of the last step (before clipping) */
 } umup_optimizer;
 
+/* Library defaults of an optimizer, independent of the parametrization: lr 1e-3, betas 0.9/0.999
+ * (Lion 0.9/0.99), eps 1e-8, no momentum, decay, clipping or schedule. Prefer umup_optim_config_for. */
 UMUPDEF umup_optim_config umup_optim_config_default(umup_optimizer_kind kind);
+
+/* What a run of total_steps updates under parametrization p should start from: the optimizer's
+ * defaults with the parametrization's tested peak eta (u-muP 2^-1, muS 2^-2, SP/muP/spectral 2^-9:
+ * the README's LR sweeps), its default clipping, a linear warmup over its default fraction of the
+ * run (0.1), then cosine decay to 0.1 eta at total_steps (total_steps < 1: constant LR, no warmup);
+ * SGD gets momentum 0.9.
+ * The _info variant takes a parametrization object (a custom one too). An unknown p or NULL info
+ * gives umup_optim_config_default(kind). */
+UMUPDEF umup_optim_config umup_optim_config_for(umup_parametrization p, umup_optimizer_kind kind, long total_steps);
+UMUPDEF umup_optim_config umup_optim_config_for_info(const umup_param_info *info, umup_optimizer_kind kind,
+                                                     long total_steps);
 
 /* Initialises *opt from cfg (zero fields take defaults). Errors: UMUP_ERR_NULL,
  * UMUP_ERR_INVALID_ARG (unknown kind, lr <= 0, betas outside [0, 1), eps < 0, momentum outside
@@ -560,8 +665,13 @@ UMUPDEF umup_optim_config umup_optim_config_default(umup_optimizer_kind kind);
 UMUPDEF umup_status umup_optim_init(umup_optimizer *opt, const umup_optim_config *cfg);
 
 /* Floats of per-parameter state for n parameters: Adam/AdamW 2n (first moments, then second
- * moments), SGD n (momentum buffer), Lion n. The state array must start zeroed. */
+ * moments), SGD n (momentum buffer), Lion n; (size_t)-1 when that does not fit in size_t, 0 for an
+ * unknown kind. The state array must start zeroed. */
 UMUPDEF size_t umup_optim_state_size(umup_optimizer_kind kind, size_t n);
+
+/* How many of those n-float state arrays the configured optimizer actually uses (what a checkpoint
+ * saves): Adam/AdamW 2, Lion 1, SGD 1 with momentum and 0 without; 0 for NULL or an unknown kind. */
+UMUPDEF int umup_optim_moments(const umup_optim_config *cfg);
 
 /* One update of every group. params/grads/state are the flat arrays (n_params floats; state as
  * above, laid out as [m of all params][v of all params] for Adam). Steps, for update index
@@ -584,35 +694,49 @@ UMUPDEF umup_status umup_optim_step(umup_optimizer *opt, float *params, const fl
 UMUPDEF const char *umup_optim_name(umup_optimizer_kind kind);
 UMUPDEF umup_status umup_optim_parse(const char *name, umup_optimizer_kind *out);
 
+#ifndef UMUP_NO_TRAINER /* sections 9-11: the model, data, trainer and checkpoints */
+
 /* ============================================================================================ */
-/* 9. The model: a small decoder-only transformer                                               */
+/* 9. The model: a small decoder-only transformer                                      >>model */
 /* ============================================================================================ */
 /* Byte-level (vocab 256 by default) decoder-only transformer, llm.c style: every parameter in one
  * flat allocation with named views (torch layouts, the reference implementation's names), the
  * gradients in a parallel flat array, the activations of one (B, T) batch in one more; each layer's
- * forward and backward side by side; every matmul through the GEMM entry.
- * Architecture (the reference TransformerDecoder, [GC] _modules.py): h = embedding(ids); per layer:
- *   attention branch: r = norm(h); q, k, v = linear_qkv(r); a = causal sdpa(q, k, v); h <- res(h, linear_o(a))
- *   MLP branch:       r = norm(h); h <- res(h, linear_2(silu_glu(linear_1(r), linear_gate(r))))
- * then logits = readout(norm(h)) and the cross-entropy of the next byte. Norms are non-parametric
- * (RMSNorm, or LayerNorm), no biases, no positional embedding (NoPE) unless rope is set; dropout,
- * when set, applies to each branch output before the residual add (unit scaled under u-muP, [GC]).
- * Under u-muP (the default) every op is the unit-scaled op of sections 2-6: linear_qkv and
- * linear_o to_output_scale, the MLP linears unconstrained, linear_readout, the unit-scaled
- * cross-entropy, and res(h, f) = residual_split/residual_add with the tau rule; this configuration
- * reproduces the reference values (tests/test_model.c). Under SP, muP and spectral muP the ops are
- * plain with the parametrization's multipliers (umup_param_rule) and the pre-norm residual
- * h + branch_multiplier * f. muS uses its Res-Post-LayerNorm form ([muS] section 3): the norm moves to
- * the end of each branch and h <- sqrt(1 - tau) h + sqrt(tau) norm(f(h)) with a constant tau. */
+ * forward and backward side by side; every matmul through the GEMM seam. The model is written in the
+ * public ops of sections 2-6; what differs between parametrizations it reads from the
+ * parametrization object (umup_param_info: unit-scaled or plain ops, residual form, attention scale):
+ *
+ *   h = embedding(ids)                                        (times the rule's multiplier if plain)
+ *   per layer:  h = res(h, attn(in(h)))     attn(x) = linear_o(sdpa(split_heads(linear_qkv(x))))
+ *               h = res(h, mlp(in(h)))      mlp(x)  = linear_2(silu_glu(linear_1(x), linear_gate(x)))
+ *   logits = readout(norm(h));  loss = cross_entropy(logits, next byte)
+ *
+ * with, by the residual form (umup_residual_form):
+ *   TAU (u-muP, the reference TransformerDecoder, [GC] _modules.py): in = norm, res(h, f) =
+ *       residual_add(f, residual_split(h), tau_i) with tau_i from the tau rule (section 5); every op
+ *       is the unit-scaled op (linear_qkv and linear_o to_output_scale, the MLP linears
+ *       unconstrained, linear_readout, the unit-scaled cross-entropy). This configuration
+ *       reproduces the reference values (tests/test_model.c).
+ *   PRE_NORM (SP, muP, spectral muP): in = norm, res(h, f) = residual_sum(h, f, 1, branch_multiplier);
+ *       plain ops with the parametrization's multipliers (umup_param_rule).
+ *   POST_NORM (muS, [muS] section 3): in = identity, res(h, f) = residual_sum(h, norm(f), sqrt(1 - tau),
+ *       sqrt(tau)) with tau = mus_tau.
+ * Norms are non-parametric (RMSNorm, or LayerNorm), no biases, no positional embedding (NoPE) unless
+ * rope is set; dropout, when set, applies to each branch output before the residual (unit scaled
+ * with unit-scaled ops, [GC]). FP8 simulation follows a per-tensor policy (umup_tensor_info.fp8)
+ * that the chosen scheme fills in. */
 
 typedef enum { UMUP_NORM_RMS = 0, UMUP_NORM_LAYER } umup_norm_kind;
 
-/* Which matmul inputs FP8 simulation rounds (forward: activations and weights to E4M3; backward:
- * output gradients to E5M2; saturating; fp32 accumulation). Embedding, readout and loss stay fp32. */
+/* FP8 simulation schemes: which linear layers cast their inputs (saturating, no scale factors; fp32
+ * accumulation). A cast layer rounds its input activation and weight to the forward format (E4M3)
+ * before the forward and backward products, and its output gradient to the backward format (E5M2).
+ * Embedding, attention scores, readout and loss stay fp32. */
 typedef enum {
     UMUP_FP8_SIM_NONE = 0,  /* fp32 throughout */
     UMUP_FP8_SIM_ALL,       /* every hidden linear (qkv, o, MLP up/gate/down) */
-    UMUP_FP8_SIM_UMUP       /* the u-muP scheme: all but the attention output and FFN down projections */
+    UMUP_FP8_SIM_UMUP       /* the u-muP scheme ([P] section 5): all but the attention output and FFN down
+                               projections, whose inputs are the least well scaled */
 } umup_fp8_sim;
 
 /* Model configuration; zero-initialised means defaults (see umup_model_config_default). */
@@ -634,10 +758,25 @@ typedef struct {
     float alpha_res_attn_ratio; /* u-muP alpha_res-attn-ratio (0: 1) */
     float alpha_loss_softmax;   /* u-muP alpha_loss-softmax: logits multiplier in the loss (0: 1) */
     float mus_tau;          /* muS residual weight tau in (0, 1) (0: 0.4, [muS]'s value for 4 layers, App. A.3) */
-    umup_fp8_sim fp8;
+    umup_fp8_sim fp8;       /* FP8 simulation scheme */
     umup_fp8_rounding fp8_rounding;
+    int fp8_custom_formats; /* 0: E4M3 forward, E5M2 backward ([P]); 1: the two formats below */
+    umup_fp8_format fp8_format_fwd, fp8_format_bwd;
     uint64_t seed;          /* init and stochastic-rounding seed */
 } umup_model_config;
+
+/* What a tensor is in the model: the table of FP8 schemes and the statistics refer to roles. */
+typedef enum {
+    UMUP_ROLE_EMBEDDING = 0, UMUP_ROLE_QKV, UMUP_ROLE_ATTN_OUT, UMUP_ROLE_MLP_UP, UMUP_ROLE_MLP_GATE,
+    UMUP_ROLE_MLP_DOWN, UMUP_ROLE_READOUT
+} umup_tensor_role;
+
+/* How FP8 simulation treats a linear layer (filled by the scheme at model creation). */
+typedef struct {
+    int cast;                       /* 1: x and W are rounded to fwd, dy to bwd; 0: fp32 */
+    umup_fp8_format fwd, bwd;
+    umup_fp8_rounding rounding;
+} umup_fp8_policy;
 
 /* One named parameter tensor: a view into the flat arrays. */
 typedef struct {
@@ -645,9 +784,11 @@ typedef struct {
     int rows, cols;         /* torch layout [rows, cols] = [out_features, in_features] */
     size_t offset, size;    /* in floats, into params / grads */
     umup_tensor_kind kind;
+    umup_tensor_role role;
     int in_residual;
     int layer;              /* the layer it belongs to; -1 for the embedding and the readout */
     umup_tensor_rule rule;  /* init, multiplier, LR and WD factors from the parametrization */
+    umup_fp8_policy fp8;    /* FP8 simulation of the linear layer that uses it */
 } umup_tensor_info;
 
 typedef struct umup_model umup_model;
@@ -669,13 +810,21 @@ UMUPDEF int umup_model_num_tensors(const umup_model *m);
 UMUPDEF const umup_tensor_info *umup_model_tensor(const umup_model *m, int i);
 UMUPDEF const umup_tensor_info *umup_model_find_tensor(const umup_model *m, const char *name);
 
-/* The flat arrays (num_params floats each); write to params to load weights. */
+/* The flat arrays (num_params floats each); write to params to load weights. umup_model_params
+ * counts as a change of the parameters (it bumps the weight epoch that GEMM backends cache by). */
 UMUPDEF float *umup_model_params(umup_model *m);
 UMUPDEF float *umup_model_grads(umup_model *m);
 UMUPDEF size_t umup_model_num_params(const umup_model *m);
 
 /* Memory: bytes held for parameters, gradients and activations (for max_batch x max_seq tokens). */
 UMUPDEF void umup_model_memory(const umup_model *m, size_t *param_bytes, size_t *grad_bytes, size_t *act_bytes);
+
+/* The same figures for a configuration, without allocating them: what umup_model_create(cfg,
+ * max_batch) would allocate (plus a few KB of tables). Every size is computed with overflow checks.
+ * Errors: those of umup_model_create's validation, and UMUP_ERR_NOMEM when a size does not fit in
+ * size_t or a dimension product exceeds the int range the ops take (then nothing is written). */
+UMUPDEF umup_status umup_model_memory_needed(const umup_model_config *cfg, int max_batch, size_t *param_bytes,
+                                             size_t *grad_bytes, size_t *act_bytes);
 
 /* Forward pass on ids [B, T] (B <= max_batch, T <= max_seq, ids in [0, vocab)): the mean
  * cross-entropy over the positions whose target in targets [B, T] is not -1 (may be NULL: no loss,
@@ -703,7 +852,7 @@ UMUPDEF void umup_model_zero_grad(umup_model *m);
  * parametrization without an SGD rule). */
 UMUPDEF umup_status umup_model_param_groups(const umup_model *m, umup_optimizer_kind kind, umup_param_group *groups);
 
-/* ---- Tensor statistics: coordinate checks and FP8 scale tracking ---------------------------- */
+/* ---- Tensor statistics: coordinate checks and FP8 scale tracking ------------------ >>stats */
 /* With recording on, every forward pass records the statistics of each module's output and of
  * each linear layer's input x and weight W (before any FP8 cast), and the backward pass adds each
  * linear layer's output gradient dy. They are what a mup-style coordinate check plots, and what
@@ -749,7 +898,7 @@ UMUPDEF void umup_model_record_stats(umup_model *m, int on);
 UMUPDEF const umup_tensor_stats *umup_model_stats(const umup_model *m, int *count);
 
 /* ============================================================================================ */
-/* 10. Data: the embedded corpus, datasets and batches                                          */
+/* 10. Data: the embedded corpus, datasets and batches                                >>data */
 /* ============================================================================================ */
 /* The default corpus is generated, not downloaded: a deterministic stochastic grammar over a
  * synthetic Zipfian vocabulary with structure at several scales:
@@ -793,7 +942,7 @@ UMUPDEF umup_status umup_dataset_batch(const umup_dataset *ds, int split, uint64
 UMUPDEF double umup_dataset_unigram_entropy(const umup_dataset *ds);
 
 /* ============================================================================================ */
-/* 11. Training, sampling and checkpoints                                                       */
+/* 11. Training, sampling and checkpoints                                          >>trainer */
 /* ============================================================================================ */
 /* A trainer owns a model, its optimizer and the optimizer state. A training step is
  * zero_grad -> forward -> backward -> clip -> optimizer update with the parametrization's per-tensor
@@ -827,6 +976,8 @@ UMUPDEF umup_status umup_trainer_eval(umup_trainer *t, const int32_t *ids, const
 UMUPDEF umup_status umup_model_sample(umup_model *m, const int32_t *prompt, int n_prompt, int n_new, float temperature,
                                       int top_k, uint64_t seed, int32_t *out);
 
+/* ---- Checkpoints ----------------------------------------------------------------- >>checkpoint */
+
 /* Saves the whole training state as safetensors: every parameter under its reference name in the
  * torch layout (F32), the optimizer moments as "optim.m.<name>" / "optim.v.<name>", and in the
  * "__metadata__" the format ("umup-checkpoint-1"), the step and every model and optimizer setting.
@@ -843,6 +994,8 @@ UMUPDEF umup_status umup_trainer_load(umup_trainer *t, const char *path);
 
 /* Human-readable reason of the last failed save/load ("" if none). */
 UMUPDEF const char *umup_trainer_error(const umup_trainer *t);
+
+#endif /* UMUP_NO_TRAINER */
 
 #ifdef __cplusplus
 }
@@ -875,7 +1028,6 @@ UMUPDEF const char *umup_trainer_error(const umup_trainer *t);
 
 #include <math.h>
 #include <string.h>
-#include <stdio.h> /* snprintf only: the library never prints */
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -883,12 +1035,17 @@ UMUPDEF const char *umup_trainer_error(const umup_trainer *t);
 
 /* ---- Checked sizes: every size computed from user input goes through these ---------------- */
 /* *out = a * b (or a + b); return 0 and leave *out alone when the result does not fit in size_t. */
-static int umup__size_mul(size_t *out, size_t a, size_t b) {
+#if defined(__GNUC__) || defined(__clang__)
+#define UMUP__UNUSED __attribute__((unused)) /* the UMUP_NO_TRAINER core may not need every helper */
+#else
+#define UMUP__UNUSED
+#endif
+static UMUP__UNUSED int umup__size_mul(size_t *out, size_t a, size_t b) {
     if (a && b > (size_t)-1 / a) return 0;
     *out = a * b;
     return 1;
 }
-static int umup__size_add(size_t *out, size_t a, size_t b) {
+static UMUP__UNUSED int umup__size_add(size_t *out, size_t a, size_t b) {
     if (b > (size_t)-1 - a) return 0;
     *out = a + b;
     return 1;
@@ -979,7 +1136,7 @@ UMUPDEF umup_status umup_sgemm_portable(int trans_a, int trans_b, int M, int N, 
 /* Ops implementation                                                                           */
 /* ============================================================================================ */
 
-/* ---- Scales and constraints ------------------------------------------------------------------- */
+/* ---- 1. scales and constraints ---------------------------------------------------- >>scales */
 
 static void umup__scales_ones(umup_op_scales *s) {
     s->out = 1.0f;
@@ -1067,8 +1224,9 @@ UMUPDEF umup_status umup_scale_bwd_backward(float *dx, const float *dy, size_t n
     return UMUP_OK;
 }
 
-/* ---- matmul / linear ----------------------------------------------------------------------- */
+/* ---- 2. matmul / linear ------------------------------------------------------------ >>matmul */
 
+/* out = k^-1/2, dA = n^-1/2, dB = m^-1/2, then the constraint over all three */
 UMUPDEF umup_status umup_matmul_scales(umup_op_scales *s, int m, int k, int n, umup_constraint c) {
     umup_op_scales t;
     if (!s) return UMUP_ERR_NULL;
@@ -1097,6 +1255,7 @@ UMUPDEF umup_status umup_matmul_backward(float *dA, float *dB, const float *dC, 
     return st;
 }
 
+/* linear: out = in^-1/2 (readout: 1/in), dx = out^-1/2, dW = rows^-1/2; the constraint covers (out, dx) */
 static umup_status umup__linear_scales(umup_op_scales *s, int rows, int in, int out, umup_constraint c, int readout) {
     umup_op_scales t;
     if (!s) return UMUP_ERR_NULL;
@@ -1170,11 +1329,13 @@ UMUPDEF umup_status umup_linear_backward(float *dx, float *dW, float *dbias, con
     return umup_linear_backward_ex(dx, dW, dbias, dy, x, W, rows, in, out, s, NULL);
 }
 
-/* ---- gelu / silu / silu_glu ------------------------------------------------------------------ */
+/* ---- 3. gelu / silu / silu_glu ------------------------------------------------------- >>act */
 
 #define UMUP__SQRT2 1.41421356237309504880
 #define UMUP__PI 3.14159265358979323846
 
+/* out = li(a, 2, sqrt(2/(1-1/pi))), a = 1/(1 + 0.25/mult^2); grad = li(a, 2, sqrt 2) (gelu) or
+   li(a', 2, sqrt 2), a' = 1/(1 + 1/mult^2) (silu); then the constraint */
 static umup_status umup__act_scales(umup_op_scales *s, float mult, umup_constraint c, int silu) {
     double m2, a, a2;
     umup_op_scales t;
@@ -1281,6 +1442,7 @@ UMUPDEF umup_status umup_silu_backward(float *dx, const float *dy, const float *
     return UMUP_OK;
 }
 
+/* out = grad[0] = grad[1] = li(a', 2, sqrt 2), a' = 1/(1 + 1/mult^2) */
 UMUPDEF umup_status umup_silu_glu_scales(umup_op_scales *s, float mult) {
     double a2;
     if (!s) return UMUP_ERR_NULL;
@@ -1337,8 +1499,9 @@ UMUPDEF umup_status umup_silu_glu_backward(float *dx, float *dgate, const float 
     return UMUP_OK;
 }
 
-/* ---- softmax / attention --------------------------------------------------------------------- */
+/* ---- 4. softmax / attention ----------------------------------------------------- >>attention */
 
+/* out = li(a, n, sqrt n), grad = li(a, n/mult, sqrt(n/mult)), a = 1/(1 + 4/mult^2); then the constraint */
 UMUPDEF umup_status umup_softmax_scales(umup_op_scales *s, int n, float mult, umup_constraint c) {
     double a, nn = (double)n;
     umup_op_scales t;
@@ -1399,6 +1562,7 @@ UMUPDEF umup_status umup_softmax_backward(float *dx, const float *dy, const floa
     return UMUP_OK;
 }
 
+/* out = grad[0..2] = 1 / li(a, sqrt((causal ? ln S : 1) / S), 1), a = 1/(1 + 4 D / mult^2) */
 UMUPDEF umup_status umup_sdpa_scales(umup_op_scales *s, int S, int D, int causal, float mult) {
     double a, lo;
     if (!s) return UMUP_ERR_NULL;
@@ -1504,7 +1668,7 @@ UMUPDEF umup_status umup_sdpa_backward(float *dq, float *dk, float *dv, const fl
     return UMUP_OK;
 }
 
-/* ---- norms ------------------------------------------------------------------------------------ */
+/* ---- 5. norms ---------------------------------------------------------------------- >>residual */
 
 static umup_status umup__norm_check(const void *a, const void *b, int rows, int d) {
     if (!a || !b) return UMUP_ERR_NULL;
@@ -1580,8 +1744,9 @@ UMUPDEF umup_status umup_layer_norm_backward(float *dx, const float *dy, const f
     return umup__norm_backward(dx, dy, x, rows, d, 0);
 }
 
-/* ---- add, residuals, dropout -------------------------------------------------------------------- */
+/* ---- 5. add, residuals, dropout ------------------------------------------------- >>residual */
 
+/* out = 2^-1/2, grad[0] = grad[1] = 2^-1/2, then the constraint */
 UMUPDEF umup_status umup_add_scales(umup_op_scales *s, umup_constraint c) {
     umup_op_scales t;
     if (!s) return UMUP_ERR_NULL;
@@ -1607,7 +1772,7 @@ UMUPDEF umup_status umup_add_backward(float *da, float *db, const float *dy, siz
     return UMUP_OK;
 }
 
-static int umup__tau_ok(float tau) { return tau > 0.0f && tau < 3.4e38f; }
+static int umup__tau_ok(double tau) { return tau > 0.0 && tau < 1e300; }
 
 UMUPDEF umup_status umup_residual_split_forward(float *r, float *s, const float *x, size_t n) {
     if (n && !x) return UMUP_ERR_NULL;
@@ -1616,34 +1781,77 @@ UMUPDEF umup_status umup_residual_split_forward(float *r, float *s, const float 
     return UMUP_OK;
 }
 
-UMUPDEF umup_status umup_residual_split_backward(float *dx, const float *dr, const float *ds, size_t n, float tau) {
+/* dx += tau/sqrt(1+tau^2) dr + 1/sqrt(1+tau^2) ds */
+UMUPDEF umup_status umup_residual_split_backward(float *dx, const float *dr, const float *ds, size_t n, double tau) {
     double a, b;
-    size_t i;
+    long i;
     if (n && (!dx || !dr || !ds)) return UMUP_ERR_NULL;
     if (!umup__tau_ok(tau)) return UMUP_ERR_INVALID_ARG;
-    a = tau / sqrt(1.0 + (double)tau * tau);
-    b = 1.0 / sqrt(1.0 + (double)tau * tau);
-    for (i = 0; i < n; i++) dx[i] += (float)(a * dr[i] + b * ds[i]);
+    a = tau / sqrt(1.0 + tau * tau);
+    b = 1.0 / sqrt(1.0 + tau * tau);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (n > 32768)
+#endif
+    for (i = 0; i < (long)n; i++) dx[i] += (float)(a * dr[i] + b * ds[i]);
     return UMUP_OK;
 }
 
-UMUPDEF umup_status umup_residual_add_forward(float *y, const float *r, const float *s, size_t n, float tau) {
+/* y = tau/sqrt(1+tau^2) r + 1/sqrt(1+tau^2) s */
+UMUPDEF umup_status umup_residual_add_forward(float *y, const float *r, const float *s, size_t n, double tau) {
     double a, b;
-    size_t i;
+    long i;
     if (n && (!y || !r || !s)) return UMUP_ERR_NULL;
     if (!umup__tau_ok(tau)) return UMUP_ERR_INVALID_ARG;
-    a = tau / sqrt(1.0 + (double)tau * tau);
-    b = 1.0 / sqrt(1.0 + (double)tau * tau);
-    for (i = 0; i < n; i++) y[i] = (float)(a * r[i] + b * s[i]);
+    a = tau / sqrt(1.0 + tau * tau);
+    b = 1.0 / sqrt(1.0 + tau * tau);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (n > 32768)
+#endif
+    for (i = 0; i < (long)n; i++) y[i] = (float)(a * r[i] + b * s[i]);
     return UMUP_OK;
 }
 
+/* dr += dy, ds += dy */
 UMUPDEF umup_status umup_residual_add_backward(float *dr, float *ds, const float *dy, size_t n) {
-    size_t i;
+    long i;
     if (n && !dy) return UMUP_ERR_NULL;
-    for (i = 0; i < n; i++) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (n > 32768)
+#endif
+    for (i = 0; i < (long)n; i++) {
         if (dr) dr[i] += dy[i];
         if (ds) ds[i] += dy[i];
+    }
+    return UMUP_OK;
+}
+
+static int umup__weight_ok(double w) { return w > -1e300 && w < 1e300; }
+
+/* y = skip_w x + branch_w f */
+UMUPDEF umup_status umup_residual_sum_forward(float *y, const float *x, const float *f, size_t n, double skip_w,
+                                              double branch_w) {
+    long i;
+    if (n && (!y || !x || !f)) return UMUP_ERR_NULL;
+    if (!umup__weight_ok(skip_w) || !umup__weight_ok(branch_w)) return UMUP_ERR_INVALID_ARG;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (n > 32768)
+#endif
+    for (i = 0; i < (long)n; i++) y[i] = (float)(branch_w * f[i] + skip_w * x[i]);
+    return UMUP_OK;
+}
+
+/* dx += skip_w dy, df += branch_w dy */
+UMUPDEF umup_status umup_residual_sum_backward(float *dx, float *df, const float *dy, size_t n, double skip_w,
+                                               double branch_w) {
+    long i;
+    if (n && !dy) return UMUP_ERR_NULL;
+    if (!umup__weight_ok(skip_w) || !umup__weight_ok(branch_w)) return UMUP_ERR_INVALID_ARG;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (n > 32768)
+#endif
+    for (i = 0; i < (long)n; i++) {
+        if (dx) dx[i] += (float)(skip_w * dy[i]);
+        if (df) df[i] += (float)(branch_w * dy[i]);
     }
     return UMUP_OK;
 }
@@ -1672,6 +1880,7 @@ UMUPDEF umup_status umup_transformer_residual_taus(double *taus, int layers, dou
     return UMUP_OK;
 }
 
+/* out = grad[0] = sqrt(1 - p) */
 UMUPDEF umup_status umup_dropout_scales(umup_op_scales *s, float p) {
     if (!s) return UMUP_ERR_NULL;
     if (!(p >= 0.0f && p < 1.0f)) return UMUP_ERR_INVALID_ARG;
@@ -1706,8 +1915,9 @@ UMUPDEF umup_status umup_dropout_backward(float *dx, const float *dy, size_t n, 
     return umup__dropout(dx, dy, n, p, seed, counter, s->grad[0], 1);
 }
 
-/* ---- embedding, cross-entropy -------------------------------------------------------------------- */
+/* ---- 6. embedding, cross-entropy -------------------------------------------------------- >>loss */
 
+/* forward 1; grad_w = sqrt(V / n_ids) */
 UMUPDEF umup_status umup_embedding_scales(umup_op_scales *s, int V, int n_ids) {
     if (!s) return UMUP_ERR_NULL;
     if (V <= 0 || n_ids <= 0) return UMUP_ERR_SHAPE;
@@ -1746,6 +1956,7 @@ UMUPDEF umup_status umup_embedding_backward(float *dW, const float *dy, const in
     return UMUP_OK;
 }
 
+/* out = mult (the forward multiplier); grad[0] = V / sqrt(V - 1) unit-scaled, mult / rows plain */
 UMUPDEF umup_status umup_cross_entropy_scales(umup_op_scales *s, int rows, int V, float mult, int unit_scaled) {
     if (!s) return UMUP_ERR_NULL;
     if (rows <= 0 || V <= 1) return UMUP_ERR_SHAPE;
@@ -1997,7 +2208,7 @@ static void umup__sgemm_portable(int transA, int transB, int M, int N, int K, fl
 
 
 /* ============================================================================================ */
-/* Parametrizations implementation                                                              */
+/* 7. Parametrizations (implementation)                                                 >>param */
 /* ============================================================================================ */
 
 UMUPDEF umup_param_config umup_param_config_default(void) {
@@ -2018,7 +2229,8 @@ UMUPDEF umup_param_config umup_param_config_default(void) {
 /* Resolve zero fields; returns UMUP_OK or UMUP_ERR_INVALID_ARG. */
 static umup_status umup__param_resolve(const umup_param_config *in, umup_param_config *c) {
     *c = *in;
-    if ((int)c->param < 0 || (int)c->param >= (int)UMUP_PARAM_COUNT) return UMUP_ERR_INVALID_ARG;
+    if (!c->custom && ((int)c->param < 0 || (int)c->param >= (int)UMUP_PARAM_COUNT)) return UMUP_ERR_INVALID_ARG;
+    if (c->custom && (!c->custom->rule || !c->custom->name)) return UMUP_ERR_INVALID_ARG;
     if ((int)c->depth_rule < 0 || (int)c->depth_rule > (int)UMUP_DEPTH_RULE_COMPLETEP) return UMUP_ERR_INVALID_ARG;
     if (c->depth_mode != UMUP_DEPTH_LAYERS && c->depth_mode != UMUP_DEPTH_2X_LAYERS) return UMUP_ERR_INVALID_ARG;
     if (c->base_width < 0 || c->depth < 0 || c->base_depth < 0) return UMUP_ERR_INVALID_ARG;
@@ -2034,126 +2246,202 @@ static umup_status umup__param_resolve(const umup_param_config *in, umup_param_c
     return UMUP_OK;
 }
 
-UMUPDEF umup_status umup_param_rule(const umup_param_config *cfg, int width, const umup_tensor_desc *t,
-                                    umup_tensor_rule *out) {
-    umup_param_config c;
+/* The answer every rule starts from: unit init, multiplier 1, LR factors 1, decoupled decay. */
+static umup_tensor_rule umup__rule_base(const umup_tensor_desc *t) {
     umup_tensor_rule r;
-    umup_status st;
-    double fin, fout, m, mL, depth_f = 1.0;
-    int weight, hidden;
-    if (!cfg || !t || !out) return UMUP_ERR_NULL;
-    st = umup__param_resolve(cfg, &c);
-    if (st != UMUP_OK) return st;
-    if ((int)t->kind < 0 || (int)t->kind > (int)UMUP_TENSOR_NORM) return UMUP_ERR_INVALID_ARG;
-    if (t->fan_in < 1 || t->fan_out < 1 || width < 1) return UMUP_ERR_SHAPE;
-    fin = t->fan_in;
-    fout = t->fan_out;
-    m = c.base_width > 0 ? (double)width / c.base_width : 1.0;  /* muP width multiplier */
-    mL = (double)c.depth / c.base_depth;                        /* depth multiplier L / L0 */
-    weight = t->kind == UMUP_TENSOR_HIDDEN || t->kind == UMUP_TENSOR_EMBEDDING || t->kind == UMUP_TENSOR_READOUT;
-    hidden = t->kind == UMUP_TENSOR_HIDDEN;
     memset(&r, 0, sizeof r);
-    r.init_std = 1.0f;
+    r.init_std = t->kind == UMUP_TENSOR_BIAS ? 0.0f : 1.0f;
     r.multiplier = 1.0f;
     r.lr_adam = 1.0f;
     r.lr_sgd = 1.0f;
     r.wd = UMUP_WD_DECOUPLED;
     r.wd_factor = 1.0f;
     r.eps_factor = 1.0f;
-    if (t->kind == UMUP_TENSOR_BIAS) r.init_std = 0.0f;
+    return r;
+}
 
-    switch (c.param) {
-    case UMUP_PARAM_SP:
-        /* PyTorch defaults: nn.Embedding N(0, 1) (sigma_emb), Linear std ~ 1/sqrt(fan_in), one LR for
-           all; AdamW decay on weights, none on biases and norm gains (common practice). */
-        if (t->kind == UMUP_TENSOR_EMBEDDING) r.init_std = c.sigma_emb;
-        else if (t->kind == UMUP_TENSOR_HIDDEN || t->kind == UMUP_TENSOR_READOUT) r.init_std = (float)(1.0 / sqrt(fin));
-        if (!weight) r.wd = UMUP_WD_NONE;
-        break;
-    case UMUP_PARAM_MUP:
-        /* microsoft/mup (commit 1981497). Hidden ("matrix-like", two infinite dims): default init
-           std ~ 1/sqrt(fan_in), MuAdam lr /= width_mult, and (decoupled_wd=False, the default)
-           weight_decay *= width_mult so that AdamW's lr*wd stays width independent; MuSGD lr /=
-           fanin_fanout_mult_ratio (= 1 when both dims scale together). Vector-like tensors (embedding,
-           readout, biases, norms: one infinite dim): Adam LR unchanged, MuSGD lr *= width_mult.
-           MuReadout: forward multiplier output_mult / width_mult, weight rescaled once by
-           sqrt(width_mult) (init std 1/sqrt(base_fan_in)) unless readout_zero_init. The embedding
-           multiplier alpha_emb is the examples' input multiplier. At m = 1 everything equals SP. */
-        if (t->kind == UMUP_TENSOR_EMBEDDING) {
-            r.init_std = c.sigma_emb;
-            r.multiplier = c.alpha_emb;
-            r.lr_sgd = (float)m;
-        } else if (hidden) {
-            r.init_std = (float)(1.0 / sqrt(fin));
-            r.lr_adam = (float)(1.0 / m);
-            r.wd_factor = (float)m;
-        } else if (t->kind == UMUP_TENSOR_READOUT) {
-            r.init_std = c.readout_zero_init ? 0.0f : (float)(sqrt(m) / sqrt(fin));
-            r.multiplier = (float)(c.alpha_out / m);
-            r.lr_sgd = (float)m;
-        } else {
-            r.lr_sgd = (float)m;
-            r.wd = UMUP_WD_NONE;
-        }
-        break;
-    case UMUP_PARAM_UMUP:
-        /* [GC] unit_scaling (a7b5b3c): unit init everywhere (uu.Linear nn.init.normal_, embedding
-           N(0,1)); multipliers are the op scales: linear 1/sqrt(fan_in), linear_readout 1/fan_in,
-           embedding 1. optim.lr_scale_func_adam: "weight" -> depth^-1/2 fan_in^-1/2 with fan_in =
-           shape[1] (so the embedding [V, d] gets 1/sqrt(d), [P]'s embedding rule); "output" -> 1;
-           "bias"/"norm" -> depth^-1/2; depth = mup_scaling_depth (number of layers, set by
-           DepthSequential on residual-stack tensors only). lr_scale_func_sgd with the default
-           readout constraint None equals the Adam rule. Independent weight decay on everything
-           (scaled_parameters(independent_weight_decay=True)). */
-        if (c.depth_rule == UMUP_DEPTH_RULE_DEFAULT && t->in_residual)
-            depth_f = 1.0 / sqrt(c.depth_mode == UMUP_DEPTH_2X_LAYERS ? 2.0 * c.depth : (double)c.depth);
-        r.wd = UMUP_WD_INDEPENDENT;
-        if (t->kind == UMUP_TENSOR_EMBEDDING) {
-            r.lr_adam = (float)(1.0 / sqrt(fout));
-        } else if (hidden) {
-            r.multiplier = (float)(1.0 / sqrt(fin));
-            r.lr_adam = (float)(depth_f / sqrt(fin));
-        } else if (t->kind == UMUP_TENSOR_READOUT) {
-            r.multiplier = (float)(1.0 / fin);
-        } else {
-            r.lr_adam = (float)depth_f;
-        }
-        r.lr_sgd = r.lr_adam;
-        break;
-    case UMUP_PARAM_MUS:
-        /* muS ([muS] arXiv 2502.05967, Table 2): init variance 1 for every weight; output
-           multipliers 1 (embedding), 1/sqrt(fan_in) (hidden), 1/fan_in (LM head); Adam-like LR 1,
-           1/sqrt(fan_in), 1; norm and embedding LRs constant; weight decay lambda constant and
-           fully decoupled (independent of the LR). The paper trains with Lion/AdamW only: no SGD
-           rule (lr_sgd NaN). */
-        r.wd = UMUP_WD_INDEPENDENT;
-        r.lr_sgd = (float)NAN;
-        if (hidden) {
-            r.multiplier = (float)(1.0 / sqrt(fin));
-            r.lr_adam = (float)(1.0 / sqrt(fin));
-        } else if (t->kind == UMUP_TENSOR_READOUT) {
-            r.multiplier = (float)(1.0 / fin);
-        }
-        break;
-    case UMUP_PARAM_SPECTRAL:
-        /* huggingface/nanotron (2411b022) scaling/parametrization.py, SpectralMupParametrizator:
-           every linear (lm_head included) init std (1/sqrt(fan_in)) min(1, sqrt(fan_out/fan_in)),
-           AdamW LR lr * fan_out/fan_in; embeddings std 1 and norms at the global LR. AdamW only
-           (no SGD rule: lr_sgd NaN). */
-        r.lr_sgd = (float)NAN;
-        if (hidden || t->kind == UMUP_TENSOR_READOUT) {
-            r.init_std = (float)(1.0 / sqrt(fin) * (fout < fin ? sqrt(fout / fin) : 1.0));
-            r.lr_adam = (float)(fout / fin);
-        }
-        if (!weight) r.wd = UMUP_WD_NONE;
-        break;
-    default: return UMUP_ERR_INVALID_ARG;
+static int umup__is_weight(const umup_tensor_desc *t) {
+    return t->kind == UMUP_TENSOR_HIDDEN || t->kind == UMUP_TENSOR_EMBEDDING || t->kind == UMUP_TENSOR_READOUT;
+}
+
+UMUPDEF umup_status umup_param_rule_sp(const umup_param_config *c, int width, const umup_tensor_desc *t,
+                                       umup_tensor_rule *out) {
+    /* PyTorch defaults: nn.Embedding N(0, 1) (sigma_emb), Linear std ~ 1/sqrt(fan_in), one LR for
+       all; AdamW decay on weights, none on biases and norm gains (common practice). */
+    umup_tensor_rule r = umup__rule_base(t);
+    (void)width;
+    if (t->kind == UMUP_TENSOR_EMBEDDING) r.init_std = c->sigma_emb;
+    else if (t->kind == UMUP_TENSOR_HIDDEN || t->kind == UMUP_TENSOR_READOUT) r.init_std = (float)(1.0 / sqrt((double)t->fan_in));
+    if (!umup__is_weight(t)) r.wd = UMUP_WD_NONE;
+    *out = r;
+    return UMUP_OK;
+}
+
+UMUPDEF umup_status umup_param_rule_mup(const umup_param_config *c, int width, const umup_tensor_desc *t,
+                                        umup_tensor_rule *out) {
+    /* microsoft/mup (commit 1981497). Hidden ("matrix-like", two infinite dims): default init
+       std ~ 1/sqrt(fan_in), MuAdam lr /= width_mult, and (decoupled_wd=False, the default)
+       weight_decay *= width_mult so that AdamW's lr*wd stays width independent; MuSGD lr /=
+       fanin_fanout_mult_ratio (= 1 when both dims scale together). Vector-like tensors (embedding,
+       readout, biases, norms: one infinite dim): Adam LR unchanged, MuSGD lr *= width_mult.
+       MuReadout: forward multiplier output_mult / width_mult, weight rescaled once by
+       sqrt(width_mult) (init std 1/sqrt(base_fan_in)) unless readout_zero_init. The embedding
+       multiplier alpha_emb is the examples' input multiplier. At m = 1 everything equals SP. */
+    umup_tensor_rule r = umup__rule_base(t);
+    double fin = t->fan_in, m = c->base_width > 0 ? (double)width / c->base_width : 1.0; /* width multiplier */
+    if (t->kind == UMUP_TENSOR_EMBEDDING) {
+        r.init_std = c->sigma_emb;
+        r.multiplier = c->alpha_emb;
+        r.lr_sgd = (float)m;
+    } else if (t->kind == UMUP_TENSOR_HIDDEN) {
+        r.init_std = (float)(1.0 / sqrt(fin));
+        r.lr_adam = (float)(1.0 / m);
+        r.wd_factor = (float)m;
+    } else if (t->kind == UMUP_TENSOR_READOUT) {
+        r.init_std = c->readout_zero_init ? 0.0f : (float)(sqrt(m) / sqrt(fin));
+        r.multiplier = (float)(c->alpha_out / m);
+        r.lr_sgd = (float)m;
+    } else {
+        r.lr_sgd = (float)m;
+        r.wd = UMUP_WD_NONE;
     }
+    *out = r;
+    return UMUP_OK;
+}
 
+UMUPDEF umup_status umup_param_rule_umup(const umup_param_config *c, int width, const umup_tensor_desc *t,
+                                         umup_tensor_rule *out) {
+    /* [GC] unit_scaling (a7b5b3c): unit init everywhere (uu.Linear nn.init.normal_, embedding
+       N(0,1)); multipliers are the op scales: linear 1/sqrt(fan_in), linear_readout 1/fan_in,
+       embedding 1. optim.lr_scale_func_adam: "weight" -> depth^-1/2 fan_in^-1/2 with fan_in =
+       shape[1] (so the embedding [V, d] gets 1/sqrt(d), [P]'s embedding rule); "output" -> 1;
+       "bias"/"norm" -> depth^-1/2; depth = mup_scaling_depth (number of layers, set by
+       DepthSequential on residual-stack tensors only). lr_scale_func_sgd with the default
+       readout constraint None equals the Adam rule. Independent weight decay on everything
+       (scaled_parameters(independent_weight_decay=True)). */
+    umup_tensor_rule r = umup__rule_base(t);
+    double fin = t->fan_in, depth_f = 1.0;
+    (void)width;
+    if (c->depth_rule == UMUP_DEPTH_RULE_DEFAULT && t->in_residual)
+        depth_f = 1.0 / sqrt(c->depth_mode == UMUP_DEPTH_2X_LAYERS ? 2.0 * c->depth : (double)c->depth);
+    r.wd = UMUP_WD_INDEPENDENT;
+    if (t->kind == UMUP_TENSOR_EMBEDDING) {
+        r.lr_adam = (float)(1.0 / sqrt((double)t->fan_out));
+    } else if (t->kind == UMUP_TENSOR_HIDDEN) {
+        r.multiplier = (float)(1.0 / sqrt(fin));
+        r.lr_adam = (float)(depth_f / sqrt(fin));
+    } else if (t->kind == UMUP_TENSOR_READOUT) {
+        r.multiplier = (float)(1.0 / fin);
+    } else {
+        r.lr_adam = (float)depth_f;
+    }
+    r.lr_sgd = r.lr_adam;
+    *out = r;
+    return UMUP_OK;
+}
+
+UMUPDEF umup_status umup_param_rule_mus(const umup_param_config *c, int width, const umup_tensor_desc *t,
+                                        umup_tensor_rule *out) {
+    /* muS ([muS] arXiv 2502.05967, Table 2): init variance 1 for every weight; output
+       multipliers 1 (embedding), 1/sqrt(fan_in) (hidden), 1/fan_in (LM head); Adam-like LR 1,
+       1/sqrt(fan_in), 1; norm and embedding LRs constant; weight decay lambda constant and
+       fully decoupled (independent of the LR). The paper trains with Lion/AdamW only: no SGD
+       rule (lr_sgd NaN). */
+    umup_tensor_rule r = umup__rule_base(t);
+    double fin = t->fan_in;
+    (void)c; (void)width;
+    r.wd = UMUP_WD_INDEPENDENT;
+    r.lr_sgd = (float)NAN;
+    if (t->kind == UMUP_TENSOR_HIDDEN) {
+        r.multiplier = (float)(1.0 / sqrt(fin));
+        r.lr_adam = (float)(1.0 / sqrt(fin));
+    } else if (t->kind == UMUP_TENSOR_READOUT) {
+        r.multiplier = (float)(1.0 / fin);
+    }
+    *out = r;
+    return UMUP_OK;
+}
+
+UMUPDEF umup_status umup_param_rule_spectral(const umup_param_config *c, int width, const umup_tensor_desc *t,
+                                             umup_tensor_rule *out) {
+    /* huggingface/nanotron (2411b022) scaling/parametrization.py, SpectralMupParametrizator:
+       every linear (lm_head included) init std (1/sqrt(fan_in)) min(1, sqrt(fan_out/fan_in)),
+       AdamW LR lr * fan_out/fan_in; embeddings std 1 and norms at the global LR. AdamW only
+       (no SGD rule: lr_sgd NaN). */
+    umup_tensor_rule r = umup__rule_base(t);
+    double fin = t->fan_in, fout = t->fan_out;
+    (void)c; (void)width;
+    r.lr_sgd = (float)NAN;
+    if (t->kind == UMUP_TENSOR_HIDDEN || t->kind == UMUP_TENSOR_READOUT) {
+        r.init_std = (float)(1.0 / sqrt(fin) * (fout < fin ? sqrt(fout / fin) : 1.0));
+        r.lr_adam = (float)(fout / fin);
+    }
+    if (!umup__is_weight(t)) r.wd = UMUP_WD_NONE;
+    *out = r;
+    return UMUP_OK;
+}
+
+/* Attention logit scales: SP alpha/sqrt(d_head); muP's 1/d_head that equals SP's at the base width
+   (mup README: sqrt(d_base)/d_head, d_base the head size at the base width); alpha/d_head for the
+   unit-scaled family ([GC] sdpa: mult / d_head) and spectral muP (nanotron). */
+static float umup__attn_scale_mup(const umup_param_config *c, int width, int d_head, float a) {
+    double d_base = c->base_width > 0 ? (double)d_head * c->base_width / width : (double)d_head;
+    return (float)(a * sqrt(d_base) / d_head);
+}
+static float umup__attn_scale_inv_d(const umup_param_config *c, int width, int d_head, float a) {
+    (void)c; (void)width;
+    return a / (float)d_head;
+}
+
+/* ---- the parametrization objects -------------------------------------------------- >>param-info */
+
+/* The built-in parametrizations, indexed by umup_parametrization. default_lr: the tested peak eta
+   with AdamW (README, LR sweeps: u-muP 2^-1 as in [P]; muS 2^-2, the best at widths 64 and 256; the
+   others 2^-9). */
+static const umup_param_info umup__param_table[UMUP_PARAM_COUNT] = {
+    {"umup", "u-muP: unit-scaled ops, the tau residual rule, muP learning rates ([GC], [P])",
+     umup_param_rule_umup, 1, UMUP_RESIDUAL_TAU, umup__attn_scale_inv_d, 0.5, 1.0, 0.1f},
+    {"sp", "standard parametrization (PyTorch defaults)",
+     umup_param_rule_sp, 0, UMUP_RESIDUAL_PRE_NORM, NULL, 1.0 / 512, 1.0, 0.1f},
+    {"mup", "muP in the microsoft/mup form (base shapes, MuReadout, MuAdam/MuSGD)",
+     umup_param_rule_mup, 0, UMUP_RESIDUAL_PRE_NORM, umup__attn_scale_mup, 1.0 / 512, 1.0, 0.1f},
+    {"mus", "muS, muNit Scaling: unit-scaled init, Res-Post-LayerNorm ([muS])",
+     umup_param_rule_mus, 0, UMUP_RESIDUAL_POST_NORM, umup__attn_scale_inv_d, 0.25, 1.0, 0.1f},
+    {"spectral", "spectral muP as huggingface/nanotron implements it",
+     umup_param_rule_spectral, 0, UMUP_RESIDUAL_PRE_NORM, umup__attn_scale_inv_d, 1.0 / 512, 1.0, 0.1f},
+};
+
+UMUPDEF const umup_param_info *umup_param_info_of(umup_parametrization p) {
+    if ((int)p < 0 || (int)p >= (int)UMUP_PARAM_COUNT) return NULL;
+    return &umup__param_table[p];
+}
+
+UMUPDEF const umup_param_info *umup_param_config_info(const umup_param_config *cfg) {
+    if (!cfg) return NULL;
+    return cfg->custom ? cfg->custom : umup_param_info_of(cfg->param);
+}
+
+UMUPDEF umup_status umup_param_rule(const umup_param_config *cfg, int width, const umup_tensor_desc *t,
+                                    umup_tensor_rule *out) {
+    umup_param_config c;
+    umup_tensor_rule r;
+    umup_status st;
+    double mL, m;
+    int hidden;
+    if (!cfg || !t || !out) return UMUP_ERR_NULL;
+    st = umup__param_resolve(cfg, &c);
+    if (st != UMUP_OK) return st;
+    if ((int)t->kind < 0 || (int)t->kind > (int)UMUP_TENSOR_NORM) return UMUP_ERR_INVALID_ARG;
+    if (t->fan_in < 1 || t->fan_out < 1 || width < 1) return UMUP_ERR_SHAPE;
+    st = umup_param_config_info(&c)->rule(&c, width, t, &r);
+    if (st != UMUP_OK) return st;
     /* Explicit depth rules (residual-stack tensors only). Depth-muP (TP-VI, Bordelon et al. 2023):
        Adam LR x (L/L0)^-1/2 for hidden weights. CompleteP (Dey et al. 2025; EleutherAI nanoGPT-mup
        `completep`): hidden LR x (L/L0)^(alpha-1), norm/bias LR x (L/L0)^(alpha-1), Adam eps x
        m^-1 (L/L0)^-alpha for hidden weights. */
+    mL = (double)c.depth / c.base_depth;                        /* depth multiplier L / L0 */
+    m = c.base_width > 0 ? (double)width / c.base_width : 1.0;  /* width multiplier */
+    hidden = t->kind == UMUP_TENSOR_HIDDEN;
     if (t->in_residual && c.depth_rule == UMUP_DEPTH_RULE_DEPTH_MUP && hidden) {
         r.lr_adam *= (float)(1.0 / sqrt(mL));
     } else if (t->in_residual && c.depth_rule == UMUP_DEPTH_RULE_COMPLETEP) {
@@ -2177,35 +2465,29 @@ UMUPDEF float umup_param_branch_multiplier(const umup_param_config *cfg) {
 
 UMUPDEF float umup_param_attention_scale(const umup_param_config *cfg, int width, int d_head, float alpha_attn) {
     umup_param_config c;
-    double a = alpha_attn > 0.0f ? alpha_attn : 1.0;
+    const umup_param_info *pi;
+    float a = alpha_attn > 0.0f ? alpha_attn : 1.0f;
     if (!cfg || umup__param_resolve(cfg, &c) != UMUP_OK || width < 1 || d_head < 1) return (float)NAN;
-    switch (c.param) {
-    case UMUP_PARAM_SP: return (float)(a / sqrt((double)d_head));
-    case UMUP_PARAM_MUP: {
-        double d_base = c.base_width > 0 ? (double)d_head * c.base_width / width : (double)d_head;
-        return (float)(a * sqrt(d_base) / d_head);
-    }
-    default: return (float)(a / d_head);
-    }
+    pi = umup_param_config_info(&c);
+    if (pi->attention_scale) return pi->attention_scale(&c, width, d_head, a);
+    return (float)(a / sqrt((double)d_head));
 }
 
-static const char *const umup__param_names[UMUP_PARAM_COUNT] = {"umup", "sp", "mup", "mus", "spectral"};
-
 UMUPDEF const char *umup_param_name(umup_parametrization p) {
-    if ((int)p < 0 || (int)p >= (int)UMUP_PARAM_COUNT) return "?";
-    return umup__param_names[p];
+    const umup_param_info *pi = umup_param_info_of(p);
+    return pi ? pi->name : "?";
 }
 
 UMUPDEF umup_status umup_param_parse(const char *name, umup_parametrization *out) {
     int i;
     if (!name || !out) return UMUP_ERR_NULL;
     for (i = 0; i < (int)UMUP_PARAM_COUNT; i++)
-        if (strcmp(name, umup__param_names[i]) == 0) { *out = (umup_parametrization)i; return UMUP_OK; }
+        if (strcmp(name, umup__param_table[i].name) == 0) { *out = (umup_parametrization)i; return UMUP_OK; }
     if (strcmp(name, "u-mup") == 0) { *out = UMUP_PARAM_UMUP; return UMUP_OK; }
     return UMUP_ERR_INVALID_ARG;
 }
 
-/* ---- Schedules and optimizers ------------------------------------------------------------------ */
+/* ---- 8. schedules and optimizers -------------------------------------------------------- >>optim */
 
 UMUPDEF float umup_schedule_value(const umup_schedule *s, long step) {
     double p, r;
@@ -2220,22 +2502,58 @@ UMUPDEF float umup_schedule_value(const umup_schedule *s, long step) {
     return 1.0f;
 }
 
+/* The optimizers as data. moments: state arrays of n floats; decoupled: the DECOUPLED weight-decay
+   rule acts as torch's decoupled decay (AdamW, Lion), else as L2 (Adam, SGD: torch's weight_decay). */
+static const struct {
+    const char *name;
+    int moments;
+    double beta1, beta2;
+    int decoupled;
+} umup__optim_table[UMUP_OPT_COUNT] = {
+    {"adamw", 2, 0.9, 0.999, 1},
+    {"adam", 2, 0.9, 0.999, 0},
+    {"sgd", 1, 0.9, 0.999, 0},
+    {"lion", 1, 0.9, 0.99, 1}, /* Chen et al. 2023: beta1 0.9, beta2 0.99 */
+};
+
+static int umup__optim_ok(umup_optimizer_kind k) { return (int)k >= 0 && (int)k < (int)UMUP_OPT_COUNT; }
+
 UMUPDEF umup_optim_config umup_optim_config_default(umup_optimizer_kind kind) {
     umup_optim_config c;
     memset(&c, 0, sizeof c);
     c.kind = kind;
     c.lr = 1e-3;
-    c.beta1 = 0.9;
-    c.beta2 = kind == UMUP_OPT_LION ? 0.99 : 0.999;
+    c.beta1 = umup__optim_ok(kind) ? umup__optim_table[kind].beta1 : 0.9;
+    c.beta2 = umup__optim_ok(kind) ? umup__optim_table[kind].beta2 : 0.999;
     c.eps = 1e-8;
     return c;
+}
+
+UMUPDEF umup_optim_config umup_optim_config_for_info(const umup_param_info *info, umup_optimizer_kind kind,
+                                                     long total_steps) {
+    umup_optim_config c = umup_optim_config_default(kind);
+    if (!info) return c;
+    c.lr = info->default_lr;
+    c.clip_norm = info->default_clip;
+    if (kind == UMUP_OPT_SGD) c.momentum = 0.9;
+    if (total_steps >= 1) {
+        c.schedule.decay = UMUP_SCHED_COSINE;
+        c.schedule.warmup = (long)((double)total_steps * info->default_warmup);
+        c.schedule.total = total_steps;
+        c.schedule.min_ratio = 0.1f;
+    }
+    return c;
+}
+
+UMUPDEF umup_optim_config umup_optim_config_for(umup_parametrization p, umup_optimizer_kind kind, long total_steps) {
+    return umup_optim_config_for_info(umup_param_info_of(p), kind, total_steps);
 }
 
 UMUPDEF umup_status umup_optim_init(umup_optimizer *opt, const umup_optim_config *cfg) {
     umup_optim_config c, d;
     if (!opt || !cfg) return UMUP_ERR_NULL;
     c = *cfg;
-    if ((int)c.kind < 0 || (int)c.kind > (int)UMUP_OPT_LION) return UMUP_ERR_INVALID_ARG;
+    if (!umup__optim_ok(c.kind)) return UMUP_ERR_INVALID_ARG;
     d = umup_optim_config_default(c.kind);
     if (c.lr == 0.0) c.lr = d.lr;
     if (c.beta1 == 0.0) c.beta1 = d.beta1;
@@ -2256,7 +2574,47 @@ UMUPDEF umup_status umup_optim_init(umup_optimizer *opt, const umup_optim_config
 }
 
 UMUPDEF size_t umup_optim_state_size(umup_optimizer_kind kind, size_t n) {
-    return kind == UMUP_OPT_ADAM || kind == UMUP_OPT_ADAMW ? 2 * n : n;
+    size_t r;
+    if (!umup__optim_ok(kind)) return 0;
+    return umup__size_mul(&r, n, (size_t)umup__optim_table[kind].moments) ? r : (size_t)-1;
+}
+
+UMUPDEF int umup_optim_moments(const umup_optim_config *cfg) {
+    if (!cfg || !umup__optim_ok(cfg->kind)) return 0;
+    if (cfg->kind == UMUP_OPT_SGD && cfg->momentum == 0.0) return 0;
+    return umup__optim_table[cfg->kind].moments;
+}
+
+/* The per-element update of each optimizer on theta *th with the (clipped, decayed) gradient gv;
+   m and v are its state entries (state[i] and state[n_params + i]). */
+static void umup__optim_update(const umup_optim_config *c, long step, double lr_g, double eps, double bc1, double bc2,
+                               double gv, double *th, float *m, float *v) {
+    switch (c->kind) {
+    case UMUP_OPT_ADAMW:
+    case UMUP_OPT_ADAM: { /* m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; th -= lr mhat / (sqrt(vhat) + eps) */
+        double mv = c->beta1 * (double)*m + (1.0 - c->beta1) * gv;
+        double vv = c->beta2 * (double)*v + (1.0 - c->beta2) * gv * gv;
+        *m = (float)mv;
+        *v = (float)vv;
+        *th -= lr_g * (mv / bc1) / (sqrt(vv / bc2) + eps);
+        break;
+    }
+    case UMUP_OPT_SGD: /* buf = momentum buf + g (g on the first step); th -= lr (nesterov ? g + momentum buf : buf) */
+        if (c->momentum > 0.0) {
+            double bv = step == 0 ? gv : c->momentum * (double)*m + gv;
+            *m = (float)bv;
+            gv = c->nesterov ? gv + c->momentum * bv : bv;
+        }
+        *th -= lr_g * gv;
+        break;
+    case UMUP_OPT_LION: { /* Lion (Chen et al. 2023): th -= lr sign(b1 m + (1-b1) g); m = b2 m + (1-b2) g */
+        double u = c->beta1 * (double)*m + (1.0 - c->beta1) * gv;
+        *th -= lr_g * (u > 0 ? 1.0 : u < 0 ? -1.0 : 0.0);
+        *m = (float)(c->beta2 * (double)*m + (1.0 - c->beta2) * gv);
+        break;
+    }
+    default: break;
+    }
 }
 
 UMUPDEF umup_status umup_optim_step(umup_optimizer *opt, float *params, const float *grads, float *state,
@@ -2294,7 +2652,7 @@ UMUPDEF umup_status umup_optim_step(umup_optimizer *opt, float *params, const fl
         umup_wd_rule wd = g->wd;
         size_t n = g->size;
         long i;
-        if ((c->kind == UMUP_OPT_ADAM || c->kind == UMUP_OPT_SGD) && wd == UMUP_WD_DECOUPLED) wd = UMUP_WD_COUPLED;
+        if (!umup__optim_table[c->kind].decoupled && wd == UMUP_WD_DECOUPLED) wd = UMUP_WD_COUPLED;
         /* elementwise: the same result whatever the thread count */
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (n > 65536)
@@ -2306,27 +2664,8 @@ UMUPDEF umup_status umup_optim_step(umup_optimizer *opt, float *params, const fl
                 else if (wd == UMUP_WD_INDEPENDENT) th -= lam * sched * th;
                 else if (wd == UMUP_WD_COUPLED) gv += lam * p[i];
             }
-            if (c->kind == UMUP_OPT_ADAM || c->kind == UMUP_OPT_ADAMW) {
-                float *m = state + g->offset + i, *v = state + n_params + g->offset + i;
-                double mv = c->beta1 * (double)*m + (1.0 - c->beta1) * gv;
-                double vv = c->beta2 * (double)*v + (1.0 - c->beta2) * gv * gv;
-                *m = (float)mv;
-                *v = (float)vv;
-                th -= lr_g * (mv / bc1) / (sqrt(vv / bc2) + eps);
-            } else if (c->kind == UMUP_OPT_SGD) {
-                if (c->momentum > 0.0) {
-                    float *b = state + g->offset + i;
-                    double bv = opt->step == 0 ? gv : c->momentum * (double)*b + gv;
-                    *b = (float)bv;
-                    gv = c->nesterov ? gv + c->momentum * bv : bv;
-                }
-                th -= lr_g * gv;
-            } else { /* Lion (Chen et al. 2023) */
-                float *m = state + g->offset + i;
-                double u = c->beta1 * (double)*m + (1.0 - c->beta1) * gv;
-                th -= lr_g * (u > 0 ? 1.0 : u < 0 ? -1.0 : 0.0);
-                *m = (float)(c->beta2 * (double)*m + (1.0 - c->beta2) * gv);
-            }
+            umup__optim_update(c, opt->step, lr_g, eps, bc1, bc2, gv, &th, state + g->offset + i,
+                               umup__optim_table[c->kind].moments > 1 ? state + n_params + g->offset + i : NULL);
             p[i] = (float)th;
         }
     }
@@ -2335,75 +2674,106 @@ UMUPDEF umup_status umup_optim_step(umup_optimizer *opt, float *params, const fl
     return UMUP_OK;
 }
 
-static const char *const umup__optim_names[4] = {"adamw", "adam", "sgd", "lion"};
-
 UMUPDEF const char *umup_optim_name(umup_optimizer_kind kind) {
-    if ((int)kind < 0 || (int)kind > (int)UMUP_OPT_LION) return "?";
-    return umup__optim_names[kind];
+    return umup__optim_ok(kind) ? umup__optim_table[kind].name : "?";
 }
 
 UMUPDEF umup_status umup_optim_parse(const char *name, umup_optimizer_kind *out) {
     int i;
     if (!name || !out) return UMUP_ERR_NULL;
-    for (i = 0; i < 4; i++)
-        if (strcmp(name, umup__optim_names[i]) == 0) { *out = (umup_optimizer_kind)i; return UMUP_OK; }
+    for (i = 0; i < (int)UMUP_OPT_COUNT; i++)
+        if (strcmp(name, umup__optim_table[i].name) == 0) { *out = (umup_optimizer_kind)i; return UMUP_OK; }
     return UMUP_ERR_INVALID_ARG;
 }
 
+#ifndef UMUP_NO_TRAINER /* sections 9-11 */
+#include <stdio.h> /* snprintf and file I/O; the library never prints */
+
 /* ============================================================================================ */
-/* Model implementation                                                                         */
+/* 9. The model (implementation)                                                       >>model */
 /* ============================================================================================ */
 
+#define UMUP__TRY(x) do { umup_status umup__st_ = (x); if (umup__st_ != UMUP_OK) return umup__st_; } while (0)
+
+/* The five weights of a layer, in checkpoint order, with their roles and the constraint their
+ * unit-scaled linear uses ([GC] TransformerLayer: the attention linears to_output_scale, the MLP
+ * linears unconstrained). Shapes [rows, cols] = [out, in]: qkv [3d, d], o [d, d], 1 and gate [hd, d],
+ * 2 [d, hd]. */
 enum { UMUP__T_QKV = 0, UMUP__T_O, UMUP__T_1, UMUP__T_GATE, UMUP__T_2, UMUP__T_PER_LAYER };
+static const struct {
+    const char *name;
+    umup_tensor_role role;
+    umup_constraint unit_constraint;
+} umup__layer_tensor[UMUP__T_PER_LAYER] = {
+    {"mhsa.linear_qkv", UMUP_ROLE_QKV, UMUP_CONSTRAINT_TO_OUTPUT_SCALE},
+    {"mhsa.linear_o", UMUP_ROLE_ATTN_OUT, UMUP_CONSTRAINT_TO_OUTPUT_SCALE},
+    {"mlp.linear_1", UMUP_ROLE_MLP_UP, UMUP_CONSTRAINT_NONE},
+    {"mlp.linear_gate", UMUP_ROLE_MLP_GATE, UMUP_CONSTRAINT_NONE},
+    {"mlp.linear_2", UMUP_ROLE_MLP_DOWN, UMUP_CONSTRAINT_NONE},
+};
 
-/* Activations of one layer for a batch of N = B T rows (d = width, hd = mlp hidden). */
+/* The FP8 simulation schemes as data: which roles each one casts (bit r for role r). */
+#define UMUP__ROLE(r) (1u << (unsigned)(r))
+static const unsigned umup__fp8_scheme_roles[UMUP_FP8_SIM_UMUP + 1] = {
+    0u,                                                                            /* NONE */
+    UMUP__ROLE(UMUP_ROLE_QKV) | UMUP__ROLE(UMUP_ROLE_ATTN_OUT) | UMUP__ROLE(UMUP_ROLE_MLP_UP) |
+        UMUP__ROLE(UMUP_ROLE_MLP_GATE) | UMUP__ROLE(UMUP_ROLE_MLP_DOWN),           /* ALL: every hidden linear */
+    UMUP__ROLE(UMUP_ROLE_QKV) | UMUP__ROLE(UMUP_ROLE_MLP_UP) | UMUP__ROLE(UMUP_ROLE_MLP_GATE), /* UMUP ([P] sec. 5) */
+};
+#undef UMUP__ROLE
+
+/* Activations of one layer for a batch of N = B T rows (d = width, hd = MLP hidden size,
+ * H heads of D = d / H). */
 typedef struct {
-    float *ln1;     /* [N, d]    norm of the layer input (attention branch input) */
-    float *qkv;     /* [N, 3d]   linear_qkv output */
-    float *q, *k, *v; /* [B, H, T, D] each, heads split out */
+    float *ln1;     /* [N, d]       attention branch input in(h): norm(h), or h (post-norm form) */
+    float *qkv;     /* [N, 3d]      linear_qkv output */
+    float *q, *k, *v; /* [B, H, T, D] each, heads split out (RoPE applied) */
     float *att;     /* [B, H, T, T] attention probabilities */
     float *ah;      /* [B, H, T, D] attention output per head */
-    float *a;       /* [N, d]    heads concatenated */
-    float *ao;      /* [N, d]    linear_o output (the attention branch) */
-    float *hmid;    /* [N, d]    residual stream after the attention branch */
-    float *ln2;     /* [N, d]    norm of hmid (MLP branch input) */
-    float *u1, *ug; /* [N, hd]   linear_1 and linear_gate outputs */
-    float *g;       /* [N, hd]   silu_glu output */
-    float *mo;      /* [N, d]    linear_2 output (the MLP branch) */
-    float *aon, *mon; /* [N, d]  muS only: post-norms of ao and mo (what enters the residual) */
-    float *hout;    /* [N, d]    residual stream after the layer */
+    float *a;       /* [N, d]       heads concatenated */
+    float *ao;      /* [N, d]       linear_o output: the attention branch (dropout applied in training) */
+    float *aon;     /* [N, d]       post-norm form: norm(ao), what joins the stream */
+    float *hmid;    /* [N, d]       residual stream after the attention branch */
+    float *ln2;     /* [N, d]       MLP branch input in(hmid) */
+    float *u1, *ug; /* [N, hd]      linear_1 and linear_gate outputs */
+    float *g;       /* [N, hd]      silu_glu output */
+    float *mo;      /* [N, d]       linear_2 output: the MLP branch */
+    float *mon;     /* [N, d]       post-norm form: norm(mo) */
+    float *hout;    /* [N, d]       residual stream after the layer */
 } umup__layer_acts;
 
 struct umup_model {
-    umup_model_config cfg;
+    umup_model_config cfg;          /* resolved */
+    const umup_param_info *pinfo;   /* the parametrization: the model asks it, never tests which it is */
     int V, d, L, H, D, hd, maxB, maxT;
     int n_tensors;
-    umup_tensor_info *tensors;  /* [n_tensors] */
-    float *params, *grads;      /* [n_params] each */
+    umup_tensor_info *tensors;      /* [n_tensors]: embedding, 5 per layer, readout */
+    float *params, *grads;          /* [n_params] each */
     size_t n_params;
-    float *acts;                /* one allocation for every activation and backward temporary */
+    float *acts;                    /* one allocation for every activation and backward temporary */
     size_t n_acts;
-    double *taus;               /* [2L] residual taus (u-muP) */
-    int unit;                   /* u-muP unit-scaled ops (1) or plain ops with multipliers (0) */
-    float branch_mult;          /* plain residual branch multiplier */
-    float attn_scale;           /* plain attention logit scale */
-    int32_t *ids, *targets;     /* [maxB, maxT] copies of the last batch */
+    double *taus;                   /* [2L] residual taus (TAU form) */
+    double res_skip, res_branch;    /* residual_sum weights (PRE_NORM and POST_NORM forms) */
+    float attn_scale;               /* attention logit scale */
+    uint64_t epoch;                 /* weight epoch of the GEMM hints: bumped when parameters may change */
+    int32_t *ids, *targets;         /* [maxB, maxT] copies of the last batch */
     int B, T, has_targets, training;
     long step;
     /* activations */
-    float *h0;                  /* [N, d] embedding output */
-    umup__layer_acts *layer;    /* [L] */
-    float *lnf;                 /* [N, d] final norm */
-    float *logits;              /* [N, V] */
+    float *h0;                      /* [N, d] embedding output */
+    umup__layer_acts *layer;        /* [L] */
+    float *lnf;                     /* [N, d] final norm */
+    float *logits;                  /* [N, V] */
     /* backward temporaries */
-    float *dh, *dr, *dtmp;      /* [N, d] */
-    float *dqkv;                /* [N, 3d] */
+    float *dh, *dh2;                /* [N, d] gradient at the residual stream (two: res backward reads one, writes the other) */
+    float *dr, *dtmp, *dxin;        /* [N, d] branch input gradient, branch output gradient, in() output gradient */
+    float *dqkv;                    /* [N, 3d] */
     float *dq, *dk, *dv, *dah, *da; /* [N, d] */
-    float *du1, *dug, *dg;      /* [N, hd] */
-    float *dlogits;             /* [N, V] */
-    float *fp8_x, *fp8_w, *fp8_dy; /* FP8 simulation scratch: [N, max in], [max out x max in], [N, max out] */
+    float *du1, *dug, *dg;          /* [N, hd] */
+    float *dlogits;                 /* [N, V] */
+    float *fp8_x, *fp8_w, *fp8_dy;  /* FP8 simulation scratch: [N, max in], [largest weight], [N, max out] */
     int record, n_stats, max_stats; /* tensor statistics (umup_model_record_stats) */
-    umup_tensor_stats *stats;   /* [max_stats] */
+    umup_tensor_stats *stats;       /* [max_stats] */
 };
 
 UMUPDEF umup_model_config umup_model_config_default(void) {
@@ -2423,6 +2793,8 @@ UMUPDEF umup_model_config umup_model_config_default(void) {
     c.alpha_attn = c.alpha_ffn_act = c.alpha_res = c.alpha_res_attn_ratio = c.alpha_loss_softmax = 1.0f;
     c.fp8 = UMUP_FP8_SIM_NONE;
     c.fp8_rounding = UMUP_FP8_RNE;
+    c.fp8_format_fwd = UMUP_FP8_E4M3;
+    c.fp8_format_bwd = UMUP_FP8_E5M2;
     return c;
 }
 
@@ -2451,6 +2823,13 @@ static umup_status umup__model_resolve(const umup_model_config *in, umup_model_c
     if ((int)c->fp8 < 0 || (int)c->fp8 > (int)UMUP_FP8_SIM_UMUP) return UMUP_ERR_INVALID_ARG;
     if (c->fp8_rounding != UMUP_FP8_RNE && c->fp8_rounding != UMUP_FP8_SR && c->fp8_rounding != UMUP_FP8_SR16)
         return UMUP_ERR_INVALID_ARG;
+    if (!c->fp8_custom_formats) {
+        c->fp8_format_fwd = UMUP_FP8_E4M3;
+        c->fp8_format_bwd = UMUP_FP8_E5M2;
+    } else if (c->fp8_custom_formats != 1 || !(umup_fp8_max(c->fp8_format_fwd) > 0.0f) ||
+               !(umup_fp8_max(c->fp8_format_bwd) > 0.0f)) {
+        return UMUP_ERR_INVALID_ARG;
+    }
     al[0] = &c->alpha_attn; al[1] = &c->alpha_ffn_act; al[2] = &c->alpha_res; al[3] = &c->alpha_res_attn_ratio;
     al[4] = &c->alpha_loss_softmax;
     for (i = 0; i < 5; i++) {
@@ -2458,9 +2837,12 @@ static umup_status umup__model_resolve(const umup_model_config *in, umup_model_c
         if (!(*al[i] > 0.0f && *al[i] < 1e30f)) return UMUP_ERR_INVALID_ARG;
     }
     c->param.depth = c->layers;
-    if ((int)c->param.param < 0 || (int)c->param.param >= (int)UMUP_PARAM_COUNT) return UMUP_ERR_INVALID_ARG;
     if (c->mus_tau == 0.0f) c->mus_tau = 0.4f;
     if (!(c->mus_tau > 0.0f && c->mus_tau < 1.0f)) return UMUP_ERR_INVALID_ARG;
+    {   /* the parametrization itself (enums, custom object) */
+        umup_param_config pc;
+        UMUP__TRY(umup__param_resolve(&c->param, &pc));
+    }
     return UMUP_OK;
 }
 
@@ -2473,52 +2855,29 @@ static void umup__randn_fill(float *x, size_t n, float std, uint64_t seed, uint6
     }
 }
 
-UMUPDEF umup_status umup_model_create(umup_model **out, const umup_model_config *cfg, int max_batch) {
-    umup_model *m;
-    umup_model_config c;
-    umup_status st;
-    size_t N, d, hd, V, off = 0, need = 0;
-    int l, t, BH;
-    if (!out || !cfg) return UMUP_ERR_NULL;
-    *out = NULL;
-    st = umup__model_resolve(cfg, &c);
-    if (st != UMUP_OK) return st;
-    if (max_batch < 1) return UMUP_ERR_SHAPE;
-    m = (umup_model *)UMUP_MALLOC(sizeof *m);
-    if (!m) return UMUP_ERR_NOMEM;
-    memset(m, 0, sizeof *m);
-    m->cfg = c;
-    m->V = c.vocab; m->d = c.width; m->L = c.layers; m->H = c.heads; m->D = c.head_size;
-    m->hd = c.mlp_expansion * c.width; m->maxB = max_batch; m->maxT = c.max_seq;
-    m->unit = c.param.param == UMUP_PARAM_UMUP;
-    m->n_tensors = 2 + UMUP__T_PER_LAYER * m->L;
-    m->tensors = (umup_tensor_info *)UMUP_MALLOC(sizeof(umup_tensor_info) * (size_t)m->n_tensors);
-    m->taus = (double *)UMUP_MALLOC(sizeof(double) * 2 * (size_t)m->L);
-    m->layer = (umup__layer_acts *)UMUP_MALLOC(sizeof(umup__layer_acts) * (size_t)m->L);
-    m->max_stats = 6 + 24 * m->L; /* 3 + 9 L module outputs, 3 per linear layer (5 L + 1 of them) */
-    m->stats = (umup_tensor_stats *)UMUP_MALLOC(sizeof(umup_tensor_stats) * (size_t)m->max_stats);
-    m->ids = (int32_t *)UMUP_MALLOC(sizeof(int32_t) * (size_t)max_batch * m->maxT);
-    m->targets = (int32_t *)UMUP_MALLOC(sizeof(int32_t) * (size_t)max_batch * m->maxT);
-    if (!m->tensors || !m->taus || !m->layer || !m->ids || !m->targets || !m->stats) { umup_model_destroy(m); return UMUP_ERR_NOMEM; }
-    memset(m->tensors, 0, sizeof(umup_tensor_info) * (size_t)m->n_tensors);
-    /* the tensor table, in checkpoint order, with the reference names and torch layouts */
+/* The tensor table, in checkpoint order, with the reference names, torch layouts, the
+ * parametrization's rules and the FP8 policy of the configured scheme. Sets n_params. */
+static umup_status umup__model_tensors(umup_model *m) {
+    const umup_model_config *c = &m->cfg;
+    size_t off = 0;
+    int t;
     for (t = 0; t < m->n_tensors; t++) {
         umup_tensor_info *ti = &m->tensors[t];
         umup_tensor_desc desc;
+        memset(ti, 0, sizeof *ti);
         ti->layer = -1;
         if (t == 0) {
             snprintf(ti->name, sizeof ti->name, "embedding.weight");
-            ti->rows = m->V; ti->cols = m->d; ti->kind = UMUP_TENSOR_EMBEDDING;
+            ti->rows = m->V; ti->cols = m->d; ti->kind = UMUP_TENSOR_EMBEDDING; ti->role = UMUP_ROLE_EMBEDDING;
             desc.fan_in = m->V; desc.fan_out = m->d;
         } else if (t == m->n_tensors - 1) {
             snprintf(ti->name, sizeof ti->name, "projection.weight");
-            ti->rows = m->V; ti->cols = m->d; ti->kind = UMUP_TENSOR_READOUT;
+            ti->rows = m->V; ti->cols = m->d; ti->kind = UMUP_TENSOR_READOUT; ti->role = UMUP_ROLE_READOUT;
             desc.fan_in = m->d; desc.fan_out = m->V;
         } else {
-            static const char *const nm[UMUP__T_PER_LAYER] = {"mhsa.linear_qkv", "mhsa.linear_o", "mlp.linear_1",
-                                                               "mlp.linear_gate", "mlp.linear_2"};
             int li = (t - 1) / UMUP__T_PER_LAYER, k = (t - 1) % UMUP__T_PER_LAYER;
-            snprintf(ti->name, sizeof ti->name, "layers.%d.%s.weight", li, nm[k]);
+            snprintf(ti->name, sizeof ti->name, "layers.%d.%s.weight", li, umup__layer_tensor[k].name);
+            ti->role = umup__layer_tensor[k].role;
             ti->rows = k == UMUP__T_QKV ? 3 * m->d : (k == UMUP__T_1 || k == UMUP__T_GATE) ? m->hd : m->d;
             ti->cols = k == UMUP__T_2 ? m->hd : m->d;
             ti->kind = UMUP_TENSOR_HIDDEN;
@@ -2528,58 +2887,168 @@ UMUPDEF umup_status umup_model_create(umup_model **out, const umup_model_config 
         }
         desc.kind = ti->kind;
         desc.in_residual = ti->in_residual;
-        st = umup_param_rule(&c.param, m->d, &desc, &ti->rule);
-        if (st != UMUP_OK) { umup_model_destroy(m); return st; }
+        UMUP__TRY(umup_param_rule(&c->param, m->d, &desc, &ti->rule));
+        ti->fp8.cast = (umup__fp8_scheme_roles[c->fp8] >> (unsigned)ti->role) & 1u;
+        ti->fp8.fwd = c->fp8_format_fwd;
+        ti->fp8.bwd = c->fp8_format_bwd;
+        ti->fp8.rounding = c->fp8_rounding;
         ti->offset = off;
-        if (!umup__size_mul(&ti->size, (size_t)ti->rows, (size_t)ti->cols) || !umup__size_add(&off, off, ti->size)) {
-            umup_model_destroy(m);
+        if (!umup__size_mul(&ti->size, (size_t)ti->rows, (size_t)ti->cols) || !umup__size_add(&off, off, ti->size))
             return UMUP_ERR_NOMEM; /* the parameter count does not fit in memory */
-        }
     }
     m->n_params = off;
-    m->params = (float *)UMUP_MALLOC(sizeof(float) * off);
-    m->grads = (float *)UMUP_MALLOC(sizeof(float) * off);
-    if (!m->params || !m->grads) { umup_model_destroy(m); return UMUP_ERR_NOMEM; }
-    for (t = 0; t < m->n_tensors; t++)
-        umup__randn_fill(m->params + m->tensors[t].offset, m->tensors[t].size, m->tensors[t].rule.init_std, c.seed,
-                         (uint64_t)2 * m->tensors[t].offset);
-    memset(m->grads, 0, sizeof(float) * off);
-    if (m->unit) umup_transformer_residual_taus(m->taus, m->L, c.alpha_res, c.alpha_res_attn_ratio, c.param.depth_mode);
-    m->branch_mult = umup_param_branch_multiplier(&c.param);
-    m->attn_scale = umup_param_attention_scale(&c.param, m->d, m->D, c.alpha_attn);
-    /* activations: count, allocate, carve */
-    N = (size_t)max_batch * m->maxT; d = (size_t)m->d; hd = (size_t)m->hd; V = (size_t)m->V;
-    BH = max_batch * m->H;
-    need = N * d /* h0 */ + (size_t)m->L * (N * d * 13 + N * 3 * d + N * hd * 3 + (size_t)BH * m->maxT * m->maxT) +
-           N * d /* lnf */ + N * V /* logits */ + N * d * 8 /* dh dr dtmp dq dk dv dah da */ + N * 3 * d + N * hd * 3 +
-           N * V + N * hd /* fp8_x */ + hd * 3 * d /* fp8_w */ + N * (hd > 3 * d ? hd : 3 * d) /* fp8_dy */;
-    m->n_acts = need;
-    m->acts = (float *)UMUP_MALLOC(sizeof(float) * need);
-    if (!m->acts) { umup_model_destroy(m); return UMUP_ERR_NOMEM; }
-#define UMUP__CARVE(ptr, n) do { (ptr) = m->acts + off; off += (n); } while (0)
-    off = 0;
-    UMUP__CARVE(m->h0, N * d);
-    for (l = 0; l < m->L; l++) {
-        umup__layer_acts *A = &m->layer[l];
-        UMUP__CARVE(A->ln1, N * d); UMUP__CARVE(A->qkv, N * 3 * d);
-        UMUP__CARVE(A->q, N * d); UMUP__CARVE(A->k, N * d); UMUP__CARVE(A->v, N * d);
-        UMUP__CARVE(A->att, (size_t)BH * m->maxT * m->maxT);
-        UMUP__CARVE(A->ah, N * d); UMUP__CARVE(A->a, N * d); UMUP__CARVE(A->ao, N * d); UMUP__CARVE(A->hmid, N * d);
-        UMUP__CARVE(A->ln2, N * d); UMUP__CARVE(A->u1, N * hd); UMUP__CARVE(A->ug, N * hd); UMUP__CARVE(A->g, N * hd);
-        UMUP__CARVE(A->mo, N * d); UMUP__CARVE(A->hout, N * d);
-        UMUP__CARVE(A->aon, N * d); UMUP__CARVE(A->mon, N * d);
+    return UMUP_OK;
+}
+
+/* Carving the activation block: a running offset with sticky overflow, run once to count (base
+ * NULL) and once to hand out the views, so the count and the carve are the same list. */
+typedef struct { float *base; size_t off; int overflow; } umup__carver;
+static size_t umup__cv_mul(umup__carver *cv, size_t a, size_t b) {
+    size_t r = 0;
+    if (!umup__size_mul(&r, a, b)) cv->overflow = 1;
+    return r;
+}
+static void umup__cv_take(umup__carver *cv, float **dst, size_t n) {
+    if (cv->base) *dst = cv->base + cv->off;
+    if (!umup__size_add(&cv->off, cv->off, n)) cv->overflow = 1;
+}
+
+/* Every activation and backward temporary for max_batch x max_seq tokens; returns the float count
+ * in cv->off (cv->overflow when it does not fit). */
+static void umup__model_carve(umup_model *m, umup__carver *cv) {
+    size_t N = umup__cv_mul(cv, (size_t)m->maxB, (size_t)m->maxT), d = (size_t)m->d, hd = (size_t)m->hd;
+    size_t Nd = umup__cv_mul(cv, N, d), Nhd = umup__cv_mul(cv, N, hd), N3d = umup__cv_mul(cv, Nd, 3);
+    size_t NV = umup__cv_mul(cv, N, (size_t)m->V);
+    size_t att = umup__cv_mul(cv, umup__cv_mul(cv, (size_t)m->maxB * (size_t)m->H, (size_t)m->maxT), (size_t)m->maxT);
+    size_t wmax = 0, xmax = 0, ymax = 0;
+    umup__layer_acts dummy;
+    int l, t;
+    for (t = 0; t < m->n_tensors; t++) { /* the FP8 scratch fits the largest linear */
+        const umup_tensor_info *ti = &m->tensors[t];
+        if (ti->role == UMUP_ROLE_EMBEDDING) continue;
+        if (ti->size > wmax) wmax = ti->size;
+        if ((size_t)ti->cols > xmax) xmax = (size_t)ti->cols;
+        if ((size_t)ti->rows > ymax) ymax = (size_t)ti->rows;
     }
-    UMUP__CARVE(m->lnf, N * d); UMUP__CARVE(m->logits, N * V);
-    UMUP__CARVE(m->dh, N * d); UMUP__CARVE(m->dr, N * d); UMUP__CARVE(m->dtmp, N * d);
-    UMUP__CARVE(m->dq, N * d); UMUP__CARVE(m->dk, N * d); UMUP__CARVE(m->dv, N * d);
-    UMUP__CARVE(m->dah, N * d); UMUP__CARVE(m->da, N * d);
-    UMUP__CARVE(m->dqkv, N * 3 * d);
-    UMUP__CARVE(m->du1, N * hd); UMUP__CARVE(m->dug, N * hd); UMUP__CARVE(m->dg, N * hd);
-    UMUP__CARVE(m->dlogits, N * V);
-    UMUP__CARVE(m->fp8_x, N * hd); UMUP__CARVE(m->fp8_w, hd * 3 * d);
-    UMUP__CARVE(m->fp8_dy, N * (hd > 3 * d ? hd : 3 * d));
-#undef UMUP__CARVE
-    UMUP_ASSERT(off == need);
+    cv->off = 0;
+    umup__cv_take(cv, &m->h0, Nd);
+    for (l = 0; l < m->L; l++) {
+        umup__layer_acts *A = m->layer ? &m->layer[l] : &dummy;
+        umup__cv_take(cv, &A->ln1, Nd); umup__cv_take(cv, &A->qkv, N3d);
+        umup__cv_take(cv, &A->q, Nd); umup__cv_take(cv, &A->k, Nd); umup__cv_take(cv, &A->v, Nd);
+        umup__cv_take(cv, &A->att, att); umup__cv_take(cv, &A->ah, Nd); umup__cv_take(cv, &A->a, Nd);
+        umup__cv_take(cv, &A->ao, Nd); umup__cv_take(cv, &A->aon, Nd); umup__cv_take(cv, &A->hmid, Nd);
+        umup__cv_take(cv, &A->ln2, Nd); umup__cv_take(cv, &A->u1, Nhd); umup__cv_take(cv, &A->ug, Nhd);
+        umup__cv_take(cv, &A->g, Nhd); umup__cv_take(cv, &A->mo, Nd); umup__cv_take(cv, &A->mon, Nd);
+        umup__cv_take(cv, &A->hout, Nd);
+    }
+    umup__cv_take(cv, &m->lnf, Nd); umup__cv_take(cv, &m->logits, NV);
+    umup__cv_take(cv, &m->dh, Nd); umup__cv_take(cv, &m->dh2, Nd); umup__cv_take(cv, &m->dr, Nd);
+    umup__cv_take(cv, &m->dtmp, Nd); umup__cv_take(cv, &m->dxin, Nd);
+    umup__cv_take(cv, &m->dq, Nd); umup__cv_take(cv, &m->dk, Nd); umup__cv_take(cv, &m->dv, Nd);
+    umup__cv_take(cv, &m->dah, Nd); umup__cv_take(cv, &m->da, Nd); umup__cv_take(cv, &m->dqkv, N3d);
+    umup__cv_take(cv, &m->du1, Nhd); umup__cv_take(cv, &m->dug, Nhd); umup__cv_take(cv, &m->dg, Nhd);
+    umup__cv_take(cv, &m->dlogits, NV);
+    umup__cv_take(cv, &m->fp8_x, umup__cv_mul(cv, N, xmax)); umup__cv_take(cv, &m->fp8_w, wmax);
+    umup__cv_take(cv, &m->fp8_dy, umup__cv_mul(cv, N, ymax));
+}
+
+/* Shapes, limits and the tensor table of a configuration (allocates only the small tables). The
+ * ops take int dimensions, so every product they see must fit in an int. */
+static umup_status umup__model_init(umup_model *m, const umup_model_config *cfg, int max_batch) {
+    umup_model_config c;
+    const int imax = 2147483647;
+    UMUP__TRY(umup__model_resolve(cfg, &c));
+    if (max_batch < 1) return UMUP_ERR_SHAPE;
+    m->cfg = c;
+    m->pinfo = umup_param_config_info(&c.param);
+    m->V = c.vocab; m->d = c.width; m->L = c.layers; m->H = c.heads; m->D = c.head_size;
+    m->maxB = max_batch; m->maxT = c.max_seq;
+    if (c.mlp_expansion > imax / c.width || c.width > imax / 3 || max_batch > imax / c.max_seq ||
+        max_batch > imax / c.heads || c.layers > (imax - 2) / UMUP__T_PER_LAYER || c.layers > imax / 24 - 1)
+        return UMUP_ERR_NOMEM; /* beyond what the int-sized ops can index */
+    m->hd = c.mlp_expansion * c.width;
+    m->n_tensors = 2 + UMUP__T_PER_LAYER * m->L;
+    m->max_stats = 6 + 24 * m->L; /* 3 + 9 L module outputs, 3 per linear layer (5 L + 1 of them) */
+    m->tensors = (umup_tensor_info *)UMUP_MALLOC(sizeof(umup_tensor_info) * (size_t)m->n_tensors);
+    if (!m->tensors) return UMUP_ERR_NOMEM;
+    return umup__model_tensors(m);
+}
+
+UMUPDEF umup_status umup_model_memory_needed(const umup_model_config *cfg, int max_batch, size_t *param_bytes,
+                                             size_t *grad_bytes, size_t *act_bytes) {
+    umup_model m;
+    umup__carver cv;
+    umup_status st;
+    size_t pb = 0, ab = 0;
+    if (!cfg) return UMUP_ERR_NULL;
+    memset(&m, 0, sizeof m);
+    memset(&cv, 0, sizeof cv);
+    st = umup__model_init(&m, cfg, max_batch);
+    if (st == UMUP_OK) {
+        umup__model_carve(&m, &cv);
+        if (cv.overflow || !umup__size_mul(&pb, m.n_params, sizeof(float)) || !umup__size_mul(&ab, cv.off, sizeof(float)))
+            st = UMUP_ERR_NOMEM;
+    }
+    if (m.tensors) UMUP_FREE(m.tensors);
+    if (st != UMUP_OK) return st;
+    if (param_bytes) *param_bytes = pb;
+    if (grad_bytes) *grad_bytes = pb;
+    if (act_bytes) *act_bytes = ab;
+    return UMUP_OK;
+}
+
+UMUPDEF umup_status umup_model_create(umup_model **out, const umup_model_config *cfg, int max_batch) {
+    umup_model *m;
+    umup__carver cv;
+    umup_status st;
+    size_t bytes, nbatch;
+    int t;
+    if (!out || !cfg) return UMUP_ERR_NULL;
+    *out = NULL;
+    m = (umup_model *)UMUP_MALLOC(sizeof *m);
+    if (!m) return UMUP_ERR_NOMEM;
+    memset(m, 0, sizeof *m);
+    st = umup__model_init(m, cfg, max_batch);
+    if (st != UMUP_OK) { umup_model_destroy(m); return st; }
+    /* activations: count, then allocate and carve with the same list */
+    memset(&cv, 0, sizeof cv);
+    umup__model_carve(m, &cv);
+    nbatch = (size_t)max_batch * (size_t)m->maxT; /* fits: checked in umup__model_init */
+    if (cv.overflow || !umup__size_mul(&bytes, cv.off, sizeof(float)) ||
+        !umup__size_mul(&bytes, m->n_params, sizeof(float))) { umup_model_destroy(m); return UMUP_ERR_NOMEM; }
+    m->n_acts = cv.off;
+    m->taus = (double *)UMUP_MALLOC(sizeof(double) * 2 * (size_t)m->L);
+    m->layer = (umup__layer_acts *)UMUP_MALLOC(sizeof(umup__layer_acts) * (size_t)m->L);
+    m->stats = (umup_tensor_stats *)UMUP_MALLOC(sizeof(umup_tensor_stats) * (size_t)m->max_stats);
+    m->ids = (int32_t *)UMUP_MALLOC(sizeof(int32_t) * nbatch);
+    m->targets = (int32_t *)UMUP_MALLOC(sizeof(int32_t) * nbatch);
+    m->params = (float *)UMUP_MALLOC(sizeof(float) * m->n_params);
+    m->grads = (float *)UMUP_MALLOC(sizeof(float) * m->n_params);
+    m->acts = (float *)UMUP_MALLOC(sizeof(float) * m->n_acts);
+    if (!m->taus || !m->layer || !m->stats || !m->ids || !m->targets || !m->params || !m->grads || !m->acts) {
+        umup_model_destroy(m);
+        return UMUP_ERR_NOMEM;
+    }
+    cv.base = m->acts;
+    umup__model_carve(m, &cv);
+    UMUP_ASSERT(cv.off == m->n_acts);
+    for (t = 0; t < m->n_tensors; t++)
+        umup__randn_fill(m->params + m->tensors[t].offset, m->tensors[t].size, m->tensors[t].rule.init_std,
+                         m->cfg.seed, (uint64_t)2 * m->tensors[t].offset);
+    memset(m->grads, 0, sizeof(float) * m->n_params);
+    /* what the residual form needs: the taus (TAU), or the residual_sum weights */
+    if (m->pinfo->residual == UMUP_RESIDUAL_TAU)
+        umup_transformer_residual_taus(m->taus, m->L, m->cfg.alpha_res, m->cfg.alpha_res_attn_ratio,
+                                       m->cfg.param.depth_mode);
+    if (m->pinfo->residual == UMUP_RESIDUAL_POST_NORM) {
+        m->res_skip = sqrt(1.0 - (double)m->cfg.mus_tau);
+        m->res_branch = sqrt((double)m->cfg.mus_tau);
+    } else {
+        m->res_skip = 1.0;
+        m->res_branch = umup_param_branch_multiplier(&m->cfg.param);
+    }
+    m->attn_scale = umup_param_attention_scale(&m->cfg.param, m->d, m->D, m->cfg.alpha_attn);
     *out = m;
     return UMUP_OK;
 }
@@ -2609,7 +3078,11 @@ UMUPDEF const umup_tensor_info *umup_model_find_tensor(const umup_model *m, cons
     for (i = 0; i < m->n_tensors; i++) if (strcmp(m->tensors[i].name, name) == 0) return &m->tensors[i];
     return NULL;
 }
-UMUPDEF float *umup_model_params(umup_model *m) { return m ? m->params : NULL; }
+UMUPDEF float *umup_model_params(umup_model *m) {
+    if (!m) return NULL;
+    m->epoch++; /* the caller may write: cached device copies are stale */
+    return m->params;
+}
 UMUPDEF float *umup_model_grads(umup_model *m) { return m ? m->grads : NULL; }
 UMUPDEF size_t umup_model_num_params(const umup_model *m) { return m ? m->n_params : 0; }
 UMUPDEF const float *umup_model_logits(const umup_model *m) { return m ? m->logits : NULL; }
@@ -2622,8 +3095,11 @@ UMUPDEF void umup_model_memory(const umup_model *m, size_t *param_bytes, size_t 
     if (grad_bytes) *grad_bytes = m->n_params * sizeof(float);
     if (act_bytes) *act_bytes = m->n_acts * sizeof(float);
 }
+UMUPDEF void umup_model_set_training(umup_model *m, int training) {
+    if (m) m->training = training != 0;
+}
 
-/* ---- tensor statistics ---------------------------------------------------------------------- */
+/* ---- tensor statistics ----------------------------------------------------------------- >>stats */
 
 UMUPDEF umup_status umup_tensor_stats_compute(umup_tensor_stats *s, const char *name, const float *x, size_t n,
                                               umup_fp8_format fmt) {
@@ -2676,52 +3152,31 @@ UMUPDEF const umup_tensor_stats *umup_model_stats(const umup_model *m, int *coun
     return m ? m->stats : NULL;
 }
 
-/* Records x [n] as statistic "layers.<layer>.<name>" (layer >= 0) or "<name>"; returns the record,
-   or NULL when recording is off (or the table is full, which the sizing in umup_model_create rules out). */
-static umup_tensor_stats *umup__stat(umup_model *m, const char *name, int layer, umup_stat_kind kind, int cast,
-                                     const float *x, size_t n) {
+/* Records x [n] as statistic "layers.<layer>.<name>" (layer >= 0) or "<name>", judged against fmt;
+   returns the record, or NULL when recording is off (or the table is full, which the sizing in
+   umup_model_create rules out). */
+static umup_tensor_stats *umup__stat_fmt(umup_model *m, const char *name, int layer, umup_stat_kind kind, int cast,
+                                         umup_fp8_format fmt, const float *x, size_t n) {
     umup_tensor_stats *s;
     char buf[48];
     if (!m->record || m->n_stats >= m->max_stats) return NULL;
     s = &m->stats[m->n_stats++];
     if (layer >= 0) snprintf(buf, sizeof buf, "layers.%d.%s", layer, name);
     else snprintf(buf, sizeof buf, "%s", name);
-    umup_tensor_stats_compute(s, buf, x, n, kind == UMUP_STAT_MATMUL_DY ? UMUP_FP8_E5M2 : UMUP_FP8_E4M3);
+    umup_tensor_stats_compute(s, buf, x, n, fmt);
     s->kind = kind;
     s->layer = layer;
     s->fp8_cast = cast;
     return s;
 }
 
-/* ---- building blocks ------------------------------------------------------------------------ */
-
-/* Scales of hidden/readout linear t for `rows` rows: u-muP op scales, or the multiplier m of the
- * parametrization as a plain op (y = m x W^T, so dx = m dy W and dW = m dy^T x). */
-static void umup__lin_scales(const umup_model *m, int t, int rows, umup_op_scales *s) {
-    const umup_tensor_info *ti = &m->tensors[t];
-    umup__scales_ones(s); /* defined even if a scales call below were to fail */
-    if (m->unit) {
-        if (ti->kind == UMUP_TENSOR_READOUT) umup_linear_readout_scales(s, rows, ti->cols, ti->rows, UMUP_CONSTRAINT_NONE);
-        else {
-            int k = (t - 1) % UMUP__T_PER_LAYER;
-            umup_linear_scales(s, rows, ti->cols, ti->rows,
-                               (k == UMUP__T_QKV || k == UMUP__T_O) ? UMUP_CONSTRAINT_TO_OUTPUT_SCALE : UMUP_CONSTRAINT_NONE);
-        }
-    } else {
-        s->out = s->grad[0] = s->grad[1] = s->grad[2] = s->grad_w = ti->rule.multiplier;
-    }
+/* A module output, judged against the forward format. */
+static void umup__stat(umup_model *m, const char *name, int layer, const float *x, size_t n) {
+    umup__stat_fmt(m, name, layer, UMUP_STAT_OUTPUT, 0, m->cfg.fp8_format_fwd, x, n);
 }
 
-static int umup__fp8_on(const umup_model *m, int t) {
-    int k;
-    if (t == 0 || t == m->n_tensors - 1 || m->cfg.fp8 == UMUP_FP8_SIM_NONE) return 0;
-    k = (t - 1) % UMUP__T_PER_LAYER;
-    if (m->cfg.fp8 == UMUP_FP8_SIM_UMUP && (k == UMUP__T_O || k == UMUP__T_2)) return 0;
-    return 1;
-}
-
-/* Records an input, weight or output gradient of linear tensor t under the weight's name without
-   ".weight" (which already carries the layer). */
+/* A linear layer's input, weight or output gradient, under the weight's name without ".weight"
+   (which already carries the layer); gradients are judged against the backward format. */
 static void umup__lin_stat(umup_model *m, int t, umup_stat_kind kind, const float *x, size_t n) {
     const umup_tensor_info *ti = &m->tensors[t];
     char nm[48];
@@ -2729,8 +3184,21 @@ static void umup__lin_stat(umup_model *m, int t, umup_stat_kind kind, const floa
     umup_tensor_stats *s;
     memcpy(nm, ti->name, k);
     nm[k] = 0;
-    s = umup__stat(m, nm, -1, kind, umup__fp8_on(m, t), x, n);
+    s = umup__stat_fmt(m, nm, -1, kind, ti->fp8.cast, kind == UMUP_STAT_MATMUL_DY ? ti->fp8.bwd : ti->fp8.fwd, x, n);
     if (s) s->layer = ti->layer;
+}
+
+/* ---- building blocks: the public ops as the model uses them --------------------------------- */
+
+/* Scales of linear tensor t for `rows` rows: with unit-scaled ops the op's own scales (linear with
+ * its role's constraint, or linear_readout), with plain ops the tensor's multiplier m everywhere
+ * (y = m x W^T, so dx = m dy W and dW = m dy^T x). */
+static void umup__lin_scales(const umup_model *m, int t, int rows, umup_op_scales *s) {
+    const umup_tensor_info *ti = &m->tensors[t];
+    s->out = s->grad[0] = s->grad[1] = s->grad[2] = s->grad_w = ti->rule.multiplier;
+    if (!m->pinfo->unit_ops) return;
+    if (ti->role == UMUP_ROLE_READOUT) umup_linear_readout_scales(s, rows, ti->cols, ti->rows, UMUP_CONSTRAINT_NONE);
+    else umup_linear_scales(s, rows, ti->cols, ti->rows, umup__layer_tensor[(t - 1) % UMUP__T_PER_LAYER].unit_constraint);
 }
 
 /* seed of the stochastic-rounding stream for (step, tensor, purpose) */
@@ -2738,40 +3206,59 @@ static uint64_t umup__sr_seed(const umup_model *m, int t, int purpose) {
     return m->cfg.seed ^ (0x5EEDF8F8ull + ((uint64_t)m->step * 4096u + (uint64_t)t * 4u + (uint64_t)purpose) * 0x9E3779B97F4A7C15ull);
 }
 
-static void umup__lin_forward(umup_model *m, int t, const float *x, float *y, int rows) {
+static umup_gemm_values umup__gemm_values(umup_fp8_format f) {
+    return f == UMUP_FP8_E4M3 ? UMUP_GEMM_VALUES_E4M3 : f == UMUP_FP8_E5M2 ? UMUP_GEMM_VALUES_E5M2 : UMUP_GEMM_VALUES_F32;
+}
+
+/* The GEMM hints of linear t, and FP8 simulation by its policy: x [rows, in] and W to the forward
+ * format, dy [rows, out] (when not NULL) to the backward format, into the scratch buffers. The
+ * forward and backward passes round x and W with the same (step, tensor) stream, so the backward
+ * products see exactly the values the forward product saw. */
+static void umup__lin_cast(umup_model *m, int t, int rows, const float **x, const float **W, const float **dy,
+                           umup_linear_hints *h) {
+    const umup_tensor_info *ti = &m->tensors[t];
+    memset(h, 0, sizeof *h);
+    h->weight_key = m->params + ti->offset;
+    h->weight_epoch = m->epoch;
+    if (!ti->fp8.cast) return;
+    umup_fp8_quantise_array(m->fp8_x, *x, (size_t)rows * ti->cols, ti->fp8.fwd, ti->fp8.rounding, 1, umup__sr_seed(m, t, 0), 0);
+    umup_fp8_quantise_array(m->fp8_w, *W, ti->size, ti->fp8.fwd, ti->fp8.rounding, 1, umup__sr_seed(m, t, 1), 0);
+    *x = m->fp8_x;
+    *W = m->fp8_w;
+    h->x_values = h->w_values = umup__gemm_values(ti->fp8.fwd);
+    if (dy) {
+        umup_fp8_quantise_array(m->fp8_dy, *dy, (size_t)rows * ti->rows, ti->fp8.bwd, ti->fp8.rounding, 1,
+                                umup__sr_seed(m, t, 2), 0);
+        *dy = m->fp8_dy;
+        h->dy_values = umup__gemm_values(ti->fp8.bwd);
+    }
+}
+
+/* y [rows, out] = linear_t(x [rows, in]) */
+static umup_status umup__linear_fwd(umup_model *m, int t, const float *x, float *y, int rows) {
     const umup_tensor_info *ti = &m->tensors[t];
     const float *W = m->params + ti->offset;
     umup_op_scales s;
+    umup_linear_hints h;
     umup__lin_scales(m, t, rows, &s);
     if (m->record) {
         umup__lin_stat(m, t, UMUP_STAT_MATMUL_X, x, (size_t)rows * ti->cols);
         umup__lin_stat(m, t, UMUP_STAT_MATMUL_W, W, ti->size);
     }
-    if (umup__fp8_on(m, t)) {
-        umup_fp8_quantise_array(m->fp8_x, x, (size_t)rows * ti->cols, UMUP_FP8_E4M3, m->cfg.fp8_rounding, 1, umup__sr_seed(m, t, 0), 0);
-        umup_fp8_quantise_array(m->fp8_w, W, ti->size, UMUP_FP8_E4M3, m->cfg.fp8_rounding, 1, umup__sr_seed(m, t, 1), 0);
-        x = m->fp8_x;
-        W = m->fp8_w;
-    }
-    umup_linear_forward(y, x, W, NULL, rows, ti->cols, ti->rows, &s);
+    umup__lin_cast(m, t, rows, &x, &W, NULL, &h);
+    return umup_linear_forward_ex(y, x, W, NULL, rows, ti->cols, ti->rows, &s, &h);
 }
 
-/* dx (may be NULL) += ..., dW += ...; x is the forward input (re-quantised identically under FP8). */
-static void umup__lin_backward(umup_model *m, int t, const float *x, const float *dy, float *dx, int rows) {
+/* dx [rows, in] (may be NULL) += ..., dW += ... from dy [rows, out]; x is the forward input. */
+static umup_status umup__linear_bwd(umup_model *m, int t, const float *x, const float *dy, float *dx, int rows) {
     const umup_tensor_info *ti = &m->tensors[t];
     const float *W = m->params + ti->offset;
     umup_op_scales s;
+    umup_linear_hints h;
     umup__lin_scales(m, t, rows, &s);
     if (m->record) umup__lin_stat(m, t, UMUP_STAT_MATMUL_DY, dy, (size_t)rows * ti->rows);
-    if (umup__fp8_on(m, t)) {
-        umup_fp8_quantise_array(m->fp8_x, x, (size_t)rows * ti->cols, UMUP_FP8_E4M3, m->cfg.fp8_rounding, 1, umup__sr_seed(m, t, 0), 0);
-        umup_fp8_quantise_array(m->fp8_w, W, ti->size, UMUP_FP8_E4M3, m->cfg.fp8_rounding, 1, umup__sr_seed(m, t, 1), 0);
-        umup_fp8_quantise_array(m->fp8_dy, dy, (size_t)rows * ti->rows, UMUP_FP8_E5M2, m->cfg.fp8_rounding, 1, umup__sr_seed(m, t, 2), 0);
-        x = m->fp8_x;
-        W = m->fp8_w;
-        dy = m->fp8_dy;
-    }
-    umup_linear_backward(dx, m->grads + ti->offset, NULL, dy, x, W, rows, ti->cols, ti->rows, &s);
+    umup__lin_cast(m, t, rows, &x, &W, &dy, &h);
+    return umup_linear_backward_ex(dx, m->grads + ti->offset, NULL, dy, x, W, rows, ti->cols, ti->rows, &s, &h);
 }
 
 static void umup__norm_fwd(const umup_model *m, float *y, const float *x, int rows) {
@@ -2781,20 +3268,6 @@ static void umup__norm_fwd(const umup_model *m, float *y, const float *x, int ro
 static void umup__norm_bwd(const umup_model *m, float *dx, const float *dy, const float *x, int rows) {
     if (m->cfg.norm == UMUP_NORM_LAYER) umup_layer_norm_backward(dx, dy, x, rows, m->d);
     else umup_rms_norm_backward(dx, dy, x, rows, m->d);
-}
-
-/* Residual coefficients of branch i: forward y = cf f + cs x; backward df = bf dy,
- * dx = bs dy + br dr (dr: gradient that reached the branch input). */
-static void umup__res_coef(const umup_model *m, int i, double *cf, double *cs, double *bf, double *bs, double *br) {
-    if (m->unit) {
-        double tau = m->taus[i], n = sqrt(1.0 + tau * tau);
-        *cf = tau / n; *cs = 1.0 / n; *bf = 1.0; *bs = 1.0 / n; *br = tau / n;
-    } else if (m->cfg.param.param == UMUP_PARAM_MUS) {
-        double tau = m->cfg.mus_tau;
-        *cf = sqrt(tau); *cs = sqrt(1.0 - tau); *bf = sqrt(tau); *bs = sqrt(1.0 - tau); *br = 1.0;
-    } else {
-        *cf = m->branch_mult; *cs = 1.0; *bf = m->branch_mult; *bs = 1.0; *br = 1.0;
-    }
 }
 
 /* [N, 3d] qkv rows -> q, k, v [B, H, T, D] (dir = 0), or the reverse accumulation for gradients
@@ -2834,20 +3307,6 @@ static void umup__merge(const umup_model *m, float *x_heads, float *y, int B, in
             }
 }
 
-static void umup__attn_scales(const umup_model *m, int T, umup_op_scales *s, float *logit_scale) {
-    if (m->unit) {
-        umup_sdpa_scales(s, T, m->D, 1, m->cfg.alpha_attn);
-        *logit_scale = m->cfg.alpha_attn / (float)m->D;
-    } else {
-        s->out = s->grad[0] = s->grad[1] = s->grad[2] = s->grad_w = 1.0f;
-        *logit_scale = m->attn_scale;
-    }
-}
-
-UMUPDEF void umup_model_set_training(umup_model *m, int training) {
-    if (m) m->training = training != 0;
-}
-
 /* Rotary embedding of x [B, H, T, D] in place: pairs (2i, 2i+1) of position t rotate by
  * t * 10000^(-2i/D); inverse != 0 applies the transposed rotation (the backward pass). */
 static void umup__rope(const umup_model *m, float *x, int B, int T, int inverse) {
@@ -2864,12 +3323,23 @@ static void umup__rope(const umup_model *m, float *x, int B, int T, int inverse)
         }
 }
 
-/* Dropout of a branch output (in place); mask from (seed, step, branch). backward != 0: gradient. */
+/* The scales of the ops inside the blocks: unit-scaled (sdpa, silu_glu, dropout) or plain (ones). */
+static void umup__ops_scales(const umup_model *m, int T, umup_op_scales *sa, umup_op_scales *sg, umup_op_scales *sd) {
+    umup__scales_ones(sa);
+    umup__scales_ones(sg);
+    umup__scales_ones(sd);
+    if (!m->pinfo->unit_ops) return;
+    umup_sdpa_scales(sa, T, m->D, 1, m->cfg.alpha_attn);
+    umup_silu_glu_scales(sg, m->cfg.alpha_ffn_act);
+    umup_dropout_scales(sd, m->cfg.dropout);
+}
+
+/* Dropout of a branch output (in place); mask from (seed, step, branch). backward != 0: gradient,
+ * with tmp [n] as scratch. */
 static void umup__branch_dropout(umup_model *m, float *x, float *tmp, size_t n, int branch, int backward) {
-    umup_op_scales s;
+    umup_op_scales sa, sg, s;
     uint64_t seed = m->cfg.seed ^ 0xD80F0D80ull, ctr = ((uint64_t)m->step * (uint64_t)(2 * m->L) + (uint64_t)branch) << 32;
-    umup__scales_ones(&s);
-    if (m->unit) umup_dropout_scales(&s, m->cfg.dropout);
+    umup__ops_scales(m, 1, &sa, &sg, &s);
     if (!backward) {
         umup_dropout_forward(x, x, n, m->cfg.dropout, seed, ctr, &s);
     } else {
@@ -2879,14 +3349,145 @@ static void umup__branch_dropout(umup_model *m, float *x, float *tmp, size_t n, 
     }
 }
 
+/* ---- the residual connection: h_out = res_i(h, f) ------------------------------------------- */
+/* Branch input in(h): norm(h) for the pre-norm forms, h itself for the post-norm form. */
+static void umup__branch_in_fwd(const umup_model *m, float *xin, const float *h, int N) {
+    if (m->pinfo->residual == UMUP_RESIDUAL_POST_NORM) memcpy(xin, h, sizeof(float) * (size_t)N * m->d);
+    else umup__norm_fwd(m, xin, h, N);
+}
+/* dh [N, d] += in'(h)^T dxin */
+static void umup__branch_in_bwd(const umup_model *m, float *dh, const float *dxin, const float *h, int N) {
+    if (m->pinfo->residual == UMUP_RESIDUAL_POST_NORM) umup_scale_fwd_backward(dh, dxin, (size_t)N * m->d);
+    else umup__norm_bwd(m, dh, dxin, h, N);
+}
+
+/* Branch output out(f) [N, d], what joins the stream: norm(f) into fn for the post-norm form, else
+ * f; then the branch's dropout in training (in place). Returns it. */
+static float *umup__branch_out_fwd(umup_model *m, float *f, float *fn, int N, int branch) {
+    size_t n = (size_t)N * m->d;
+    if (m->pinfo->residual == UMUP_RESIDUAL_POST_NORM) { umup__norm_fwd(m, fn, f, N); f = fn; }
+    if (m->training && m->cfg.dropout > 0.0f) umup__branch_dropout(m, f, NULL, n, branch, 0);
+    return f;
+}
+/* df [N, d]: the gradient at out(f) in, the gradient at f out (scratch [N, d]); f: the raw branch output. */
+static void umup__branch_out_bwd(umup_model *m, float *df, float *scratch, const float *f, int N, int branch) {
+    size_t n = (size_t)N * m->d;
+    if (m->training && m->cfg.dropout > 0.0f) umup__branch_dropout(m, df, scratch, n, branch, 1);
+    if (m->pinfo->residual == UMUP_RESIDUAL_POST_NORM) {
+        memset(scratch, 0, sizeof(float) * n);
+        umup__norm_bwd(m, scratch, df, f, N);
+        memcpy(df, scratch, sizeof(float) * n);
+    }
+}
+
+/* h_out = res_i(h, r) [n]: residual_split/add with tau_i (the split is the identity in the forward
+ * pass), or residual_sum with the form's weights. */
+static umup_status umup__residual_fwd(const umup_model *m, int i, float *hout, const float *h, const float *r, size_t n) {
+    if (m->pinfo->residual == UMUP_RESIDUAL_TAU) return umup_residual_add_forward(hout, r, h, n, m->taus[i]);
+    return umup_residual_sum_forward(hout, h, r, n, m->res_skip, m->res_branch);
+}
+/* Backward, first half: the gradient at the branch output, dr [n] = (d/dr res_i)^T dy. */
+static void umup__residual_bwd_branch(const umup_model *m, int i, float *dr, const float *dy, size_t n) {
+    (void)i;
+    memset(dr, 0, sizeof(float) * n);
+    if (m->pinfo->residual == UMUP_RESIDUAL_TAU) umup_residual_add_backward(dr, NULL, dy, n);
+    else umup_residual_sum_backward(NULL, dr, dy, n, m->res_skip, m->res_branch);
+}
+/* Backward, second half: dx [n] = the skip path's gradient from dy plus din, the gradient that
+ * came back through the branch to its input (residual_split's backward under TAU). */
+static void umup__residual_bwd_skip(const umup_model *m, int i, float *dx, const float *dy, const float *din, size_t n) {
+    memset(dx, 0, sizeof(float) * n);
+    if (m->pinfo->residual == UMUP_RESIDUAL_TAU) {
+        umup_residual_split_backward(dx, din, dy, n, m->taus[i]);
+    } else {
+        umup_residual_sum_backward(dx, NULL, dy, n, m->res_skip, m->res_branch);
+        umup_scale_fwd_backward(dx, din, n);
+    }
+}
+
+/* ---- the attention branch: ao = linear_o(sdpa(split_heads(linear_qkv(ln1)))) ---------------- */
+static umup_status umup__attention_fwd(umup_model *m, int l, int B, int T) {
+    umup__layer_acts *A = &m->layer[l];
+    int t0 = 1 + l * UMUP__T_PER_LAYER, N = B * T;
+    size_t n = (size_t)N * m->d;
+    umup_op_scales sa, sg, sd;
+    umup__ops_scales(m, T, &sa, &sg, &sd);
+    UMUP__TRY(umup__linear_fwd(m, t0 + UMUP__T_QKV, A->ln1, A->qkv, N));          /* qkv [N, 3d] */
+    umup__stat(m, "mhsa.linear_qkv", l, A->qkv, 3 * n);
+    umup__heads(m, A->qkv, A->q, A->k, A->v, B, T, 0);                            /* q, k, v [B, H, T, D] */
+    if (m->cfg.rope) { umup__rope(m, A->q, B, T, 0); umup__rope(m, A->k, B, T, 0); }
+    UMUP__TRY(umup_sdpa_forward(A->ah, A->att, A->q, A->k, A->v, B, m->H, T, m->D, 1, m->attn_scale, &sa));
+    umup__merge(m, A->ah, A->a, B, T, 0);                                          /* a [N, d] */
+    umup__stat(m, "mhsa.attention", l, A->a, n);
+    UMUP__TRY(umup__linear_fwd(m, t0 + UMUP__T_O, A->a, A->ao, N));               /* ao [N, d] */
+    umup__stat(m, "mhsa.linear_o", l, A->ao, n);
+    return UMUP_OK;
+}
+
+/* dao [N, d] (in m->dtmp) -> d ln1 [N, d] (into m->dxin) and the weight gradients */
+static umup_status umup__attention_bwd(umup_model *m, int l) {
+    umup__layer_acts *A = &m->layer[l];
+    int t0 = 1 + l * UMUP__T_PER_LAYER, B = m->B, T = m->T, N = B * T;
+    size_t n = (size_t)N * m->d;
+    umup_op_scales sa, sg, sd;
+    umup__ops_scales(m, T, &sa, &sg, &sd);
+    memset(m->da, 0, sizeof(float) * n);
+    UMUP__TRY(umup__linear_bwd(m, t0 + UMUP__T_O, A->a, m->dtmp, m->da, N));
+    umup__merge(m, m->dah, m->da, B, T, 1);
+    memset(m->dq, 0, sizeof(float) * n);
+    memset(m->dk, 0, sizeof(float) * n);
+    memset(m->dv, 0, sizeof(float) * n);
+    UMUP__TRY(umup_sdpa_backward(m->dq, m->dk, m->dv, m->dah, A->att, A->q, A->k, A->v, B, m->H, T, m->D,
+                                 m->attn_scale, &sa));
+    if (m->cfg.rope) { umup__rope(m, m->dq, B, T, 1); umup__rope(m, m->dk, B, T, 1); }
+    memset(m->dqkv, 0, sizeof(float) * n * 3);
+    umup__heads(m, m->dqkv, m->dq, m->dk, m->dv, B, T, 1);
+    memset(m->dxin, 0, sizeof(float) * n);
+    return umup__linear_bwd(m, t0 + UMUP__T_QKV, A->ln1, m->dqkv, m->dxin, N);
+}
+
+/* ---- the MLP branch: mo = linear_2(silu_glu(linear_1(ln2), linear_gate(ln2))) --------------- */
+static umup_status umup__mlp_fwd(umup_model *m, int l, int N) {
+    umup__layer_acts *A = &m->layer[l];
+    int t0 = 1 + l * UMUP__T_PER_LAYER;
+    size_t n = (size_t)N * m->d, nh = (size_t)N * m->hd;
+    umup_op_scales sa, sg, sd;
+    umup__ops_scales(m, 1, &sa, &sg, &sd);
+    UMUP__TRY(umup__linear_fwd(m, t0 + UMUP__T_1, A->ln2, A->u1, N));             /* u1 [N, hd] */
+    UMUP__TRY(umup__linear_fwd(m, t0 + UMUP__T_GATE, A->ln2, A->ug, N));          /* ug [N, hd] */
+    UMUP__TRY(umup_silu_glu_forward(A->g, A->u1, A->ug, nh, m->cfg.alpha_ffn_act, &sg)); /* g [N, hd] */
+    umup__stat(m, "mlp.linear_1", l, A->u1, nh);
+    umup__stat(m, "mlp.linear_gate", l, A->ug, nh);
+    umup__stat(m, "mlp.act", l, A->g, nh);
+    UMUP__TRY(umup__linear_fwd(m, t0 + UMUP__T_2, A->g, A->mo, N));               /* mo [N, d] */
+    umup__stat(m, "mlp.linear_2", l, A->mo, n);
+    return UMUP_OK;
+}
+
+/* dmo [N, d] (in m->dtmp) -> d ln2 [N, d] (into m->dxin) and the weight gradients */
+static umup_status umup__mlp_bwd(umup_model *m, int l) {
+    umup__layer_acts *A = &m->layer[l];
+    int t0 = 1 + l * UMUP__T_PER_LAYER, N = m->B * m->T;
+    size_t n = (size_t)N * m->d, nh = (size_t)N * m->hd;
+    umup_op_scales sa, sg, sd;
+    umup__ops_scales(m, 1, &sa, &sg, &sd);
+    memset(m->dg, 0, sizeof(float) * nh);
+    UMUP__TRY(umup__linear_bwd(m, t0 + UMUP__T_2, A->g, m->dtmp, m->dg, N));
+    memset(m->du1, 0, sizeof(float) * nh);
+    memset(m->dug, 0, sizeof(float) * nh);
+    UMUP__TRY(umup_silu_glu_backward(m->du1, m->dug, m->dg, A->u1, A->ug, nh, m->cfg.alpha_ffn_act, &sg));
+    memset(m->dxin, 0, sizeof(float) * n);
+    UMUP__TRY(umup__linear_bwd(m, t0 + UMUP__T_1, A->ln2, m->du1, m->dxin, N));
+    return umup__linear_bwd(m, t0 + UMUP__T_GATE, A->ln2, m->dug, m->dxin, N);
+}
+
 /* ---- forward ------------------------------------------------------------------------------------ */
 
 UMUPDEF umup_status umup_model_forward(umup_model *m, const int32_t *ids, const int32_t *targets, int B, int T,
                                        long step, float *loss) {
     int N, l, i, counted = 0;
     const float *h;
-    umup_op_scales s, sa, sg;
-    float ls;
+    umup_op_scales s;
     size_t n;
     if (!m || !ids || (targets && !loss)) return UMUP_ERR_NULL;
     if (B < 1 || T < 1 || B > m->maxB || T > m->maxT) return UMUP_ERR_SHAPE;
@@ -2904,171 +3505,81 @@ UMUPDEF umup_status umup_model_forward(umup_model *m, const int32_t *ids, const 
     if (targets) memcpy(m->targets, targets, sizeof(int32_t) * (size_t)N);
     m->B = B; m->T = T; m->step = step; m->has_targets = targets != NULL;
     m->n_stats = 0;
-    /* embedding: h0 = mult * W[ids] */
-    umup_embedding_forward(m->h0, ids, N, m->params, m->V, m->d);
-    if (!m->unit && m->tensors[0].rule.multiplier != 1.0f)
-        for (i = 0; i < (int)n; i++) m->h0[i] *= m->tensors[0].rule.multiplier;
+    /* h0 [N, d] = embedding(ids) times the embedding's multiplier (1 with unit-scaled ops) */
+    UMUP__TRY(umup_embedding_forward(m->h0, ids, N, m->params, m->V, m->d));
+    umup_scale_fwd_forward(m->h0, m->h0, n, m->tensors[0].rule.multiplier);
     h = m->h0;
-    umup__stat(m, "embedding", -1, UMUP_STAT_OUTPUT, 0, m->h0, n);
-    umup__attn_scales(m, T, &sa, &ls);
-    umup__scales_ones(&sg);
-    if (m->unit) umup_silu_glu_scales(&sg, m->cfg.alpha_ffn_act);
-    else sg.out = sg.grad[0] = sg.grad[1] = sg.grad[2] = sg.grad_w = 1.0f;
+    umup__stat(m, "embedding", -1, m->h0, n);
     for (l = 0; l < m->L; l++) {
         umup__layer_acts *A = &m->layer[l];
-        int t0 = 1 + l * UMUP__T_PER_LAYER, post = m->cfg.param.param == UMUP_PARAM_MUS;
-        double cf, cs, bf, bs, br;
         float *r;
-        size_t j;
-        /* attention branch (muS: no pre-norm, a post-norm instead) */
-        if (post) memcpy(A->ln1, h, n * sizeof(float));
-        else umup__norm_fwd(m, A->ln1, h, N);
-        umup__lin_forward(m, t0 + UMUP__T_QKV, A->ln1, A->qkv, N);
-        umup__stat(m, "mhsa.linear_qkv", l, UMUP_STAT_OUTPUT, 0, A->qkv, 3 * n);
-        umup__heads(m, A->qkv, A->q, A->k, A->v, B, T, 0);
-        if (m->cfg.rope) { umup__rope(m, A->q, B, T, 0); umup__rope(m, A->k, B, T, 0); }
-        umup_sdpa_forward(A->ah, A->att, A->q, A->k, A->v, B, m->H, T, m->D, 1, ls, &sa);
-        umup__merge(m, A->ah, A->a, B, T, 0);
-        umup__stat(m, "mhsa.attention", l, UMUP_STAT_OUTPUT, 0, A->a, n);
-        umup__lin_forward(m, t0 + UMUP__T_O, A->a, A->ao, N);
-        umup__stat(m, "mhsa.linear_o", l, UMUP_STAT_OUTPUT, 0, A->ao, n);
-        r = A->ao;
-        if (post) { umup__norm_fwd(m, A->aon, A->ao, N); r = A->aon; }
-        if (m->training && m->cfg.dropout > 0.0f) umup__branch_dropout(m, r, NULL, n, 2 * l, 0);
-        umup__res_coef(m, 2 * l, &cf, &cs, &bf, &bs, &br);
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (n > 32768)
-#endif
-        for (j = 0; j < n; j++) A->hmid[j] = (float)(cf * r[j] + cs * h[j]);
-        umup__stat(m, "attn_residual", l, UMUP_STAT_OUTPUT, 0, A->hmid, n);
-        /* MLP branch */
-        if (post) memcpy(A->ln2, A->hmid, n * sizeof(float));
-        else umup__norm_fwd(m, A->ln2, A->hmid, N);
-        umup__lin_forward(m, t0 + UMUP__T_1, A->ln2, A->u1, N);
-        umup__lin_forward(m, t0 + UMUP__T_GATE, A->ln2, A->ug, N);
-        umup_silu_glu_forward(A->g, A->u1, A->ug, (size_t)N * m->hd, m->cfg.alpha_ffn_act, &sg);
-        umup__stat(m, "mlp.linear_1", l, UMUP_STAT_OUTPUT, 0, A->u1, (size_t)N * m->hd);
-        umup__stat(m, "mlp.linear_gate", l, UMUP_STAT_OUTPUT, 0, A->ug, (size_t)N * m->hd);
-        umup__stat(m, "mlp.act", l, UMUP_STAT_OUTPUT, 0, A->g, (size_t)N * m->hd);
-        umup__lin_forward(m, t0 + UMUP__T_2, A->g, A->mo, N);
-        umup__stat(m, "mlp.linear_2", l, UMUP_STAT_OUTPUT, 0, A->mo, n);
-        r = A->mo;
-        if (post) { umup__norm_fwd(m, A->mon, A->mo, N); r = A->mon; }
-        if (m->training && m->cfg.dropout > 0.0f) umup__branch_dropout(m, r, NULL, n, 2 * l + 1, 0);
-        umup__res_coef(m, 2 * l + 1, &cf, &cs, &bf, &bs, &br);
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (n > 32768)
-#endif
-        for (j = 0; j < n; j++) A->hout[j] = (float)(cf * r[j] + cs * A->hmid[j]);
-        umup__stat(m, "mlp_residual", l, UMUP_STAT_OUTPUT, 0, A->hout, n);
+        /* hmid = res(h, attn(in(h))) */
+        umup__branch_in_fwd(m, A->ln1, h, N);
+        UMUP__TRY(umup__attention_fwd(m, l, B, T));
+        r = umup__branch_out_fwd(m, A->ao, A->aon, N, 2 * l);
+        UMUP__TRY(umup__residual_fwd(m, 2 * l, A->hmid, h, r, n));
+        umup__stat(m, "attn_residual", l, A->hmid, n);
+        /* hout = res(hmid, mlp(in(hmid))) */
+        umup__branch_in_fwd(m, A->ln2, A->hmid, N);
+        UMUP__TRY(umup__mlp_fwd(m, l, N));
+        r = umup__branch_out_fwd(m, A->mo, A->mon, N, 2 * l + 1);
+        UMUP__TRY(umup__residual_fwd(m, 2 * l + 1, A->hout, A->hmid, r, n));
+        umup__stat(m, "mlp_residual", l, A->hout, n);
         h = A->hout;
     }
+    /* logits [N, V] = readout(norm(h)) */
     umup__norm_fwd(m, m->lnf, h, N);
-    umup__stat(m, "final_norm", -1, UMUP_STAT_OUTPUT, 0, m->lnf, n);
-    umup__lin_forward(m, m->n_tensors - 1, m->lnf, m->logits, N);
-    umup__stat(m, "projection", -1, UMUP_STAT_OUTPUT, 0, m->logits, (size_t)N * m->V);
-    if (targets) {
-        umup_cross_entropy_scales(&s, counted, m->V, m->cfg.alpha_loss_softmax, m->unit);
-        return umup_cross_entropy_forward(loss, m->logits, targets, N, m->V, &s);
-    }
-    return UMUP_OK;
+    umup__stat(m, "final_norm", -1, m->lnf, n);
+    UMUP__TRY(umup__linear_fwd(m, m->n_tensors - 1, m->lnf, m->logits, N));
+    umup__stat(m, "projection", -1, m->logits, (size_t)N * m->V);
+    if (!targets) return UMUP_OK;
+    umup_cross_entropy_scales(&s, counted, m->V, m->cfg.alpha_loss_softmax, m->pinfo->unit_ops);
+    return umup_cross_entropy_forward(loss, m->logits, targets, N, m->V, &s);
 }
 
 /* ---- backward ----------------------------------------------------------------------------------- */
 
 UMUPDEF umup_status umup_model_backward(umup_model *m) {
     int N, l, i, counted = 0;
-    size_t n, nh, j;
-    umup_op_scales s, sa, sg;
-    float ls;
+    size_t n;
+    umup_op_scales s;
     if (!m) return UMUP_ERR_NULL;
     if (!m->has_targets || m->B < 1) return UMUP_ERR_INVALID_ARG;
     N = m->B * m->T;
     n = (size_t)N * m->d;
-    nh = (size_t)N * m->hd;
     for (i = 0; i < N; i++) counted += m->targets[i] >= 0;
-    /* loss -> logits -> final norm */
+    /* loss -> logits -> final norm: dh [N, d] */
     memset(m->dlogits, 0, sizeof(float) * (size_t)N * m->V);
-    umup_cross_entropy_scales(&s, counted, m->V, m->cfg.alpha_loss_softmax, m->unit);
-    umup_cross_entropy_backward(m->dlogits, m->logits, m->targets, N, m->V, 1.0f, &s);
+    umup_cross_entropy_scales(&s, counted, m->V, m->cfg.alpha_loss_softmax, m->pinfo->unit_ops);
+    UMUP__TRY(umup_cross_entropy_backward(m->dlogits, m->logits, m->targets, N, m->V, 1.0f, &s));
     memset(m->dtmp, 0, sizeof(float) * n);
-    umup__lin_backward(m, m->n_tensors - 1, m->lnf, m->dlogits, m->dtmp, N);
+    UMUP__TRY(umup__linear_bwd(m, m->n_tensors - 1, m->lnf, m->dlogits, m->dtmp, N));
     memset(m->dh, 0, sizeof(float) * n);
-    umup__norm_bwd(m, m->dh, m->dtmp, m->L ? m->layer[m->L - 1].hout : m->h0, N);
-    umup__attn_scales(m, m->T, &sa, &ls);
-    umup__scales_ones(&sg);
-    if (m->unit) umup_silu_glu_scales(&sg, m->cfg.alpha_ffn_act);
-    else sg.out = sg.grad[0] = sg.grad[1] = sg.grad[2] = sg.grad_w = 1.0f;
+    umup__norm_bwd(m, m->dh, m->dtmp, m->layer[m->L - 1].hout, N);
     for (l = m->L - 1; l >= 0; l--) {
         umup__layer_acts *A = &m->layer[l];
         const float *hin = l ? m->layer[l - 1].hout : m->h0;
-        int t0 = 1 + l * UMUP__T_PER_LAYER, post = m->cfg.param.param == UMUP_PARAM_MUS;
-        double cf, cs, bf, bs, br;
-        /* MLP branch: hout = cf mo + cs hmid */
-        umup__res_coef(m, 2 * l + 1, &cf, &cs, &bf, &bs, &br);
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (n > 32768)
-#endif
-        for (j = 0; j < n; j++) m->dtmp[j] = (float)(bf * m->dh[j]);          /* d mo */
-        if (m->training && m->cfg.dropout > 0.0f) umup__branch_dropout(m, m->dtmp, m->dr, n, 2 * l + 1, 1);
-        if (post) { /* through the post-norm: d mo = norm'(mo)^T d mon */
-            memset(m->dr, 0, sizeof(float) * n);
-            umup__norm_bwd(m, m->dr, m->dtmp, A->mo, N);
-            memcpy(m->dtmp, m->dr, sizeof(float) * n);
-        }
-        memset(m->dg, 0, sizeof(float) * nh);
-        umup__lin_backward(m, t0 + UMUP__T_2, A->g, m->dtmp, m->dg, N);
-        memset(m->du1, 0, sizeof(float) * nh);
-        memset(m->dug, 0, sizeof(float) * nh);
-        umup_silu_glu_backward(m->du1, m->dug, m->dg, A->u1, A->ug, nh, m->cfg.alpha_ffn_act, &sg);
-        memset(m->dtmp, 0, sizeof(float) * n);                               /* d ln2 */
-        umup__lin_backward(m, t0 + UMUP__T_1, A->ln2, m->du1, m->dtmp, N);
-        umup__lin_backward(m, t0 + UMUP__T_GATE, A->ln2, m->dug, m->dtmp, N);
-        if (post) memcpy(m->dr, m->dtmp, sizeof(float) * n);
-        else {
-            memset(m->dr, 0, sizeof(float) * n);
-            umup__norm_bwd(m, m->dr, m->dtmp, A->hmid, N);
-        }
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (n > 32768)
-#endif
-        for (j = 0; j < n; j++) m->dh[j] = (float)(bs * m->dh[j] + br * m->dr[j]);
-        /* attention branch: hmid = cf ao + cs hin */
-        umup__res_coef(m, 2 * l, &cf, &cs, &bf, &bs, &br);
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (n > 32768)
-#endif
-        for (j = 0; j < n; j++) m->dtmp[j] = (float)(bf * m->dh[j]);          /* d ao */
-        if (m->training && m->cfg.dropout > 0.0f) umup__branch_dropout(m, m->dtmp, m->dr, n, 2 * l, 1);
-        if (post) {
-            memset(m->dr, 0, sizeof(float) * n);
-            umup__norm_bwd(m, m->dr, m->dtmp, A->ao, N);
-            memcpy(m->dtmp, m->dr, sizeof(float) * n);
-        }
-        memset(m->da, 0, sizeof(float) * n);
-        umup__lin_backward(m, t0 + UMUP__T_O, A->a, m->dtmp, m->da, N);
-        umup__merge(m, m->dah, m->da, m->B, m->T, 1);
-        memset(m->dq, 0, sizeof(float) * n);
-        memset(m->dk, 0, sizeof(float) * n);
-        memset(m->dv, 0, sizeof(float) * n);
-        umup_sdpa_backward(m->dq, m->dk, m->dv, m->dah, A->att, A->q, A->k, A->v, m->B, m->H, m->T, m->D, ls, &sa);
-        if (m->cfg.rope) { umup__rope(m, m->dq, m->B, m->T, 1); umup__rope(m, m->dk, m->B, m->T, 1); }
-        memset(m->dqkv, 0, sizeof(float) * n * 3);
-        umup__heads(m, m->dqkv, m->dq, m->dk, m->dv, m->B, m->T, 1);
-        memset(m->dtmp, 0, sizeof(float) * n);                               /* d ln1 */
-        umup__lin_backward(m, t0 + UMUP__T_QKV, A->ln1, m->dqkv, m->dtmp, N);
-        if (post) memcpy(m->dr, m->dtmp, sizeof(float) * n);
-        else {
-            memset(m->dr, 0, sizeof(float) * n);
-            umup__norm_bwd(m, m->dr, m->dtmp, hin, N);
-        }
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (n > 32768)
-#endif
-        for (j = 0; j < n; j++) m->dh[j] = (float)(bs * m->dh[j] + br * m->dr[j]);
+        float *sw;
+        /* hout = res(hmid, mlp(in(hmid))) */
+        umup__residual_bwd_branch(m, 2 * l + 1, m->dtmp, m->dh, n);
+        umup__branch_out_bwd(m, m->dtmp, m->dr, A->mo, N, 2 * l + 1);
+        UMUP__TRY(umup__mlp_bwd(m, l));
+        memset(m->dr, 0, sizeof(float) * n);
+        umup__branch_in_bwd(m, m->dr, m->dxin, A->hmid, N);
+        umup__residual_bwd_skip(m, 2 * l + 1, m->dh2, m->dh, m->dr, n);
+        sw = m->dh; m->dh = m->dh2; m->dh2 = sw;
+        /* hmid = res(hin, attn(in(hin))) */
+        umup__residual_bwd_branch(m, 2 * l, m->dtmp, m->dh, n);
+        umup__branch_out_bwd(m, m->dtmp, m->dr, A->ao, N, 2 * l);
+        UMUP__TRY(umup__attention_bwd(m, l));
+        memset(m->dr, 0, sizeof(float) * n);
+        umup__branch_in_bwd(m, m->dr, m->dxin, hin, N);
+        umup__residual_bwd_skip(m, 2 * l, m->dh2, m->dh, m->dr, n);
+        sw = m->dh; m->dh = m->dh2; m->dh2 = sw;
     }
-    /* embedding */
-    if (m->unit) umup_embedding_scales(&s, m->V, N);
+    /* embedding: dW[ids] += grad_w dh, grad_w = sqrt(V / N) unit-scaled, the multiplier if plain */
+    umup__scales_ones(&s);
+    if (m->pinfo->unit_ops) umup_embedding_scales(&s, m->V, N);
     else s.grad_w = m->tensors[0].rule.multiplier;
     return umup_embedding_backward(m->grads, m->dh, m->ids, N, m->V, m->d, &s);
 }
@@ -3091,7 +3602,7 @@ UMUPDEF umup_status umup_model_param_groups(const umup_model *m, umup_optimizer_
 }
 
 /* ============================================================================================ */
-/* Data implementation                                                                          */
+/* 10. Data (implementation)                                                              >>data */
 /* ============================================================================================ */
 
 typedef struct {
@@ -3321,7 +3832,7 @@ UMUPDEF double umup_dataset_unigram_entropy(const umup_dataset *ds) {
 }
 
 /* ============================================================================================ */
-/* Training, sampling and checkpoints implementation                                            */
+/* 11. Training, sampling and checkpoints (implementation)                            >>trainer */
 /* ============================================================================================ */
 
 struct umup_trainer {
@@ -3346,8 +3857,10 @@ UMUPDEF umup_status umup_trainer_create(umup_trainer **out, const umup_model_con
     if (st == UMUP_OK) st = umup_model_create(&t->model, mc, max_batch);
     if (st == UMUP_OK) {
         int n = umup_model_num_tensors(t->model);
+        size_t bytes = 0;
         t->n_state = umup_optim_state_size(t->opt.cfg.kind, umup_model_num_params(t->model));
-        t->state = (float *)UMUP_MALLOC(sizeof(float) * (t->n_state ? t->n_state : 1));
+        if (umup__size_mul(&bytes, t->n_state ? t->n_state : 1, sizeof(float)))
+            t->state = (float *)UMUP_MALLOC(bytes);
         t->groups = (umup_param_group *)UMUP_MALLOC(sizeof(umup_param_group) * (size_t)n);
         if (!t->state || !t->groups) st = UMUP_ERR_NOMEM;
         else {
@@ -3386,6 +3899,7 @@ UMUPDEF umup_status umup_trainer_step(umup_trainer *t, const int32_t *ids, const
     umup_model_set_training(t->model, 0);
     if (loss) *loss = l;
     if (st != UMUP_OK) return st;
+    /* umup_model_params bumps the weight epoch, so GEMM backends drop their cached weights */
     return umup_optim_step(&t->opt, umup_model_params(t->model), umup_model_grads(t->model), t->state,
                            umup_model_num_params(t->model), t->groups, umup_model_num_tensors(t->model));
 }
@@ -3450,7 +3964,7 @@ UMUPDEF umup_status umup_model_sample(umup_model *m, const int32_t *prompt, int 
     return st;
 }
 
-/* ---- checkpoints -------------------------------------------------------------------------------- */
+/* ---- checkpoints ----------------------------------------------------------------- >>checkpoint */
 
 /* Every model and optimizer setting as "key=value" lines (exact: %.17g / %.9g), in a fixed order. */
 static void umup__config_text(const umup_trainer *t, char *buf, size_t cap) {
@@ -3474,10 +3988,7 @@ static void umup__config_text(const umup_trainer *t, char *buf, size_t cap) {
 }
 
 /* number of optimizer moment tensors per parameter tensor */
-static int umup__n_moments(const umup_trainer *t) {
-    if (t->opt.cfg.kind == UMUP_OPT_ADAM || t->opt.cfg.kind == UMUP_OPT_ADAMW) return 2;
-    return t->opt.cfg.kind == UMUP_OPT_SGD && t->opt.cfg.momentum == 0.0 ? 0 : 1;
-}
+static int umup__n_moments(const umup_trainer *t) { return umup_optim_moments(&t->opt.cfg); }
 
 /* The data of entry e (0 .. n_tensors (1 + moments)): parameters, then m, then v. */
 static float *umup__ckpt_entry(umup_trainer *t, int e, char *name, size_t cap, int *rows, int *cols) {
@@ -3797,6 +4308,7 @@ UMUPDEF umup_status umup_trainer_load(umup_trainer *t, const char *path) {
             if (!strcmp(ents[k].name, name)) memcpy(dst, data + ents[k].begin, (size_t)rows * cols * sizeof(float));
     }
     t->opt.step = step;
+    t->model->epoch++; /* new weights: cached device copies are stale */
 #undef UMUP__FAIL
 done:
     fclose(f);
@@ -3805,6 +4317,8 @@ done:
     if (data) UMUP_FREE(data);
     return st;
 }
+
+#endif /* UMUP_NO_TRAINER */
 
 #ifdef UMUP_USE_CBLAS
 #include "umup_cblas.h" /* the compile-time default backend (its implementation compiles here) */

@@ -344,6 +344,164 @@ static void test_memory_and_errors(void) {
     UT_CHECK(umup_model_create(NULL, &c, 2) == UMUP_ERR_NULL);
 }
 
+/* A parametrization added through the documented route (a umup_param_info pointed to by
+ * umup_param_config.custom), with no change to the model: "SP with twice the LR factor of every
+ * tensor". Its model must equal SP's in everything but the LR factors, train one step, and that step
+ * must equal SP's step at twice the global LR bit for bit (lr 2 eta x factor 1 = lr eta x factor 2). */
+static umup_status twice_sp_rule(const umup_param_config *cfg, int width, const umup_tensor_desc *t, umup_tensor_rule *out) {
+    umup_status st = umup_param_rule_sp(cfg, width, t, out);
+    out->lr_adam *= 2.0f;
+    out->lr_sgd *= 2.0f;
+    return st;
+}
+
+static void test_custom_parametrization(void) {
+    umup_param_info info;
+    umup_model_config c = umup_model_config_default();
+    umup_optim_config o;
+    umup_trainer *ta = NULL, *tb = NULL;
+    int32_t ids[2 * 16], tg[2 * 16];
+    float la = 0, lb = 0;
+    int i, t, same_rules = 1;
+    size_t diff = 0, changed = 0, n;
+    memset(&info, 0, sizeof info);
+    info.name = "twice_sp";
+    info.title = "SP with every LR factor doubled";
+    info.rule = twice_sp_rule;
+    info.unit_ops = 0;
+    info.residual = UMUP_RESIDUAL_PRE_NORM;
+    info.attention_scale = NULL; /* alpha_attn / sqrt(d_head), as SP */
+    info.default_lr = 1.0 / 1024;
+    info.default_clip = 1.0;
+    info.default_warmup = 0.1f;
+    c.width = 32; c.heads = 0; c.head_size = 16; c.max_seq = 16; c.seed = 9;
+    c.param.custom = &info;
+    UT_CHECK(umup_param_config_info(&c.param) == &info);
+    o = umup_optim_config_for_info(&info, UMUP_OPT_ADAMW, 0);
+    UT_CHECK(o.lr == 1.0 / 1024 && o.clip_norm == 1.0);
+    UT_CHECK(umup_trainer_create(&ta, &c, &o, 2) == UMUP_OK);
+    c.param.custom = NULL;
+    c.param.param = UMUP_PARAM_SP;
+    o.lr *= 2.0;
+    UT_CHECK(umup_trainer_create(&tb, &c, &o, 2) == UMUP_OK);
+    if (!ta || !tb) { umup_trainer_destroy(ta); umup_trainer_destroy(tb); return; }
+    for (t = 0; t < umup_model_num_tensors(umup_trainer_model(ta)); t++) {
+        const umup_tensor_rule *ra = &umup_model_tensor(umup_trainer_model(ta), t)->rule;
+        const umup_tensor_rule *rb = &umup_model_tensor(umup_trainer_model(tb), t)->rule;
+        same_rules &= ra->init_std == rb->init_std && ra->multiplier == rb->multiplier && ra->lr_adam == 2.0f * rb->lr_adam;
+    }
+    UT_CHECK(same_rules);
+    n = umup_model_num_params(umup_trainer_model(ta));
+    for (i = 0; i < 32; i++) { ids[i] = (int32_t)(umup_rng_u32(4, (uint64_t)i) % 256); tg[i] = (int32_t)(umup_rng_u32(5, (uint64_t)i) % 256); }
+    UT_CHECK(umup_trainer_step(ta, ids, tg, 2, 16, &la) == UMUP_OK);
+    UT_CHECK(umup_trainer_step(tb, ids, tg, 2, 16, &lb) == UMUP_OK);
+    UT_CHECKF(la == lb && la > 4.0f && la < 7.0f, "loss %.9g vs SP %.9g", (double)la, (double)lb);
+    {
+        const float *pa = umup_model_params(umup_trainer_model(ta)), *pb = umup_model_params(umup_trainer_model(tb));
+        umup_model *m0 = NULL;
+        umup_model_create(&m0, &c, 1); /* SP at init with the same seed: what the step started from */
+        for (i = 0; i < (int)n; i++) {
+            diff += memcmp(&pa[i], &pb[i], sizeof(float)) != 0;
+            if (m0) changed += pa[i] != umup_model_params(m0)[i];
+        }
+        umup_model_destroy(m0);
+    }
+    UT_CHECKF(diff == 0 && changed > n / 2, "%zu params differ from SP at 2 eta, %zu of %zu changed", diff, changed, n);
+    /* an incomplete object is refused */
+    info.rule = NULL;
+    c.param.custom = &info;
+    { umup_model *m = NULL; UT_CHECK(umup_model_create(&m, &c, 1) == UMUP_ERR_INVALID_ARG && m == NULL); }
+    umup_trainer_destroy(ta);
+    umup_trainer_destroy(tb);
+}
+
+/* The parametrization table answers every question the model asks; the FP8 schemes are a role table. */
+static void test_param_objects_and_fp8_policy(void) {
+    static const umup_residual_form res[UMUP_PARAM_COUNT] = {UMUP_RESIDUAL_TAU, UMUP_RESIDUAL_PRE_NORM,
+        UMUP_RESIDUAL_PRE_NORM, UMUP_RESIDUAL_POST_NORM, UMUP_RESIDUAL_PRE_NORM};
+    static const double lr[UMUP_PARAM_COUNT] = {0.5, 1.0 / 512, 1.0 / 512, 0.25, 1.0 / 512};
+    int p, s, t;
+    for (p = 0; p < (int)UMUP_PARAM_COUNT; p++) {
+        const umup_param_info *pi = umup_param_info_of((umup_parametrization)p);
+        umup_optim_config o = umup_optim_config_for((umup_parametrization)p, UMUP_OPT_ADAMW, 600);
+        UT_CHECK(pi && pi->rule && !strcmp(pi->name, umup_param_name((umup_parametrization)p)));
+        if (!pi) continue;
+        UT_CHECK(pi->unit_ops == (p == UMUP_PARAM_UMUP) && pi->residual == res[p] && pi->default_lr == lr[p]);
+        UT_CHECK(o.lr == lr[p] && o.schedule.warmup == 60 && o.schedule.total == 600 &&
+                 o.schedule.decay == UMUP_SCHED_COSINE && o.schedule.min_ratio == 0.1f);
+    }
+    UT_CHECK(umup_param_info_of(UMUP_PARAM_COUNT) == NULL && umup_param_config_info(NULL) == NULL);
+    UT_CHECK(umup_optim_config_for(UMUP_PARAM_COUNT, UMUP_OPT_ADAMW, 10).lr == 1e-3);
+    for (s = 0; s <= (int)UMUP_FP8_SIM_UMUP; s++) {
+        umup_model_config c = umup_model_config_default();
+        umup_model *m = NULL;
+        c.fp8 = (umup_fp8_sim)s;
+        c.fp8_rounding = UMUP_FP8_SR;
+        if (s == 1) { c.fp8_custom_formats = 1; c.fp8_format_fwd = UMUP_FP8_E4M3FNUZ; c.fp8_format_bwd = UMUP_FP8_E5M2FNUZ; }
+        UT_CHECK(umup_model_create(&m, &c, 1) == UMUP_OK);
+        if (!m) continue;
+        for (t = 0; t < umup_model_num_tensors(m); t++) {
+            const umup_tensor_info *ti = umup_model_tensor(m, t);
+            int hidden = ti->kind == UMUP_TENSOR_HIDDEN;
+            int want = s == 1 ? hidden : s == 2 ? hidden && ti->role != UMUP_ROLE_ATTN_OUT && ti->role != UMUP_ROLE_MLP_DOWN : 0;
+            UT_CHECKF(ti->fp8.cast == want, "scheme %d: %s cast %d", s, ti->name, ti->fp8.cast);
+            UT_CHECK(ti->fp8.rounding == UMUP_FP8_SR);
+            UT_CHECK(ti->fp8.fwd == (s == 1 ? UMUP_FP8_E4M3FNUZ : UMUP_FP8_E4M3) && ti->fp8.bwd == (s == 1 ? UMUP_FP8_E5M2FNUZ : UMUP_FP8_E5M2));
+        }
+        UT_CHECK(umup_model_find_tensor(m, "layers.1.mlp.linear_2.weight")->role == UMUP_ROLE_MLP_DOWN);
+        UT_CHECK(umup_model_find_tensor(m, "projection.weight")->role == UMUP_ROLE_READOUT);
+        umup_model_destroy(m);
+    }
+    {
+        umup_model_config c = umup_model_config_default();
+        umup_model *m = NULL;
+        c.fp8_custom_formats = 1;
+        c.fp8_format_fwd = (umup_fp8_format)77;
+        UT_CHECK(umup_model_create(&m, &c, 1) == UMUP_ERR_INVALID_ARG && m == NULL);
+    }
+}
+
+/* Sizes: what umup_model_memory_needed says is what umup_model_create allocates; configurations
+ * whose sizes wrap size_t or the ops' int range are refused before anything is allocated. */
+static void test_sizes_and_overflow(void) {
+    umup_model_config c = umup_model_config_default();
+    umup_model *m = NULL;
+    size_t pb = 1, gb = 1, ab = 1, pb2 = 0, gb2 = 0, ab2 = 0;
+    UT_CHECK(umup_model_memory_needed(&c, 3, &pb, &gb, &ab) == UMUP_OK);
+    UT_CHECK(umup_model_create(&m, &c, 3) == UMUP_OK);
+    if (m) umup_model_memory(m, &pb2, &gb2, &ab2);
+    UT_CHECK(pb == pb2 && gb == gb2 && ab == ab2 && pb == umup_model_num_params(m) * 4);
+    umup_model_destroy(m);
+    /* the probe's configuration: ~1.8e19 bytes of activations, which wrapped to 738 MB */
+    c = umup_model_config_default();
+    c.width = 17; c.heads = 17; c.head_size = 0; c.mlp_expansion = 2; c.layers = 1018; c.max_seq = 64956;
+    pb = 7;
+    UT_CHECK(umup_model_memory_needed(&c, 63136, &pb, &gb, &ab) == UMUP_ERR_NOMEM && pb == 7);
+    m = NULL;
+    UT_CHECK(umup_model_create(&m, &c, 63136) == UMUP_ERR_NOMEM && m == NULL);
+    /* vocab = width = 2^29: the embedding alone has 2^58 floats */
+    c = umup_model_config_default();
+    c.vocab = 1 << 29; c.width = 1 << 29; c.heads = 1; c.head_size = 0; c.mlp_expansion = 1; c.max_seq = 1;
+    UT_CHECK(umup_model_memory_needed(&c, 1, &pb, &gb, &ab) == UMUP_ERR_NOMEM);
+    UT_CHECK(umup_model_create(&m, &c, 1) == UMUP_ERR_NOMEM && m == NULL);
+    /* int overflows: 3 x width, mlp_expansion x width, max_batch x max_seq, max_batch x heads */
+    c = umup_model_config_default();
+    c.width = 800000000; c.heads = 1; c.head_size = 0;
+    UT_CHECK(umup_model_memory_needed(&c, 1, &pb, &gb, &ab) == UMUP_ERR_NOMEM);
+    c = umup_model_config_default();
+    c.max_seq = 65536;
+    UT_CHECK(umup_model_memory_needed(&c, 65536, &pb, &gb, &ab) == UMUP_ERR_NOMEM);
+    c = umup_model_config_default();
+    c.width = 4096; c.heads = 4096; c.head_size = 0; c.max_seq = 1;
+    UT_CHECK(umup_model_memory_needed(&c, 1 << 20, &pb, &gb, &ab) == UMUP_ERR_NOMEM);
+    /* every int product fits, but the attention probabilities of 1018 layers wrap size_t */
+    c = umup_model_config_default();
+    c.width = 1 << 15; c.heads = 1 << 15; c.head_size = 0; c.mlp_expansion = 1; c.layers = 1018; c.max_seq = 1 << 15;
+    UT_CHECK(umup_model_memory_needed(&c, 1 << 15, &pb, &gb, &ab) == UMUP_ERR_NOMEM);
+    UT_CHECK(umup_model_memory_needed(NULL, 1, &pb, &gb, &ab) == UMUP_ERR_NULL);
+    UT_CHECK(umup_model_memory_needed(&c, 0, &pb, &gb, &ab) == UMUP_ERR_SHAPE);
+}
+
 int main(void) {
     if (ref_load(&R, NULL) != 0) {
         UT_CHECKF(0, "reference data missing: tests/data/umup_ref.bin");
@@ -356,6 +514,9 @@ int main(void) {
     UT_RUN(test_tensor_stats);
     UT_RUN(test_thread_invariance);
     UT_RUN(test_memory_and_errors);
+    UT_RUN(test_custom_parametrization);
+    UT_RUN(test_param_objects_and_fp8_policy);
+    UT_RUN(test_sizes_and_overflow);
     ref_free(&R);
     return ut_finish("test_model");
 }

@@ -281,9 +281,39 @@ static void test_memory_and_errors(void) {
     UT_CHECK(t == NULL);
 }
 
+/* The quick start at the top of umup.h, line for line: it must train to a useful loss as written. */
+static void test_quick_start(void) {
+    umup_model_config mc = umup_model_config_default();      // the reference decoder: u-muP, width 64
+    umup_optim_config oc = umup_optim_config_for(mc.param.param, UMUP_OPT_ADAMW, 200); // eta 2^-1, cosine
+    umup_trainer *t; umup_dataset ds; int32_t ids[8 * 64], tg[8 * 64]; float loss; long step;
+    double mean = 0;
+    int k;
+    UT_CHECK(umup_trainer_create(&t, &mc, &oc, 8) == UMUP_OK);
+    UT_CHECK(umup_dataset_from_corpus(&ds, 1000000, 1, 0.1) == UMUP_OK);
+    for (step = 0; step < 200; step++) {
+        umup_dataset_batch(&ds, 0, 1, step, 8, 64, ids, tg);  // training batch `step`: 8 x 64 bytes
+        umup_trainer_step(t, ids, tg, 8, 64, &loss);
+    }
+    umup_dataset_batch(&ds, 1, 0, 0, 8, 64, ids, tg);         // a validation batch
+    umup_trainer_eval(t, ids, tg, 8, 64, &loss);              // about 1.8 nats per byte
+    UT_CHECKF(loss <= 2.0f, "quick start: validation loss %.4f after 200 steps, want <= 2.0", (double)loss);
+    for (k = 0; k < 8; k++) { /* and on more of the validation split */
+        float l = 0;
+        umup_dataset_batch(&ds, 1, 0, k, 8, 64, ids, tg);
+        umup_trainer_eval(t, ids, tg, 8, 64, &l);
+        mean += l / 8.0;
+    }
+    printf("  quick start: validation loss %.4f (first batch), %.4f (8 batches)\n", (double)loss, mean);
+    UT_CHECKF(mean <= 2.0, "quick start: mean validation loss %.4f over 8 batches, want <= 2.0", mean);
+    UT_CHECK(umup_trainer_optimizer(t)->step == 200 && oc.lr == 0.5);
+    umup_trainer_destroy(t);
+    umup_dataset_free(&ds);
+}
+
 int main(void) {
     DS_OK = umup_dataset_from_corpus(&DS, ut_quick() ? 100000 : 400000, 1, 0.1) == UMUP_OK;
     UT_RUN(test_memory_and_errors);
+    UT_RUN(test_quick_start);
     UT_RUN(test_umup_loss_decreases);
     UT_RUN(test_sp_loss_decreases);
     UT_RUN(test_fp8_close_to_fp32);
