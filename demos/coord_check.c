@@ -30,23 +30,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/stat.h>
 
 #define MAX_W 32
 #define MAX_P 8
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: coord_check [options] [train flags]\n"
-            "  --widths LIST        comma-separated widths (default 64,128,256,512,1024)\n"
-            "  --params LIST        parametrizations (default sp,mup,umup; also mus, spectral)\n"
-            "  --check-steps K      steps t = 1..K recorded before each update (default 5)\n"
-            "  --out DIR            output folder (default results)\n"
-            "  --quick              widths 64,128,256, 3 steps, batch 4, seq 64, 2 layers\n"
-            "  --help\n"
-            "train flags (same meaning as in demos/train; --steps is ignored):\n%s",
-            train_args_usage);
-}
+/* coord_check's own flags (the shared ones are in train_args.h) */
+typedef struct {
+    const char *widths, *params, *out;
+    int check_steps, quick;
+} cc_opts;
+
+#define CO(f) offsetof(cc_opts, f)
+static const ta_flag cc_flags[] = {
+    {"--widths", NULL, "LIST", TA_STRING, CO(widths), 0, 0, NULL, "comma-separated widths", NULL, "coord_check"},
+    {"--params", NULL, "LIST", TA_STRING, CO(params), 0, 0, NULL, "parametrizations (also mus, spectral)", NULL, "coord_check"},
+    {"--check-steps", NULL, "K", TA_INT, CO(check_steps), 1, 1000, NULL, "steps t = 1..K recorded before each update", NULL, "coord_check"},
+    {"--out", NULL, "DIR", TA_STRING, CO(out), 0, 0, NULL, "output folder", NULL, "coord_check"},
+    {"--quick", NULL, NULL, TA_SWITCH, CO(quick), 0, 0, NULL, "widths 64,128,256, 3 steps, batch 4, seq 64, 2 layers", NULL, "coord_check"},
+};
+#undef CO
+
+static const char cc_intro[] =
+    "usage: coord_check [options] [train flags]\n"
+    "Train flags have the same meaning as in demos/train (--steps is ignored); the defaults differ in the\n"
+    "schedule (constant LR, no warmup) and muP's base width (the smallest width of the list).\n";
 
 #define DIE(...) do { fprintf(stderr, "coord_check: " __VA_ARGS__); fputc('\n', stderr); exit(1); } while (0)
 
@@ -73,10 +82,9 @@ typedef struct {
 
 int main(int argc, char **argv) {
     train_args ta;
-    int widths[MAX_W] = {64, 128, 256, 512, 1024}, nw = 5, np = 3, k = 5, quick = 0, i, pi, wi, t;
-    umup_parametrization params[MAX_P] = {UMUP_PARAM_SP, UMUP_PARAM_MUP, UMUP_PARAM_UMUP};
-    const char *out_dir = "results";
-    int widths_set = 0, k_set = 0, lr_set, warmup_set, batch_set = 0, seq_set = 0, layers_set = 0;
+    cc_opts o;
+    int widths[MAX_W], nw, np, k, i, pi, wi, t, rc;
+    umup_parametrization params[MAX_P];
     char path[1024];
     FILE *csv;
     umup_dataset ds;
@@ -84,57 +92,40 @@ int main(int argc, char **argv) {
     size_t nrec = 0, caprec = 0;
 
     train_args_init(&ta);
-    ta.oc.schedule.decay = UMUP_SCHED_CONSTANT;
-    for (i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int r;
-        double x;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
-        if (!strcmp(a, "--quick")) { quick = 1; continue; }
-        if (!strcmp(a, "--batch")) batch_set = 1;
-        if (!strcmp(a, "--seq")) seq_set = 1;
-        if (!strcmp(a, "--layers") || !strcmp(a, "--depth")) layers_set = 1;
-        r = train_args_parse(&ta, argc, argv, &i, "coord_check");
-        if (r < 0) { usage(stderr); return 2; }
-        if (r > 0) continue;
-        if (!strcmp(a, "--widths") || !strcmp(a, "--params") || !strcmp(a, "--check-steps") || !strcmp(a, "--out")) {
-            if (!v) { fprintf(stderr, "coord_check: %s needs a value\n", a); usage(stderr); return 2; }
-            i++;
-            if (!strcmp(a, "--widths")) { nw = parse_list(v, widths, MAX_W); widths_set = 1; if (!nw) goto bad; }
-            else if (!strcmp(a, "--params")) { np = train_args_parse_params(v, params, MAX_P); if (!np) goto bad; }
-            else if (!strcmp(a, "--check-steps")) { if (!train_args_num(v, 1, 1000, &x)) goto bad; k = (int)x; k_set = 1; }
-            else out_dir = v;
-            continue;
-        bad:
-            fprintf(stderr, "coord_check: bad value '%s' for %s\n", v, a);
-            usage(stderr);
-            return 2;
-        }
-        fprintf(stderr, "coord_check: unknown option %s\n", a);
-        usage(stderr);
+    ta.oc.schedule.decay = UMUP_SCHED_CONSTANT; /* as if --schedule constant --warmup 0 were given */
+    ta.set[train_args_find("--schedule")] = ta.set[train_args_find("--warmup")] = 1;
+    memset(&o, 0, sizeof o);
+    o.widths = "64,128,256,512,1024";
+    o.params = "sp,mup,umup";
+    o.out = "results";
+    o.check_steps = 5;
+    rc = train_args_parse(&ta, argc, argv, "coord_check", cc_intro, cc_flags, (int)(sizeof cc_flags / sizeof cc_flags[0]), &o);
+    if (rc) return rc == 1 ? 0 : 2;
+    if (o.quick) {
+        if (!strcmp(o.widths, "64,128,256,512,1024")) o.widths = "64,128,256";
+        if (o.check_steps == 5) o.check_steps = 3;
+        if (!train_args_given(&ta, "--batch")) ta.batch = 4;
+        if (!train_args_given(&ta, "--seq")) ta.seq = 64;
+        if (!train_args_given(&ta, "--layers")) ta.mc.layers = 2;
+    }
+    nw = parse_list(o.widths, widths, MAX_W);
+    np = train_args_parse_params(o.params, params, MAX_P);
+    if (!nw || !np) {
+        fprintf(stderr, "coord_check: bad value '%s' for %s\n", !nw ? o.widths : o.params, !nw ? "--widths" : "--params");
         return 2;
     }
-    if (quick) {
-        if (!widths_set) { widths[0] = 64; widths[1] = 128; widths[2] = 256; nw = 3; }
-        if (!k_set) k = 3;
-        if (!batch_set) ta.batch = 4;
-        if (!seq_set) ta.seq = 64;
-        if (!layers_set) ta.mc.layers = 2;
-    }
+    k = o.check_steps;
     /* muP equals SP at its base width: a fixed base width (the smallest width) makes the widths differ */
     if (ta.mc.param.base_width == 0) {
         int wmin = widths[0];
         for (i = 1; i < nw; i++) if (widths[i] < wmin) wmin = widths[i];
         ta.mc.param.base_width = wmin;
     }
-    lr_set = ta.lr != 0;
-    warmup_set = ta.warmup >= 0;
-    if (!warmup_set) ta.warmup = 0;
     ta.steps = k;
 
     if (train_args_dataset(&ta, &ds) != UMUP_OK) DIE("cannot load data %s", ta.data_path ? ta.data_path : "(embedded corpus)");
-    mkdir(out_dir, 0777);
-    snprintf(path, sizeof path, "%s/coord_check.csv", out_dir);
+    mkdir(o.out, 0777);
+    snprintf(path, sizeof path, "%s/coord_check.csv", o.out);
     csv = fopen(path, "w");
     if (!csv) DIE("cannot write %s", path);
     fprintf(csv, "param,width,step,module,layer,mean_abs,rms\n");
@@ -149,10 +140,9 @@ int main(int argc, char **argv) {
             int32_t *ids, *tg;
             a.mc.param.param = params[pi];
             a.mc.width = widths[wi];
-            if (!lr_set) a.lr = 0;
             train_args_finish(&a);
-            B = (int)a.batch;
-            T = (int)a.seq;
+            B = a.batch;
+            T = a.seq;
             st = umup_trainer_create(&tr, &a.mc, &a.oc, B);
             if (st != UMUP_OK) DIE("%s width %d: invalid configuration: %s", umup_param_name(params[pi]), widths[wi], umup_status_string(st));
             m = umup_trainer_model(tr);
@@ -160,7 +150,7 @@ int main(int argc, char **argv) {
             ids = (int32_t *)malloc(sizeof(int32_t) * (size_t)B * T);
             tg = (int32_t *)malloc(sizeof(int32_t) * (size_t)B * T);
             if (!ids || !tg) DIE("out of memory");
-            if (umup_dataset_batch(&ds, 0, (uint64_t)a.seed, 0, B, T, ids, tg) != UMUP_OK) DIE("the data is shorter than --seq + 1");
+            if (umup_dataset_batch(&ds, 0, a.mc.seed, 0, B, T, ids, tg) != UMUP_OK) DIE("the data is shorter than --seq + 1");
             for (t = 1; t <= k; t++) {
                 float loss;
                 int n, j;

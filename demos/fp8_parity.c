@@ -32,21 +32,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/stat.h>
 
 #define MAX_P 8
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: fp8_parity [options] [train flags]\n"
-            "  --params LIST        parametrizations (default sp,umup; also mup, mus, spectral)\n"
-            "  --track-every N      record tensor statistics every N steps (default: --eval-interval)\n"
-            "  --out DIR            output folder (default results)\n"
-            "  --quick              width 64, 60 steps of 4 x 32 tokens, evaluation every 20 steps\n"
-            "  --help\n"
-            "train flags (same meaning as in demos/train; --fp8 and --fp8-rounding are varied here):\n%s",
-            train_args_usage);
-}
+/* fp8_parity's own flags (the shared ones are in train_args.h) */
+typedef struct {
+    const char *params, *out;
+    long track_every;
+    int quick;
+} fp_opts;
+
+#define FO(f) offsetof(fp_opts, f)
+static const ta_flag fp_flags[] = {
+    {"--params", NULL, "LIST", TA_STRING, FO(params), 0, 0, NULL, "parametrizations (also mup, mus, spectral)", NULL, "fp8_parity"},
+    {"--track-every", NULL, "N", TA_LONG, FO(track_every), 1, 1e9, NULL, "record tensor statistics every N steps", "--eval-interval", "fp8_parity"},
+    {"--out", NULL, "DIR", TA_STRING, FO(out), 0, 0, NULL, "output folder", NULL, "fp8_parity"},
+    {"--quick", NULL, NULL, TA_SWITCH, FO(quick), 0, 0, NULL, "width 64, 60 steps of 4 x 32 tokens, evaluation every 20 steps", NULL, "fp8_parity"},
+};
+#undef FO
+
+static const char fp_intro[] =
+    "usage: fp8_parity [options] [train flags]\n"
+    "Train flags have the same meaning as in demos/train; --fp8 and --fp8-rounding are what this demo varies.\n";
 
 #define DIE(...) do { fprintf(stderr, "fp8_parity: " __VA_ARGS__); fputc('\n', stderr); exit(1); } while (0)
 
@@ -59,61 +68,35 @@ int main(int argc, char **argv) {
     static const umup_fp8_sim sims[5] = {UMUP_FP8_SIM_NONE, UMUP_FP8_SIM_ALL, UMUP_FP8_SIM_ALL, UMUP_FP8_SIM_UMUP, UMUP_FP8_SIM_UMUP};
     static const umup_fp8_rounding rnds[5] = {UMUP_FP8_RNE, UMUP_FP8_RNE, UMUP_FP8_SR, UMUP_FP8_RNE, UMUP_FP8_SR};
     train_args ta;
-    umup_parametrization params[MAX_P] = {UMUP_PARAM_SP, UMUP_PARAM_UMUP};
-    int np = 2, quick = 0, i, pi, ci, lr_set, width_set = 0, steps_set = 0, batch_set = 0, seq_set = 0, ei_set = 0;
-    double track = 0;
-    const char *out_dir = "results";
+    fp_opts o;
+    umup_parametrization params[MAX_P];
+    int np, pi, ci, r;
+    long track;
     char path[1100], path2[1100];
     FILE *lcsv, *scsv;
     umup_dataset ds;
 
     train_args_init(&ta);
-    for (i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int r;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
-        if (!strcmp(a, "--quick")) { quick = 1; continue; }
-        if (!strcmp(a, "--width")) width_set = 1;
-        if (!strcmp(a, "--steps")) steps_set = 1;
-        if (!strcmp(a, "--batch")) batch_set = 1;
-        if (!strcmp(a, "--seq")) seq_set = 1;
-        if (!strcmp(a, "--eval-interval")) ei_set = 1;
-        r = train_args_parse(&ta, argc, argv, &i, "fp8_parity");
-        if (r < 0) { usage(stderr); return 2; }
-        if (r > 0) continue;
-        if (!strcmp(a, "--params") || !strcmp(a, "--track-every") || !strcmp(a, "--out")) {
-            if (!v) { fprintf(stderr, "fp8_parity: %s needs a value\n", a); usage(stderr); return 2; }
-            i++;
-            if (!strcmp(a, "--params")) {
-                np = train_args_parse_params(v, params, MAX_P);
-                if (!np) goto bad;
-            } else if (!strcmp(a, "--track-every")) {
-                if (!train_args_num(v, 1, 1e9, &track)) goto bad;
-            } else out_dir = v;
-            continue;
-        bad:
-            fprintf(stderr, "fp8_parity: bad value '%s' for %s\n", v, a);
-            usage(stderr);
-            return 2;
-        }
-        fprintf(stderr, "fp8_parity: unknown option %s\n", a);
-        usage(stderr);
-        return 2;
+    memset(&o, 0, sizeof o);
+    o.params = "sp,umup";
+    o.out = "results";
+    r = train_args_parse(&ta, argc, argv, "fp8_parity", fp_intro, fp_flags, (int)(sizeof fp_flags / sizeof fp_flags[0]), &o);
+    if (r) return r == 1 ? 0 : 2;
+    np = train_args_parse_params(o.params, params, MAX_P);
+    if (!np) { fprintf(stderr, "fp8_parity: bad value '%s' for --params\n", o.params); return 2; }
+    if (o.quick) {
+        if (!train_args_given(&ta, "--width")) ta.mc.width = 64;
+        if (!train_args_given(&ta, "--steps")) ta.steps = 60;
+        if (!train_args_given(&ta, "--batch")) ta.batch = 4;
+        if (!train_args_given(&ta, "--seq")) ta.seq = 32;
+        if (!train_args_given(&ta, "--eval-interval")) ta.eval_interval = 20;
+        if (!ta.data_path) ta.corpus_bytes = 400000;
     }
-    if (quick) {
-        if (!width_set) ta.mc.width = 64;
-        if (!steps_set) ta.steps = 60;
-        if (!batch_set) ta.batch = 4;
-        if (!seq_set) ta.seq = 32;
-        if (!ei_set) ta.eval_interval = 20;
-        ta.corpus_bytes = ta.data_path ? ta.corpus_bytes : 400000;
-    }
-    if (track == 0) track = ta.eval_interval;
-    lr_set = ta.lr != 0;
+    track = o.track_every ? o.track_every : ta.eval_interval;
     if (train_args_dataset(&ta, &ds) != UMUP_OK) DIE("cannot load data %s", ta.data_path ? ta.data_path : "(embedded corpus)");
-    mkdir(out_dir, 0777);
-    snprintf(path, sizeof path, "%s/fp8_parity_loss.csv", out_dir);
-    snprintf(path2, sizeof path2, "%s/fp8_parity_scales.csv", out_dir);
+    mkdir(o.out, 0777);
+    snprintf(path, sizeof path, "%s/fp8_parity_loss.csv", o.out);
+    snprintf(path2, sizeof path2, "%s/fp8_parity_scales.csv", o.out);
     lcsv = fopen(path, "w");
     scsv = fopen(path2, "w");
     if (!lcsv || !scsv) DIE("cannot write %s and %s", path, path2);
@@ -136,11 +119,10 @@ int main(int argc, char **argv) {
             a.mc.param.param = params[pi];
             a.mc.fp8 = sims[ci];
             a.mc.fp8_rounding = rnds[ci];
-            if (!lr_set) a.lr = 0;
             train_args_finish(&a);
-            B = (int)a.batch;
-            T = (int)a.seq;
-            nsteps = (long)a.steps;
+            B = a.batch;
+            T = a.seq;
+            nsteps = a.steps;
             st = umup_trainer_create(&tr, &a.mc, &a.oc, B);
             if (st != UMUP_OK) DIE("%s: invalid configuration: %s", umup_param_name(params[pi]), umup_status_string(st));
             m = umup_trainer_model(tr);
@@ -149,8 +131,8 @@ int main(int argc, char **argv) {
             if (!ids || !tg) DIE("out of memory");
             for (step = 0; step < nsteps; step++) {
                 float loss = 0;
-                int rec = step == 0 || (step + 1) % (long)track == 0;
-                if (umup_dataset_batch(&ds, 0, (uint64_t)a.seed, step, B, T, ids, tg) != UMUP_OK) DIE("the data is shorter than --seq + 1");
+                int rec = step == 0 || (step + 1) % track == 0;
+                if (umup_dataset_batch(&ds, 0, a.mc.seed, step, B, T, ids, tg) != UMUP_OK) DIE("the data is shorter than --seq + 1");
                 umup_model_record_stats(m, rec);
                 st = umup_trainer_step(tr, ids, tg, B, T, &loss);
                 if (st == UMUP_ERR_NONFINITE) { diverged = 1; break; }
@@ -181,8 +163,8 @@ int main(int argc, char **argv) {
                                 g.rms, g.max_abs, g.frac_underflow, g.frac_subnormal, g.frac_overflow);
                     }
                 }
-                if ((step + 1) % (long)a.eval_interval == 0 || step + 1 == nsteps) {
-                    val = train_args_eval(tr, &ds, (int)a.eval_batches, B, T, ids, tg);
+                if ((step + 1) % a.eval_interval == 0 || step + 1 == nsteps) {
+                    val = train_args_eval(tr, &ds, a.eval_batches, B, T, ids, tg);
                     fprintf(lcsv, "%s,%s,%s,%ld,%.6f,%.6f\n", umup_param_name(params[pi]), fp8_name(sims[ci]), rn, step + 1,
                             acc / (double)accn, val);
                     acc = 0;

@@ -1,194 +1,332 @@
-/* demos/train_args.h - the model, training and data flags shared by the demos.
+/* demos/train_args.h - the flags the demos share, as one table.
  *
- * demos/train, demos/coord_check, demos/lr_sweep (which passes them on to train) and
- * demos/fp8_parity accept the same flags with the same meaning, so a configuration tried in one can
- * be re-run in another. Not part of the library: a demo includes it after umup.h (with the
- * implementation) and calls
+ * demos/train, demos/coord_check, demos/fp8_parity (and demos/lr_sweep, which passes them on to
+ * train) accept the same model, training and data flags with the same meaning, so a configuration
+ * tried in one can be re-run in another. Every flag is one row of train_args_flags below: its name,
+ * the field it writes (in the library's own config structs where there is one: umup_model_config,
+ * umup_optim_config), its range or choices and its help text. Defaults are the values the fields
+ * hold after train_args_init (printed by --help from the fields themselves), except the optimizer
+ * flags, whose defaults come from the parametrization (umup_optim_config_for: eta, warmup, clipping)
+ * when the flag is not given. A demo adds its own flags as a second table of the same kind.
+ * Not part of the library: a demo includes it after umup.h (with the implementation) and calls
  *
  *     train_args a;  train_args_init(&a);
- *     for (i = 1; i < argc; i++) { int r = train_args_parse(&a, argc, argv, &i, "train"); ... }
- *     train_args_finish(&a);          // resolves defaults that depend on other flags (LR, warmup)
+ *     r = train_args_parse(&a, argc, argv, "demo", "usage: demo [options]\n", extra, n_extra, &opts);
+ *     if (r) return r == 1 ? 0 : 2;   // --help printed the usage, or a bad command line was reported
+ *     train_args_finish(&a);          // the parametrization's optimizer defaults for flags not given
  *
- * train_args_parse returns 1 when it consumed argv[*i] (and its value, advancing *i), 0 when the
- * flag is not one of these, and -1 after printing an error for a bad value. The helpers are
- * static inline so that a demo using only some of them compiles without warnings. */
+ * The helpers are static inline so that a demo using only some of them compiles without warnings. */
 #ifndef UMUP_DEMO_TRAIN_ARGS_H
 #define UMUP_DEMO_TRAIN_ARGS_H
 
 #include <errno.h>
+#include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* The type of the field a flag writes. */
+typedef enum {
+    TA_INT,      /* int, from an integer in [lo, hi] ("1.5" is refused) */
+    TA_LONG,     /* long, likewise */
+    TA_U64,      /* uint64_t, likewise */
+    TA_FLOAT,    /* float in [lo, hi] */
+    TA_DOUBLE,   /* double in [lo, hi] */
+    TA_SWITCH,   /* int set to 1; the flag takes no value */
+    TA_STRING,   /* const char *, pointing into argv */
+    TA_CHOICE,   /* an enum field (int-sized): the index of the value in `choices` ("a|b|c") */
+    TA_PARAM,    /* umup_parametrization, by name (umup_param_parse) */
+    TA_OPTIMIZER /* umup_optimizer_kind, by name (umup_optim_parse) */
+} ta_type;
+
+/* One flag. `offset` locates the field in the struct the table belongs to (train_args for the shared
+ * table, the demo's own options struct for an extra table). `def` replaces the printed default where
+ * the field does not hold it before parsing (NULL: print the field's value). */
 typedef struct {
-    umup_model_config mc;
-    umup_optim_config oc;
-    double steps, batch, seq, lr, warmup, min_ratio, wd, clip, momentum, seed, corpus_bytes;
-    double eval_interval, eval_batches;
-    const char *data_path;
+    const char *name, *alias, *meta; /* "--width", an alternative spelling or NULL, "D" in the help */
+    ta_type type;
+    size_t offset;
+    double lo, hi;
+    const char *choices;             /* TA_CHOICE: "rms|layer" (value i = index i) */
+    const char *help;
+    const char *def;
+    const char *group;               /* a help heading, printed when it changes ("model", ...) */
+} ta_flag;
+
+/* The shared settings: library configs, and what the library has no struct for. */
+typedef struct {
+    umup_model_config mc;        /* model flags write here */
+    umup_optim_config oc;        /* optimizer flags write here; finish fills the ones not given */
+    umup_optimizer_kind optimizer;
+    long steps;                  /* optimizer steps (the schedule's length) */
+    int batch, seq;              /* sequences per batch, tokens per sequence (max_seq = seq) */
+    const char *data_path;       /* --data FILE, or NULL for the embedded corpus */
+    double corpus_bytes;         /* size of the embedded corpus */
+    long eval_interval;
+    int eval_batches;
+    unsigned char set[64];       /* set[i]: flag i of train_args_flags was given */
 } train_args;
 
-static const char train_args_usage[] =
-    "model:\n"
-    "  --width D            model width (default 128)\n"
-    "  --layers L           layers (default 2; also --depth)\n"
-    "  --heads H            attention heads (default width/32)\n"
-    "  --head-size D        head size instead of --heads\n"
-    "  --mlp-expansion E    SwiGLU hidden = E x width (default 4)\n"
-    "  --norm rms|layer     non-parametric norm (default rms)\n"
-    "  --rope               rotary position embedding (default: none, NoPE like the reference)\n"
-    "  --dropout P          residual-branch dropout in training (default 0)\n"
-    "  --param P            umup | sp | mup | mus | spectral (default umup)\n"
-    "  --mus-tau T          muS residual weight in (0, 1) (default 0.4)\n"
-    "  --base-width W       muP base width (default: width)\n"
-    "  --alpha-attn A, --alpha-ffn-act A, --alpha-res A, --alpha-res-attn-ratio A, --alpha-loss A\n"
-    "                       u-muP temperatures and residual ratios (default 1)\n"
-    "  --alpha-emb A, --alpha-out A   muP multipliers (default 1)\n"
-    "  --fp8 none|all|umup  FP8 simulation of the hidden matmuls (default umup)\n"
-    "  --fp8-rounding rne|sr|sr16     (default sr)\n"
-    "training:\n"
-    "  --steps N            optimizer steps (default 600)\n"
-    "  --batch B            sequences per batch (default 8)\n"
-    "  --seq T              sequence length (default 128)\n"
-    "  --optimizer adamw|adam|sgd|lion (default adamw)\n"
-    "  --lr X               peak learning rate eta (default: 2^-1 umup, 2^-2 mus, 2^-9 sp/mup/spectral)\n"
-    "  --warmup N           linear warmup steps (default steps/10)\n"
-    "  --schedule cosine|linear|constant (default cosine)\n"
-    "  --min-lr-ratio R     decay floor as a fraction of eta (default 0.1)\n"
-    "  --weight-decay L     lambda (default 0)\n"
-    "  --clip C             global gradient-norm clipping (default 1; 0 = off)\n"
-    "  --momentum M         SGD momentum (default 0.9)\n"
-    "  --seed S             seed of init, data order and rounding (default 1)\n"
-    "data and evaluation:\n"
-    "  --data FILE          train on a file's bytes instead of the embedded corpus\n"
-    "  --corpus-bytes N     size of the embedded corpus (default 4000000)\n"
-    "  --eval-interval N    evaluate every N steps (default 100)\n"
-    "  --eval-batches N     validation batches per evaluation (default 8)\n";
+#define TA_M(f) offsetof(train_args, mc.f)
+#define TA_O(f) offsetof(train_args, oc.f)
+#define TA_A(f) offsetof(train_args, f)
+static const ta_flag train_args_flags[] = {
+    {"--width", NULL, "D", TA_INT, TA_M(width), 1, 65536, NULL, "model width", NULL, "model"},
+    {"--layers", "--depth", "L", TA_INT, TA_M(layers), 1, 1024, NULL, "layers", NULL, "model"},
+    {"--heads", NULL, "H", TA_INT, TA_M(heads), 1, 4096, NULL, "attention heads (instead of --head-size)", "width/head-size", "model"},
+    {"--head-size", NULL, "D", TA_INT, TA_M(head_size), 1, 4096, NULL, "head size (instead of --heads)", NULL, "model"},
+    {"--mlp-expansion", NULL, "E", TA_INT, TA_M(mlp_expansion), 1, 64, NULL, "SwiGLU hidden size = E x width", NULL, "model"},
+    {"--norm", NULL, NULL, TA_CHOICE, TA_M(norm), 0, 0, "rms|layer", "non-parametric norm", NULL, "model"},
+    {"--rope", NULL, NULL, TA_SWITCH, TA_M(rope), 0, 0, NULL, "rotary position embedding (default: none, NoPE like the reference)", "off", "model"},
+    {"--dropout", NULL, "P", TA_FLOAT, TA_M(dropout), 0, 0.99, NULL, "residual-branch dropout in training", NULL, "model"},
+    {"--param", NULL, "P", TA_PARAM, TA_M(param.param), 0, 0, NULL, "parametrization: umup | sp | mup | mus | spectral", NULL, "model"},
+    {"--mus-tau", NULL, "T", TA_FLOAT, TA_M(mus_tau), 1e-6, 0.999999, NULL, "muS residual weight in (0, 1)", "0.4", "model"},
+    {"--base-width", NULL, "W", TA_INT, TA_M(param.base_width), 1, 65536, NULL, "muP base width", "the model's width", "model"},
+    {"--alpha-attn", NULL, "A", TA_FLOAT, TA_M(alpha_attn), 1e-6, 1e6, NULL, "u-muP attention softmax temperature", NULL, "model"},
+    {"--alpha-ffn-act", NULL, "A", TA_FLOAT, TA_M(alpha_ffn_act), 1e-6, 1e6, NULL, "u-muP SwiGLU temperature", NULL, "model"},
+    {"--alpha-res", NULL, "A", TA_FLOAT, TA_M(alpha_res), 1e-6, 1e6, NULL, "u-muP residual weight", NULL, "model"},
+    {"--alpha-res-attn-ratio", NULL, "A", TA_FLOAT, TA_M(alpha_res_attn_ratio), 1e-6, 1e6, NULL, "u-muP attention/MLP residual ratio", NULL, "model"},
+    {"--alpha-loss", NULL, "A", TA_FLOAT, TA_M(alpha_loss_softmax), 1e-6, 1e6, NULL, "u-muP loss softmax temperature", NULL, "model"},
+    {"--alpha-emb", NULL, "A", TA_FLOAT, TA_M(param.alpha_emb), 1e-6, 1e6, NULL, "muP embedding multiplier", "1", "model"},
+    {"--alpha-out", NULL, "A", TA_FLOAT, TA_M(param.alpha_out), 1e-6, 1e6, NULL, "muP readout multiplier", "1", "model"},
+    {"--fp8", NULL, NULL, TA_CHOICE, TA_M(fp8), 0, 0, "none|all|umup", "FP8 simulation of the hidden matmuls", NULL, "model"},
+    {"--fp8-rounding", NULL, NULL, TA_CHOICE, TA_M(fp8_rounding), 0, 0, "rne|sr|sr16", "FP8 rounding", NULL, "model"},
+    {"--steps", NULL, "N", TA_LONG, TA_A(steps), 1, 1e9, NULL, "optimizer steps", NULL, "training"},
+    {"--batch", NULL, "B", TA_INT, TA_A(batch), 1, 65536, NULL, "sequences per batch", NULL, "training"},
+    {"--seq", NULL, "T", TA_INT, TA_A(seq), 2, 65536, NULL, "sequence length", NULL, "training"},
+    {"--optimizer", NULL, NULL, TA_OPTIMIZER, TA_A(optimizer), 0, 0, NULL, "adamw | adam | sgd | lion", NULL, "training"},
+    {"--lr", NULL, "X", TA_DOUBLE, TA_O(lr), 1e-12, 1e6, NULL, "peak learning rate eta", "the parametrization's: 2^-1 umup, 2^-2 mus, 2^-9 sp/mup/spectral", "training"},
+    {"--warmup", NULL, "N", TA_LONG, TA_O(schedule.warmup), 0, 1e9, NULL, "linear warmup steps", "steps/10", "training"},
+    {"--schedule", NULL, NULL, TA_CHOICE, TA_O(schedule.decay), 0, 0, "constant|cosine|linear", "LR decay after warmup", "cosine", "training"},
+    {"--min-lr-ratio", NULL, "R", TA_FLOAT, TA_O(schedule.min_ratio), 0, 1, NULL, "decay floor as a fraction of eta", "0.1", "training"},
+    {"--weight-decay", NULL, "L", TA_DOUBLE, TA_O(weight_decay), 0, 1e6, NULL, "lambda", "0", "training"},
+    {"--clip", NULL, "C", TA_DOUBLE, TA_O(clip_norm), 0, 1e30, NULL, "global gradient-norm clipping, 0 = off", "the parametrization's", "training"},
+    {"--momentum", NULL, "M", TA_DOUBLE, TA_O(momentum), 0, 0.999999, NULL, "SGD momentum", "0.9", "training"},
+    {"--seed", NULL, "S", TA_U64, TA_M(seed), 0, 1e15, NULL, "seed of init, data order and rounding", NULL, "training"},
+    {"--data", NULL, "FILE", TA_STRING, TA_A(data_path), 0, 0, NULL, "train on a file's bytes instead of the embedded corpus", "the embedded corpus", "data and evaluation"},
+    {"--corpus-bytes", NULL, "N", TA_DOUBLE, TA_A(corpus_bytes), 4096, 1e10, NULL, "size of the embedded corpus", NULL, "data and evaluation"},
+    {"--eval-interval", NULL, "N", TA_LONG, TA_A(eval_interval), 1, 1e9, NULL, "evaluate every N steps", NULL, "data and evaluation"},
+    {"--eval-batches", NULL, "N", TA_INT, TA_A(eval_batches), 1, 1e6, NULL, "validation batches per evaluation", NULL, "data and evaluation"},
+};
+#undef TA_M
+#undef TA_O
+#undef TA_A
+#define TRAIN_ARGS_NFLAGS ((int)(sizeof train_args_flags / sizeof train_args_flags[0]))
+typedef char train_args_fits_set[TRAIN_ARGS_NFLAGS <= 64 ? 1 : -1]; /* train_args.set has room */
 
+/* The demos' defaults (the library's where it has one: umup_model_config_default). */
 static inline void train_args_init(train_args *a) {
     memset(a, 0, sizeof *a);
     a->mc = umup_model_config_default();
-    a->oc = umup_optim_config_default(UMUP_OPT_ADAMW);
     a->mc.width = 128;
     a->mc.heads = 0;
     a->mc.head_size = 32;
     a->mc.max_seq = 128;
+    a->mc.mus_tau = 0.0f; /* the library's default */
     a->mc.fp8 = UMUP_FP8_SIM_UMUP;
     a->mc.fp8_rounding = UMUP_FP8_SR;
-    a->oc.schedule.decay = UMUP_SCHED_COSINE;
-    a->steps = 600; a->batch = 8; a->seq = 128; a->lr = 0; a->warmup = -1; a->min_ratio = 0.1; a->wd = 0;
-    a->clip = 1; a->momentum = 0.9; a->seed = 1; a->corpus_bytes = 4000000; a->eval_interval = 100;
+    a->mc.seed = 1;
+    a->optimizer = UMUP_OPT_ADAMW;
+    a->steps = 600;
+    a->batch = 8;
+    a->seq = 128;
+    a->corpus_bytes = 4000000;
+    a->eval_interval = 100;
     a->eval_batches = 8;
 }
 
-static inline int train_args_num(const char *s, double lo, double hi, double *out) {
+/* index of `name` in the shared table, or -1 */
+static inline int train_args_find(const char *name) {
+    int i;
+    for (i = 0; i < TRAIN_ARGS_NFLAGS; i++)
+        if (!strcmp(train_args_flags[i].name, name) || (train_args_flags[i].alias && !strcmp(train_args_flags[i].alias, name)))
+            return i;
+    return -1;
+}
+
+/* Was the shared flag `name` given on the command line? */
+static inline int train_args_given(const train_args *a, const char *name) {
+    int i = train_args_find(name);
+    return i >= 0 && a->set[i];
+}
+
+/* A number in [lo, hi]; integral != 0 also requires an integer value. */
+static inline int train_args_num(const char *s, double lo, double hi, int integral, double *out) {
     char *end;
     double v;
     errno = 0;
     v = strtod(s, &end);
     if (end == s || *end || errno || !(v >= lo && v <= hi)) return 0;
+    if (integral && v != floor(v)) return 0;
     *out = v;
     return 1;
 }
 
-/* The default peak LR of a parametrization: u-muP's 2^-1 ([P]); muS 2^-2, the best of an LR sweep
- * at widths 64 and 256 (README, Results); 2^-9 for the Adam-LR-in-absolute-units parametrizations. */
-static inline double train_args_default_lr(umup_parametrization p) {
-    return p == UMUP_PARAM_UMUP ? 0.5 : p == UMUP_PARAM_MUS ? 0.25 : 1.0 / 512;
-}
-
-static inline int train_args_parse(train_args *a, int argc, char **argv, int *pi, const char *prog) {
-    const char *f = argv[*pi], *v = *pi + 1 < argc ? argv[*pi + 1] : NULL;
-    umup_model_config *mc = &a->mc;
+/* Writes value v of flag f into the struct at base; returns 0 for a bad value (message in why). */
+static inline int train_args_store(const ta_flag *f, void *base, const char *v, char *why, size_t cap) {
+    char *p = (char *)base + f->offset;
     double x = 0;
-    int ok = 1;
-    if (!strcmp(f, "--rope")) { mc->rope = 1; return 1; }
-    if (strncmp(f, "--", 2)) return 0;
-#define TA_IS(s) (!strcmp(f, s))
-    if (!(TA_IS("--width") || TA_IS("--layers") || TA_IS("--depth") || TA_IS("--heads") || TA_IS("--head-size") ||
-          TA_IS("--mlp-expansion") || TA_IS("--norm") || TA_IS("--param") || TA_IS("--mus-tau") || TA_IS("--dropout") ||
-          TA_IS("--base-width") || TA_IS("--alpha-attn") || TA_IS("--alpha-ffn-act") || TA_IS("--alpha-res") ||
-          TA_IS("--alpha-res-attn-ratio") || TA_IS("--alpha-loss") || TA_IS("--alpha-emb") || TA_IS("--alpha-out") ||
-          TA_IS("--fp8") || TA_IS("--fp8-rounding") || TA_IS("--steps") || TA_IS("--batch") || TA_IS("--seq") ||
-          TA_IS("--optimizer") || TA_IS("--lr") || TA_IS("--warmup") || TA_IS("--schedule") ||
-          TA_IS("--min-lr-ratio") || TA_IS("--weight-decay") || TA_IS("--clip") || TA_IS("--momentum") ||
-          TA_IS("--seed") || TA_IS("--data") || TA_IS("--corpus-bytes") || TA_IS("--eval-interval") ||
-          TA_IS("--eval-batches")))
+    int integral = f->type == TA_INT || f->type == TA_LONG || f->type == TA_U64;
+    switch (f->type) {
+    case TA_INT: case TA_LONG: case TA_U64: case TA_FLOAT: case TA_DOUBLE:
+        if (!train_args_num(v, f->lo, f->hi, integral, &x)) {
+            snprintf(why, cap, "want %s in [%g, %g]", integral ? "an integer" : "a number", f->lo, f->hi);
+            return 0;
+        }
+        if (f->type == TA_INT) *(int *)p = (int)x;
+        else if (f->type == TA_LONG) *(long *)p = (long)x;
+        else if (f->type == TA_U64) *(uint64_t *)p = (uint64_t)x;
+        else if (f->type == TA_FLOAT) *(float *)p = (float)x;
+        else *(double *)p = x;
+        return 1;
+    case TA_SWITCH: *(int *)p = 1; return 1;
+    case TA_STRING:
+        if (!v[0]) { snprintf(why, cap, "want a non-empty value"); return 0; }
+        *(const char **)p = v;
+        return 1;
+    case TA_CHOICE: {
+        const char *c = f->choices;
+        int idx = 0;
+        size_t len = strlen(v);
+        while (*c) {
+            size_t l = strcspn(c, "|");
+            if (l == len && !strncmp(c, v, len)) { *(int *)p = idx; return 1; }
+            c += l;
+            if (*c == '|') c++;
+            idx++;
+        }
+        snprintf(why, cap, "want one of %s", f->choices);
         return 0;
-    if (!v) { fprintf(stderr, "%s: %s needs a value\n", prog, f); return -1; }
-    (*pi)++;
-    if (TA_IS("--width")) { ok = train_args_num(v, 1, 65536, &x); mc->width = (int)x; }
-    else if (TA_IS("--layers") || TA_IS("--depth")) { ok = train_args_num(v, 1, 1024, &x); mc->layers = (int)x; }
-    else if (TA_IS("--heads")) { ok = train_args_num(v, 1, 4096, &x); mc->heads = (int)x; mc->head_size = 0; }
-    else if (TA_IS("--head-size")) { ok = train_args_num(v, 1, 4096, &x); mc->head_size = (int)x; mc->heads = 0; }
-    else if (TA_IS("--mlp-expansion")) { ok = train_args_num(v, 1, 64, &x); mc->mlp_expansion = (int)x; }
-    else if (TA_IS("--norm")) {
-        if (!strcmp(v, "rms")) mc->norm = UMUP_NORM_RMS;
-        else if (!strcmp(v, "layer")) mc->norm = UMUP_NORM_LAYER;
-        else ok = 0;
-    } else if (TA_IS("--param")) ok = umup_param_parse(v, &mc->param.param) == UMUP_OK;
-    else if (TA_IS("--mus-tau")) { ok = train_args_num(v, 1e-6, 0.999999, &x); mc->mus_tau = (float)x; }
-    else if (TA_IS("--dropout")) { ok = train_args_num(v, 0, 0.99, &x); mc->dropout = (float)x; }
-    else if (TA_IS("--base-width")) { ok = train_args_num(v, 1, 65536, &x); mc->param.base_width = (int)x; }
-    else if (TA_IS("--alpha-attn")) { ok = train_args_num(v, 1e-6, 1e6, &x); mc->alpha_attn = (float)x; }
-    else if (TA_IS("--alpha-ffn-act")) { ok = train_args_num(v, 1e-6, 1e6, &x); mc->alpha_ffn_act = (float)x; }
-    else if (TA_IS("--alpha-res")) { ok = train_args_num(v, 1e-6, 1e6, &x); mc->alpha_res = (float)x; }
-    else if (TA_IS("--alpha-res-attn-ratio")) { ok = train_args_num(v, 1e-6, 1e6, &x); mc->alpha_res_attn_ratio = (float)x; }
-    else if (TA_IS("--alpha-loss")) { ok = train_args_num(v, 1e-6, 1e6, &x); mc->alpha_loss_softmax = (float)x; }
-    else if (TA_IS("--alpha-emb")) { ok = train_args_num(v, 1e-6, 1e6, &x); mc->param.alpha_emb = (float)x; }
-    else if (TA_IS("--alpha-out")) { ok = train_args_num(v, 1e-6, 1e6, &x); mc->param.alpha_out = (float)x; }
-    else if (TA_IS("--fp8")) {
-        if (!strcmp(v, "none")) mc->fp8 = UMUP_FP8_SIM_NONE;
-        else if (!strcmp(v, "all")) mc->fp8 = UMUP_FP8_SIM_ALL;
-        else if (!strcmp(v, "umup")) mc->fp8 = UMUP_FP8_SIM_UMUP;
-        else ok = 0;
-    } else if (TA_IS("--fp8-rounding")) {
-        if (!strcmp(v, "rne")) mc->fp8_rounding = UMUP_FP8_RNE;
-        else if (!strcmp(v, "sr")) mc->fp8_rounding = UMUP_FP8_SR;
-        else if (!strcmp(v, "sr16")) mc->fp8_rounding = UMUP_FP8_SR16;
-        else ok = 0;
-    } else if (TA_IS("--steps")) ok = train_args_num(v, 1, 1e9, &a->steps);
-    else if (TA_IS("--batch")) ok = train_args_num(v, 1, 65536, &a->batch);
-    else if (TA_IS("--seq")) ok = train_args_num(v, 2, 65536, &a->seq);
-    else if (TA_IS("--optimizer")) {
-        umup_optimizer_kind k;
-        ok = umup_optim_parse(v, &k) == UMUP_OK;
-        if (ok) { umup_schedule s = a->oc.schedule; a->oc = umup_optim_config_default(k); a->oc.schedule = s; }
-    } else if (TA_IS("--lr")) ok = train_args_num(v, 1e-12, 1e6, &a->lr);
-    else if (TA_IS("--warmup")) ok = train_args_num(v, 0, 1e9, &a->warmup);
-    else if (TA_IS("--schedule")) {
-        if (!strcmp(v, "cosine")) a->oc.schedule.decay = UMUP_SCHED_COSINE;
-        else if (!strcmp(v, "linear")) a->oc.schedule.decay = UMUP_SCHED_LINEAR;
-        else if (!strcmp(v, "constant")) a->oc.schedule.decay = UMUP_SCHED_CONSTANT;
-        else ok = 0;
-    } else if (TA_IS("--min-lr-ratio")) ok = train_args_num(v, 0, 1, &a->min_ratio);
-    else if (TA_IS("--weight-decay")) ok = train_args_num(v, 0, 1e6, &a->wd);
-    else if (TA_IS("--clip")) ok = train_args_num(v, 0, 1e30, &a->clip);
-    else if (TA_IS("--momentum")) ok = train_args_num(v, 0, 0.999999, &a->momentum);
-    else if (TA_IS("--seed")) ok = train_args_num(v, 0, 1e15, &a->seed);
-    else if (TA_IS("--data")) a->data_path = v;
-    else if (TA_IS("--corpus-bytes")) ok = train_args_num(v, 4096, 1e10, &a->corpus_bytes);
-    else if (TA_IS("--eval-interval")) ok = train_args_num(v, 1, 1e9, &a->eval_interval);
-    else if (TA_IS("--eval-batches")) ok = train_args_num(v, 1, 1e6, &a->eval_batches);
-#undef TA_IS
-    if (!ok) { fprintf(stderr, "%s: bad value '%s' for %s\n", prog, v, f); return -1; }
-    return 1;
+    }
+    case TA_PARAM:
+        if (umup_param_parse(v, (umup_parametrization *)(void *)p) == UMUP_OK) return 1;
+        snprintf(why, cap, "want one of umup, sp, mup, mus, spectral");
+        return 0;
+    case TA_OPTIMIZER:
+        if (umup_optim_parse(v, (umup_optimizer_kind *)(void *)p) == UMUP_OK) return 1;
+        snprintf(why, cap, "want one of adamw, adam, sgd, lion");
+        return 0;
+    }
+    return 0;
 }
 
-/* Resolves what depends on several flags: max_seq = seq, the seed, the LR default of the
- * parametrization, the warmup default (steps / 10) and the schedule length. */
+/* The value a flag's field holds, as text (the default, before parsing). */
+static inline void train_args_show(const ta_flag *f, const void *base, char *buf, size_t cap) {
+    const char *p = (const char *)base + f->offset;
+    switch (f->type) {
+    case TA_INT: snprintf(buf, cap, "%d", *(const int *)p); break;
+    case TA_LONG: snprintf(buf, cap, "%ld", *(const long *)p); break;
+    case TA_U64: snprintf(buf, cap, "%llu", (unsigned long long)*(const uint64_t *)p); break;
+    case TA_FLOAT: snprintf(buf, cap, "%g", (double)*(const float *)p); break;
+    case TA_DOUBLE: snprintf(buf, cap, "%g", *(const double *)p); break;
+    case TA_SWITCH: snprintf(buf, cap, "%s", *(const int *)p ? "on" : "off"); break;
+    case TA_STRING: snprintf(buf, cap, "%s", *(const char *const *)p ? *(const char *const *)p : "none"); break;
+    case TA_CHOICE: {
+        int idx = *(const int *)p, i = 0;
+        const char *c = f->choices;
+        while (*c && i < idx) { c += strcspn(c, "|"); if (*c == '|') c++; i++; }
+        snprintf(buf, cap, "%.*s", (int)strcspn(c, "|"), c);
+        break;
+    }
+    case TA_PARAM: snprintf(buf, cap, "%s", umup_param_name(*(const umup_parametrization *)(const void *)p)); break;
+    case TA_OPTIMIZER: snprintf(buf, cap, "%s", umup_optim_name(*(const umup_optimizer_kind *)(const void *)p)); break;
+    }
+}
+
+/* Prints a table's flags, each with its help and default, under its group headings. */
+static inline void train_args_print_table(FILE *out, const ta_flag *t, int n, const void *base) {
+    const char *group = NULL;
+    int i;
+    for (i = 0; i < n; i++) {
+        char lhs[64], def[96];
+        if (t[i].group && (!group || strcmp(group, t[i].group))) { group = t[i].group; fprintf(out, "%s:\n", group); }
+        snprintf(lhs, sizeof lhs, "%s%s%s%s%s", t[i].name, t[i].alias ? ", " : "", t[i].alias ? t[i].alias : "",
+                 t[i].meta ? " " : t[i].type == TA_CHOICE ? " " : "", t[i].meta ? t[i].meta : t[i].type == TA_CHOICE ? t[i].choices : "");
+        if (t[i].def) snprintf(def, sizeof def, "%s", t[i].def);
+        else train_args_show(&t[i], base, def, sizeof def);
+        fprintf(out, "  %-24s %s (default %s)\n", lhs, t[i].help, def);
+    }
+}
+
+/* The whole usage text: intro, the demo's own flags, then the shared ones. */
+static inline void train_args_usage(FILE *out, const train_args *a, const char *intro, const ta_flag *extra, int n_extra,
+                                    const void *extra_base) {
+    fputs(intro, out);
+    if (n_extra) train_args_print_table(out, extra, n_extra, extra_base);
+    train_args_print_table(out, train_args_flags, TRAIN_ARGS_NFLAGS, a);
+    fprintf(out, "  --help                   this text\n");
+}
+
+/* Parses argv[1 ..]: the demo's own flags (extra[0 .. n_extra), fields in *extra_base) and the shared
+ * ones. Returns 0 to go on, 1 after printing the usage for --help, 2 after reporting a bad command
+ * line on stderr (the caller exits with 0 or 2). */
+static inline int train_args_parse(train_args *a, int argc, char **argv, const char *prog, const char *intro,
+                                   const ta_flag *extra, int n_extra, void *extra_base) {
+    train_args defaults = *a;
+    int i, k;
+    for (i = 1; i < argc; i++) {
+        const char *f = argv[i];
+        const ta_flag *fl = NULL;
+        void *base = a;
+        char why[160];
+        if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
+            train_args_usage(stdout, &defaults, intro, extra, n_extra, extra_base);
+            return 1;
+        }
+        for (k = 0; k < n_extra && !fl; k++)
+            if (!strcmp(extra[k].name, f) || (extra[k].alias && !strcmp(extra[k].alias, f))) { fl = &extra[k]; base = extra_base; }
+        if (!fl && (k = train_args_find(f)) >= 0) {
+            fl = &train_args_flags[k];
+            a->set[k] = 1;
+        }
+        if (!fl) {
+            fprintf(stderr, "%s: %s '%s' (see --help)\n", prog, strncmp(f, "--", 2) ? "unexpected argument" : "unknown option", f);
+            return 2;
+        }
+        if (fl->type == TA_SWITCH) { train_args_store(fl, base, "", why, sizeof why); continue; }
+        if (i + 1 >= argc) { fprintf(stderr, "%s: %s needs a value (see --help)\n", prog, f); return 2; }
+        if (!train_args_store(fl, base, argv[++i], why, sizeof why)) {
+            fprintf(stderr, "%s: bad value '%s' for %s: %s\n", prog, argv[i], f, why);
+            return 2;
+        }
+    }
+    if (train_args_given(a, "--heads") && train_args_given(a, "--head-size")) {
+        fprintf(stderr, "%s: give --heads or --head-size, not both\n", prog);
+        return 2;
+    }
+    if (train_args_given(a, "--heads")) a->mc.head_size = 0;
+    if (train_args_given(a, "--head-size")) a->mc.heads = 0;
+    if (!a->mc.heads && a->mc.head_size && a->mc.width % a->mc.head_size) {
+        fprintf(stderr, "%s: width %d is not a multiple of the head size %d%s: pass --heads H or --head-size D\n", prog,
+                a->mc.width, a->mc.head_size, train_args_given(a, "--head-size") ? "" : " (the default)");
+        return 2;
+    }
+    return 0;
+}
+
+/* Bytes of a flag's field. */
+static inline size_t train_args_field_size(ta_type t) {
+    return t == TA_DOUBLE ? sizeof(double) : t == TA_LONG ? sizeof(long) : t == TA_U64 ? sizeof(uint64_t)
+         : t == TA_FLOAT ? sizeof(float) : t == TA_STRING ? sizeof(const char *) : sizeof(int);
+}
+
+/* Resolves what depends on several flags: max_seq = seq, and the optimizer: the parametrization's
+ * defaults for a run of `steps` updates (umup_optim_config_for_info: eta, clipping, warmup steps/10,
+ * cosine decay to 0.1 eta, SGD momentum 0.9), with every optimizer flag given on the command line
+ * laid over them. */
 static inline void train_args_finish(train_args *a) {
-    long nsteps = (long)a->steps;
-    a->mc.max_seq = (int)a->seq;
-    a->mc.seed = (uint64_t)a->seed;
-    if (a->lr == 0) a->lr = train_args_default_lr(a->mc.param.param);
-    a->oc.lr = a->lr;
-    a->oc.weight_decay = a->wd;
-    a->oc.clip_norm = a->clip;
-    if (a->oc.kind == UMUP_OPT_SGD) a->oc.momentum = a->momentum;
-    a->oc.schedule.warmup = a->warmup < 0 ? nsteps / 10 : (long)a->warmup;
-    a->oc.schedule.total = nsteps;
-    a->oc.schedule.min_ratio = (float)a->min_ratio;
+    train_args d = *a;
+    int i;
+    a->mc.max_seq = a->seq;
+    d.oc = umup_optim_config_for_info(umup_param_config_info(&a->mc.param), a->optimizer, a->steps);
+    for (i = 0; i < TRAIN_ARGS_NFLAGS; i++) {
+        size_t o = train_args_flags[i].offset;
+        if (a->set[i] && o >= offsetof(train_args, oc) && o < offsetof(train_args, oc) + sizeof(umup_optim_config))
+            memcpy((char *)&d + o, (const char *)a + o, train_args_field_size(train_args_flags[i].type));
+    }
+    a->oc = d.oc;
+    a->oc.schedule.total = a->steps;
 }
 
 /* A comma-separated list of parametrization names ("sp,mup,umup") into out[0 .. max): returns how
@@ -215,9 +353,9 @@ static inline umup_status train_args_dataset(const train_args *a, umup_dataset *
     return umup_dataset_from_corpus(ds, (size_t)a->corpus_bytes, 1234, 0.1);
 }
 
-/* Mean validation loss over eval_batches deterministic validation batches (ids, tg: [B, T]). */
+/* Mean validation loss over nb deterministic validation batches (ids, tg: [B, T]). */
 static inline double train_args_eval(umup_trainer *tr, const umup_dataset *ds, int nb, int B, int T, int32_t *ids,
-                              int32_t *tg) {
+                                     int32_t *tg) {
     double vl = 0;
     int k;
     for (k = 0; k < nb; k++) {
