@@ -384,6 +384,13 @@ UMUP__HD static inline uint32_t umup__encode_bits(uint32_t bits, uint32_t m, int
     return res | ((sign & keep) << signpos);
 }
 
+/* Encode the float with bit pattern `bits` into p: what every FP8 encoder of this header and of the
+ * GPU kernels runs (formats without Inf or NaN always saturate). */
+UMUP__HD static inline uint32_t umup__encode_p(uint32_t bits, const umup__fmt *p, int sat, uint32_t nb, uint32_t r) {
+    return umup__encode_bits(bits, p->m, p->bias, p->maxcode, p->ovfcode, p->nancode, p->nan_signed,
+                             p->kind == UMUP_SPECIALS_FNUZ, p->e + p->m, sat || p->kind == UMUP_SPECIALS_NONE, nb, r);
+}
+
 /* Exact decode of a code of p: the float's bit pattern, built with integer operations only. */
 UMUP__HD static inline uint32_t umup__decode_bits(uint32_t code, const umup__fmt *p) {
     uint32_t signpos = p->e + p->m;
@@ -405,6 +412,32 @@ UMUP__HD static inline uint32_t umup__decode_bits(uint32_t code, const umup__fmt
         return (sign << 31) | ((uint32_t)((int32_t)lz + 1 - p->bias - (int32_t)p->m + 127) << 23) |
                ((M - (1u << lz)) << (23u - lz));
     }
+}
+
+/* The parameters of an 8-bit format (NULL for an fmt outside the enum). Host code only. */
+static inline const umup__fmt *umup__fp8_params(umup_fp8_format fmt) {
+    /* Filled from the presets on first use is racy; instead keep constant tables. */
+    static const umup__fmt tab[UMUP_FP8_FORMAT_COUNT] = {
+        {4, 3, 7, UMUP_SPECIALS_FN, 0x7Eu, 0x7Fu, 0x7Fu, 1},
+        {5, 2, 15, UMUP_SPECIALS_IEEE, 0x7Bu, 0x7Cu, 0x7Eu, 1},
+        {4, 3, 8, UMUP_SPECIALS_FNUZ, 0x7Fu, 0x80u, 0x80u, 0},
+        {5, 2, 16, UMUP_SPECIALS_FNUZ, 0x7Fu, 0x80u, 0x80u, 0},
+        {4, 3, 11, UMUP_SPECIALS_FNUZ, 0x7Fu, 0x80u, 0x80u, 0},
+        {4, 3, 8, UMUP_SPECIALS_NONE, 0x7Fu, 0x7Fu, 0u, 0},
+        {5, 2, 16, UMUP_SPECIALS_NONE, 0x7Fu, 0x7Fu, 0u, 0}
+    };
+    if ((int)fmt < 0 || (int)fmt >= (int)UMUP_FP8_FORMAT_COUNT) return NULL;
+    return &tab[fmt];
+}
+
+static inline uint32_t umup__round_bits(umup_fp8_rounding rounding, int sr_bits) {
+    if (rounding == UMUP_FP8_RNE) return 0u;
+    if (sr_bits >= 1 && sr_bits <= 32) return (uint32_t)sr_bits;
+    return rounding == UMUP_FP8_SR16 ? 16u : 32u;
+}
+
+static inline int umup__rounding_ok(umup_fp8_rounding r) {
+    return r == UMUP_FP8_RNE || r == UMUP_FP8_SR || r == UMUP_FP8_SR16;
 }
 
 /* ---- RNG primitives (umup_rng_u32 = umup__rng_block with umup__rng_key) ---------------------- */
@@ -679,9 +712,7 @@ static void umup__fmt_init(umup__fmt *p, const umup_float_format *f) {
 static inline uint32_t umup__encode_fmt(float x, const umup__fmt *p, int sat, uint32_t nb, uint32_t r) {
     uint32_t bits;
     memcpy(&bits, &x, sizeof bits);
-    return umup__encode_bits(bits, p->m, p->bias, p->maxcode, p->ovfcode, p->nancode, p->nan_signed,
-                             p->kind == UMUP_SPECIALS_FNUZ, p->e + p->m,
-                             sat || p->kind == UMUP_SPECIALS_NONE, nb, r);
+    return umup__encode_p(bits, p, sat, nb, r);
 }
 
 /* Exact decode (the integer core's umup__decode_bits). */
@@ -690,31 +721,6 @@ static float umup__decode_fmt(uint32_t code, const umup__fmt *p) {
     float out;
     memcpy(&out, &bits, sizeof out);
     return out;
-}
-
-static const umup__fmt *umup__fp8_params(umup_fp8_format fmt) {
-    /* Filled from the presets on first use is racy; instead keep constant tables. */
-    static const umup__fmt tab[UMUP_FP8_FORMAT_COUNT] = {
-        {4, 3, 7, UMUP_SPECIALS_FN, 0x7Eu, 0x7Fu, 0x7Fu, 1},
-        {5, 2, 15, UMUP_SPECIALS_IEEE, 0x7Bu, 0x7Cu, 0x7Eu, 1},
-        {4, 3, 8, UMUP_SPECIALS_FNUZ, 0x7Fu, 0x80u, 0x80u, 0},
-        {5, 2, 16, UMUP_SPECIALS_FNUZ, 0x7Fu, 0x80u, 0x80u, 0},
-        {4, 3, 11, UMUP_SPECIALS_FNUZ, 0x7Fu, 0x80u, 0x80u, 0},
-        {4, 3, 8, UMUP_SPECIALS_NONE, 0x7Fu, 0x7Fu, 0u, 0},
-        {5, 2, 16, UMUP_SPECIALS_NONE, 0x7Fu, 0x7Fu, 0u, 0}
-    };
-    if ((int)fmt < 0 || (int)fmt >= (int)UMUP_FP8_FORMAT_COUNT) return NULL;
-    return &tab[fmt];
-}
-
-static uint32_t umup__round_bits(umup_fp8_rounding rounding, int sr_bits) {
-    if (rounding == UMUP_FP8_RNE) return 0u;
-    if (sr_bits >= 1 && sr_bits <= 32) return (uint32_t)sr_bits;
-    return rounding == UMUP_FP8_SR16 ? 16u : 32u;
-}
-
-static int umup__rounding_ok(umup_fp8_rounding r) {
-    return r == UMUP_FP8_RNE || r == UMUP_FP8_SR || r == UMUP_FP8_SR16;
 }
 
 /* ---- Scalar FP8 API ---------------------------------------------------------------------------- */
