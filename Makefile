@@ -139,11 +139,11 @@ $(G)/.dir:
 $(G)/umup_cuda.o: umup_cuda.cu umup_cuda.h $(HEADERS) | $(G)/.dir
 	$(NVCC) $(NVFLAGS) -O3 -c -o $@ umup_cuda.cu
 
-$(G)/test_cuda_host: tests/cuda/test_cuda_host.cu umup_cuda.h $(HEADERS) | $(G)/.dir
+$(G)/test_cuda_host: tests/cuda/test_cuda_host.cu tests/cuda/cast_inputs.h umup_cuda.h $(HEADERS) | $(G)/.dir
 	$(NVCC) $(NVFLAGS) -O2 -g -Xcompiler -fopenmp -cudart shared -o $@ $< \
 	    -L$(CUDA_HOME)/lib64 -Xlinker -rpath=$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lgomp
 
-$(G)/test_cuda: tests/cuda/test_cuda.c $(G)/umup_cuda.o umup_cuda.h $(HEADERS) | $(G)/.dir
+$(G)/test_cuda: tests/cuda/test_cuda.c tests/cuda/cast_inputs.h $(G)/umup_cuda.o umup_cuda.h $(HEADERS) | $(G)/.dir
 	$(CC) $(CFLAGS_ALL) $(CUDA_INC) $(OPT) -o $@ $< $(G)/umup_cuda.o $(LDLIBS_ALL) $(CUDA_LIBS)
 
 $(G)/bench_cuda: bench/cuda/bench_cuda.c $(G)/umup_cuda.o umup_cuda.h $(HEADERS) | $(G)/.dir

@@ -110,7 +110,7 @@ typedef struct {
     double min_macs;            /* products with M N K below this are declined (0: UMUP_CUDA_MIN_MACS; 1: none) */
     size_t workspace_bytes;     /* cuBLASLt workspace (0: 32 MiB) */
     size_t weight_cache_bytes;  /* device memory for resident weights (0: half the memory free at creation) */
-    size_t stage_bytes;         /* pinned host memory for the transfers, in two halves (0: 16 MiB) */
+    size_t stage_bytes;         /* pinned host memory for the transfers, in two halves (0: 16 MiB; else >= 4 KiB) */
 } umup_cuda_config;
 
 /* What the backend has done since it was created (or umup_cuda_stats_reset). */
@@ -143,8 +143,8 @@ UMUPDEF umup_cuda_config umup_cuda_config_default(void);
  * cuBLASLt handles, the workspace and the pinned staging buffers. On success *out is the backend to
  * pass to umup_set_backend and to the functions below; it belongs to the caller (destroy it).
  * Errors (*out = NULL, umup_cuda_error(NULL) says why): UMUP_ERR_NULL (out NULL),
- * UMUP_ERR_INVALID_ARG (a negative device or min_macs, fp8 or allow_tf32 not 0/1, a device ordinal
- * past the last device), UMUP_ERR_UNSUPPORTED (no CUDA device, or no driver), UMUP_ERR_NOMEM,
+ * UMUP_ERR_INVALID_ARG (a negative device or min_macs, fp8 or allow_tf32 not 0/1, stage_bytes below
+ * 4 KiB, a device ordinal past the last device), UMUP_ERR_UNSUPPORTED (no CUDA device, or no driver), UMUP_ERR_NOMEM,
  * UMUP_ERR_DEVICE. */
 UMUPDEF umup_status umup_cuda_backend_create(umup_backend **out, const umup_cuda_config *cfg);
 
@@ -367,9 +367,9 @@ static __global__ void umup__cu_cast_kernel(umup__cu_cast c, void *dst, const vo
         umup__cu_cast_group(&c, dst, src, n, g, vec);
 }
 
-/* Codes of a GEMM operand, RNE and saturating (its values are already on the grid, so this is exact):
- * src [rows, cols] f32 -> dst [cols, rows] codes (transpose != 0) or dst [rows, cols]. 32x32 tiles
- * through shared memory keep both sides' accesses coalesced. Block 32 x 8. */
+/* The transposed codes of a GEMM operand, RNE and saturating (its values are already on the grid, so
+ * this is exact): src [rows, cols] f32 -> dst [cols, rows] codes. 32x32 tiles through shared memory
+ * keep both sides' accesses coalesced. Block 32 x 8. */
 static __global__ void umup__cu_codes_t_kernel(umup__fmt f, uint8_t *dst, const float *src, int rows, int cols) {
     __shared__ uint8_t tile[32][33];
     int tx = (int)threadIdx.x, ty = (int)threadIdx.y, c0 = (int)blockIdx.x * 32, r0, k;
@@ -1042,9 +1042,10 @@ UMUPDEF umup_status umup_cuda_backend_create(umup_backend **out, const umup_cuda
         if (cfg->stage_bytes) c.stage_bytes = cfg->stage_bytes;
     }
     if (c.device < 0 || !(c.min_macs >= 0.0) || (c.fp8 != 0 && c.fp8 != 1) || (c.allow_tf32 != 0 && c.allow_tf32 != 1) ||
-        c.stage_bytes < 2 * sizeof(float))
+        c.stage_bytes < 4096)
         return umup__cu_fail(NULL, UMUP_ERR_INVALID_ARG, 0,
-                             "umup_cuda_backend_create: invalid config (device and min_macs >= 0, fp8 and allow_tf32 0 or 1)");
+                             "umup_cuda_backend_create: invalid config (device and min_macs >= 0, fp8 and allow_tf32 0 or 1, "
+                             "stage_bytes 0 or >= 4096)");
     c.stage_bytes &= ~(size_t)63; /* two halves, each 32-byte aligned */
     e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess || count == 0) {

@@ -20,6 +20,7 @@
 #include "umup_cuda.h"
 #include "umup_test.h"
 #include "gemm_naive.h"
+#include "cuda/cast_inputs.h"
 
 #include <cuda_runtime_api.h>
 #include <stdint.h>
@@ -315,22 +316,6 @@ static void test_fp8_gemm_device(void) {
     free(a); free(b); free(c); free(want);
 }
 
-/* Inputs covering every region of every format (random bits, the binades around the formats' ranges,
- * ties, specials). */
-static void cast_inputs(float *x, size_t n) {
-    static const uint32_t sp[] = {0x00000000u, 0x80000000u, 0x7F800000u, 0xFF800000u, 0x7FC00000u, 0xFFC00000u, 0x7F800001u,
-                                  0x43E80000u, 0xC3E80001u, 0x47700000u, 0x3A800000u, 0x37000001u, 0x00000001u};
-    size_t i;
-    for (i = 0; i < n; i++) {
-        uint32_t r = umup_rng_u32(5, i), b;
-        if (r % 4u == 0) b = umup_rng_u32(6, i);
-        else if (r % 4u == 1) b = ((107u + umup_rng_u32(7, i) % 37u) << 23) | (umup_rng_u32(8, i) & 0x807FFFFFu);
-        else if (r % 4u == 2) b = sp[umup_rng_u32(9, i) % (sizeof sp / sizeof sp[0])];
-        else b = ((112u + umup_rng_u32(10, i) % 30u) << 23) | (umup_rng_u32(11, i) & 0x807E0000u) | (umup_rng_u32(12, i) % 3u);
-        memcpy(&x[i], &b, 4);
-    }
-}
-
 static void test_casts_device(void) {
     const size_t n = ((size_t)1 << 20) + 3;
     static const uint64_t counters[2] = {0, 0xFFFFFFFFull - 1000u};
@@ -339,7 +324,7 @@ static void test_casts_device(void) {
     long bad_e = 0, bad_q = 0, bad_d = 0, runs = 0;
     int f, sat, r, ci;
     NEED_GPU();
-    cast_inputs(x, n);
+    cast_inputs(x, n, 5);
     UT_CHECK(cudaMalloc((void **)&dx, sizeof(float) * n) == cudaSuccess);
     UT_CHECK(cudaMalloc((void **)&dq, sizeof(float) * n) == cudaSuccess);
     UT_CHECK(cudaMalloc((void **)&dcodes, n) == cudaSuccess);

@@ -25,6 +25,7 @@
 #include "umup_cuda.h"
 #include "umup_test.h"
 #include "gemm_naive.h"
+#include "cuda/cast_inputs.h"
 
 static const umup_fp8_format ALL_FMTS[7] = {UMUP_FP8_E4M3,        UMUP_FP8_E5M2,    UMUP_FP8_E4M3FNUZ, UMUP_FP8_E5M2FNUZ,
                                             UMUP_FP8_E4M3B11FNUZ, UMUP_FP8_GC_E4M3, UMUP_FP8_GC_E5M2};
@@ -117,33 +118,6 @@ static void test_decode_all_codes(void) {
               bad_scalar);
 }
 
-/* Inputs that exercise every region of every format: random bit patterns, values spread over the
- * binades around each format's range (normals, subnormals, ties), near max, and the specials. */
-static void fill_inputs(float *x, size_t n, uint64_t seed) {
-    static const uint32_t specials[] = {0x00000000u, 0x80000000u, 0x7F800000u, 0xFF800000u, 0x7FC00000u, 0xFFC00000u,
-                                        0x7F800001u, 0xFFFFFFFFu, 0x43E00000u, 0x43E80000u, 0xC3E80001u, 0x47600000u,
-                                        0x47700000u, 0x3A800000u, 0x37000001u, 0x00000001u, 0x007FFFFFu};
-    size_t i;
-    for (i = 0; i < n; i++) {
-        uint32_t r = umup_rng_u32(seed, i), b;
-        switch (r % 4u) {
-        case 0: b = umup_rng_u32(seed ^ 0x55u, i); break;
-        case 1: { /* |x| in [2^-20, 2^17): exponent 107..143 */
-            uint32_t e = 107u + umup_rng_u32(seed ^ 0x66u, i) % 37u;
-            b = (e << 23) | (umup_rng_u32(seed ^ 0x77u, i) & 0x807FFFFFu);
-            break;
-        }
-        case 2: b = specials[umup_rng_u32(seed ^ 0x88u, i) % (sizeof specials / sizeof specials[0])]; break;
-        default: { /* halfway points and their neighbours: few low mantissa bits set */
-            uint32_t e = 112u + umup_rng_u32(seed ^ 0x99u, i) % 30u;
-            b = (e << 23) | (umup_rng_u32(seed ^ 0xAAu, i) & 0x807E0000u) | (umup_rng_u32(seed ^ 0xBBu, i) % 3u);
-            break;
-        }
-        }
-        memcpy(&x[i], &b, 4);
-    }
-}
-
 static void test_sr_bit_identity(void) {
     static const uint64_t counters[4] = {0, 0xFFFFFFFFull - 20000u, 0xFFFFFFFFFFFFFFFFull - 30000u, (1ull << 33) + 7u};
     static const uint64_t seeds[2] = {1, 0xDEADBEEFCAFEF00Dull};
@@ -153,7 +127,7 @@ static void test_sr_bit_identity(void) {
     long long bad_e = 0, bad_q = 0, cases = 0;
     int fi, sat, ri, ci, si;
     if (!x || !qd || !qc || !cd || !cc) { UT_CHECK(!"out of memory"); return; }
-    fill_inputs(x, n, 42);
+    cast_inputs(x, n, 42);
     for (fi = 0; fi < 7; fi++)
         for (sat = 0; sat < 2; sat++)
             for (ri = 0; ri < 2; ri++)
@@ -379,6 +353,9 @@ static void test_create_and_arguments(void) {
     cfg = umup_cuda_config_default();
     cfg.fp8 = 2;
     UT_CHECK(umup_cuda_backend_create(&b, &cfg) == UMUP_ERR_INVALID_ARG);
+    cfg = umup_cuda_config_default();
+    cfg.stage_bytes = 100;
+    UT_CHECK(umup_cuda_backend_create(&b, &cfg) == UMUP_ERR_INVALID_ARG && strstr(umup_cuda_error(NULL), "stage_bytes"));
     st = umup_cuda_backend_create(&b, NULL);
     if (st == UMUP_OK) { /* a GPU is here: creation works and the backend names itself */
         umup_cuda_device_info info;
