@@ -84,8 +84,8 @@ if grep -q '^bench cuda_device' "$out/bench.log"; then
     target "FP8 GEMM 16384x4096x4096 library / cuBLASLt" "$(val 'shape=fp8_target ' umup_vs_cublaslt)" ">=" 0.90
     target "FP8 GEMM 16384x4096x4096 FP8 / BF16" "$(val 'shape=fp8_target ' fp8_vs_bf16)" ">=" 1.7
     say "  FP8 TFLOP/s at 16384x4096x4096: library $(val 'shape=fp8_target ' fp8_umup_tflops), cuBLASLt $(val 'shape=fp8_target ' fp8_cublaslt_tflops), BF16 $(val 'shape=fp8_target ' bf16_tflops)"
-    grep -E '^bench cuda_(gemm|seam|train)' "$out/bench.log" | sed 's/^/  /' | tee -a "$summary" >/dev/null
-    say "  (every cuda_gemm / cuda_seam / cuda_train line is in $out/bench.log and above in $summary)"
+    say "  all GEMM, seam and trainer figures (also in $out/bench.log):"
+    grep -E '^bench cuda_(gemm|seam|train)' "$out/bench.log" | sed 's/^/    /' | tee -a "$summary"
 else
     say "SKIP  the CUDA benchmark did not run on a GPU: $(grep -m1 -E '^SKIP \[cuda_cast\]' "$out/bench.log")"
 fi
