@@ -81,11 +81,11 @@
  * ---------------------------------------------------------------------------------------------
  * ERRORS AND THREADS
  * ---------------------------------------------------------------------------------------------
- * No function prints or exits. Every CUDA runtime, cuBLAS and cuBLASLt call is checked; a failure
- * returns UMUP_ERR_NOMEM (device or pinned memory exhausted), UMUP_ERR_UNSUPPORTED (no usable device,
+ * No function prints or exits. Every CUDA runtime, cuBLAS and cuBLASLt call is checked (but those
+ * of umup_cuda_backend_destroy's clean-up, which has nobody to report to); a failure returns UMUP_ERR_NOMEM (device or pinned memory exhausted), UMUP_ERR_UNSUPPORTED (no usable device,
  * or the device cannot do what was asked) or UMUP_ERR_DEVICE (anything else), and
  * umup_cuda_error(b) tells which call failed and why, e.g.
- *     "cublasLtMatmul(...): CUBLAS_STATUS_EXECUTION_FAILED (the GPU program failed to execute) [umup_cuda.h:812]".
+ *     "cublasLtMatmul(...): CUBLAS_STATUS_EXECUTION_FAILED (the GPU program failed to execute) [umup_cuda.h:<line>]".
  * A backend is used by one thread at a time (umup_gemm's contract: set it before the work starts).
  * All device work runs on the backend's own stream (umup_cuda_stream); the GEMM calls return when C
  * is in host memory, the device-array entry points return once their work is queued.
