@@ -13,6 +13,11 @@
 # Options: BLAS=1 (use CBLAS/OpenBLAS for the big matmuls), OPENMP=0 (build without OpenMP),
 #          CC=clang, ARCH= (drop -march=native from demos and benchmarks), WERROR=1,
 #          BUILD=dir (output folder; default build/, or build/blas with BLAS=1).
+#          CUDA=1: also the CUDA backend (umup_cuda.h): nvcc from CUDA_HOME (default /usr/local/cuda)
+#          builds BUILD/gpu/umup_cuda.o, the GPU tests and bench_cuda, linked with cuBLAS/cuBLASLt;
+#          `make test CUDA=1` / `make bench CUDA=1` run them after the CPU ones (SKIP lines without a
+#          GPU), `make test-cuda CUDA=1` runs only them. CUDA_ARCH= the nvcc -gencode flags.
+#          The CPU programs are the same with or without CUDA=1.
 # The library itself needs nothing but libc and libm: see the top of umup.h.
 
 CC      ?= cc
@@ -61,11 +66,34 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(patsubst bench/%.c,$(B)/%,$(BENCH_SRC))
 COMPILE_BIN := $(B)/compile_c99 $(B)/compile_cpp $(B)/compile_static $(B)/compile_two_tu $(B)/compile_no_trainer
 
+# ---- CUDA=1: the CUDA backend, its tests and benchmark in $(B)/gpu ------------------------------
+CUDA      ?= 0
+CUDA_HOME ?= /usr/local/cuda
+NVCC      ?= $(CUDA_HOME)/bin/nvcc
+CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_89,code=sm_89 \
+             -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+G := $(B)/gpu
+COMMA := ,
+ifeq ($(CUDA),1)
+ifeq ($(wildcard $(NVCC)),)
+$(error CUDA=1: nvcc not found at $(NVCC); install the CUDA toolkit or set CUDA_HOME / NVCC)
+endif
+# nvcc's generated host code is not -Wpedantic-clean; the C side of the API is (tests/cuda/test_cuda.c).
+NVFLAGS   := -std=c++14 $(CUDA_ARCH) -I. -Itests -Xcompiler -Wall,-Wextra,-Wshadow$(if $(filter 1,$(WERROR)),$(COMMA)-Werror)
+ifeq ($(WERROR),1)
+NVFLAGS   += -Werror all-warnings
+endif
+CUDA_INC  := -isystem $(CUDA_HOME)/include
+CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
+CUDA_BIN  := $(G)/test_cuda $(G)/test_cuda_host $(G)/bench_cuda
+CUDA_RUN  := $(G)
+endif
+
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all test asan test-full bench demo demos plots clean install compile-checks
+.PHONY: all test test-cuda asan test-full bench demo demos plots clean install compile-checks
 
-all: $(TEST_BIN) $(DEMO_BIN) $(BENCH_BIN) $(COMPILE_BIN)
+all: $(TEST_BIN) $(DEMO_BIN) $(BENCH_BIN) $(COMPILE_BIN) $(CUDA_BIN)
 
 $(B)/.dir:
 	@mkdir -p $(B)/asan && touch $@
@@ -93,14 +121,36 @@ $(B)/compile_two_tu: tests/compile/two_tu_a.c tests/compile/two_tu_b.c $(HEADERS
 compile-checks: $(COMPILE_BIN)
 
 # tests/test_demos runs the demos' --quick modes: they are built first and found through UMUP_DEMO_DIR.
-test: $(COMPILE_BIN) $(TEST_BIN) $(DEMO_BIN)
-	@UMUP_DEMO_DIR=$(B) sh tests/run.sh $(B)
+test: $(COMPILE_BIN) $(TEST_BIN) $(DEMO_BIN) $(CUDA_BIN)
+	@UMUP_DEMO_DIR=$(B) sh tests/run.sh $(B) $(CUDA_RUN)
 
 asan: $(ASAN_BIN)
 	@UMUP_TEST_QUICK=1 ASAN_OPTIONS=detect_leaks=1 sh tests/run.sh $(B)/asan
 
-test-full: $(COMPILE_BIN) $(TEST_BIN) $(DEMO_BIN)
-	@UMUP_TEST_FULL=1 UMUP_DEMO_DIR=$(B) sh tests/run.sh $(B)
+test-full: $(COMPILE_BIN) $(TEST_BIN) $(DEMO_BIN) $(CUDA_BIN)
+	@UMUP_TEST_FULL=1 UMUP_DEMO_DIR=$(B) sh tests/run.sh $(B) $(CUDA_RUN)
+
+# ---- CUDA=1 rules ---------------------------------------------------------------------------
+# umup_cuda.o is compiled by nvcc; the GPU test and the benchmark are C programs linked with it.
+test-cuda: $(CUDA_BIN)
+	@[ "$(CUDA)" = 1 ] || { echo "make test-cuda needs CUDA=1"; exit 1; }
+	@sh tests/run.sh $(G)
+
+$(G)/.dir:
+	@mkdir -p $(G) && touch $@
+
+$(G)/umup_cuda.o: umup_cuda.cu umup_cuda.h $(HEADERS) | $(G)/.dir
+	$(NVCC) $(NVFLAGS) -O3 -c -o $@ umup_cuda.cu
+
+$(G)/test_cuda_host: tests/cuda/test_cuda_host.cu tests/cuda/cast_inputs.h umup_cuda.h $(HEADERS) | $(G)/.dir
+	$(NVCC) $(NVFLAGS) -O2 -g -Xcompiler -fopenmp -cudart shared -o $@ $< \
+	    -L$(CUDA_HOME)/lib64 -Xlinker -rpath=$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lgomp
+
+$(G)/test_cuda: tests/cuda/test_cuda.c tests/cuda/cast_inputs.h $(G)/umup_cuda.o umup_cuda.h $(HEADERS) | $(G)/.dir
+	$(CC) $(CFLAGS_ALL) $(CUDA_INC) $(OPT) -o $@ $< $(G)/umup_cuda.o $(LDLIBS_ALL) $(CUDA_LIBS)
+
+$(G)/bench_cuda: bench/cuda/bench_cuda.c $(G)/umup_cuda.o umup_cuda.h $(HEADERS) | $(G)/.dir
+	$(CC) $(CFLAGS_ALL) $(CUDA_INC) $(FAST) -o $@ $< $(G)/umup_cuda.o $(LDLIBS_ALL) $(CUDA_LIBS)
 
 # ---- demos and benchmarks ------------------------------------------------
 $(B)/%: demos/%.c $(HEADERS) | $(B)/.dir
@@ -130,13 +180,13 @@ plots:
 	@if [ -f $(RESULTS)/fp8_parity_loss.csv ]; then gnuplot -e "dir='$(RESULTS)'; outdir='$(PLOTS)'" demos/plots/fp8_parity.gp \
 	    && ls $(PLOTS)/fp8_parity*.png; else echo "no $(RESULTS)/fp8_parity_loss.csv (run ./$(B)/fp8_parity)"; fi
 
-bench: $(BENCH_BIN)
-	@for b in $(BENCH_BIN); do echo "== $$b"; ./$$b || exit 1; done
+bench: $(BENCH_BIN) $(CUDA_BIN)
+	@for b in $(BENCH_BIN) $(if $(CUDA_BIN),$(G)/bench_cuda); do echo "== $$b"; ./$$b || exit 1; done
 
 # ---- install / clean -----------------------------------------------------
 install:
 	mkdir -p $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	cp umup.h umup_fp8.h umup_cblas.h $(DESTDIR)$(PREFIX)/include/
+	cp umup.h umup_fp8.h umup_cblas.h umup_cuda.h $(DESTDIR)$(PREFIX)/include/
 	printf 'prefix=%s\nincludedir=$${prefix}/include\n\nName: umup\nDescription: single-header u-muP and FP8 numerics\nVersion: 0.1.0\nCflags: -I$${includedir}\nLibs: -lm\n' \
 	    "$(PREFIX)" > $(DESTDIR)$(PREFIX)/lib/pkgconfig/umup.pc
 

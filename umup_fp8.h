@@ -121,7 +121,8 @@ typedef enum {
     UMUP_ERR_IO,            /* a file could not be opened, read, written or renamed */
     UMUP_ERR_FORMAT,        /* a file is corrupt, truncated or not in the expected format */
     UMUP_ERR_MISMATCH,      /* a file is valid but does not match the model/config it is loaded into */
-    UMUP_ERR_UNSUPPORTED    /* the request is valid but not supported by this build */
+    UMUP_ERR_UNSUPPORTED,   /* the request is valid but not supported by this build (or device) */
+    UMUP_ERR_DEVICE         /* a device (GPU) runtime or library call failed; the backend keeps the message */
 } umup_status;
 
 /* A short English description of a status code (never NULL; static storage). */
@@ -305,6 +306,169 @@ UMUPDEF umup_status umup_mx_quantise(float *dst, const float *src, size_t n, con
 /* ============================================================================================ */
 /*                                      IMPLEMENTATION                                          */
 /* ============================================================================================ */
+/* ---- The integer core ------------------------------------------------------------------------
+ * The encoder, the decoder and the RNG as pure integer functions of bit patterns. Compiled with the
+ * implementation, or alone with UMUP_FP8_CORE defined (umup_cuda.h does that): under nvcc they are
+ * __host__ __device__, so the GPU kernels run exactly this code and produce every bit the CPU does. */
+#if defined(UMUP_IMPLEMENTATION) || defined(UMUP_FP8_IMPLEMENTATION) || defined(UMUP_FP8_CORE)
+#ifndef UMUP_FP8_CORE_DONE
+#define UMUP_FP8_CORE_DONE
+
+#ifdef __CUDACC__
+#define UMUP__HD __host__ __device__
+#else
+#define UMUP__HD
+#endif
+
+/* Everything the encoder needs, derived once from a umup_float_format. Codes are magnitudes (the
+ * sign bit is added at the end, at bit position e + m). */
+typedef struct {
+    uint32_t e, m;          /* exponent and mantissa bits */
+    int32_t bias;
+    int kind;               /* umup_float_specials */
+    uint32_t maxcode;       /* magnitude code of the largest finite value */
+    uint32_t ovfcode;       /* magnitude code of a non-saturating overflow (Inf, NaN, or max for NONE) */
+    uint32_t nancode;       /* magnitude code of NaN (0 for NONE: no NaN) */
+    uint32_t nan_signed;    /* 1 if NaN keeps the input's sign */
+} umup__fmt;
+
+/* ---- The encoder ---------------------------------------------------------------------------
+ * One integer routine on the float's bit pattern for every format and rounding mode
+ * (research/fp8.md section 4, "exact integer form"). Branch-free apart from loop-invariant
+ * tests, so the bulk loops below auto-vectorise.
+ *   sig = 1.mantissa (24 bits, no implicit bit for float subnormals), e = unbiased exponent;
+ *   d   = dropped bits = 23 - m, plus (emin - e) below the format's normal range;
+ *   q   = sig >> d, rem = sig mod 2^d; code = (max(e + bias - 1, 0) << m) + q + up.
+ * Adding q (which holds the implicit bit) to (biased exponent - 1) << m lets a mantissa carry, or a
+ * subnormal rounding up into the min normal, propagate into the exponent by itself.
+ * nb == 0 selects RNE; nb in 1..32 selects SR with nb random bits (the top nb bits of r). */
+UMUP__HD static inline uint32_t umup__encode_bits(uint32_t bits, uint32_t m, int32_t bias, uint32_t maxcode,
+                                                  uint32_t ovfcode, uint32_t nancode, uint32_t nan_signed,
+                                                  int fnuz, uint32_t signpos, int sat, uint32_t nb, uint32_t r) {
+    uint32_t sign = bits >> 31;
+    uint32_t a = bits & 0x7FFFFFFFu;
+    uint32_t ef = a >> 23;
+    uint32_t sig = (a & 0x7FFFFFu) | ((uint32_t)(ef != 0u) << 23);
+    int32_t e = (int32_t)(ef + (uint32_t)(ef == 0u)) - 127;
+    int32_t sh = (1 - bias) - e;
+    int32_t eb = e + bias - 1;
+    uint32_t d, q, rem, up, code, res, isnan, keep;
+    sh = sh < 0 ? 0 : sh;
+    eb = eb < 0 ? 0 : eb;
+    d = (uint32_t)(23 - (int32_t)m + sh);
+    if (nb == 0u) {
+        /* RNE. For d >= 25 the value is below half the smallest step: it rounds to 0. */
+        uint32_t dc = d > 25u ? 25u : d;
+        q = (sig + ((1u << (dc - 1u)) - 1u) + ((sig >> dc) & 1u)) >> dc; /* rounded: carries into q */
+        rem = 0u;
+        up = 0u;
+    } else {
+        /* SR: up iff t + rr >= 2^k with k = min(d, nb) bits of remainder and randomness. */
+        uint32_t dc = d > 31u ? 31u : d;
+        uint32_t k = d < nb ? d : nb;
+        uint32_t tsh = d - k;
+        uint32_t t, mask, rr;
+        tsh = tsh > 31u ? 31u : tsh;
+        q = sig >> dc;
+        rem = sig & ((1u << dc) - 1u);
+        t = rem >> tsh;
+        mask = 0xFFFFFFFFu >> (32u - k);
+        rr = r >> (32u - k);
+        up = (uint32_t)(t > mask - rr);
+    }
+    code = ((uint32_t)eb << m) + q + up;
+    res = code > maxcode ? (sat ? maxcode : ovfcode) : code;
+    isnan = (uint32_t)(a > 0x7F800000u);
+    res = isnan ? nancode : res;
+    keep = isnan ? nan_signed : (uint32_t)!(fnuz && res == 0u);
+    return res | ((sign & keep) << signpos);
+}
+
+/* Encode the float with bit pattern `bits` into p: what every FP8 encoder of this header and of the
+ * GPU kernels runs (formats without Inf or NaN always saturate). */
+UMUP__HD static inline uint32_t umup__encode_p(uint32_t bits, const umup__fmt *p, int sat, uint32_t nb, uint32_t r) {
+    return umup__encode_bits(bits, p->m, p->bias, p->maxcode, p->ovfcode, p->nancode, p->nan_signed,
+                             p->kind == UMUP_SPECIALS_FNUZ, p->e + p->m, sat || p->kind == UMUP_SPECIALS_NONE, nb, r);
+}
+
+/* Exact decode of a code of p: the float's bit pattern, built with integer operations only. */
+UMUP__HD static inline uint32_t umup__decode_bits(uint32_t code, const umup__fmt *p) {
+    uint32_t signpos = p->e + p->m;
+    uint32_t sign = (code >> signpos) & 1u;
+    uint32_t mag = code & ((1u << signpos) - 1u);
+    uint32_t E = mag >> p->m, M = mag & ((1u << p->m) - 1u);
+    code &= (1u << (signpos + 1u)) - 1u;
+    if (p->kind == UMUP_SPECIALS_FNUZ && code == (1u << signpos)) return 0x7FC00000u;
+    if ((p->kind == UMUP_SPECIALS_FN && mag == p->nancode) ||
+        (p->kind == UMUP_SPECIALS_IEEE && E == (1u << p->e) - 1u))
+        return (sign << 31) | (M ? 0x7FC00000u : 0x7F800000u);
+    if (E != 0u) return (sign << 31) | ((uint32_t)((int32_t)E - p->bias + 127) << 23) | (M << (23u - p->m));
+    if (M == 0u) return sign << 31;
+    if (p->e == 8u && p->bias == 127) return (sign << 31) | (M << (23u - p->m)); /* a float subnormal */
+    {
+        /* subnormal: M * 2^(1 - bias - m); normalise M (leading bit at position lz) */
+        uint32_t lz = 0, t = M;
+        while (t > 1u) { t >>= 1; lz++; }
+        return (sign << 31) | ((uint32_t)((int32_t)lz + 1 - p->bias - (int32_t)p->m + 127) << 23) |
+               ((M - (1u << lz)) << (23u - lz));
+    }
+}
+
+/* The parameters of an 8-bit format (NULL for an fmt outside the enum). Host code only. */
+static inline const umup__fmt *umup__fp8_params(umup_fp8_format fmt) {
+    /* Filled from the presets on first use is racy; instead keep constant tables. */
+    static const umup__fmt tab[UMUP_FP8_FORMAT_COUNT] = {
+        {4, 3, 7, UMUP_SPECIALS_FN, 0x7Eu, 0x7Fu, 0x7Fu, 1},
+        {5, 2, 15, UMUP_SPECIALS_IEEE, 0x7Bu, 0x7Cu, 0x7Eu, 1},
+        {4, 3, 8, UMUP_SPECIALS_FNUZ, 0x7Fu, 0x80u, 0x80u, 0},
+        {5, 2, 16, UMUP_SPECIALS_FNUZ, 0x7Fu, 0x80u, 0x80u, 0},
+        {4, 3, 11, UMUP_SPECIALS_FNUZ, 0x7Fu, 0x80u, 0x80u, 0},
+        {4, 3, 8, UMUP_SPECIALS_NONE, 0x7Fu, 0x7Fu, 0u, 0},
+        {5, 2, 16, UMUP_SPECIALS_NONE, 0x7Fu, 0x7Fu, 0u, 0}
+    };
+    if ((int)fmt < 0 || (int)fmt >= (int)UMUP_FP8_FORMAT_COUNT) return NULL;
+    return &tab[fmt];
+}
+
+static inline uint32_t umup__round_bits(umup_fp8_rounding rounding, int sr_bits) {
+    if (rounding == UMUP_FP8_RNE) return 0u;
+    if (sr_bits >= 1 && sr_bits <= 32) return (uint32_t)sr_bits;
+    return rounding == UMUP_FP8_SR16 ? 16u : 32u;
+}
+
+static inline int umup__rounding_ok(umup_fp8_rounding r) {
+    return r == UMUP_FP8_RNE || r == UMUP_FP8_SR || r == UMUP_FP8_SR16;
+}
+
+/* ---- RNG primitives (umup_rng_u32 = umup__rng_block with umup__rng_key) ---------------------- */
+
+UMUP__HD static inline uint64_t umup__mix64(uint64_t z) { /* SplitMix64 finaliser (Steele, Lea, Flood 2014) */
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+UMUP__HD static inline uint32_t umup__lowbias32(uint32_t x) { /* C. Wellons' lowbias32 integer hash */
+    x ^= x >> 16;
+    x *= 0x7FEB352Du;
+    x ^= x >> 15;
+    x *= 0x846CA68Bu;
+    x ^= x >> 16;
+    return x;
+}
+
+/* Key for the 2^32-block of counters with high half `hi`. */
+UMUP__HD static inline uint64_t umup__rng_key(uint64_t seed, uint64_t hi) {
+    return umup__mix64(umup__mix64(seed + 0x9E3779B97F4A7C15ull) ^ (hi * 0xD1B54A32D192ED03ull + 1u));
+}
+
+UMUP__HD static inline uint32_t umup__rng_block(uint32_t k1, uint32_t k2, uint32_t lo) {
+    return umup__lowbias32(umup__lowbias32(lo + k1) ^ k2);
+}
+
+#endif /* UMUP_FP8_CORE_DONE */
+#endif
+
 #if defined(UMUP_IMPLEMENTATION) || defined(UMUP_FP8_IMPLEMENTATION)
 #ifndef UMUP_FP8_IMPLEMENTATION_DONE
 #define UMUP_FP8_IMPLEMENTATION_DONE
@@ -323,6 +487,7 @@ UMUPDEF const char *umup_status_string(umup_status s) {
     case UMUP_ERR_FORMAT: return "file is corrupt, truncated or in an unexpected format";
     case UMUP_ERR_MISMATCH: return "file does not match the configuration it is loaded into";
     case UMUP_ERR_UNSUPPORTED: return "not supported by this build";
+    case UMUP_ERR_DEVICE: return "a device (GPU) call failed";
     }
     return "unknown status code";
 }
@@ -475,18 +640,6 @@ static const uint32_t *const umup__fp8_tables[4] = {
 
 /* ---- Format parameters ----------------------------------------------------------------------- */
 
-/* Everything the encoder needs, derived once from a umup_float_format. Codes are magnitudes (the
- * sign bit is added at the end, at bit position e + m). */
-typedef struct {
-    uint32_t e, m;          /* exponent and mantissa bits */
-    int32_t bias;
-    int kind;               /* umup_float_specials */
-    uint32_t maxcode;       /* magnitude code of the largest finite value */
-    uint32_t ovfcode;       /* magnitude code of a non-saturating overflow (Inf, NaN, or max for NONE) */
-    uint32_t nancode;       /* magnitude code of NaN (0 for NONE: no NaN) */
-    uint32_t nan_signed;    /* 1 if NaN keeps the input's sign */
-} umup__fmt;
-
 static const umup_float_format umup__presets[UMUP_FLOAT_PRESET_COUNT] = {
     {4, 3, 7, UMUP_SPECIALS_FN},     {5, 2, 15, UMUP_SPECIALS_IEEE}, {4, 3, 8, UMUP_SPECIALS_FNUZ},
     {5, 2, 16, UMUP_SPECIALS_FNUZ},  {4, 3, 11, UMUP_SPECIALS_FNUZ}, {4, 3, 8, UMUP_SPECIALS_NONE},
@@ -556,119 +709,18 @@ static void umup__fmt_init(umup__fmt *p, const umup_float_format *f) {
     }
 }
 
-/* ---- The encoder ---------------------------------------------------------------------------
- * One integer routine on the float's bit pattern for every format and rounding mode
- * (research/fp8.md section 4, "exact integer form"). Branch-free apart from loop-invariant
- * tests, so the bulk loops below auto-vectorise.
- *   sig = 1.mantissa (24 bits, no implicit bit for float subnormals), e = unbiased exponent;
- *   d   = dropped bits = 23 - m, plus (emin - e) below the format's normal range;
- *   q   = sig >> d, rem = sig mod 2^d; code = (max(e + bias - 1, 0) << m) + q + up.
- * Adding q (which holds the implicit bit) to (biased exponent - 1) << m lets a mantissa carry, or a
- * subnormal rounding up into the min normal, propagate into the exponent by itself.
- * nb == 0 selects RNE; nb in 1..32 selects SR with nb random bits (the top nb bits of r). */
-static inline uint32_t umup__encode_bits(uint32_t bits, uint32_t m, int32_t bias, uint32_t maxcode,
-                                         uint32_t ovfcode, uint32_t nancode, uint32_t nan_signed,
-                                         int fnuz, uint32_t signpos, int sat, uint32_t nb, uint32_t r) {
-    uint32_t sign = bits >> 31;
-    uint32_t a = bits & 0x7FFFFFFFu;
-    uint32_t ef = a >> 23;
-    uint32_t sig = (a & 0x7FFFFFu) | ((uint32_t)(ef != 0u) << 23);
-    int32_t e = (int32_t)(ef + (uint32_t)(ef == 0u)) - 127;
-    int32_t sh = (1 - bias) - e;
-    int32_t eb = e + bias - 1;
-    uint32_t d, q, rem, up, code, res, isnan, keep;
-    sh = sh < 0 ? 0 : sh;
-    eb = eb < 0 ? 0 : eb;
-    d = (uint32_t)(23 - (int32_t)m + sh);
-    if (nb == 0u) {
-        /* RNE. For d >= 25 the value is below half the smallest step: it rounds to 0. */
-        uint32_t dc = d > 25u ? 25u : d;
-        q = (sig + ((1u << (dc - 1u)) - 1u) + ((sig >> dc) & 1u)) >> dc; /* rounded: carries into q */
-        rem = 0u;
-        up = 0u;
-    } else {
-        /* SR: up iff t + rr >= 2^k with k = min(d, nb) bits of remainder and randomness. */
-        uint32_t dc = d > 31u ? 31u : d;
-        uint32_t k = d < nb ? d : nb;
-        uint32_t tsh = d - k;
-        uint32_t t, mask, rr;
-        tsh = tsh > 31u ? 31u : tsh;
-        q = sig >> dc;
-        rem = sig & ((1u << dc) - 1u);
-        t = rem >> tsh;
-        mask = 0xFFFFFFFFu >> (32u - k);
-        rr = r >> (32u - k);
-        up = (uint32_t)(t > mask - rr);
-    }
-    code = ((uint32_t)eb << m) + q + up;
-    res = code > maxcode ? (sat ? maxcode : ovfcode) : code;
-    isnan = (uint32_t)(a > 0x7F800000u);
-    res = isnan ? nancode : res;
-    keep = isnan ? nan_signed : (uint32_t)!(fnuz && res == 0u);
-    return res | ((sign & keep) << signpos);
-}
-
 static inline uint32_t umup__encode_fmt(float x, const umup__fmt *p, int sat, uint32_t nb, uint32_t r) {
     uint32_t bits;
     memcpy(&bits, &x, sizeof bits);
-    return umup__encode_bits(bits, p->m, p->bias, p->maxcode, p->ovfcode, p->nancode, p->nan_signed,
-                             p->kind == UMUP_SPECIALS_FNUZ, p->e + p->m,
-                             sat || p->kind == UMUP_SPECIALS_NONE, nb, r);
+    return umup__encode_p(bits, p, sat, nb, r);
 }
 
-/* Exact decode by building the float's bits with integer operations only. */
+/* Exact decode (the integer core's umup__decode_bits). */
 static float umup__decode_fmt(uint32_t code, const umup__fmt *p) {
-    uint32_t signpos = p->e + p->m;
-    uint32_t sign = (code >> signpos) & 1u;
-    uint32_t mag = code & ((1u << signpos) - 1u);
-    uint32_t E = mag >> p->m, M = mag & ((1u << p->m) - 1u), bits;
+    uint32_t bits = umup__decode_bits(code, p);
     float out;
-    code &= (1u << (signpos + 1u)) - 1u;
-    if (p->kind == UMUP_SPECIALS_FNUZ && code == (1u << signpos)) {
-        bits = 0x7FC00000u;
-    } else if ((p->kind == UMUP_SPECIALS_FN && mag == p->nancode) ||
-               (p->kind == UMUP_SPECIALS_IEEE && E == (1u << p->e) - 1u)) {
-        bits = (sign << 31) | (M ? 0x7FC00000u : 0x7F800000u);
-    } else if (E != 0u) {
-        bits = (sign << 31) | ((uint32_t)((int32_t)E - p->bias + 127) << 23) | (M << (23u - p->m));
-    } else if (M == 0u) {
-        bits = sign << 31;
-    } else if (p->e == 8u && p->bias == 127) {
-        bits = (sign << 31) | (M << (23u - p->m)); /* shares float's exponent: a float subnormal */
-    } else {
-        /* subnormal: M * 2^(1 - bias - m); normalise M (leading bit at position lz) */
-        uint32_t lz = 0, t = M;
-        while (t > 1u) { t >>= 1; lz++; }
-        bits = (sign << 31) | ((uint32_t)((int32_t)lz + 1 - p->bias - (int32_t)p->m + 127) << 23) |
-               ((M - (1u << lz)) << (23u - lz));
-    }
     memcpy(&out, &bits, sizeof out);
     return out;
-}
-
-static const umup__fmt *umup__fp8_params(umup_fp8_format fmt) {
-    /* Filled from the presets on first use is racy; instead keep constant tables. */
-    static const umup__fmt tab[UMUP_FP8_FORMAT_COUNT] = {
-        {4, 3, 7, UMUP_SPECIALS_FN, 0x7Eu, 0x7Fu, 0x7Fu, 1},
-        {5, 2, 15, UMUP_SPECIALS_IEEE, 0x7Bu, 0x7Cu, 0x7Eu, 1},
-        {4, 3, 8, UMUP_SPECIALS_FNUZ, 0x7Fu, 0x80u, 0x80u, 0},
-        {5, 2, 16, UMUP_SPECIALS_FNUZ, 0x7Fu, 0x80u, 0x80u, 0},
-        {4, 3, 11, UMUP_SPECIALS_FNUZ, 0x7Fu, 0x80u, 0x80u, 0},
-        {4, 3, 8, UMUP_SPECIALS_NONE, 0x7Fu, 0x7Fu, 0u, 0},
-        {5, 2, 16, UMUP_SPECIALS_NONE, 0x7Fu, 0x7Fu, 0u, 0}
-    };
-    if ((int)fmt < 0 || (int)fmt >= (int)UMUP_FP8_FORMAT_COUNT) return NULL;
-    return &tab[fmt];
-}
-
-static uint32_t umup__round_bits(umup_fp8_rounding rounding, int sr_bits) {
-    if (rounding == UMUP_FP8_RNE) return 0u;
-    if (sr_bits >= 1 && sr_bits <= 32) return (uint32_t)sr_bits;
-    return rounding == UMUP_FP8_SR16 ? 16u : 32u;
-}
-
-static int umup__rounding_ok(umup_fp8_rounding r) {
-    return r == UMUP_FP8_RNE || r == UMUP_FP8_SR || r == UMUP_FP8_SR16;
 }
 
 /* ---- Scalar FP8 API ---------------------------------------------------------------------------- */
@@ -749,30 +801,6 @@ UMUPDEF umup_status umup_fp8_parse(const char *name, umup_fp8_format *out) {
 }
 
 /* ---- RNG ------------------------------------------------------------------------------------- */
-
-static uint64_t umup__mix64(uint64_t z) { /* SplitMix64 finaliser (Steele, Lea, Flood 2014) */
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static inline uint32_t umup__lowbias32(uint32_t x) { /* C. Wellons' lowbias32 integer hash */
-    x ^= x >> 16;
-    x *= 0x7FEB352Du;
-    x ^= x >> 15;
-    x *= 0x846CA68Bu;
-    x ^= x >> 16;
-    return x;
-}
-
-/* Key for the 2^32-block of counters with high half `hi`. */
-static uint64_t umup__rng_key(uint64_t seed, uint64_t hi) {
-    return umup__mix64(umup__mix64(seed + 0x9E3779B97F4A7C15ull) ^ (hi * 0xD1B54A32D192ED03ull + 1u));
-}
-
-static inline uint32_t umup__rng_block(uint32_t k1, uint32_t k2, uint32_t lo) {
-    return umup__lowbias32(umup__lowbias32(lo + k1) ^ k2);
-}
 
 UMUPDEF uint32_t umup_rng_u32(uint64_t seed, uint64_t counter) {
     uint64_t key = umup__rng_key(seed, counter >> 32);

@@ -1,13 +1,14 @@
 #!/bin/sh
-# tests/run.sh DIR: run every test program DIR/test_* (and DIR/compile_*), add up
-# their "name: N passed, N failed" lines and end with one line "N passed, N failed".
+# tests/run.sh DIR...: run every test program DIR/test_* (and DIR/compile_*) of each DIR (default
+# build), add up their "name: N passed, N failed" lines and end with one line "N passed, N failed".
 # A program that crashes or exits non-zero without a summary counts as one failure.
 # Exit status: 0 only when nothing failed.
-dir=${1:-build}
+[ $# -gt 0 ] || set -- build
 total_pass=0
 total_fail=0
 total_skip=0
 found=0
+for dir in "$@"; do
 for t in "$dir"/compile_* "$dir"/test_*; do
     [ -x "$t" ] || continue
     case "$t" in *.o|*.d) continue ;; esac
@@ -37,8 +38,9 @@ for t in "$dir"/compile_* "$dir"/test_*; do
     if [ "$f" -ne 0 ]; then grep -E '^(FAIL|  .*FAILED)' "$log" | head -n 40; fi
     grep -E '^SKIP' "$log" | head -n 10
 done
+done
 if [ "$found" -eq 0 ]; then
-    echo "no test programs found in $dir"
+    echo "no test programs found in $*"
     total_fail=1
 fi
 if [ "$total_skip" -ne 0 ]; then
