@@ -834,6 +834,31 @@ UMUPDEF umup_status umup_model_memory_needed(const umup_model_config *cfg, int m
 UMUPDEF umup_status umup_model_forward(umup_model *m, const int32_t *ids, const int32_t *targets, int B, int T,
                                        long step, float *loss);
 
+/* One shard of a larger batch, for gradient accumulation and data parallelism: the batch of
+ * total_seqs sequences (with total_counted targets that are not -1) is split into shards, and a
+ * forward/backward pass on one shard computes exactly its rows' part of the whole batch's loss and
+ * gradient: the scales that depend on the number of rows take the whole batch's (a unit-scaled
+ * linear's weight-gradient scale (B T)^-1/2, the embedding's sqrt(V / (B T)), a plain loss's
+ * 1/counted), the loss is the shard's rows' summed loss divided by total_counted (so the shards'
+ * losses add up to the batch's mean), and every random stream (FP8 stochastic rounding, dropout) is
+ * indexed by the row's position in the whole batch, so the shards draw exactly the bits the whole
+ * batch would. Summing the shards' gradients therefore gives the whole batch's gradient, up to the
+ * order of the floating-point additions. */
+typedef struct {
+    int first_seq;          /* index of the shard's first sequence in the whole batch */
+    int total_seqs;         /* sequences in the whole batch (>= first_seq + the shard's B) */
+    long total_counted;     /* targets in the whole batch that are not -1 (> 0) */
+} umup_batch_shard;
+
+/* umup_model_forward on a shard (ids, targets [B, T]: sequences first_seq .. first_seq + B - 1 of
+ * the whole batch); *loss receives the shard's share of the batch's mean loss. shard NULL: the whole
+ * batch, as umup_model_forward. The following umup_model_backward computes the shard's part of the
+ * gradient. Errors: those of umup_model_forward, UMUP_ERR_SHAPE for an inconsistent shard
+ * (first_seq + B > total_seqs, total_seqs x T beyond the int range) and UMUP_ERR_INVALID_ARG for
+ * total_counted < 1 or smaller than the shard's own count. */
+UMUPDEF umup_status umup_model_forward_shard(umup_model *m, const int32_t *ids, const int32_t *targets, int B, int T,
+                                             long step, const umup_batch_shard *shard, float *loss);
+
 /* Training mode (1) applies dropout; evaluation mode (0, the default after creation) does not.
  * umup_trainer_step switches it on for its forward and backward pass and off again. */
 UMUPDEF void umup_model_set_training(umup_model *m, int training);
@@ -965,9 +990,36 @@ UMUPDEF size_t umup_trainer_state_bytes(const umup_trainer *t);
 UMUPDEF umup_status umup_trainer_step(umup_trainer *t, const int32_t *ids, const int32_t *targets, int B, int T,
                                       float *loss);
 
-/* Loss of a batch without gradients or updates. */
+/* Loss of a batch without gradients or updates (a batch larger than max_batch is evaluated in
+ * parts of max_batch sequences, with the same mean). */
 UMUPDEF umup_status umup_trainer_eval(umup_trainer *t, const int32_t *ids, const int32_t *targets, int B, int T,
                                       float *loss);
+
+/* Gradient accumulation: every training batch is split into `shards` equal shards (B must be a
+ * multiple of shards, and B / shards <= max_batch), whose gradients are computed one after another
+ * (umup_model_forward_shard) and added in shard order, g = ((g_0 + g_1) + g_2) + ..., before the
+ * update: the same step in 1/shards of the activation memory, equal to the whole-batch step up to
+ * the order of the floating-point additions. 1, the default: one pass over the whole batch.
+ * Errors: UMUP_ERR_NULL, UMUP_ERR_INVALID_ARG (shards < 1, or data parallelism is on),
+ * UMUP_ERR_NOMEM (an accumulation buffer of num_params floats). */
+UMUPDEF umup_status umup_trainer_set_shards(umup_trainer *t, int shards);
+
+/* Data parallelism: `size` processes train one model. Every process passes the same whole batch to
+ * umup_trainer_step; the batch is split into `size` shards and process `rank` computes shard `rank`'s
+ * gradient g_rank; then allreduce(ctx, grads, n, &loss) must replace grads [n] (its g_rank) by
+ * ((g_0 + g_1) + g_2) + ... + g_{size-1}, the float additions in rank order, identical on every
+ * process, and sum the processes' loss shares (double) in rank order likewise; every process then
+ * applies the same update. A single process with umup_trainer_set_shards(t, size) adds the same
+ * shard gradients in the same order, so N processes reproduce it bit for bit (tested). umup_mpi.h
+ * provides such an allreduce over MPI. dp NULL switches data parallelism off. Errors: UMUP_ERR_NULL,
+ * UMUP_ERR_INVALID_ARG (rank outside [0, size), size < 1, no allreduce, shards != 1), UMUP_ERR_NOMEM;
+ * a training batch whose B is not a multiple of size gets UMUP_ERR_SHAPE from umup_trainer_step. */
+typedef struct {
+    int rank, size;
+    void *ctx;
+    umup_status (*allreduce)(void *ctx, float *grads, size_t n, double *loss);
+} umup_data_parallel;
+UMUPDEF umup_status umup_trainer_set_data_parallel(umup_trainer *t, const umup_data_parallel *dp);
 
 /* Generates n_new tokens after prompt[0 .. n_prompt) (n_prompt >= 1) into out[0 .. n_new): each from
  * softmax(alpha_loss * logits / temperature) restricted to the top_k most likely (0: all), or the
@@ -2759,6 +2811,8 @@ struct umup_model {
     int32_t *ids, *targets;         /* [maxB, maxT] copies of the last batch */
     int B, T, has_targets, training;
     long step;
+    int row0, total_rows;           /* the last batch as a shard: its first row and the whole batch's rows */
+    long total_counted;             /* counted targets of the whole batch */
     /* activations */
     float *h0;                      /* [N, d] embedding output */
     umup__layer_acts *layer;        /* [L] */
@@ -3213,7 +3267,8 @@ static umup_gemm_values umup__gemm_values(umup_fp8_format f) {
 /* The GEMM hints of linear t, and FP8 simulation by its policy: x [rows, in] and W to the forward
  * format, dy [rows, out] (when not NULL) to the backward format, into the scratch buffers. The
  * forward and backward passes round x and W with the same (step, tensor) stream, so the backward
- * products see exactly the values the forward product saw. */
+ * products see exactly the values the forward product saw; x and dy's streams are indexed by the
+ * row's position in the whole batch (row0: a shard's offset). */
 static void umup__lin_cast(umup_model *m, int t, int rows, const float **x, const float **W, const float **dy,
                            umup_linear_hints *h) {
     const umup_tensor_info *ti = &m->tensors[t];
@@ -3221,14 +3276,15 @@ static void umup__lin_cast(umup_model *m, int t, int rows, const float **x, cons
     h->weight_key = m->params + ti->offset;
     h->weight_epoch = m->epoch;
     if (!ti->fp8.cast) return;
-    umup_fp8_quantise_array(m->fp8_x, *x, (size_t)rows * ti->cols, ti->fp8.fwd, ti->fp8.rounding, 1, umup__sr_seed(m, t, 0), 0);
+    umup_fp8_quantise_array(m->fp8_x, *x, (size_t)rows * ti->cols, ti->fp8.fwd, ti->fp8.rounding, 1, umup__sr_seed(m, t, 0),
+                            (uint64_t)m->row0 * (uint64_t)ti->cols);
     umup_fp8_quantise_array(m->fp8_w, *W, ti->size, ti->fp8.fwd, ti->fp8.rounding, 1, umup__sr_seed(m, t, 1), 0);
     *x = m->fp8_x;
     *W = m->fp8_w;
     h->x_values = h->w_values = umup__gemm_values(ti->fp8.fwd);
     if (dy) {
         umup_fp8_quantise_array(m->fp8_dy, *dy, (size_t)rows * ti->rows, ti->fp8.bwd, ti->fp8.rounding, 1,
-                                umup__sr_seed(m, t, 2), 0);
+                                umup__sr_seed(m, t, 2), (uint64_t)m->row0 * (uint64_t)ti->rows);
         *dy = m->fp8_dy;
         h->dy_values = umup__gemm_values(ti->fp8.bwd);
     }
@@ -3240,7 +3296,7 @@ static umup_status umup__linear_fwd(umup_model *m, int t, const float *x, float 
     const float *W = m->params + ti->offset;
     umup_op_scales s;
     umup_linear_hints h;
-    umup__lin_scales(m, t, rows, &s);
+    umup__lin_scales(m, t, m->total_rows, &s); /* a shard's scales are the whole batch's */
     if (m->record) {
         umup__lin_stat(m, t, UMUP_STAT_MATMUL_X, x, (size_t)rows * ti->cols);
         umup__lin_stat(m, t, UMUP_STAT_MATMUL_W, W, ti->size);
@@ -3255,7 +3311,7 @@ static umup_status umup__linear_bwd(umup_model *m, int t, const float *x, const 
     const float *W = m->params + ti->offset;
     umup_op_scales s;
     umup_linear_hints h;
-    umup__lin_scales(m, t, rows, &s);
+    umup__lin_scales(m, t, m->total_rows, &s);
     if (m->record) umup__lin_stat(m, t, UMUP_STAT_MATMUL_DY, dy, (size_t)rows * ti->rows);
     umup__lin_cast(m, t, rows, &x, &W, &dy, &h);
     return umup_linear_backward_ex(dx, m->grads + ti->offset, NULL, dy, x, W, rows, ti->cols, ti->rows, &s, &h);
@@ -3334,11 +3390,12 @@ static void umup__ops_scales(const umup_model *m, int T, umup_op_scales *sa, umu
     umup_dropout_scales(sd, m->cfg.dropout);
 }
 
-/* Dropout of a branch output (in place); mask from (seed, step, branch). backward != 0: gradient,
- * with tmp [n] as scratch. */
+/* Dropout of a branch output (in place); mask from (seed, step, branch), element i of the whole
+ * batch. backward != 0: gradient, with tmp [n] as scratch. */
 static void umup__branch_dropout(umup_model *m, float *x, float *tmp, size_t n, int branch, int backward) {
     umup_op_scales sa, sg, s;
-    uint64_t seed = m->cfg.seed ^ 0xD80F0D80ull, ctr = ((uint64_t)m->step * (uint64_t)(2 * m->L) + (uint64_t)branch) << 32;
+    uint64_t seed = m->cfg.seed ^ 0xD80F0D80ull;
+    uint64_t ctr = (((uint64_t)m->step * (uint64_t)(2 * m->L) + (uint64_t)branch) << 32) + (uint64_t)m->row0 * (uint64_t)m->d;
     umup__ops_scales(m, 1, &sa, &sg, &s);
     if (!backward) {
         umup_dropout_forward(x, x, n, m->cfg.dropout, seed, ctr, &s);
@@ -3485,12 +3542,20 @@ static umup_status umup__mlp_bwd(umup_model *m, int l) {
 
 UMUPDEF umup_status umup_model_forward(umup_model *m, const int32_t *ids, const int32_t *targets, int B, int T,
                                        long step, float *loss) {
+    return umup_model_forward_shard(m, ids, targets, B, T, step, NULL, loss);
+}
+
+UMUPDEF umup_status umup_model_forward_shard(umup_model *m, const int32_t *ids, const int32_t *targets, int B, int T,
+                                             long step, const umup_batch_shard *shard, float *loss) {
     int N, l, i, counted = 0;
     const float *h;
     umup_op_scales s;
     size_t n;
     if (!m || !ids || (targets && !loss)) return UMUP_ERR_NULL;
     if (B < 1 || T < 1 || B > m->maxB || T > m->maxT) return UMUP_ERR_SHAPE;
+    if (shard && (shard->first_seq < 0 || shard->total_seqs < 1 || shard->first_seq > shard->total_seqs - B ||
+                  shard->total_seqs > 2147483647 / T))
+        return UMUP_ERR_SHAPE;
     N = B * T;
     n = (size_t)N * m->d;
     for (i = 0; i < N; i++) {
@@ -3500,7 +3565,11 @@ UMUPDEF umup_status umup_model_forward(umup_model *m, const int32_t *ids, const 
             counted += targets[i] >= 0;
         }
     }
-    if (targets && !counted) return UMUP_ERR_INVALID_ARG;
+    if (targets && !counted && !shard) return UMUP_ERR_INVALID_ARG; /* a shard may have none of the batch's targets */
+    if (shard && targets && (shard->total_counted < counted || shard->total_counted < 1)) return UMUP_ERR_INVALID_ARG;
+    m->row0 = shard ? shard->first_seq * T : 0;
+    m->total_rows = shard ? shard->total_seqs * T : N;
+    m->total_counted = shard ? shard->total_counted : counted;
     memcpy(m->ids, ids, sizeof(int32_t) * (size_t)N);
     if (targets) memcpy(m->targets, targets, sizeof(int32_t) * (size_t)N);
     m->B = B; m->T = T; m->step = step; m->has_targets = targets != NULL;
@@ -3533,25 +3602,28 @@ UMUPDEF umup_status umup_model_forward(umup_model *m, const int32_t *ids, const 
     UMUP__TRY(umup__linear_fwd(m, m->n_tensors - 1, m->lnf, m->logits, N));
     umup__stat(m, "projection", -1, m->logits, (size_t)N * m->V);
     if (!targets) return UMUP_OK;
+    if (!counted) { *loss = 0.0f; return UMUP_OK; } /* a shard without counted targets */
     umup_cross_entropy_scales(&s, counted, m->V, m->cfg.alpha_loss_softmax, m->pinfo->unit_ops);
-    return umup_cross_entropy_forward(loss, m->logits, targets, N, m->V, &s);
+    UMUP__TRY(umup_cross_entropy_forward(loss, m->logits, targets, N, m->V, &s));
+    if (shard) *loss = (float)((double)*loss * counted / (double)m->total_counted); /* the shard's share */
+    return UMUP_OK;
 }
 
 /* ---- backward ----------------------------------------------------------------------------------- */
 
 UMUPDEF umup_status umup_model_backward(umup_model *m) {
-    int N, l, i, counted = 0;
+    int N, l;
     size_t n;
     umup_op_scales s;
     if (!m) return UMUP_ERR_NULL;
     if (!m->has_targets || m->B < 1) return UMUP_ERR_INVALID_ARG;
     N = m->B * m->T;
     n = (size_t)N * m->d;
-    for (i = 0; i < N; i++) counted += m->targets[i] >= 0;
     /* loss -> logits -> final norm: dh [N, d] */
     memset(m->dlogits, 0, sizeof(float) * (size_t)N * m->V);
-    umup_cross_entropy_scales(&s, counted, m->V, m->cfg.alpha_loss_softmax, m->pinfo->unit_ops);
-    UMUP__TRY(umup_cross_entropy_backward(m->dlogits, m->logits, m->targets, N, m->V, 1.0f, &s));
+    umup_cross_entropy_scales(&s, (int)m->total_counted, m->V, m->cfg.alpha_loss_softmax, m->pinfo->unit_ops);
+    for (l = 0; l < N && m->targets[l] < 0; l++) {}
+    if (l < N) UMUP__TRY(umup_cross_entropy_backward(m->dlogits, m->logits, m->targets, N, m->V, 1.0f, &s));
     memset(m->dtmp, 0, sizeof(float) * n);
     UMUP__TRY(umup__linear_bwd(m, m->n_tensors - 1, m->lnf, m->dlogits, m->dtmp, N));
     memset(m->dh, 0, sizeof(float) * n);
@@ -3579,7 +3651,7 @@ UMUPDEF umup_status umup_model_backward(umup_model *m) {
     }
     /* embedding: dW[ids] += grad_w dh, grad_w = sqrt(V / N) unit-scaled, the multiplier if plain */
     umup__scales_ones(&s);
-    if (m->pinfo->unit_ops) umup_embedding_scales(&s, m->V, N);
+    if (m->pinfo->unit_ops) umup_embedding_scales(&s, m->V, m->total_rows);
     else s.grad_w = m->tensors[0].rule.multiplier;
     return umup_embedding_backward(m->grads, m->dh, m->ids, N, m->V, m->d, &s);
 }
@@ -3841,6 +3913,10 @@ struct umup_trainer {
     float *state;               /* optimizer moments, umup_optim_state_size floats */
     size_t n_state;
     umup_param_group *groups;   /* one per tensor */
+    int shards;                 /* gradient accumulation: shards per batch (1: none) */
+    int dp_on;                  /* data parallelism (umup_trainer_set_data_parallel) */
+    umup_data_parallel dp;
+    float *gacc;                /* [num_params] the summed gradient of the shards (shards > 1 or dp_on) */
     char err[256];
 };
 
@@ -3853,6 +3929,7 @@ UMUPDEF umup_status umup_trainer_create(umup_trainer **out, const umup_model_con
     t = (umup_trainer *)UMUP_MALLOC(sizeof *t);
     if (!t) return UMUP_ERR_NOMEM;
     memset(t, 0, sizeof *t);
+    t->shards = 1;
     st = umup_optim_init(&t->opt, oc);
     if (st == UMUP_OK) st = umup_model_create(&t->model, mc, max_batch);
     if (st == UMUP_OK) {
@@ -3878,6 +3955,7 @@ UMUPDEF void umup_trainer_destroy(umup_trainer *t) {
     umup_model_destroy(t->model);
     if (t->state) UMUP_FREE(t->state);
     if (t->groups) UMUP_FREE(t->groups);
+    if (t->gacc) UMUP_FREE(t->gacc);
     UMUP_FREE(t);
 }
 
@@ -3886,28 +3964,126 @@ UMUPDEF const umup_optimizer *umup_trainer_optimizer(const umup_trainer *t) { re
 UMUPDEF size_t umup_trainer_state_bytes(const umup_trainer *t) { return t ? t->n_state * sizeof(float) : 0; }
 UMUPDEF const char *umup_trainer_error(const umup_trainer *t) { return t ? t->err : ""; }
 
+/* The accumulation buffer for shards or data parallelism. */
+static umup_status umup__trainer_gacc(umup_trainer *t) {
+    size_t bytes;
+    if (t->gacc) return UMUP_OK;
+    if (!umup__size_mul(&bytes, umup_model_num_params(t->model) ? umup_model_num_params(t->model) : 1, sizeof(float)))
+        return UMUP_ERR_NOMEM;
+    t->gacc = (float *)UMUP_MALLOC(bytes);
+    return t->gacc ? UMUP_OK : UMUP_ERR_NOMEM;
+}
+
+UMUPDEF umup_status umup_trainer_set_shards(umup_trainer *t, int shards) {
+    if (!t) return UMUP_ERR_NULL;
+    if (shards < 1 || (t->dp_on && shards != 1)) return UMUP_ERR_INVALID_ARG;
+    if (shards > 1) UMUP__TRY(umup__trainer_gacc(t));
+    t->shards = shards;
+    return UMUP_OK;
+}
+
+UMUPDEF umup_status umup_trainer_set_data_parallel(umup_trainer *t, const umup_data_parallel *dp) {
+    if (!t) return UMUP_ERR_NULL;
+    if (!dp) { t->dp_on = 0; return UMUP_OK; }
+    if (dp->size < 1 || dp->rank < 0 || dp->rank >= dp->size || !dp->allreduce || t->shards != 1)
+        return UMUP_ERR_INVALID_ARG;
+    UMUP__TRY(umup__trainer_gacc(t));
+    t->dp = *dp;
+    t->dp_on = 1;
+    return UMUP_OK;
+}
+
+/* The gradient of shards first .. last of a batch cut into S shards of b sequences, added in shard
+   order into t->gacc; *loss_sum receives the sum of their loss shares. */
+static umup_status umup__trainer_shards(umup_trainer *t, const int32_t *ids, const int32_t *targets, int S, int first,
+                                        int last, int b, int T, long counted, double *loss_sum) {
+    umup_model *m = t->model;
+    size_t n = umup_model_num_params(m), i;
+    int s;
+    *loss_sum = 0.0;
+    for (s = first; s <= last; s++) {
+        umup_batch_shard sh;
+        float l = 0.0f;
+        umup_status st;
+        size_t off = (size_t)s * (size_t)b * (size_t)T;
+        sh.first_seq = s * b;
+        sh.total_seqs = S * b;
+        sh.total_counted = counted;
+        umup_model_zero_grad(m);
+        st = umup_model_forward_shard(m, ids + off, targets + off, b, T, t->opt.step, &sh, &l);
+        if (st == UMUP_OK && !(l < 3.4e38f)) st = UMUP_ERR_NONFINITE;
+        if (st == UMUP_OK) st = umup_model_backward(m);
+        if (st != UMUP_OK) return st;
+        *loss_sum += l;
+        if (s == first) memcpy(t->gacc, m->grads, n * sizeof(float));
+        else
+            for (i = 0; i < n; i++) t->gacc[i] += m->grads[i];
+    }
+    return UMUP_OK;
+}
+
 UMUPDEF umup_status umup_trainer_step(umup_trainer *t, const int32_t *ids, const int32_t *targets, int B, int T,
                                       float *loss) {
     umup_status st;
     float l = 0.0f;
+    const float *grads;
     if (!t || !ids || !targets) return UMUP_ERR_NULL;
-    umup_model_zero_grad(t->model);
     umup_model_set_training(t->model, 1);
-    st = umup_model_forward(t->model, ids, targets, B, T, t->opt.step, &l);
-    if (st == UMUP_OK && !(l < 3.4e38f)) st = UMUP_ERR_NONFINITE;
-    if (st == UMUP_OK) st = umup_model_backward(t->model);
+    if (t->shards == 1 && !t->dp_on) { /* one pass over the whole batch */
+        umup_model_zero_grad(t->model);
+        st = umup_model_forward(t->model, ids, targets, B, T, t->opt.step, &l);
+        if (st == UMUP_OK && !(l < 3.4e38f)) st = UMUP_ERR_NONFINITE;
+        if (st == UMUP_OK) st = umup_model_backward(t->model);
+        grads = umup_model_grads(t->model);
+    } else { /* shards: accumulated here, or one per process and summed by the data-parallel allreduce */
+        int S = t->dp_on ? t->dp.size : t->shards, first = t->dp_on ? t->dp.rank : 0, last = t->dp_on ? t->dp.rank : S - 1;
+        long counted = 0;
+        double ls = 0.0;
+        size_t i, nt = (size_t)B * (size_t)T;
+        if (B < 1 || T < 1 || B % S) { umup_model_set_training(t->model, 0); return UMUP_ERR_SHAPE; }
+        for (i = 0; i < nt; i++) counted += targets[i] >= 0;
+        st = counted ? umup__trainer_shards(t, ids, targets, S, first, last, B / S, T, counted, &ls) : UMUP_ERR_INVALID_ARG;
+        if (st == UMUP_OK && t->dp_on) st = t->dp.allreduce(t->dp.ctx, t->gacc, umup_model_num_params(t->model), &ls);
+        l = (float)ls;
+        grads = t->gacc;
+    }
     umup_model_set_training(t->model, 0);
     if (loss) *loss = l;
     if (st != UMUP_OK) return st;
     /* umup_model_params bumps the weight epoch, so GEMM backends drop their cached weights */
-    return umup_optim_step(&t->opt, umup_model_params(t->model), umup_model_grads(t->model), t->state,
-                           umup_model_num_params(t->model), t->groups, umup_model_num_tensors(t->model));
+    return umup_optim_step(&t->opt, umup_model_params(t->model), grads, t->state, umup_model_num_params(t->model),
+                           t->groups, umup_model_num_tensors(t->model));
 }
 
 UMUPDEF umup_status umup_trainer_eval(umup_trainer *t, const int32_t *ids, const int32_t *targets, int B, int T,
                                       float *loss) {
+    umup_model *m;
+    long counted = 0;
+    double sum = 0.0;
+    size_t i;
+    int b0;
     if (!t || !ids || !targets || !loss) return UMUP_ERR_NULL;
-    return umup_model_forward(t->model, ids, targets, B, T, t->opt.step, loss);
+    m = t->model;
+    if (B <= m->maxB) return umup_model_forward(m, ids, targets, B, T, t->opt.step, loss);
+    if (T < 1 || B > 2147483647 / T) return UMUP_ERR_SHAPE;
+    for (i = 0; i < (size_t)B * (size_t)T; i++) counted += targets[i] >= 0;
+    if (!counted) return UMUP_ERR_INVALID_ARG;
+    for (b0 = 0; b0 < B; b0 += m->maxB) { /* parts of max_batch sequences, each its share of the mean */
+        umup_batch_shard sh;
+        int b = B - b0 < m->maxB ? B - b0 : m->maxB;
+        size_t off = (size_t)b0 * (size_t)T;
+        float l = 0.0f;
+        long c = 0;
+        for (i = 0; i < (size_t)b * (size_t)T; i++) c += targets[off + i] >= 0;
+        if (!c) continue; /* nothing counted here */
+        sh.first_seq = b0;
+        sh.total_seqs = B;
+        sh.total_counted = counted;
+        UMUP__TRY(umup_model_forward_shard(m, ids + off, targets + off, b, T, t->opt.step, &sh, &l));
+        sum += l;
+    }
+    *loss = (float)sum;
+    return UMUP_OK;
 }
 
 UMUPDEF umup_status umup_model_sample(umup_model *m, const int32_t *prompt, int n_prompt, int n_new, float temperature,

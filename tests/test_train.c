@@ -14,6 +14,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #define TB 8   /* batch */
 #define TT 64  /* sequence length */
@@ -310,10 +313,172 @@ static void test_quick_start(void) {
     umup_dataset_free(&ds);
 }
 
+/* Shards: the gradients of the shards of a batch add up to the whole batch's gradient (the scales,
+ * the loss normalisation and every random stream are the whole batch's), for u-muP and SP with FP8
+ * stochastic rounding and dropout on; a shard-accumulated step equals the whole-batch step up to
+ * rounding; evaluation of a batch larger than max_batch equals the whole-batch loss. */
+static void test_shards(void) {
+    int p;
+    for (p = 0; p < 2; p++) {
+        umup_model_config mc = small_config(p ? UMUP_PARAM_SP : UMUP_PARAM_UMUP, UMUP_FP8_SIM_UMUP, UMUP_FP8_SR, 3);
+        umup_model *m = NULL;
+        int32_t ids[TB * TT], tg[TB * TT];
+        float whole = 0, part, share = 0;
+        float *g, *gs;
+        size_t n, i;
+        long counted = 0;
+        int sh;
+        mc.dropout = 0.1f;
+        UT_CHECK(umup_model_create(&m, &mc, TB) == UMUP_OK);
+        if (!m) return;
+        n = umup_model_num_params(m);
+        g = (float *)malloc(n * sizeof(float));
+        gs = (float *)calloc(n, sizeof(float));
+        umup_dataset_batch(&DS, 0, 5, 3, TB, TT, ids, tg);
+        for (i = 0; i < 5; i++) tg[i] = -1; /* some ignored targets */
+        for (i = 0; i < TB * TT; i++) counted += tg[i] >= 0;
+        umup_model_set_training(m, 1);
+        umup_model_zero_grad(m);
+        UT_CHECK(umup_model_forward(m, ids, tg, TB, TT, 7, &whole) == UMUP_OK && umup_model_backward(m) == UMUP_OK);
+        memcpy(g, umup_model_grads(m), n * sizeof(float));
+        for (sh = 0; sh < 4; sh++) { /* 4 shards of 2 sequences */
+            umup_batch_shard b;
+            b.first_seq = 2 * sh; b.total_seqs = TB; b.total_counted = counted;
+            umup_model_zero_grad(m);
+            UT_CHECK(umup_model_forward_shard(m, ids + 2 * sh * TT, tg + 2 * sh * TT, 2, TT, 7, &b, &part) == UMUP_OK);
+            UT_CHECK(umup_model_backward(m) == UMUP_OK);
+            share += part;
+            for (i = 0; i < n; i++) gs[i] += umup_model_grads(m)[i];
+        }
+        UT_CHECKF(fabs(share - whole) <= 1e-5 * whole, "%s: shard losses add to %.7f, whole batch %.7f", p ? "sp" : "umup", share, whole);
+        UT_CHECKF(ut_l2_rel(gs, g, n) <= 1e-5, "%s: shard gradients vs whole batch: L2-relative %.3g", p ? "sp" : "umup", ut_l2_rel(gs, g, n));
+        /* a shard inconsistent with its batch is refused */
+        {
+            umup_batch_shard b;
+            b.first_seq = 7; b.total_seqs = TB; b.total_counted = counted;
+            UT_CHECK(umup_model_forward_shard(m, ids, tg, 2, TT, 7, &b, &part) == UMUP_ERR_SHAPE);
+            b.first_seq = 0; b.total_counted = 3;
+            UT_CHECK(umup_model_forward_shard(m, ids, tg, 2, TT, 7, &b, &part) == UMUP_ERR_INVALID_ARG);
+        }
+        umup_model_destroy(m);
+        free(g);
+        free(gs);
+    }
+    { /* trainer: 4 shards of 2 against one pass of 8, and evaluation in parts */
+        umup_model_config mc = small_config(UMUP_PARAM_UMUP, UMUP_FP8_SIM_NONE, UMUP_FP8_RNE, 1);
+        umup_optim_config oc = small_optim(UMUP_PARAM_UMUP, 10);
+        umup_trainer *a = NULL, *b = NULL, *c = NULL;
+        int32_t ids[TB * TT], tg[TB * TT];
+        float la = 0, lb = 0, ea = 0, ec = 0;
+        long s;
+        UT_CHECK(umup_trainer_create(&a, &mc, &oc, TB) == UMUP_OK);
+        UT_CHECK(umup_trainer_create(&b, &mc, &oc, 2) == UMUP_OK);
+        UT_CHECK(umup_trainer_create(&c, &mc, &oc, 3) == UMUP_OK);
+        if (!a || !b || !c) return;
+        UT_CHECK(umup_trainer_set_shards(b, 0) == UMUP_ERR_INVALID_ARG && umup_trainer_set_shards(b, 4) == UMUP_OK);
+        UT_CHECK(umup_trainer_set_shards(NULL, 2) == UMUP_ERR_NULL);
+        for (s = 0; s < 3; s++) {
+            umup_dataset_batch(&DS, 0, 42, s, TB, TT, ids, tg);
+            UT_CHECK(umup_trainer_step(a, ids, tg, TB, TT, &la) == UMUP_OK);
+            UT_CHECK(umup_trainer_step(b, ids, tg, TB, TT, &lb) == UMUP_OK);
+            UT_CHECKF(fabs(la - lb) <= 1e-5 * la, "step %ld: loss %.7f vs 4 shards %.7f", s, la, lb);
+        }
+        UT_CHECK(umup_trainer_step(b, ids, tg, 6, TT, &lb) == UMUP_ERR_SHAPE); /* 6 sequences in 4 shards */
+        UT_CHECKF(ut_l2_rel(umup_model_params(umup_trainer_model(b)), umup_model_params(umup_trainer_model(a)),
+                            umup_model_num_params(umup_trainer_model(a))) <= 1e-5, "parameters after 3 steps differ");
+        umup_dataset_batch(&DS, 1, 0, 0, TB, TT, ids, tg);
+        memcpy(umup_model_params(umup_trainer_model(c)), umup_model_params(umup_trainer_model(a)),
+               umup_model_num_params(umup_trainer_model(a)) * sizeof(float));
+        UT_CHECK(umup_trainer_eval(a, ids, tg, TB, TT, &ea) == UMUP_OK);
+        UT_CHECK(umup_trainer_eval(c, ids, tg, TB, TT, &ec) == UMUP_OK); /* 8 sequences in parts of 3, 3, 2 */
+        UT_CHECKF(fabs(ea - ec) <= 1e-6 * ea, "evaluation in parts %.7f vs whole %.7f", ec, ea);
+        umup_trainer_destroy(a);
+        umup_trainer_destroy(b);
+        umup_trainer_destroy(c);
+    }
+}
+
+#ifdef _OPENMP
+/* An in-process stand-in for a data-parallel allreduce: the processes are OpenMP threads; each
+ * publishes its gradient, and after a barrier every thread adds them in rank order. */
+typedef struct { float *g[4]; double loss[4]; int size; } dp_exchange;
+static dp_exchange DPX;
+static umup_status dp_allreduce(void *ctx, float *grads, size_t n, double *loss) {
+    int rank = *(int *)ctx, r;
+    size_t i;
+    float *sum = (float *)malloc(n * sizeof(float));
+    double ls;
+    DPX.g[rank] = grads;
+    DPX.loss[rank] = *loss;
+#pragma omp barrier
+    memcpy(sum, DPX.g[0], n * sizeof(float));
+    ls = DPX.loss[0];
+    for (r = 1; r < DPX.size; r++) {
+        for (i = 0; i < n; i++) sum[i] += DPX.g[r][i];
+        ls += DPX.loss[r];
+    }
+#pragma omp barrier
+    memcpy(grads, sum, n * sizeof(float));
+    *loss = ls;
+    free(sum);
+    return UMUP_OK;
+}
+#endif
+
+/* Data parallelism: 2 "processes" (threads) with one shard each reproduce a single trainer with 2
+ * shards bit for bit, in FP8 with stochastic rounding and dropout. */
+static void test_data_parallel(void) {
+#ifdef _OPENMP
+    umup_model_config mc = small_config(UMUP_PARAM_UMUP, UMUP_FP8_SIM_UMUP, UMUP_FP8_SR, 2);
+    umup_optim_config oc = small_optim(UMUP_PARAM_UMUP, 10);
+    umup_trainer *ref = NULL, *tr[2] = {NULL, NULL};
+    int32_t ids[TB * TT], tg[TB * TT];
+    int ranks[2] = {0, 1}, r, bad = 0;
+    long s;
+    float lref = 0, lr[2] = {0, 0};
+    size_t i, n, diff = 0;
+    mc.dropout = 0.1f;
+    UT_CHECK(umup_trainer_create(&ref, &mc, &oc, TB / 2) == UMUP_OK && umup_trainer_set_shards(ref, 2) == UMUP_OK);
+    for (r = 0; r < 2; r++) {
+        umup_data_parallel dp;
+        dp.rank = r; dp.size = 2; dp.ctx = &ranks[r]; dp.allreduce = dp_allreduce;
+        UT_CHECK(umup_trainer_create(&tr[r], &mc, &oc, TB / 2) == UMUP_OK);
+        UT_CHECK(tr[r] && umup_trainer_set_data_parallel(tr[r], &dp) == UMUP_OK);
+        UT_CHECK(tr[r] && umup_trainer_set_shards(tr[r], 2) == UMUP_ERR_INVALID_ARG); /* one shard per process */
+        dp.rank = 2;
+        UT_CHECK(tr[r] && umup_trainer_set_data_parallel(tr[r], &dp) == UMUP_ERR_INVALID_ARG);
+    }
+    if (!ref || !tr[0] || !tr[1]) return;
+    DPX.size = 2;
+    for (s = 0; s < 3; s++) {
+        umup_dataset_batch(&DS, 0, 42, s, TB, TT, ids, tg);
+        UT_CHECK(umup_trainer_step(ref, ids, tg, TB, TT, &lref) == UMUP_OK);
+#pragma omp parallel num_threads(2) reduction(+ : bad)
+        {
+            int me = omp_get_thread_num();
+            if (omp_get_num_threads() != 2 || umup_trainer_step(tr[me], ids, tg, TB, TT, &lr[me]) != UMUP_OK) bad++;
+        }
+        UT_CHECKF(bad == 0 && lr[0] == lref && lr[1] == lref, "step %ld: loss %.9g / %.9g, single process %.9g", s, lr[0], lr[1], lref);
+    }
+    n = umup_model_num_params(umup_trainer_model(ref));
+    for (r = 0; r < 2; r++)
+        for (i = 0; i < n; i++)
+            diff += memcmp(&umup_model_params(umup_trainer_model(tr[r]))[i], &umup_model_params(umup_trainer_model(ref))[i], 4) != 0;
+    UT_CHECKF(diff == 0, "%zu parameters differ between 2 processes and 1 process with 2 shards", diff);
+    umup_trainer_destroy(ref);
+    umup_trainer_destroy(tr[0]);
+    umup_trainer_destroy(tr[1]);
+#else
+    UT_SKIP("built without OpenMP: no threads to stand in for processes");
+#endif
+}
+
 int main(void) {
     DS_OK = umup_dataset_from_corpus(&DS, ut_quick() ? 100000 : 400000, 1, 0.1) == UMUP_OK;
     UT_RUN(test_memory_and_errors);
     UT_RUN(test_quick_start);
+    UT_RUN(test_shards);
+    UT_RUN(test_data_parallel);
     UT_RUN(test_umup_loss_decreases);
     UT_RUN(test_sp_loss_decreases);
     UT_RUN(test_fp8_close_to_fp32);

@@ -18,7 +18,8 @@
  * "<name>: N passed, N failed" as the last line and returns the process exit
  * status (0 only when nothing failed), which tests/run.sh adds up.
  * UT_SKIP(reason) records a skip with its reason (printed, not counted as a
- * pass). Environment: UMUP_TEST_VERBOSE=1 prints every test name as it runs.
+ * pass). Environment: UMUP_TEST_VERBOSE=1 prints every test name as it runs; UMUP_TEST_ONLY=name
+ * runs only the tests whose function name contains it (for development).
  */
 #ifndef UMUP_TEST_H
 #define UMUP_TEST_H
@@ -86,8 +87,10 @@ static inline double ut_l2_rel(const float *got, const float *want, size_t n) {
 #define UT_RUN(fn)                                                                   \
     do {                                                                             \
         const char *ut_v_ = getenv("UMUP_TEST_VERBOSE");                             \
+        const char *ut_o_ = getenv("UMUP_TEST_ONLY");                                \
         int ut_f0_ = ut_failed_;                                                     \
         ut_current_ = #fn;                                                           \
+        if (ut_o_ && ut_o_[0] && !strstr(#fn, ut_o_)) break;                         \
         if (ut_v_ && ut_v_[0] == '1') printf("  %s\n", #fn);                         \
         fflush(stdout);                                                              \
         fn();                                                                        \
