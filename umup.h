@@ -623,6 +623,9 @@ typedef struct {
     int nesterov;           /* SGD Nesterov momentum */
     double weight_decay;    /* lambda (0: none) */
     double clip_norm;       /* global gradient-norm clipping threshold (0: no clipping) */
+    double clip_rms;        /* clipping threshold on the gradient's RMS, norm / sqrt(parameters): the same
+                               at every width for unit-scaled gradients, whose norm grows as sqrt(width^2)
+                               (0: none; with clip_norm too, the stronger of the two applies) */
     umup_schedule schedule;
 } umup_optim_config;
 
@@ -677,7 +680,9 @@ UMUPDEF int umup_optim_moments(const umup_optim_config *cfg);
  * above, laid out as [m of all params][v of all params] for Adam). Steps, for update index
  * s = opt->step and lr_t = lr * schedule(s):
  *  1. global gradient norm over all groups (double); NaN/Inf -> UMUP_ERR_NONFINITE, nothing changes;
- *     if clip_norm > 0 and the norm exceeds it, gradients are used times clip_norm / norm;
+ *     if clip_norm > 0 and the norm exceeds it, gradients are used times clip_norm / norm; if
+ *     clip_rms > 0 and the RMS (norm / sqrt(elements in the groups)) exceeds it, times clip_rms / RMS
+ *     (the smaller factor when both apply);
  *  2. per group with lr_g = lr_t * lr_factor: weight decay by its rule (AdamW, Lion: as stated;
  *     Adam, SGD: DECOUPLED acts as COUPLED, i.e. torch's L2 weight_decay);
  *  3. AdamW/Adam: m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; theta -= lr_g mhat / (sqrt(vhat) + eps*eps_factor)
@@ -2614,7 +2619,8 @@ UMUPDEF umup_status umup_optim_init(umup_optimizer *opt, const umup_optim_config
     if (!(c.lr > 0.0 && c.lr < 1e30)) return UMUP_ERR_INVALID_ARG;
     if (!(c.beta1 >= 0.0 && c.beta1 < 1.0) || !(c.beta2 >= 0.0 && c.beta2 < 1.0)) return UMUP_ERR_INVALID_ARG;
     if (!(c.eps >= 0.0 && c.eps < 1.0) || !(c.momentum >= 0.0 && c.momentum < 1.0)) return UMUP_ERR_INVALID_ARG;
-    if (!(c.weight_decay >= 0.0 && c.weight_decay < 1e30) || !(c.clip_norm >= 0.0 && c.clip_norm < 1e30))
+    if (!(c.weight_decay >= 0.0 && c.weight_decay < 1e30) || !(c.clip_norm >= 0.0 && c.clip_norm < 1e30) ||
+        !(c.clip_rms >= 0.0 && c.clip_rms < 1e30))
         return UMUP_ERR_INVALID_ARG;
     if ((int)c.schedule.decay < 0 || (int)c.schedule.decay > (int)UMUP_SCHED_LINEAR || c.schedule.warmup < 0 ||
         c.schedule.total < 0 || !(c.schedule.min_ratio >= 0.0f && c.schedule.min_ratio <= 1.0f))
@@ -2672,7 +2678,7 @@ static void umup__optim_update(const umup_optim_config *c, long step, double lr_
 UMUPDEF umup_status umup_optim_step(umup_optimizer *opt, float *params, const float *grads, float *state,
                                     size_t n_params, const umup_param_group *groups, int n_groups) {
     const umup_optim_config *c;
-    double norm2 = 0.0, norm, clip = 1.0, bc1 = 1.0, bc2 = 1.0, lr_t, sched;
+    double norm2 = 0.0, norm, clip = 1.0, bc1 = 1.0, bc2 = 1.0, lr_t, sched, count = 0.0;
     int gi;
     if (!opt || !groups || (n_params && (!params || !grads || !state))) return UMUP_ERR_NULL;
     if (n_groups < 0) return UMUP_ERR_SHAPE;
@@ -2685,10 +2691,13 @@ UMUPDEF umup_status umup_optim_step(umup_optimizer *opt, float *params, const fl
             !(g->eps_factor >= 0.0f && g->eps_factor < 1e30f) || (int)g->wd < 0 || (int)g->wd > (int)UMUP_WD_COUPLED)
             return UMUP_ERR_INVALID_ARG;
         for (i = 0; i < g->size; i++) norm2 += (double)grads[g->offset + i] * grads[g->offset + i];
+        count += (double)g->size;
     }
     norm = sqrt(norm2);
     if (!(norm < 1e300)) return UMUP_ERR_NONFINITE;
     if (c->clip_norm > 0.0 && norm > c->clip_norm) clip = c->clip_norm / norm;
+    if (c->clip_rms > 0.0 && count > 0.0 && norm / sqrt(count) > c->clip_rms && c->clip_rms * sqrt(count) / norm < clip)
+        clip = c->clip_rms * sqrt(count) / norm; /* RMS = norm / sqrt(count) */
     sched = umup_schedule_value(&c->schedule, opt->step);
     lr_t = c->lr * sched;
     if (c->kind == UMUP_OPT_ADAM || c->kind == UMUP_OPT_ADAMW) {

@@ -121,6 +121,27 @@ static void test_clipping_and_nonfinite(void) {
     UT_CHECK(o.step == 2);
     g[1] = (float)INFINITY;
     UT_CHECK(umup_optim_step(&o, p, g, st, 2, &gr, 1) == UMUP_ERR_NONFINITE);
+    /* RMS clipping: g = (3, 4) has norm 5 and RMS 5/sqrt 2; clip_rms 1 scales it by sqrt(2)/5 */
+    c = umup_optim_config_default(UMUP_OPT_SGD);
+    c.lr = 1.0; c.clip_rms = 1.0;
+    UT_CHECK(umup_optim_init(&o, &c) == UMUP_OK);
+    p[0] = p[1] = 0.0f; g[0] = 3.0f; g[1] = 4.0f;
+    UT_CHECK(umup_optim_step(&o, p, g, st, 2, &gr, 1) == UMUP_OK);
+    UT_NEAR(p[0], -3.0 * sqrt(2.0) / 5.0, 1e-7); UT_NEAR(p[1], -4.0 * sqrt(2.0) / 5.0, 1e-7);
+    /* both thresholds: the stronger one (clip_norm 1: factor 1/5 < sqrt(2)/5) */
+    c.clip_norm = 1.0;
+    UT_CHECK(umup_optim_init(&o, &c) == UMUP_OK);
+    p[0] = p[1] = 0.0f;
+    UT_CHECK(umup_optim_step(&o, p, g, st, 2, &gr, 1) == UMUP_OK);
+    UT_NEAR(p[0], -0.6, 1e-7); UT_NEAR(p[1], -0.8, 1e-7);
+    /* the RMS below the threshold: unchanged */
+    c.clip_norm = 0.0; c.clip_rms = 4.0;
+    UT_CHECK(umup_optim_init(&o, &c) == UMUP_OK);
+    p[0] = p[1] = 0.0f;
+    UT_CHECK(umup_optim_step(&o, p, g, st, 2, &gr, 1) == UMUP_OK);
+    UT_NEAR(p[0], -3.0, 1e-7);
+    c.clip_rms = -1.0;
+    UT_CHECK(umup_optim_init(&o, &c) == UMUP_ERR_INVALID_ARG);
 }
 
 static void test_schedules(void) {
