@@ -102,7 +102,7 @@ _INT = ("vocab", "width", "layers", "heads", "head_size", "max_seq", "mlp_expans
 _FLOAT = ("dropout", "completep_alpha", "sigma_emb", "alpha_emb", "alpha_out", "alpha_attn", "alpha_ffn_act",
           "alpha_res", "alpha_res_attn_ratio", "alpha_loss_softmax", "mus_tau", "lr", "beta1", "beta2", "eps",
           "momentum", "weight_decay", "clip_norm", "min_ratio")
-_BOOL = ("rope", "nesterov", "readout_zero_init")
+_BOOL = ("rope", "nesterov", "readout_zero_init", "fp8_custom_formats")
 # format 1 wrote these enums as numbers
 _ENUMS = {"norm": ["rms", "layer"], "depth_mode": ["layers", "2x_layers"],
           "depth_rule": ["default", "none", "depth_mup", "completep"], "fp8": ["none", "all", "umup"],
