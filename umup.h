@@ -68,7 +68,7 @@
  *                               >>stats       tensor statistics (coordinate checks, FP8 scale tracking)
  *  10. Data                     >>data        the embedded corpus, datasets, batches
  *  11. Training                 >>trainer     umup_trainer, sampling
- *                               >>checkpoint  safetensors save / resume
+ *                               >>checkpoint  safetensors save / resume / weights; file info; PyTorch names
  *      (implementation only)    >>gemm-kernel the portable packed GEMM
  * Each section's tag appears where it is declared (documentation, formulas) and again where it is
  * implemented (the formula repeated at the code): search for ">>model" to jump between the two.
