@@ -64,7 +64,7 @@ DEMO_SRC  := $(wildcard demos/*.c)
 DEMO_BIN  := $(patsubst demos/%.c,$(B)/%,$(DEMO_SRC))
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(patsubst bench/%.c,$(B)/%,$(BENCH_SRC))
-COMPILE_BIN := $(B)/compile_c99 $(B)/compile_cpp $(B)/compile_static $(B)/compile_two_tu $(B)/compile_no_trainer
+COMPILE_BIN := $(B)/compile_c99 $(B)/compile_cpp $(B)/compile_static $(B)/compile_two_tu $(B)/compile_no_trainer $(B)/compile_noposix
 
 # ---- CUDA=1: the CUDA backend, its tests and benchmark in $(B)/gpu ------------------------------
 CUDA      ?= 0
@@ -105,8 +105,8 @@ $(B)/test_%: tests/test_%.c $(HEADERS) | $(B)/.dir
 $(B)/asan/test_%: tests/test_%.c $(HEADERS) | $(B)/.dir
 	$(CC) $(CFLAGS_ALL) -O1 -g $(SAN) -o $@ $< $(LDLIBS_ALL)
 
-# Compile checks: the headers as strict C99, as C++, with UMUP_STATIC, from two translation units, and
-# the core alone (UMUP_NO_TRAINER).
+# Compile checks: the headers as strict C99, as C++, with UMUP_STATIC, from two translation units,
+# the core alone (UMUP_NO_TRAINER), and with UMUP_NO_POSIX (plain-C checkpoint files).
 $(B)/compile_c99: tests/compile/c99.c $(HEADERS) | $(B)/.dir
 	$(CC) -std=c99 -pedantic-errors $(WARN) -Werror $(INC) -O1 -o $@ $< $(LIBS)
 $(B)/compile_cpp: tests/compile/cpp.cpp $(HEADERS) | $(B)/.dir
@@ -114,6 +114,8 @@ $(B)/compile_cpp: tests/compile/cpp.cpp $(HEADERS) | $(B)/.dir
 $(B)/compile_static: tests/compile/static.c $(HEADERS) | $(B)/.dir
 	$(CC) -std=c99 $(WARN) -Werror $(INC) -O1 -o $@ $< $(LIBS)
 $(B)/compile_no_trainer: tests/compile/no_trainer.c $(HEADERS) | $(B)/.dir
+	$(CC) -std=c99 -pedantic-errors $(WARN) -Werror $(INC) -O1 -o $@ $< $(LIBS)
+$(B)/compile_noposix: tests/compile/noposix.c $(HEADERS) | $(B)/.dir
 	$(CC) -std=c99 -pedantic-errors $(WARN) -Werror $(INC) -O1 -o $@ $< $(LIBS)
 $(B)/compile_two_tu: tests/compile/two_tu_a.c tests/compile/two_tu_b.c $(HEADERS) | $(B)/.dir
 	$(CC) -std=c99 $(WARN) -Werror $(INC) -O1 -o $@ tests/compile/two_tu_a.c tests/compile/two_tu_b.c $(LIBS)

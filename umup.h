@@ -25,6 +25,8 @@
  *                          the GEMM seam for large products (link the BLAS, e.g. -lopenblas)
  *     UMUP_NO_TRAINER      the u-muP core only: ops, parametrizations, optimizers (sections 1-8);
  *                          no model, corpus, trainer or checkpoints, no stdio
+ *     UMUP_NO_POSIX        checkpoint files through plain C stdio only (no fsync, symbolic-link or
+ *                          lock handling; the default on systems without POSIX)
  * The library never prints and never exits: every fallible function returns a umup_status
  * (UMUP_OK = 0) and umup_status_string() describes it. Backward functions accumulate (+=).
  *
@@ -66,7 +68,7 @@
  *                               >>stats       tensor statistics (coordinate checks, FP8 scale tracking)
  *  10. Data                     >>data        the embedded corpus, datasets, batches
  *  11. Training                 >>trainer     umup_trainer, sampling
- *                               >>checkpoint  safetensors save / resume
+ *                               >>checkpoint  safetensors save / resume / weights; file info; PyTorch names
  *      (implementation only)    >>gemm-kernel the portable packed GEMM
  * Each section's tag appears where it is declared (documentation, formulas) and again where it is
  * implemented (the formula repeated at the code): search for ">>model" to jump between the two.
@@ -1034,22 +1036,139 @@ UMUPDEF umup_status umup_model_sample(umup_model *m, const int32_t *prompt, int 
                                       int top_k, uint64_t seed, int32_t *out);
 
 /* ---- Checkpoints ----------------------------------------------------------------- >>checkpoint */
+/* A checkpoint is a safetensors file (little-endian u64 header length, a JSON header padded with
+ * spaces to 8 bytes, then the tensor bytes, every byte indexed exactly once):
+ *  - every parameter under its reference name and torch layout, F32: "embedding.weight",
+ *    "layers.<i>.mhsa.linear_qkv.weight", ..., "projection.weight" (the names of the reference
+ *    TransformerDecoder's state_dict);
+ *  - in a full checkpoint, the optimizer moments under the prefix "optim.": "optim.m.<name>" (Adam's
+ *    first moment, SGD's momentum buffer, Lion's momentum) and "optim.v.<name>" (Adam's second
+ *    moment). A PyTorch user drops every key that starts with "optim." and loads the rest with a
+ *    strict load_state_dict; a weights-only checkpoint has no such keys at all;
+ *  - "__metadata__" (string values only): "format" ("umup-checkpoint-2"), "contents" ("full" or
+ *    "weights"), "step" (updates applied, decimal), every model and optimizer setting under its field
+ *    name (vocab, width, layers, heads, head_size, ..., optimizer, lr, ..., schedule, warmup, total,
+ *    min_ratio) with enums as names ("umup", "rms", "cosine", "sr", ...), booleans as "true"/"false",
+ *    numbers in the fewest digits that read back exactly, and base_width / base_depth as the caller set them
+ *    ("auto" for 0); the run information of umup_trainer_set_run_info as "run.<key>"; "writer".
+ * Files of format "umup-checkpoint-1" (enums as numbers) are still read.
+ *
+ * Saves are atomic and keep the previous file until the new one is complete: the data goes to a new
+ * temporary file next to the target (".<name>.<pid>-<n>.umup-tmp", created exclusively), is flushed
+ * with fsync, renamed over the target, and the directory is synced. A path that is a symbolic link
+ * is followed (also through chains of links) and its final target is the file replaced, so the link
+ * stays a link; anything at the path that is not a regular file (a directory, a device, a FIFO) is
+ * refused. The new file takes the replaced file's permission bits. Temporaries left behind by a
+ * save that was killed are removed by the next save to the same target (a temporary is stale when
+ * no process holds the write lock every save keeps on its own). If any step fails, the temporary is
+ * removed and the target is untouched. (POSIX systems; with UMUP_NO_POSIX or elsewhere the save uses
+ * plain C: a unique temporary, fflush and rename, without the symlink, sync and lock handling.)
+ *
+ * Loads read only regular files (a FIFO, a directory or a device is refused without blocking),
+ * validate the whole file before anything in the trainer changes (so a failed load loses nothing),
+ * and report with these codes (umup_trainer_error() / err says which tensor or setting, listing
+ * every mismatch at once):
+ *   UMUP_ERR_IO        missing, unreadable, or not a regular file;
+ *   UMUP_ERR_FORMAT    not safetensors, truncated, trailing bytes after the last tensor or holes
+ *                      between tensors, overlapping tensors, a bad JSON header, an unknown dtype, a
+ *                      setting that does not parse exactly (a step that is empty, has a sign or does
+ *                      not fit in a long, "width":"abc", a non-finite float), a step past the file's
+ *                      own schedule total, no "format" tag where one is required;
+ *   UMUP_ERR_MISMATCH  a valid file that does not fit the trainer: different settings, missing or
+ *                      unexpected tensors, other shapes or dtypes (only F32 is read), a checkpoint
+ *                      whose step lies past the trainer's schedule total, a weights-only file given to
+ *                      a full load;
+ *   UMUP_ERR_NONFINITE a tensor that holds a NaN or an Inf (named, with the first bad index);
+ *   UMUP_ERR_NOMEM. */
 
-/* Saves the whole training state as safetensors: every parameter under its reference name in the
- * torch layout (F32), the optimizer moments as "optim.m.<name>" / "optim.v.<name>", and in the
- * "__metadata__" the format ("umup-checkpoint-1"), the step and every model and optimizer setting.
- * Written atomically: to "<path>.tmp", flushed, then renamed over path (an interrupted write never
- * leaves a truncated checkpoint). Errors: UMUP_ERR_NULL, UMUP_ERR_IO. */
+/* Saves the whole training state (parameters, optimizer moments, step, configuration) to path, as
+ * described above. Errors: UMUP_ERR_NULL; UMUP_ERR_NONFINITE (a parameter or moment is NaN/Inf:
+ * nothing is written); UMUP_ERR_IO (the path is not a regular file or a link to one, its directory
+ * is missing or unwritable, the disk is full, ...; the previous file at path is intact);
+ * UMUP_ERR_NOMEM. umup_trainer_error() says why. */
 UMUPDEF umup_status umup_trainer_save(umup_trainer *t, const char *path);
 
-/* Loads a checkpoint written by umup_trainer_save into t, whose configuration must match the file's
- * (UMUP_ERR_MISMATCH otherwise). The file is validated completely (header, JSON, dtypes, shapes,
- * offsets, sizes) and read into memory before anything in t changes, so a failed load loses
- * nothing. Errors: UMUP_ERR_NULL, UMUP_ERR_IO (missing/unreadable), UMUP_ERR_FORMAT (corrupt or
- * truncated), UMUP_ERR_MISMATCH, UMUP_ERR_NOMEM. umup_trainer_error() then says why. */
+/* The same without the optimizer state ("contents": "weights"): a file for evaluation, fine-tuning
+ * or PyTorch, which a strict load_state_dict reads as it is. */
+UMUPDEF umup_status umup_trainer_save_weights(umup_trainer *t, const char *path);
+
+/* Resumes training from a full checkpoint: parameters, optimizer moments and step. Every model and
+ * optimizer setting in the file must equal the trainer's, except the schedule's total: the trainer
+ * keeps its own total, which must be 0 or at least the file's step. So a run saved at step s of a
+ * schedule of n steps continues bit for bit when the trainer was created with total n, and continues
+ * to a longer run when it was created with a larger total (see umup_trainer_set_total_steps for what
+ * changes then). Run information set with umup_trainer_set_run_info must equal the file's where the
+ * file records the key. Errors: see above; UMUP_ERR_NULL. */
 UMUPDEF umup_status umup_trainer_load(umup_trainer *t, const char *path);
 
-/* Human-readable reason of the last failed save/load ("" if none). */
+/* Loads only the parameters, from a full or weights-only checkpoint or from any safetensors file
+ * with the same tensor names and shapes (e.g. written from PyTorch; keys starting with "optim." are
+ * skipped, any other extra key is a mismatch). The optimizer state is zeroed and the step set to 0:
+ * what fine-tuning or evaluation starts from. Only the settings that change what the weights mean
+ * must match (when the file records them): vocab, width, layers, heads, head_size, mlp_expansion,
+ * norm, rope, param, base_width, base_depth, depth_mode, depth_rule, completep_alpha, alpha_emb,
+ * alpha_out, the u-muP alphas and mus_tau; FP8 simulation, dropout, max_seq, seed and every
+ * optimizer setting may differ. Errors: as umup_trainer_load. */
+UMUPDEF umup_status umup_trainer_load_weights(umup_trainer *t, const char *path);
+
+/* What a checkpoint file holds (umup_checkpoint_info). */
+typedef struct {
+    int version;              /* 2: this library's format; 1: the older umup format; 0: a safetensors
+                                 file without a umup "format" tag (e.g. written from PyTorch) */
+    int has_config;           /* 1: model and optim hold the recorded settings (version >= 1) */
+    int has_optimizer_state;  /* 1: a full checkpoint (umup_trainer_load); 0: weights only */
+    long step;                /* updates applied when it was saved (0 when not recorded) */
+    char param_name[64];      /* the parametrization's name: a built-in one ("umup", ..., also in
+                                 model.param), or a custom one's, whose umup_param_info the caller
+                                 must put in model.param.custom */
+    umup_model_config model;  /* as recorded: pass to umup_trainer_create to rebuild the model */
+    umup_optim_config optim;  /* as recorded (resolved defaults) */
+    int n_tensors;            /* tensors in the file, optimizer moments included */
+    uint64_t n_values;        /* elements in all tensors */
+    int n_run_info;           /* run information (umup_trainer_set_run_info), up to 16 entries */
+    struct { char key[32]; char value[128]; } run_info[16];
+} umup_checkpoint_meta;
+
+/* Reads a checkpoint's header without a model: format, contents, step and configuration. Only the
+ * header is read; the layout of the tensors is validated against the file size (not their values).
+ * err (may be NULL) receives a reason of up to err_cap bytes. Errors: UMUP_ERR_NULL, UMUP_ERR_IO,
+ * UMUP_ERR_FORMAT, UMUP_ERR_NOMEM. */
+UMUPDEF umup_status umup_checkpoint_info(const char *path, umup_checkpoint_meta *out, char *err, size_t err_cap);
+
+/* Creates a trainer with the configuration recorded in a checkpoint (for batches of up to
+ * max_batch sequences) and loads it: the full state when the file has the optimizer moments
+ * (umup_trainer_load), else the weights (step 0). The model is allocated as large as the file's
+ * settings say before its tensors are compared with it: for a file from an untrusted source, look at
+ * umup_checkpoint_info first. Errors: those of umup_checkpoint_info, umup_trainer_create and the
+ * loads; UMUP_ERR_FORMAT for a file without a umup configuration; UMUP_ERR_UNSUPPORTED for one
+ * trained with a custom parametrization (create that trainer yourself and use umup_trainer_load). */
+UMUPDEF umup_status umup_trainer_from_checkpoint(umup_trainer **out, const char *path, int max_batch, char *err,
+                                                 size_t err_cap);
+
+/* Continues the run to `total` updates (0: no schedule length): the schedule's total is replaced,
+ * nothing else. From then on update s uses lr * umup_schedule_value(&schedule, s) with the new total:
+ * warmup, decay kind, min_ratio and the peak LR stay, and the decay stretches over the new length.
+ * For a cosine or linear decay the LR of the next update therefore rises from the old curve's value
+ * to the new curve's (for a longer total; the steps already taken are not revisited); a constant
+ * schedule does not change. Errors: UMUP_ERR_NULL; UMUP_ERR_INVALID_ARG (total < 0, or 0 < total <
+ * the current step). */
+UMUPDEF umup_status umup_trainer_set_total_steps(umup_trainer *t, long total);
+
+/* Records key = value in every later checkpoint of t (as "run.<key>", at most 16 keys; setting a key
+ * again replaces it, an empty value removes it) and requires the same value from a checkpoint that
+ * umup_trainer_load reads, where the file records the key. For what the library does not know but a
+ * bit-exact resume needs, e.g. the batch size, the sequence length and the data. key: 1-31 characters
+ * of [A-Za-z0-9_.-]; value: up to 127 printable ASCII characters. Errors: UMUP_ERR_NULL,
+ * UMUP_ERR_INVALID_ARG (a bad key or value, a 17th key). */
+UMUPDEF umup_status umup_trainer_set_run_info(umup_trainer *t, const char *key, const char *value);
+
+/* Checks now, before any training, that a checkpoint can later be saved at path: the path (after
+ * following symbolic links) is a regular file or does not exist, and a file can be created in its
+ * directory (one is created and removed). Also removes stale temporaries of earlier killed saves to
+ * that path. err (may be NULL) receives the reason. Errors: UMUP_ERR_NULL, UMUP_ERR_IO. */
+UMUPDEF umup_status umup_checkpoint_check_writable(const char *path, char *err, size_t err_cap);
+
+/* Human-readable reason of the last failed save or load ("" if none). */
 UMUPDEF const char *umup_trainer_error(const umup_trainer *t);
 
 #endif /* UMUP_NO_TRAINER */
@@ -2749,6 +2868,38 @@ UMUPDEF umup_status umup_optim_parse(const char *name, umup_optimizer_kind *out)
 
 #ifndef UMUP_NO_TRAINER /* sections 9-11 */
 #include <stdio.h> /* snprintf and file I/O; the library never prints */
+#include <stdarg.h>
+#include <limits.h>
+#include <locale.h>
+#include <time.h>
+
+/* Checkpoint files use POSIX where there is one (see umup_trainer_save): only calls that every
+ * POSIX.1 declares under any feature macros, and readlink, declared here where glibc hides it (a
+ * strict -std=c99 with no _POSIX_C_SOURCE); O_NOFOLLOW and O_CLOEXEC where they are visible. */
+#if !defined(UMUP_NO_POSIX) && (defined(__unix__) || defined(__unix) || (defined(__APPLE__) && defined(__MACH__)))
+#define UMUP__POSIX 1
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+#if !defined(__cplusplus) && defined(__GLIBC__) && !defined(__USE_XOPEN2K) && !defined(__USE_XOPEN_EXTENDED)
+extern ssize_t readlink(const char *path, char *buf, size_t size);
+#endif
+#ifdef O_NOFOLLOW
+#define UMUP__O_NOFOLLOW O_NOFOLLOW
+#else
+#define UMUP__O_NOFOLLOW 0 /* only a safeguard: temporaries are created with O_EXCL, which never follows a link */
+#endif
+#ifdef O_CLOEXEC
+#define UMUP__O_CLOEXEC O_CLOEXEC
+#else
+#define UMUP__O_CLOEXEC 0
+#endif
+#else
+#define UMUP__POSIX 0
+#endif
 
 /* ============================================================================================ */
 /* 9. The model (implementation)                                                       >>model */
@@ -3918,6 +4069,7 @@ UMUPDEF double umup_dataset_unigram_entropy(const umup_dataset *ds) {
 
 struct umup_trainer {
     umup_model *model;
+    umup_model_config mc_set;   /* the model configuration as the caller gave it */
     umup_optimizer opt;
     float *state;               /* optimizer moments, umup_optim_state_size floats */
     size_t n_state;
@@ -3926,7 +4078,9 @@ struct umup_trainer {
     int dp_on;                  /* data parallelism (umup_trainer_set_data_parallel) */
     umup_data_parallel dp;
     float *gacc;                /* [num_params] the summed gradient of the shards (shards > 1 or dp_on) */
-    char err[256];
+    int n_run_info;             /* umup_trainer_set_run_info pairs */
+    char run_key[16][32], run_val[16][128];
+    char err[1024];             /* reason of the last failed save or load */
 };
 
 UMUPDEF umup_status umup_trainer_create(umup_trainer **out, const umup_model_config *mc, const umup_optim_config *oc,
@@ -3939,6 +4093,7 @@ UMUPDEF umup_status umup_trainer_create(umup_trainer **out, const umup_model_con
     if (!t) return UMUP_ERR_NOMEM;
     memset(t, 0, sizeof *t);
     t->shards = 1;
+    t->mc_set = *mc;
     st = umup_optim_init(&t->opt, oc);
     if (st == UMUP_OK) st = umup_model_create(&t->model, mc, max_batch);
     if (st == UMUP_OK) {
@@ -4149,41 +4304,1040 @@ UMUPDEF umup_status umup_model_sample(umup_model *m, const int32_t *prompt, int 
     return st;
 }
 
-/* ---- checkpoints ----------------------------------------------------------------- >>checkpoint */
+/* ---- checkpoints: error text ---------------------------------------------------- >>checkpoint */
 
-/* Every model and optimizer setting as "key=value" lines (exact: %.17g / %.9g), in a fixed order. */
-static void umup__config_text(const umup_trainer *t, char *buf, size_t cap) {
-    const umup_model_config *c = &t->model->cfg;
-    const umup_optim_config *o = &t->opt.cfg;
-    snprintf(buf, cap,
-             "vocab=%d\nwidth=%d\nlayers=%d\nheads=%d\nmax_seq=%d\nmlp_expansion=%d\nnorm=%d\nrope=%d\ndropout=%.9g\nparam=%s\n"
-             "base_width=%d\nbase_depth=%d\ndepth_mode=%d\ndepth_rule=%d\ncompletep_alpha=%.9g\nsigma_emb=%.9g\n"
-             "alpha_emb=%.9g\nalpha_out=%.9g\nreadout_zero_init=%d\nalpha_attn=%.9g\nalpha_ffn_act=%.9g\n"
-             "alpha_res=%.9g\nalpha_res_attn_ratio=%.9g\nalpha_loss_softmax=%.9g\nmus_tau=%.9g\nfp8=%d\nfp8_rounding=%d\n"
-             "seed=%llu\noptimizer=%s\nlr=%.17g\nbeta1=%.17g\nbeta2=%.17g\neps=%.17g\nmomentum=%.17g\nnesterov=%d\n"
-             "weight_decay=%.17g\nclip_norm=%.17g\nschedule=%d\nwarmup=%ld\ntotal=%ld\nmin_ratio=%.9g\n",
-             c->vocab, c->width, c->layers, c->heads, c->max_seq, c->mlp_expansion, (int)c->norm, c->rope,
-             (double)c->dropout, umup_param_name(c->param.param), c->param.base_width, c->param.base_depth, (int)c->param.depth_mode,
-             (int)c->param.depth_rule, (double)c->param.completep_alpha, (double)c->param.sigma_emb,
-             (double)c->param.alpha_emb, (double)c->param.alpha_out, c->param.readout_zero_init, (double)c->alpha_attn,
-             (double)c->alpha_ffn_act, (double)c->alpha_res, (double)c->alpha_res_attn_ratio,
-             (double)c->alpha_loss_softmax, (double)c->mus_tau, (int)c->fp8, (int)c->fp8_rounding, (unsigned long long)c->seed,
-             umup_optim_name(o->kind), o->lr, o->beta1, o->beta2, o->eps, o->momentum, o->nesterov, o->weight_decay,
-             o->clip_norm, (int)o->schedule.decay, o->schedule.warmup, o->schedule.total, (double)o->schedule.min_ratio);
+/* A message buffer that collects several reasons ("a; b; c (and 3 more)"). */
+typedef struct { char *buf; size_t cap, len; int n, dropped; } umup__msg;
+
+static void umup__msg_init(umup__msg *m, char *buf, size_t cap) {
+    m->buf = buf; m->cap = buf ? cap : 0; m->len = 0; m->n = 0; m->dropped = 0;
+    if (m->cap) buf[0] = 0;
 }
+/* Appends one reason (separated by "; "); reasons that no longer fit are counted instead. */
+static void umup__msg_add(umup__msg *m, const char *fmt, ...) {
+    char one[512];
+    size_t l;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(one, sizeof one, fmt, ap);
+    va_end(ap);
+    m->n++;
+    l = strlen(one);
+    if (!m->cap) return;
+    if (m->len + l + 2 + 24 >= m->cap && m->n > 1) { m->dropped++; return; }
+    snprintf(m->buf + m->len, m->cap - m->len, "%s%s", m->n > 1 ? "; " : "", one);
+    m->len += strlen(m->buf + m->len);
+}
+static void umup__msg_finish(umup__msg *m) {
+    if (m->dropped && m->cap) snprintf(m->buf + m->len, m->cap - m->len, " (and %d more)", m->dropped);
+}
+
+/* Floats as text independent of the C locale's decimal point ('.'), in the fewest significant
+ * digits (at most max_digits: 9 for float, 17 for double) that read back as the same value:
+ * 0.4f -> "0.4", 0.3 -> "0.3", 1e-8 -> "1e-08". */
+static int umup__parse_g(const char *s, double *out);
+static void umup__fmt_g(char *out, size_t cap, double v, int max_digits) {
+    const char *dp = localeconv()->decimal_point;
+    int digits;
+    for (digits = max_digits > 9 ? 15 : 6; digits <= max_digits; digits++) {
+        char *p;
+        double back = 0;
+        snprintf(out, cap, "%.*g", digits, v);
+        if (dp && dp[0] && dp[0] != '.' && !dp[1] && (p = strchr(out, dp[0])) != NULL) *p = '.';
+        if (umup__parse_g(out, &back) && (max_digits > 9 ? back == v : (float)back == (float)v)) return;
+    }
+}
+/* The exact inverse: the whole string is one finite number (no spaces, no hex, no inf/nan). */
+static int umup__parse_g(const char *s, double *out) {
+    const char *dp = localeconv()->decimal_point;
+    char buf[64], *end;
+    size_t i, n = strlen(s);
+    if (n == 0 || n >= sizeof buf) return 0;
+    for (i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '-' || c == '+')) return 0;
+        buf[i] = c == '.' && dp && dp[0] && !dp[1] ? dp[0] : c;
+    }
+    buf[n] = 0;
+    *out = strtod(buf, &end);
+    return *end == 0 && end != buf && *out - *out == 0.0; /* finite */
+}
+/* A decimal without sign, leading '+' or spaces, at most max: "0", "17"; "" and "1e3" fail. */
+static int umup__parse_u64(const char *s, uint64_t max, uint64_t *out) {
+    uint64_t v = 0;
+    if (!*s) return 0;
+    for (; *s; s++) {
+        unsigned d;
+        if (*s < '0' || *s > '9') return 0;
+        d = (unsigned)(*s - '0');
+        if (v > (max - d) / 10) return 0;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 1;
+}
+
+/* ---- checkpoints: files ------------------------------------------------------------------------- */
+/* POSIX: open/fstat/fsync/rename/readlink/fcntl locks. Plain C elsewhere (and with UMUP_NO_POSIX). */
+
+static char *umup__strdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = (char *)UMUP_MALLOC(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+/* A new string "a" "b" "c" (NULL when out of memory or when the length does not fit). */
+static char *umup__cat3(const char *a, const char *b, const char *c) {
+    size_t la = strlen(a), lb = strlen(b), lc = strlen(c), n;
+    char *s;
+    if (!umup__size_add(&n, la, lb) || !umup__size_add(&n, n, lc) || !umup__size_add(&n, n, 1)) return NULL;
+    s = (char *)UMUP_MALLOC(n);
+    if (!s) return NULL;
+    memcpy(s, a, la);
+    memcpy(s + la, b, lb);
+    memcpy(s + la + lb, c, lc + 1);
+    return s;
+}
+
+/* Writing a file atomically: a temporary next to the target, renamed over it when complete. */
+typedef struct {
+    char *target;   /* the file that is replaced (symbolic links followed) */
+    char *dir;      /* its directory */
+    char *tmp;      /* the temporary */
+    int fd;         /* POSIX */
+    FILE *f;        /* plain C */
+    int failed, err_no;
+} umup__afile;
+
+#if UMUP__POSIX
+/* A new string: the directory part of path ("." when there is none; "/" for "/x"). */
+static char *umup__dirname(const char *path) {
+    const char *slash = strrchr(path, '/');
+    char *d;
+    size_t n;
+    if (!slash) return umup__strdup(".");
+    n = slash == path ? 1 : (size_t)(slash - path);
+    d = (char *)UMUP_MALLOC(n + 1);
+    if (!d) return NULL;
+    memcpy(d, path, n);
+    d[n] = 0;
+    return d;
+}
+
+/* path -> the file a write to path ends up replacing: symbolic links are followed (relative ones
+ * against the link's directory) up to 40 deep; the result need not exist. IO errors in msg. */
+static umup_status umup__resolve_target(const char *path, char **out, umup__msg *msg) {
+    char *cur = umup__strdup(path);
+    int hops;
+    *out = NULL;
+    if (!cur) return UMUP_ERR_NOMEM;
+    for (hops = 0; hops <= 40; hops++) {
+        struct stat sb;
+        char *link = NULL, *next;
+        size_t cap = 256;
+        ssize_t n = -1;
+        for (;;) { /* readlink succeeds exactly for a symbolic link */
+            char *grown = (char *)UMUP_MALLOC(cap);
+            if (link) UMUP_FREE(link);
+            link = grown;
+            if (!link) { UMUP_FREE(cur); return UMUP_ERR_NOMEM; }
+            n = readlink(cur, link, cap);
+            if (n < 0 || (size_t)n < cap || cap >= 65536) break;
+            cap *= 2;
+        }
+        if (n < 0) {
+            int e = errno;
+            UMUP_FREE(link);
+            if (e == ENOENT) { *out = cur; return UMUP_OK; } /* a new file */
+            if (e == EINVAL && stat(cur, &sb) == 0) { /* not a link */
+                if (S_ISREG(sb.st_mode)) { *out = cur; return UMUP_OK; }
+                umup__msg_add(msg, "%.300s is not a regular file (%s); a checkpoint replaces only regular files", cur,
+                              S_ISDIR(sb.st_mode) ? "a directory" : S_ISFIFO(sb.st_mode) ? "a FIFO"
+                              : S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode) ? "a device" : "a special file");
+            } else umup__msg_add(msg, "cannot inspect %.300s: %s", cur, strerror(e == EINVAL ? errno : e));
+            UMUP_FREE(cur);
+            return UMUP_ERR_IO;
+        }
+        if ((size_t)n >= cap) {
+            umup__msg_add(msg, "the symbolic link %.300s is too long", cur);
+            UMUP_FREE(link);
+            UMUP_FREE(cur);
+            return UMUP_ERR_IO;
+        }
+        link[n] = 0;
+        if (link[0] == '/') next = umup__strdup(link);
+        else {
+            char *d = umup__dirname(cur);
+            next = d ? umup__cat3(d, "/", link) : NULL;
+            if (d) UMUP_FREE(d);
+        }
+        UMUP_FREE(link);
+        UMUP_FREE(cur);
+        if (!next) return UMUP_ERR_NOMEM;
+        cur = next;
+    }
+    umup__msg_add(msg, "%.300s: too many levels of symbolic links", path);
+    UMUP_FREE(cur);
+    return UMUP_ERR_IO;
+}
+
+/* The temporaries of target are "<dir>/.<base>.<pid>-<n>.umup-tmp"; base is cut to 180 bytes so the
+ * name stays within NAME_MAX. Returns the new string "." base ".". */
+static char *umup__tmp_prefix(const char *target) {
+    const char *slash = strrchr(target, '/'), *base = slash ? slash + 1 : target;
+    char cut[184];
+    snprintf(cut, sizeof cut, "%.180s", base);
+    return umup__cat3(".", cut, ".");
+}
+
+/* Removes the stale temporaries of target in dir: files named like ours that no process holds the
+ * write lock on (the process that wrote them was killed). Best effort: errors are ignored. */
+static void umup__remove_stale(const char *dir, const char *target) {
+    char *prefix = umup__tmp_prefix(target);
+    DIR *dp;
+    struct dirent *de;
+    size_t pl;
+    if (!prefix) return;
+    pl = strlen(prefix);
+    dp = opendir(dir);
+    if (!dp) { UMUP_FREE(prefix); return; }
+    while ((de = readdir(dp)) != NULL) {
+        const char *nm = de->d_name;
+        size_t l = strlen(nm);
+        char *full;
+        int fd;
+        if (l <= pl + 9 || strncmp(nm, prefix, pl) != 0 || strcmp(nm + l - 9, ".umup-tmp") != 0) continue;
+        full = umup__cat3(dir, "/", nm);
+        if (!full) continue;
+        fd = open(full, O_WRONLY | UMUP__O_NOFOLLOW | O_NONBLOCK | UMUP__O_CLOEXEC);
+        if (fd >= 0) {
+            struct flock fl;
+            struct stat sb;
+            memset(&fl, 0, sizeof fl);
+            fl.l_type = F_WRLCK;
+            fl.l_whence = SEEK_SET;
+            if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && fcntl(fd, F_SETLK, &fl) == 0) unlink(full);
+            close(fd); /* releases the lock */
+        }
+        UMUP_FREE(full);
+    }
+    closedir(dp);
+    UMUP_FREE(prefix);
+}
+
+/* Creates a new locked temporary for target in dir (exclusive create; retried on a name clash). */
+static umup_status umup__create_tmp(umup__afile *a, umup__msg *msg) {
+    static unsigned counter;
+    char *prefix = umup__tmp_prefix(a->target);
+    int tries;
+    if (!prefix) return UMUP_ERR_NOMEM;
+    for (tries = 0; tries < 100; tries++) {
+        char tail[64];
+        struct flock fl;
+        struct stat by_fd, by_name;
+        snprintf(tail, sizeof tail, "%ld-%u.umup-tmp", (long)getpid(), counter++);
+        a->tmp = umup__cat3(a->dir, "/", prefix);
+        if (a->tmp) {
+            char *t2 = umup__cat3(a->tmp, tail, "");
+            UMUP_FREE(a->tmp);
+            a->tmp = t2;
+        }
+        if (!a->tmp) { UMUP_FREE(prefix); return UMUP_ERR_NOMEM; }
+        a->fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | UMUP__O_NOFOLLOW | UMUP__O_CLOEXEC, 0666);
+        if (a->fd < 0) {
+            int e = errno;
+            if (e == EEXIST) { UMUP_FREE(a->tmp); a->tmp = NULL; continue; }
+            umup__msg_add(msg, "cannot create a file in %.300s: %s", a->dir, strerror(e));
+            UMUP_FREE(a->tmp);
+            a->tmp = NULL;
+            UMUP_FREE(prefix);
+            return UMUP_ERR_IO;
+        }
+        /* lock it, then make sure a concurrent stale-file sweep did not remove it before the lock */
+        memset(&fl, 0, sizeof fl);
+        fl.l_type = F_WRLCK;
+        fl.l_whence = SEEK_SET;
+        if (fcntl(a->fd, F_SETLK, &fl) == 0 && fstat(a->fd, &by_fd) == 0 && stat(a->tmp, &by_name) == 0 &&
+            by_fd.st_ino == by_name.st_ino && by_fd.st_dev == by_name.st_dev) {
+            UMUP_FREE(prefix);
+            return UMUP_OK;
+        }
+        close(a->fd);
+        a->fd = -1;
+        UMUP_FREE(a->tmp);
+        a->tmp = NULL;
+    }
+    umup__msg_add(msg, "cannot create a temporary file in %.300s", a->dir);
+    UMUP_FREE(prefix);
+    return UMUP_ERR_IO;
+}
+#endif
+
+static void umup__afile_free(umup__afile *a) {
+    if (a->target) UMUP_FREE(a->target);
+    if (a->dir) UMUP_FREE(a->dir);
+    if (a->tmp) UMUP_FREE(a->tmp);
+    a->target = a->dir = a->tmp = NULL;
+}
+
+/* Removes the temporary and forgets everything; the target is untouched. */
+static void umup__afile_abort(umup__afile *a) {
+#if UMUP__POSIX
+    if (a->fd >= 0) close(a->fd);
+    a->fd = -1;
+#else
+    if (a->f) fclose(a->f);
+    a->f = NULL;
+#endif
+    if (a->tmp) remove(a->tmp);
+    umup__afile_free(a);
+}
+
+/* Resolves the target, sweeps stale temporaries and creates this save's temporary. */
+static umup_status umup__afile_open(umup__afile *a, const char *path, umup__msg *msg) {
+    umup_status st;
+    memset(a, 0, sizeof *a);
+    a->fd = -1;
+#if UMUP__POSIX
+    st = umup__resolve_target(path, &a->target, msg);
+    if (st != UMUP_OK) return st;
+    a->dir = umup__dirname(a->target);
+    if (!a->dir) { umup__afile_free(a); return UMUP_ERR_NOMEM; }
+    umup__remove_stale(a->dir, a->target);
+    st = umup__create_tmp(a, msg);
+    if (st != UMUP_OK) { umup__afile_free(a); return st; }
+    {   /* the new file keeps the permission bits of the one it replaces */
+        struct stat sb;
+        if (stat(a->target, &sb) == 0) (void)chmod(a->tmp, sb.st_mode & 07777);
+    }
+#else
+    {
+        static unsigned counter;
+        char tail[48];
+        int tries;
+        a->target = umup__strdup(path);
+        if (!a->target) return UMUP_ERR_NOMEM;
+        for (tries = 0; tries < 100 && !a->f; tries++) {
+            FILE *probe;
+            snprintf(tail, sizeof tail, ".%lu-%u.umup-tmp", (unsigned long)time(NULL), counter++);
+            if (a->tmp) UMUP_FREE(a->tmp);
+            a->tmp = umup__cat3(path, tail, "");
+            if (!a->tmp) { umup__afile_free(a); return UMUP_ERR_NOMEM; }
+            probe = fopen(a->tmp, "rb");
+            if (probe) { fclose(probe); continue; }
+            a->f = fopen(a->tmp, "wb");
+            if (!a->f) break;
+        }
+        if (!a->f) {
+            umup__msg_add(msg, "cannot create %.300s", a->tmp ? a->tmp : path);
+            umup__afile_free(a);
+            return UMUP_ERR_IO;
+        }
+    }
+#endif
+    (void)st;
+    return UMUP_OK;
+}
+
+/* Appends n bytes (after a failure every later write is skipped; commit reports it). */
+static void umup__afile_write(umup__afile *a, const void *p, size_t n) {
+    const unsigned char *b = (const unsigned char *)p;
+    if (a->failed) return;
+#if UMUP__POSIX
+    while (n > 0) {
+        ssize_t w = write(a->fd, b, n > ((size_t)1 << 30) ? ((size_t)1 << 30) : n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) { a->failed = 1; a->err_no = w < 0 ? errno : EIO; return; }
+        b += w;
+        n -= (size_t)w;
+    }
+#else
+    if (fwrite(b, 1, n, a->f) != n) a->failed = 1;
+#endif
+}
+
+/* Flushes the temporary to disk and renames it over the target; on any failure the temporary is
+ * removed and the target is untouched. */
+static umup_status umup__afile_commit(umup__afile *a, umup__msg *msg) {
+#if UMUP__POSIX
+    int dfd;
+    if (!a->failed && fsync(a->fd) != 0) { a->failed = 1; a->err_no = errno; }
+    /* rename while the lock is held, so no stale-file sweep can take the temporary */
+    if (!a->failed && rename(a->tmp, a->target) != 0) { a->failed = 1; a->err_no = errno; }
+    if (a->failed) {
+        umup__msg_add(msg, "cannot write %.300s: %s (the previous file is unchanged)", a->target, strerror(a->err_no));
+        umup__afile_abort(a);
+        return UMUP_ERR_IO;
+    }
+    close(a->fd);
+    a->fd = -1;
+    UMUP_FREE(a->tmp);
+    a->tmp = NULL;
+    dfd = open(a->dir, O_RDONLY | UMUP__O_CLOEXEC);
+    if (dfd >= 0) {
+        int r = fsync(dfd), e = errno;
+        close(dfd);
+        if (r != 0 && e != EINVAL && e != ENOTSUP && e != EROFS && e != EBADF) {
+            umup__msg_add(msg, "%.300s was written, but syncing its directory failed: %s", a->target, strerror(e));
+            umup__afile_free(a);
+            return UMUP_ERR_IO;
+        }
+    }
+#else
+    if (!a->failed && fflush(a->f) != 0) a->failed = 1;
+    if (fclose(a->f) != 0) a->failed = 1;
+    a->f = NULL;
+    if (!a->failed && rename(a->tmp, a->target) != 0) {
+        /* rename() does not replace an existing file everywhere (Windows): remove it first. A crash
+           between the two leaves the complete new checkpoint under the temporary's name. */
+        FILE *probe = fopen(a->target, "rb");
+        if (!probe || (fclose(probe), remove(a->target) != 0) || rename(a->tmp, a->target) != 0) a->failed = 1;
+    }
+    if (a->failed) {
+        umup__msg_add(msg, "cannot write %.300s (the previous file is unchanged)", a->target);
+        umup__afile_abort(a);
+        return UMUP_ERR_IO;
+    }
+    UMUP_FREE(a->tmp);
+    a->tmp = NULL;
+#endif
+    umup__afile_free(a);
+    return UMUP_OK;
+}
+
+/* Opens path for reading if it is a regular file (a FIFO or device never blocks the open: POSIX
+ * opens non-blocking, then checks). *size: its length. */
+typedef struct { int fd; FILE *f; uint64_t size; } umup__rfile;
+
+static umup_status umup__rfile_open(umup__rfile *r, const char *path, umup__msg *msg) {
+    memset(r, 0, sizeof *r);
+    r->fd = -1;
+#if UMUP__POSIX
+    {
+        struct stat sb;
+        r->fd = open(path, O_RDONLY | O_NONBLOCK | UMUP__O_CLOEXEC);
+        if (r->fd < 0) { umup__msg_add(msg, "cannot open %.300s: %s", path, strerror(errno)); return UMUP_ERR_IO; }
+        if (fstat(r->fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+            umup__msg_add(msg, "%.300s is not a regular file", path);
+            close(r->fd);
+            r->fd = -1;
+            return UMUP_ERR_IO;
+        }
+        r->size = (uint64_t)sb.st_size;
+    }
+#else
+    {
+        long n;
+        r->f = fopen(path, "rb");
+        if (!r->f) { umup__msg_add(msg, "cannot open %.300s", path); return UMUP_ERR_IO; }
+        if (fseek(r->f, 0, SEEK_END) != 0 || (n = ftell(r->f)) < 0 || fseek(r->f, 0, SEEK_SET) != 0) {
+            umup__msg_add(msg, "cannot read %.300s", path);
+            fclose(r->f);
+            r->f = NULL;
+            return UMUP_ERR_IO;
+        }
+        r->size = (uint64_t)n;
+    }
+#endif
+    return UMUP_OK;
+}
+/* Reads exactly n bytes at offset off; 0 on failure. */
+static int umup__rfile_read(umup__rfile *r, void *buf, size_t n, uint64_t off) {
+    unsigned char *b = (unsigned char *)buf;
+#if UMUP__POSIX
+    if (lseek(r->fd, (off_t)off, SEEK_SET) < 0 || (uint64_t)(off_t)off != off) return 0;
+    while (n > 0) {
+        ssize_t g = read(r->fd, b, n > ((size_t)1 << 30) ? ((size_t)1 << 30) : n);
+        if (g < 0 && errno == EINTR) continue;
+        if (g <= 0) return 0;
+        b += g;
+        n -= (size_t)g;
+    }
+    return 1;
+#else
+    if (off > 0x7fffffffu || fseek(r->f, (long)off, SEEK_SET) != 0) return 0;
+    return fread(b, 1, n, r->f) == n;
+#endif
+}
+static void umup__rfile_close(umup__rfile *r) {
+#if UMUP__POSIX
+    if (r->fd >= 0) close(r->fd);
+#else
+    if (r->f) fclose(r->f);
+#endif
+    r->fd = -1;
+    r->f = NULL;
+}
+
+UMUPDEF umup_status umup_checkpoint_check_writable(const char *path, char *err, size_t err_cap) {
+    umup__msg msg;
+    umup__afile a;
+    umup_status st;
+    umup__msg_init(&msg, err, err_cap);
+    if (!path) return UMUP_ERR_NULL;
+    if (!*path) { umup__msg_add(&msg, "empty checkpoint path"); return UMUP_ERR_IO; }
+    st = umup__afile_open(&a, path, &msg);
+    if (st == UMUP_OK) umup__afile_abort(&a); /* the probe file goes again */
+    return st;
+}
+
+/* ---- checkpoints: the settings recorded in the metadata ----------------------------------------- */
+
+static const char *umup__nm_norm(int v) { static const char *const n[] = {"rms", "layer"}; return v >= 0 && v < 2 ? n[v] : NULL; }
+static const char *umup__nm_fp8_format(int v) {
+    return v >= 0 && v < (int)UMUP_FP8_FORMAT_COUNT ? umup_fp8_name((umup_fp8_format)v) : NULL;
+}
+static const char *umup__nm_depth_mode(int v) {
+    static const char *const n[] = {"layers", "2x_layers"};
+    return v >= 0 && v < 2 ? n[v] : NULL;
+}
+static const char *umup__nm_depth_rule(int v) {
+    static const char *const n[] = {"default", "none", "depth_mup", "completep"};
+    return v >= 0 && v < 4 ? n[v] : NULL;
+}
+static const char *umup__nm_fp8(int v) { static const char *const n[] = {"none", "all", "umup"}; return v >= 0 && v < 3 ? n[v] : NULL; }
+static const char *umup__nm_rounding(int v) {
+    static const char *const n[] = {"rne", "sr", "sr16"};
+    return v >= 0 && v < 3 ? n[v] : NULL;
+}
+static const char *umup__nm_optim(int v) {
+    return v >= 0 && v <= (int)UMUP_OPT_LION ? umup_optim_name((umup_optimizer_kind)v) : NULL;
+}
+static const char *umup__nm_sched(int v) {
+    static const char *const n[] = {"constant", "cosine", "linear"};
+    return v >= 0 && v < 3 ? n[v] : NULL;
+}
+
+/* Field types, and which loads compare them: ARCH (what the weights mean: every load), TRAIN (the
+ * training trajectory: a full resume), TOTAL (the schedule length: never, the trainer keeps its own). */
+enum { UMUP__FT_INT, UMUP__FT_AUTO, UMUP__FT_LONG, UMUP__FT_U64, UMUP__FT_FLOAT, UMUP__FT_DOUBLE, UMUP__FT_BOOL, UMUP__FT_ENUM,
+       UMUP__FT_PARAM /* the parametrization's name: a built-in one, or a custom one's (the whole umup_param_config) */ };
+enum { UMUP__FC_ARCH, UMUP__FC_TRAIN, UMUP__FC_TOTAL };
+
+typedef struct {
+    const char *key;
+    unsigned char type, cls, optim; /* optim: a field of umup_optim_config, else of umup_model_config */
+    unsigned char since;            /* the format version that added it (older files: the default) */
+    size_t off, size;
+    const char *(*name)(int);       /* enums: value -> name (NULL past the last) */
+} umup__ckpt_field;
+
+#define UMUP__MF(k, m, ty, cl, nm) {k, ty, cl, 0, 1, offsetof(umup_model_config, m), sizeof(((umup_model_config *)0)->m), nm}
+#define UMUP__M2(k, m, ty, cl, nm) {k, ty, cl, 0, 2, offsetof(umup_model_config, m), sizeof(((umup_model_config *)0)->m), nm}
+#define UMUP__OF(k, m, ty, cl, nm) {k, ty, cl, 1, 1, offsetof(umup_optim_config, m), sizeof(((umup_optim_config *)0)->m), nm}
+/* The one list of recorded settings: the writer, the reader, the comparison and
+ * umup_checkpoint_info all follow it. A new setting gets a line here. */
+static const umup__ckpt_field umup__ckpt_fields[] = {
+    UMUP__MF("vocab", vocab, UMUP__FT_INT, UMUP__FC_ARCH, NULL),
+    UMUP__MF("width", width, UMUP__FT_INT, UMUP__FC_ARCH, NULL),
+    UMUP__MF("layers", layers, UMUP__FT_INT, UMUP__FC_ARCH, NULL),
+    UMUP__MF("heads", heads, UMUP__FT_INT, UMUP__FC_ARCH, NULL),
+    UMUP__M2("head_size", head_size, UMUP__FT_INT, UMUP__FC_ARCH, NULL),
+    UMUP__MF("max_seq", max_seq, UMUP__FT_INT, UMUP__FC_TRAIN, NULL),
+    UMUP__MF("mlp_expansion", mlp_expansion, UMUP__FT_INT, UMUP__FC_ARCH, NULL),
+    UMUP__MF("norm", norm, UMUP__FT_ENUM, UMUP__FC_ARCH, umup__nm_norm),
+    UMUP__MF("rope", rope, UMUP__FT_BOOL, UMUP__FC_ARCH, NULL),
+    UMUP__MF("dropout", dropout, UMUP__FT_FLOAT, UMUP__FC_TRAIN, NULL),
+    UMUP__MF("param", param, UMUP__FT_PARAM, UMUP__FC_ARCH, NULL),
+    UMUP__MF("base_width", param.base_width, UMUP__FT_AUTO, UMUP__FC_ARCH, NULL),
+    UMUP__MF("base_depth", param.base_depth, UMUP__FT_AUTO, UMUP__FC_ARCH, NULL),
+    UMUP__MF("depth_mode", param.depth_mode, UMUP__FT_ENUM, UMUP__FC_ARCH, umup__nm_depth_mode),
+    UMUP__MF("depth_rule", param.depth_rule, UMUP__FT_ENUM, UMUP__FC_ARCH, umup__nm_depth_rule),
+    UMUP__MF("completep_alpha", param.completep_alpha, UMUP__FT_FLOAT, UMUP__FC_ARCH, NULL),
+    UMUP__MF("sigma_emb", param.sigma_emb, UMUP__FT_FLOAT, UMUP__FC_TRAIN, NULL),
+    UMUP__MF("alpha_emb", param.alpha_emb, UMUP__FT_FLOAT, UMUP__FC_ARCH, NULL),
+    UMUP__MF("alpha_out", param.alpha_out, UMUP__FT_FLOAT, UMUP__FC_ARCH, NULL),
+    UMUP__MF("readout_zero_init", param.readout_zero_init, UMUP__FT_BOOL, UMUP__FC_TRAIN, NULL),
+    UMUP__MF("alpha_attn", alpha_attn, UMUP__FT_FLOAT, UMUP__FC_ARCH, NULL),
+    UMUP__MF("alpha_ffn_act", alpha_ffn_act, UMUP__FT_FLOAT, UMUP__FC_ARCH, NULL),
+    UMUP__MF("alpha_res", alpha_res, UMUP__FT_FLOAT, UMUP__FC_ARCH, NULL),
+    UMUP__MF("alpha_res_attn_ratio", alpha_res_attn_ratio, UMUP__FT_FLOAT, UMUP__FC_ARCH, NULL),
+    UMUP__MF("alpha_loss_softmax", alpha_loss_softmax, UMUP__FT_FLOAT, UMUP__FC_ARCH, NULL),
+    UMUP__MF("mus_tau", mus_tau, UMUP__FT_FLOAT, UMUP__FC_ARCH, NULL),
+    UMUP__MF("fp8", fp8, UMUP__FT_ENUM, UMUP__FC_TRAIN, umup__nm_fp8),
+    UMUP__MF("fp8_rounding", fp8_rounding, UMUP__FT_ENUM, UMUP__FC_TRAIN, umup__nm_rounding),
+    UMUP__M2("fp8_custom_formats", fp8_custom_formats, UMUP__FT_BOOL, UMUP__FC_TRAIN, NULL),
+    UMUP__M2("fp8_format_fwd", fp8_format_fwd, UMUP__FT_ENUM, UMUP__FC_TRAIN, umup__nm_fp8_format),
+    UMUP__M2("fp8_format_bwd", fp8_format_bwd, UMUP__FT_ENUM, UMUP__FC_TRAIN, umup__nm_fp8_format),
+    UMUP__MF("seed", seed, UMUP__FT_U64, UMUP__FC_TRAIN, NULL),
+    UMUP__OF("optimizer", kind, UMUP__FT_ENUM, UMUP__FC_TRAIN, umup__nm_optim),
+    UMUP__OF("lr", lr, UMUP__FT_DOUBLE, UMUP__FC_TRAIN, NULL),
+    UMUP__OF("beta1", beta1, UMUP__FT_DOUBLE, UMUP__FC_TRAIN, NULL),
+    UMUP__OF("beta2", beta2, UMUP__FT_DOUBLE, UMUP__FC_TRAIN, NULL),
+    UMUP__OF("eps", eps, UMUP__FT_DOUBLE, UMUP__FC_TRAIN, NULL),
+    UMUP__OF("momentum", momentum, UMUP__FT_DOUBLE, UMUP__FC_TRAIN, NULL),
+    UMUP__OF("nesterov", nesterov, UMUP__FT_BOOL, UMUP__FC_TRAIN, NULL),
+    UMUP__OF("weight_decay", weight_decay, UMUP__FT_DOUBLE, UMUP__FC_TRAIN, NULL),
+    UMUP__OF("clip_norm", clip_norm, UMUP__FT_DOUBLE, UMUP__FC_TRAIN, NULL),
+    UMUP__OF("schedule", schedule.decay, UMUP__FT_ENUM, UMUP__FC_TRAIN, umup__nm_sched),
+    UMUP__OF("warmup", schedule.warmup, UMUP__FT_LONG, UMUP__FC_TRAIN, NULL),
+    UMUP__OF("total", schedule.total, UMUP__FT_LONG, UMUP__FC_TOTAL, NULL),
+    UMUP__OF("min_ratio", schedule.min_ratio, UMUP__FT_FLOAT, UMUP__FC_TRAIN, NULL)};
+#undef UMUP__MF
+#undef UMUP__M2
+#undef UMUP__OF
+#define UMUP__N_FIELDS ((int)(sizeof umup__ckpt_fields / sizeof umup__ckpt_fields[0]))
+
+/* The field's storage in (mc, oc). Enums and ints are int-sized (checked in umup__field_get). */
+static void *umup__field_ptr(const umup__ckpt_field *f, umup_model_config *mc, umup_optim_config *oc) {
+    return (char *)(f->optim ? (void *)oc : (void *)mc) + f->off;
+}
+/* Integer-valued fields as long long (ints, enums, bools, longs; u64 as its bits). */
+static long long umup__field_get(const umup__ckpt_field *f, const void *p) {
+    if (f->type == UMUP__FT_LONG) { long v; memcpy(&v, p, sizeof v); return v; }
+    if (f->type == UMUP__FT_U64) { uint64_t v; memcpy(&v, p, sizeof v); return (long long)v; }
+    UMUP_ASSERT(f->size == sizeof(int));
+    { int v; memcpy(&v, p, sizeof v); return v; }
+}
+
+/* The value as metadata text: names for enums, true/false, "auto" for a zero AUTO field, exact floats. */
+static void umup__field_text(const umup__ckpt_field *f, const void *p, char *out, size_t cap) {
+    if (f->type == UMUP__FT_PARAM) {
+        const umup_param_info *pi = umup_param_config_info((const umup_param_config *)p);
+        snprintf(out, cap, "%s", pi && pi->name ? pi->name : "?");
+        return;
+    }
+    if (f->type == UMUP__FT_FLOAT) { float v; memcpy(&v, p, sizeof v); umup__fmt_g(out, cap, (double)v, 9); return; }
+    if (f->type == UMUP__FT_DOUBLE) { double v; memcpy(&v, p, sizeof v); umup__fmt_g(out, cap, v, 17); return; }
+    if (f->type == UMUP__FT_U64) { uint64_t v; memcpy(&v, p, sizeof v); snprintf(out, cap, "%llu", (unsigned long long)v); return; }
+    {
+        long long v = umup__field_get(f, p);
+        const char *nm = f->type == UMUP__FT_ENUM && v >= 0 && v < 64 ? f->name((int)v) : NULL;
+        if (nm) snprintf(out, cap, "%s", nm);
+        else if (f->type == UMUP__FT_BOOL && (v == 0 || v == 1)) snprintf(out, cap, "%s", v ? "true" : "false");
+        else if (f->type == UMUP__FT_AUTO && v == 0) snprintf(out, cap, "auto");
+        else snprintf(out, cap, "%lld", v);
+    }
+}
+
+/* Parses text into the field (version 1 files wrote enums and booleans as numbers). 0: bad value. */
+static int umup__field_parse(const umup__ckpt_field *f, const char *s, int version, void *p) {
+    uint64_t u;
+    double d;
+    int iv;
+    switch (f->type) {
+    case UMUP__FT_PARAM: { /* a built-in parametrization; the reader handles other names */
+        umup_param_config *pc = (umup_param_config *)p;
+        umup_parametrization v;
+        if (umup_param_parse(s, &v) != UMUP_OK) return 0;
+        pc->param = v;
+        pc->custom = NULL;
+        return 1;
+    }
+    case UMUP__FT_FLOAT:
+        if (!umup__parse_g(s, &d) || fabs(d) > 3.4028234663852886e38) return 0;
+        { float v = (float)d; memcpy(p, &v, sizeof v); }
+        return 1;
+    case UMUP__FT_DOUBLE:
+        if (!umup__parse_g(s, &d)) return 0;
+        memcpy(p, &d, sizeof d);
+        return 1;
+    case UMUP__FT_U64:
+        if (!umup__parse_u64(s, (uint64_t)-1, &u)) return 0;
+        memcpy(p, &u, sizeof u);
+        return 1;
+    case UMUP__FT_LONG:
+        if (!umup__parse_u64(s, (uint64_t)(LONG_MAX - 1), &u)) return 0;
+        { long v = (long)u; memcpy(p, &v, sizeof v); }
+        return 1;
+    case UMUP__FT_ENUM:
+        for (iv = 0; iv < 64 && f->name(iv); iv++)
+            if (!strcmp(s, f->name(iv))) { memcpy(p, &iv, sizeof iv); return 1; }
+        if (version == 1 && umup__parse_u64(s, 63, &u) && f->name((int)u)) { iv = (int)u; memcpy(p, &iv, sizeof iv); return 1; }
+        return 0;
+    case UMUP__FT_BOOL:
+        if (!strcmp(s, "true") || !strcmp(s, "false")) iv = s[0] == 't';
+        else if (version == 1 && (!strcmp(s, "0") || !strcmp(s, "1"))) iv = s[0] == '1';
+        else return 0;
+        memcpy(p, &iv, sizeof iv);
+        return 1;
+    default: /* INT, AUTO */
+        if (f->type == UMUP__FT_AUTO && !strcmp(s, "auto")) u = 0;
+        else if (!umup__parse_u64(s, (uint64_t)INT_MAX, &u)) return 0;
+        iv = (int)u;
+        memcpy(p, &iv, sizeof iv);
+        return 1;
+    }
+}
+
+/* Whether two values of the field are equal (floats by value). */
+static int umup__field_equal(const umup__ckpt_field *f, const void *a, const void *b) {
+    if (f->type == UMUP__FT_PARAM) {
+        char x[64], y[64];
+        umup__field_text(f, a, x, sizeof x);
+        umup__field_text(f, b, y, sizeof y);
+        return !strcmp(x, y);
+    }
+    if (f->type == UMUP__FT_FLOAT) { float x, y; memcpy(&x, a, sizeof x); memcpy(&y, b, sizeof y); return x == y; }
+    if (f->type == UMUP__FT_DOUBLE) { double x, y; memcpy(&x, a, sizeof x); memcpy(&y, b, sizeof y); return x == y; }
+    return umup__field_get(f, a) == umup__field_get(f, b);
+}
+
+/* ---- checkpoints: a small strict JSON reader for the safetensors header ------------------------- */
+typedef struct { const char *s; size_t n, i; } umup__js;
+
+static void umup__js_ws(umup__js *j) {
+    while (j->i < j->n && (j->s[j->i] == ' ' || j->s[j->i] == '\t' || j->s[j->i] == '\n' || j->s[j->i] == '\r')) j->i++;
+}
+static int umup__js_ch(umup__js *j, char c) {
+    umup__js_ws(j);
+    if (j->i < j->n && j->s[j->i] == c) { j->i++; return 1; }
+    return 0;
+}
+/* A string into out (cap bytes; simple escapes, \u00XX): 1 on success. A longer string fails, or,
+ * with *cut non-NULL, is cut to fit and sets *cut. */
+static int umup__js_str(umup__js *j, char *out, size_t cap, int *cut) {
+    size_t k = 0;
+    if (cut) *cut = 0;
+    if (!umup__js_ch(j, '"')) return 0;
+    while (j->i < j->n) {
+        char c = j->s[j->i++];
+        if (c == '"') { out[k] = 0; return 1; }
+        if ((unsigned char)c < 0x20) return 0;
+        if (c == '\\') {
+            if (j->i >= j->n) return 0;
+            c = j->s[j->i++];
+            switch (c) {
+            case '"': case '\\': case '/': break;
+            case 'n': c = '\n'; break;
+            case 't': c = '\t'; break;
+            case 'r': c = '\r'; break;
+            case 'b': c = '\b'; break;
+            case 'f': c = '\f'; break;
+            case 'u': {
+                unsigned v = 0;
+                int q;
+                if (j->i + 4 > j->n) return 0;
+                for (q = 0; q < 4; q++) {
+                    char h = j->s[j->i++];
+                    v = v * 16 + (unsigned)(h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                                           : h >= 'A' && h <= 'F' ? h - 'A' + 10 : 99);
+                    if (v > 0xFFFF) return 0;
+                }
+                c = v < 0x80 ? (char)v : '?'; /* non-ASCII code points are kept only as '?' */
+                break;
+            }
+            default: return 0;
+            }
+        }
+        if (k + 1 >= cap) {
+            if (!cut) return 0;
+            *cut = 1;
+            continue;
+        }
+        out[k++] = c;
+    }
+    return 0;
+}
+static int umup__js_uint(umup__js *j, uint64_t *v) {
+    int digits = 0;
+    umup__js_ws(j);
+    *v = 0;
+    while (j->i < j->n && j->s[j->i] >= '0' && j->s[j->i] <= '9') {
+        if (*v > (uint64_t)1e17) return 0;
+        *v = *v * 10 + (uint64_t)(j->s[j->i++] - '0');
+        digits++;
+    }
+    return digits > 0;
+}
+
+/* One tensor entry and one metadata pair of a safetensors header. */
+typedef struct { char name[128]; char dtype[12]; int ndim, esize; uint64_t shape[8], numel, begin, end; } umup__st_entry;
+typedef struct { char key[64]; char val[256]; int cut; } umup__st_meta;
+
+/* A parsed checkpoint: the header and, when read, the tensor bytes. */
+typedef struct {
+    umup__st_entry *ents;
+    int n_ents, cap_ents;
+    umup__st_meta *meta;
+    int n_meta;
+    uint64_t hlen, data_off, dsize;   /* data [data_off, data_off + dsize) of the file */
+    unsigned char *data;              /* dsize bytes when read */
+    int version;                      /* 2, 1, or 0 (no umup format tag) */
+    int full;                         /* optimizer state present ("contents": "full", or version 1) */
+    long step;                        /* -1: not recorded */
+    char param_name[64];              /* the parametrization's name (version >= 1) */
+    int custom_param;                 /* 1: not a built-in one (mc.param says nothing then) */
+    umup_model_config mc;             /* recorded settings (version >= 1) */
+    umup_optim_config oc;
+} umup__ckpt;
+
+static void umup__ckpt_free(umup__ckpt *c) {
+    if (c->ents) UMUP_FREE(c->ents);
+    if (c->meta) UMUP_FREE(c->meta);
+    if (c->data) UMUP_FREE(c->data);
+    memset(c, 0, sizeof *c);
+}
+
+static const char *umup__ckpt_meta(const umup__ckpt *c, const char *key) {
+    int k;
+    for (k = 0; k < c->n_meta; k++) if (!strcmp(c->meta[k].key, key)) return c->meta[k].val;
+    return NULL;
+}
+
+/* Element size of a safetensors dtype (0: unknown). */
+static int umup__dtype_size(const char *dt) {
+    static const struct { const char *name; int size; } t[] = {
+        {"F64", 8}, {"I64", 8}, {"U64", 8}, {"F32", 4}, {"I32", 4}, {"U32", 4}, {"F16", 2}, {"BF16", 2},
+        {"I16", 2}, {"U16", 2}, {"I8", 1}, {"U8", 1}, {"BOOL", 1}, {"F8_E4M3", 1}, {"F8_E5M2", 1}};
+    size_t i;
+    for (i = 0; i < sizeof t / sizeof t[0]; i++) if (!strcmp(dt, t[i].name)) return t[i].size;
+    return 0;
+}
+
+static int umup__cmp_begin(const void *a, const void *b) {
+    const umup__st_entry *x = *(const umup__st_entry *const *)a, *y = *(const umup__st_entry *const *)b;
+    return x->begin < y->begin ? -1 : x->begin > y->begin ? 1 : (x->end > y->end) - (x->end < y->end);
+}
+
+/* Parses the JSON header hdr[0 .. n) into c (entries, metadata); FORMAT errors in msg. */
+static umup_status umup__st_parse(umup__ckpt *c, const char *hdr, size_t n, umup__msg *msg) {
+    umup__js j;
+    char key[128];
+    int k, q;
+    j.s = hdr; j.n = n; j.i = 0;
+#define UMUP__BAD(...) do { umup__msg_add(msg, "corrupt safetensors header: " __VA_ARGS__); return UMUP_ERR_FORMAT; } while (0)
+    c->meta = (umup__st_meta *)UMUP_MALLOC(sizeof(umup__st_meta) * 256);
+    if (!c->meta) return UMUP_ERR_NOMEM;
+    if (!umup__js_ch(&j, '{')) UMUP__BAD("not a JSON object");
+    if (!umup__js_ch(&j, '}')) {
+        do {
+            if (!umup__js_str(&j, key, sizeof key, NULL) || !umup__js_ch(&j, ':')) UMUP__BAD("bad key");
+            if (!strcmp(key, "__metadata__")) {
+                if (!umup__js_ch(&j, '{')) UMUP__BAD("__metadata__ is not an object");
+                if (!umup__js_ch(&j, '}')) {
+                    do {
+                        umup__st_meta *m;
+                        if (c->n_meta >= 256) UMUP__BAD("more than 256 metadata entries");
+                        m = &c->meta[c->n_meta];
+                        if (!umup__js_str(&j, m->key, sizeof m->key, &m->cut) || !umup__js_ch(&j, ':'))
+                            UMUP__BAD("bad metadata key");
+                        if (m->cut) m->key[0] = 0; /* an overlong key is none of ours */
+                        if (!umup__js_str(&j, m->val, sizeof m->val, &m->cut)) UMUP__BAD("metadata values must be strings");
+                        for (k = 0; k < c->n_meta; k++)
+                            if (m->key[0] && !strcmp(c->meta[k].key, m->key)) UMUP__BAD("metadata key %.60s twice", m->key);
+                        c->n_meta++;
+                    } while (umup__js_ch(&j, ','));
+                    if (!umup__js_ch(&j, '}')) UMUP__BAD("unterminated __metadata__");
+                }
+            } else {
+                umup__st_entry *e;
+                char f[32];
+                int have = 0;
+                if (c->n_ents == c->cap_ents) {
+                    int nc = c->cap_ents ? 2 * c->cap_ents : 64;
+                    umup__st_entry *ne;
+                    if (nc > (1 << 20)) UMUP__BAD("more than 2^20 tensors");
+                    ne = (umup__st_entry *)UMUP_MALLOC(sizeof(umup__st_entry) * (size_t)nc);
+                    if (!ne) return UMUP_ERR_NOMEM;
+                    if (c->ents) { memcpy(ne, c->ents, sizeof(umup__st_entry) * (size_t)c->n_ents); UMUP_FREE(c->ents); }
+                    c->ents = ne;
+                    c->cap_ents = nc;
+                }
+                e = &c->ents[c->n_ents++];
+                memset(e, 0, sizeof *e);
+                memcpy(e->name, key, sizeof e->name);
+                if (!umup__js_ch(&j, '{')) UMUP__BAD("tensor %.100s is not an object", key);
+                do {
+                    if (!umup__js_str(&j, f, sizeof f, NULL) || !umup__js_ch(&j, ':')) UMUP__BAD("bad field in tensor %.100s", key);
+                    if (!strcmp(f, "dtype") && !(have & 1)) {
+                        if (!umup__js_str(&j, e->dtype, sizeof e->dtype, NULL) || !(e->esize = umup__dtype_size(e->dtype)))
+                            UMUP__BAD("tensor %.100s has an unknown dtype", key);
+                        have |= 1;
+                    } else if ((!strcmp(f, "shape") && !(have & 2)) || (!strcmp(f, "data_offsets") && !(have & 4))) {
+                        uint64_t v[8];
+                        int nv = 0, is_shape = f[0] == 's';
+                        if (!umup__js_ch(&j, '[')) UMUP__BAD("tensor %.100s: %s is not an array", key, f);
+                        if (!umup__js_ch(&j, ']')) {
+                            do {
+                                if (nv >= 8 || !umup__js_uint(&j, &v[nv])) UMUP__BAD("tensor %.100s: bad %s", key, f);
+                                nv++;
+                            } while (umup__js_ch(&j, ','));
+                            if (!umup__js_ch(&j, ']')) UMUP__BAD("tensor %.100s: unterminated %s", key, f);
+                        }
+                        if (is_shape) {
+                            e->ndim = nv;
+                            e->numel = 1;
+                            for (q = 0; q < nv; q++) {
+                                e->shape[q] = v[q];
+                                if (v[q] && e->numel > ((uint64_t)1 << 62) / v[q]) UMUP__BAD("tensor %.100s is too large", key);
+                                e->numel *= v[q];
+                            }
+                            have |= 2;
+                        } else {
+                            if (nv != 2 || v[1] < v[0]) UMUP__BAD("tensor %.100s: bad data_offsets", key);
+                            e->begin = v[0];
+                            e->end = v[1];
+                            have |= 4;
+                        }
+                    } else UMUP__BAD("tensor %.100s: unknown or repeated field %.30s", key, f);
+                } while (umup__js_ch(&j, ','));
+                if (!umup__js_ch(&j, '}') || have != 7) UMUP__BAD("tensor %.100s: incomplete entry", key);
+                if (e->end - e->begin != e->numel * (uint64_t)e->esize)
+                    UMUP__BAD("tensor %.100s: data_offsets do not match its shape and dtype", key);
+            }
+        } while (umup__js_ch(&j, ','));
+        if (!umup__js_ch(&j, '}')) UMUP__BAD("unterminated object");
+    }
+    umup__js_ws(&j);
+    if (j.i != j.n) UMUP__BAD("bytes after the JSON object");
+#undef UMUP__BAD
+    return UMUP_OK;
+}
+
+/* Reads and validates the file's header (and with want_data, every tensor byte):
+ * layout, format tag, contents, step and settings. */
+static umup_status umup__ckpt_read(umup__ckpt *c, const char *path, int want_data, umup__msg *msg) {
+    umup__rfile r;
+    unsigned char le[8];
+    char *hdr = NULL;
+    umup_status st;
+    int i, k;
+    memset(c, 0, sizeof *c);
+    c->step = -1;
+    st = umup__rfile_open(&r, path, msg);
+    if (st != UMUP_OK) return st;
+#define UMUP__FAIL(code, ...) do { umup__msg_add(msg, __VA_ARGS__); st = (code); goto done; } while (0)
+    if (r.size < 10 || !umup__rfile_read(&r, le, 8, 0))
+        UMUP__FAIL(UMUP_ERR_FORMAT, "%.300s is not a safetensors file (%llu bytes)", path, (unsigned long long)r.size);
+    for (i = 0; i < 8; i++) c->hlen |= (uint64_t)le[i] << (8 * i);
+    if (c->hlen < 2 || c->hlen > 100000000u || c->hlen > r.size - 8)
+        UMUP__FAIL(UMUP_ERR_FORMAT, "%.300s: bad safetensors header length %llu (file truncated?)", path, (unsigned long long)c->hlen);
+    c->data_off = 8 + c->hlen;
+    c->dsize = r.size - c->data_off;
+    hdr = (char *)UMUP_MALLOC((size_t)c->hlen + 1);
+    if (!hdr) UMUP__FAIL(UMUP_ERR_NOMEM, "out of memory");
+    if (!umup__rfile_read(&r, hdr, (size_t)c->hlen, 8)) UMUP__FAIL(UMUP_ERR_IO, "cannot read %.300s", path);
+    hdr[c->hlen] = 0;
+    st = umup__st_parse(c, hdr, (size_t)c->hlen, msg);
+    if (st != UMUP_OK) goto done;
+    {   /* every data byte belongs to exactly one tensor: no overlaps, holes or trailing bytes */
+        const umup__st_entry **order = (const umup__st_entry **)UMUP_MALLOC(sizeof(void *) * (size_t)(c->n_ents + 1));
+        uint64_t at = 0;
+        if (!order) UMUP__FAIL(UMUP_ERR_NOMEM, "out of memory");
+        for (k = 0; k < c->n_ents; k++) order[k] = &c->ents[k];
+        qsort(order, (size_t)c->n_ents, sizeof(void *), umup__cmp_begin);
+        for (k = 0; k < c->n_ents && st == UMUP_OK; k++) {
+            if (order[k]->begin < at) { umup__msg_add(msg, "%.300s: tensors %.100s and %.100s overlap", path, order[k - 1]->name, order[k]->name); st = UMUP_ERR_FORMAT; }
+            else if (order[k]->begin > at) { umup__msg_add(msg, "%.300s: unused bytes before tensor %.100s", path, order[k]->name); st = UMUP_ERR_FORMAT; }
+            else if (order[k]->end > c->dsize) { umup__msg_add(msg, "%.300s is truncated: tensor %.100s ends past the end of the file", path, order[k]->name); st = UMUP_ERR_FORMAT; }
+            at = order[k]->end;
+        }
+        UMUP_FREE((void *)order);
+        if (st != UMUP_OK) goto done;
+        if (at != c->dsize)
+            UMUP__FAIL(UMUP_ERR_FORMAT, "%.300s: %llu trailing bytes after the last tensor", path, (unsigned long long)(c->dsize - at));
+    }
+    {   /* format, contents, step, settings */
+        const char *fmt = umup__ckpt_meta(c, "format"), *contents = umup__ckpt_meta(c, "contents"),
+                   *step = umup__ckpt_meta(c, "step");
+        int bad = 0;
+        c->version = fmt && !strcmp(fmt, "umup-checkpoint-2") ? 2 : fmt && !strcmp(fmt, "umup-checkpoint-1") ? 1 : 0;
+        if (!c->version && fmt && !strncmp(fmt, "umup-checkpoint-", 16))
+            UMUP__FAIL(UMUP_ERR_FORMAT, "%.300s has format %.60s, which this version of umup cannot read", path, fmt);
+        if (c->version == 2) {
+            if (!contents || (strcmp(contents, "full") && strcmp(contents, "weights")))
+                UMUP__FAIL(UMUP_ERR_FORMAT, "%.300s: \"contents\" is missing or not full/weights", path);
+            c->full = contents[0] == 'f';
+        } else c->full = c->version == 1;
+        if (step && c->version) {
+            uint64_t u;
+            if (!umup__parse_u64(step, (uint64_t)(LONG_MAX - 1), &u))
+                UMUP__FAIL(UMUP_ERR_FORMAT, "%.300s: step \"%.40s\" is not a whole number of steps that fits in a long", path, step);
+            c->step = (long)u;
+        } else if (c->version)
+            UMUP__FAIL(UMUP_ERR_FORMAT, "%.300s: the step is missing", path);
+        if (c->version) {
+            c->mc = umup_model_config_default(); /* what an older format does not record keeps its default */
+            memset(&c->oc, 0, sizeof c->oc);
+            for (i = 0; i < UMUP__N_FIELDS; i++) {
+                const umup__ckpt_field *f = &umup__ckpt_fields[i];
+                const char *v = umup__ckpt_meta(c, f->key);
+                void *p = umup__field_ptr(f, &c->mc, &c->oc);
+                if (!v) {
+                    if (f->since > c->version) continue;
+                    umup__msg_add(msg, "the setting %s is missing", f->key);
+                    bad++;
+                } else if (f->type == UMUP__FT_PARAM) {
+                    size_t l = strlen(v);
+                    snprintf(c->param_name, sizeof c->param_name, "%.63s", v);
+                    if (!umup__field_parse(f, v, c->version, p)) { /* a custom parametrization: its name only */
+                        c->custom_param = 1;
+                        if (l == 0 || l >= sizeof c->param_name) {
+                            umup__msg_add(msg, "bad value \"%.60s\" for %s", v, f->key);
+                            bad++;
+                        }
+                    }
+                } else if (!umup__field_parse(f, v, c->version, p)) {
+                    umup__msg_add(msg, "bad value \"%.60s\" for %s", v, f->key);
+                    bad++;
+                }
+            }
+            if (bad) { st = UMUP_ERR_FORMAT; goto done; }
+            if (c->version == 1 && c->mc.heads > 0) c->mc.head_size = c->mc.width / c->mc.heads;
+            if (c->oc.schedule.total > 0 && c->step > c->oc.schedule.total)
+                UMUP__FAIL(UMUP_ERR_FORMAT, "%.300s: step %ld is past the file's own schedule total %ld", path, c->step,
+                           c->oc.schedule.total);
+        }
+    }
+    if (want_data) {
+        c->data = (unsigned char *)UMUP_MALLOC(c->dsize ? (size_t)c->dsize : 1);
+        if (!c->data || (uint64_t)(size_t)c->dsize != c->dsize) UMUP__FAIL(UMUP_ERR_NOMEM, "out of memory");
+        if (c->dsize && !umup__rfile_read(&r, c->data, (size_t)c->dsize, c->data_off))
+            UMUP__FAIL(UMUP_ERR_IO, "cannot read %.300s (changed while reading?)", path);
+    }
+#undef UMUP__FAIL
+done:
+    umup__rfile_close(&r);
+    if (hdr) UMUP_FREE(hdr);
+    if (st != UMUP_OK) umup__ckpt_free(c);
+    return st;
+}
+
+/* ---- checkpoints: the trainer's state ----------------------------------------------------------- */
 
 /* number of optimizer moment tensors per parameter tensor */
 static int umup__n_moments(const umup_trainer *t) { return umup_optim_moments(&t->opt.cfg); }
 
-/* The data of entry e (0 .. n_tensors (1 + moments)): parameters, then m, then v. */
+/* Entry e (0 .. n_tensors (1 + moments)) of the trainer's checkpoint: parameters, then the first
+ * moments "optim.m.<name>", then the second moments "optim.v.<name>". */
 static float *umup__ckpt_entry(umup_trainer *t, int e, char *name, size_t cap, int *rows, int *cols) {
-    int n = t->model->n_tensors, which = e / n;
-    const umup_tensor_info *ti = &t->model->tensors[e % n];
+    int n = umup_model_num_tensors(t->model), which = e / n;
+    const umup_tensor_info *ti = umup_model_tensor(t->model, e % n);
     *rows = ti->rows;
     *cols = ti->cols;
-    if (which == 0) { snprintf(name, cap, "%s", ti->name); return t->model->params + ti->offset; }
+    if (which == 0) { snprintf(name, cap, "%s", ti->name); return umup_model_params(t->model) + ti->offset; }
     snprintf(name, cap, "optim.%s.%s", which == 1 ? "m" : "v", ti->name);
     return t->state + (which == 2 ? umup_model_num_params(t->model) : 0) + ti->offset;
+}
+
+/* The settings a checkpoint of t records: the resolved model configuration, except base_width and
+ * base_depth as the caller set them, and the resolved optimizer configuration. */
+static void umup__ckpt_recorded(const umup_trainer *t, umup_model_config *mc, umup_optim_config *oc) {
+    *mc = *umup_model_get_config(t->model);
+    mc->param.base_width = t->mc_set.param.base_width;
+    mc->param.base_depth = t->mc_set.param.base_depth;
+    *oc = t->opt.cfg;
+}
+
+static int umup__little_endian(void) {
+    const uint32_t one = 1;
+    return *(const unsigned char *)&one == 1;
+}
+static void umup__bswap32(void *p, size_t n) {
+    unsigned char *b = (unsigned char *)p, x;
+    size_t i;
+    for (i = 0; i < n; i++, b += 4) { x = b[0]; b[0] = b[3]; b[3] = x; x = b[1]; b[1] = b[2]; b[2] = x; }
+}
+/* Index of the first NaN/Inf among n little-endian F32 values at b, or n. */
+static size_t umup__first_nonfinite_le(const unsigned char *b, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++, b += 4) {
+        uint32_t bits = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+        if ((bits & 0x7f800000u) == 0x7f800000u) return i;
+    }
+    return n;
 }
 
 /* growable string */
@@ -4202,305 +5356,354 @@ static void umup__sb_add(umup__sb *b, const char *txt) {
     memcpy(b->s + b->n, txt, l + 1);
     b->n += l;
 }
-
-UMUPDEF umup_status umup_trainer_save(umup_trainer *t, const char *path) {
-    umup__sb hb;
-    char line[512], cfgtxt[4096], tmp[1024], name[96];
-    int e, ne, rows, cols;
-    size_t off = 0, pad;
-    uint64_t hlen;
-    unsigned char le[8];
-    FILE *f;
-    int i, ok;
-    if (!t || !path) return UMUP_ERR_NULL;
-    t->err[0] = 0;
-    memset(&hb, 0, sizeof hb);
-    ne = t->model->n_tensors * (1 + umup__n_moments(t));
-    umup__config_text(t, cfgtxt, sizeof cfgtxt);
-    /* header JSON: metadata (one string per setting), then the tensors in order */
-    umup__sb_add(&hb, "{\"__metadata__\":{\"format\":\"umup-checkpoint-1\"");
-    snprintf(line, sizeof line, ",\"step\":\"%ld\"", t->opt.step);
-    umup__sb_add(&hb, line);
-    {
-        char *p = cfgtxt;
-        while (*p) {
-            char *eq = strchr(p, '='), *nl = strchr(p, '\n');
-            if (!eq || !nl) break;
-            snprintf(line, sizeof line, ",\"%.*s\":\"%.*s\"", (int)(eq - p), p, (int)(nl - eq - 1), eq + 1);
-            umup__sb_add(&hb, line);
-            p = nl + 1;
-        }
+/* txt as a JSON string (run information is printable ASCII: only " and \ need escapes). */
+static void umup__sb_add_json(umup__sb *b, const char *txt) {
+    char one[3];
+    umup__sb_add(b, "\"");
+    for (; *txt; txt++) {
+        one[0] = *txt == '"' || *txt == '\\' ? '\\' : *txt;
+        one[1] = *txt == '"' || *txt == '\\' ? *txt : 0;
+        one[2] = 0;
+        umup__sb_add(b, one);
     }
-    umup__sb_add(&hb, "}");
+    umup__sb_add(b, "\"");
+}
+
+static umup_status umup__trainer_save(umup_trainer *t, const char *path, int full) {
+    umup__msg msg;
+    umup__sb hb;
+    umup__afile af;
+    umup_model_config mc;
+    umup_optim_config oc;
+    char line[512], val[64], name[128];
+    int e, ne, rows, cols, i, le = umup__little_endian();
+    uint64_t off = 0, hlen;
+    unsigned char lenb[8];
+    float *stage = NULL;
+    umup_status st;
+    if (!t || !path) return UMUP_ERR_NULL;
+    umup__msg_init(&msg, t->err, sizeof t->err);
+    ne = umup_model_num_tensors(t->model) * (1 + (full ? umup__n_moments(t) : 0));
+    /* a checkpoint that could not be loaded must never replace one that can */
     for (e = 0; e < ne; e++) {
-        size_t bytes;
+        const float *x = umup__ckpt_entry(t, e, name, sizeof name, &rows, &cols);
+        size_t k, n = (size_t)rows * (size_t)cols;
+        for (k = 0; k < n; k++)
+            if (!(x[k] - x[k] == 0.0f)) {
+                umup__msg_add(&msg, "tensor %s holds %s at [%lu, %lu]: not saved", name, x[k] != x[k] ? "a NaN" : "an Inf",
+                              (unsigned long)(k / (size_t)cols), (unsigned long)(k % (size_t)cols));
+                return UMUP_ERR_NONFINITE;
+            }
+    }
+    /* header: metadata (strings only), then the tensors in order */
+    memset(&hb, 0, sizeof hb);
+    umup__ckpt_recorded(t, &mc, &oc);
+    snprintf(line, sizeof line, "{\"__metadata__\":{\"format\":\"umup-checkpoint-2\",\"contents\":\"%s\",\"step\":\"%ld\"",
+             full ? "full" : "weights", t->opt.step);
+    umup__sb_add(&hb, line);
+    for (i = 0; i < UMUP__N_FIELDS; i++) {
+        const umup__ckpt_field *f = &umup__ckpt_fields[i];
+        umup__field_text(f, umup__field_ptr(f, &mc, &oc), val, sizeof val);
+        snprintf(line, sizeof line, ",\"%s\":\"%s\"", f->key, val);
+        umup__sb_add(&hb, line);
+    }
+    for (i = 0; i < t->n_run_info; i++) {
+        snprintf(line, sizeof line, ",\"run.%s\":", t->run_key[i]);
+        umup__sb_add(&hb, line);
+        umup__sb_add_json(&hb, t->run_val[i]);
+    }
+    snprintf(line, sizeof line, ",\"writer\":\"umup %d.%d.%d\"}", UMUP_VERSION_MAJOR, UMUP_VERSION_MINOR, UMUP_VERSION_PATCH);
+    umup__sb_add(&hb, line);
+    for (e = 0; e < ne; e++) {
+        uint64_t bytes;
         umup__ckpt_entry(t, e, name, sizeof name, &rows, &cols);
-        bytes = (size_t)rows * cols * sizeof(float);
-        snprintf(line, sizeof line, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%d,%d],\"data_offsets\":[%lu,%lu]}", name, rows,
-                 cols, (unsigned long)off, (unsigned long)(off + bytes));
+        bytes = (uint64_t)rows * (uint64_t)cols * 4u;
+        snprintf(line, sizeof line, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%d,%d],\"data_offsets\":[%llu,%llu]}", name, rows,
+                 cols, (unsigned long long)off, (unsigned long long)(off + bytes));
         umup__sb_add(&hb, line);
         off += bytes;
     }
     umup__sb_add(&hb, "}");
-    pad = (8 - (hb.n + 8) % 8) % 8; /* data starts 8-byte aligned */
-    for (i = 0; i < (int)pad; i++) umup__sb_add(&hb, " ");
-    if (hb.oom) { if (hb.s) UMUP_FREE(hb.s); snprintf(t->err, sizeof t->err, "out of memory"); return UMUP_ERR_NOMEM; }
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    f = fopen(tmp, "wb");
-    if (!f) {
+    while (!hb.oom && (hb.n + 8) % 8) umup__sb_add(&hb, " "); /* the data starts 8-byte aligned */
+    if (!le) stage = (float *)UMUP_MALLOC(sizeof(float) * 16384);
+    if (hb.oom || (!le && !stage)) {
+        if (hb.s) UMUP_FREE(hb.s);
+        umup__msg_add(&msg, "out of memory");
+        return UMUP_ERR_NOMEM;
+    }
+    st = umup__afile_open(&af, path, &msg);
+    if (st != UMUP_OK) {
         UMUP_FREE(hb.s);
-        snprintf(t->err, sizeof t->err, "cannot create %.200s", tmp);
-        return UMUP_ERR_IO;
+        if (stage) UMUP_FREE(stage);
+        return st;
     }
     hlen = hb.n;
-    for (i = 0; i < 8; i++) le[i] = (unsigned char)(hlen >> (8 * i));
-    ok = fwrite(le, 1, 8, f) == 8 && fwrite(hb.s, 1, hb.n, f) == hb.n;
-    for (e = 0; e < ne && ok; e++) {
-        const float *data = umup__ckpt_entry(t, e, name, sizeof name, &rows, &cols);
-        ok = fwrite(data, sizeof(float), (size_t)rows * cols, f) == (size_t)rows * cols; /* little-endian hosts */
-    }
-    ok = (fflush(f) == 0) && ok;
-    ok = (fclose(f) == 0) && ok;
-    UMUP_FREE(hb.s);
-    if (!ok || rename(tmp, path) != 0) {
-        remove(tmp);
-        snprintf(t->err, sizeof t->err, "cannot write %.200s", path);
-        return UMUP_ERR_IO;
-    }
-    return UMUP_OK;
-}
-
-/* ---- a small strict JSON reader for the safetensors header ---- */
-typedef struct { const char *s; size_t n, i; } umup__js;
-
-static void umup__js_ws(umup__js *j) {
-    while (j->i < j->n && (j->s[j->i] == ' ' || j->s[j->i] == '\t' || j->s[j->i] == '\n' || j->s[j->i] == '\r')) j->i++;
-}
-static int umup__js_ch(umup__js *j, char c) {
-    umup__js_ws(j);
-    if (j->i < j->n && j->s[j->i] == c) { j->i++; return 1; }
-    return 0;
-}
-/* string into out (cap bytes, ASCII escapes only); returns 1 on success */
-static int umup__js_str(umup__js *j, char *out, size_t cap) {
-    size_t k = 0;
-    if (!umup__js_ch(j, '"')) return 0;
-    while (j->i < j->n) {
-        char c = j->s[j->i++];
-        if (c == '"') { if (k >= cap) return 0; out[k] = 0; return 1; }
-        if ((unsigned char)c < 0x20) return 0;
-        if (c == '\\') {
-            if (j->i >= j->n) return 0;
-            c = j->s[j->i++];
-            switch (c) {
-            case '"': case '\\': case '/': break;
-            case 'n': c = '\n'; break;
-            case 't': c = '\t'; break;
-            case 'r': c = '\r'; break;
-            case 'b': c = '\b'; break;
-            case 'f': c = '\f'; break;
-            default: return 0;
-            }
-        }
-        if (k + 1 >= cap) return 0;
-        out[k++] = c;
-    }
-    return 0;
-}
-static int umup__js_uint(umup__js *j, uint64_t *v) {
-    int digits = 0;
-    umup__js_ws(j);
-    *v = 0;
-    while (j->i < j->n && j->s[j->i] >= '0' && j->s[j->i] <= '9') {
-        if (*v > (uint64_t)1e17) return 0;
-        *v = *v * 10 + (uint64_t)(j->s[j->i++] - '0');
-        digits++;
-    }
-    return digits > 0;
-}
-
-typedef struct { char name[96]; int ndim, shape[4]; uint64_t begin, end; } umup__st_entry;
-typedef struct { char key[48]; char val[160]; } umup__st_meta;
-
-static umup_status umup__st_parse(umup_trainer *t, const char *hdr, size_t n, umup__st_entry *ents, int max_ents,
-                                  int *n_ents, umup__st_meta *meta, int max_meta, int *n_meta) {
-    umup__js j;
-    char key[96];
-    j.s = hdr; j.n = n; j.i = 0;
-    *n_ents = *n_meta = 0;
-#define UMUP__BAD(msg) do { snprintf(t->err, sizeof t->err, "corrupt checkpoint header: %s", msg); return UMUP_ERR_FORMAT; } while (0)
-    if (!umup__js_ch(&j, '{')) UMUP__BAD("not a JSON object");
-    if (umup__js_ch(&j, '}')) UMUP__BAD("empty");
-    do {
-        if (!umup__js_str(&j, key, sizeof key) || !umup__js_ch(&j, ':')) UMUP__BAD("bad key");
-        if (!strcmp(key, "__metadata__")) {
-            if (!umup__js_ch(&j, '{')) UMUP__BAD("bad metadata");
-            if (!umup__js_ch(&j, '}')) {
-                do {
-                    if (*n_meta >= max_meta) UMUP__BAD("too much metadata");
-                    if (!umup__js_str(&j, meta[*n_meta].key, sizeof meta[*n_meta].key) || !umup__js_ch(&j, ':') ||
-                        !umup__js_str(&j, meta[*n_meta].val, sizeof meta[*n_meta].val))
-                        UMUP__BAD("bad metadata entry");
-                    (*n_meta)++;
-                } while (umup__js_ch(&j, ','));
-                if (!umup__js_ch(&j, '}')) UMUP__BAD("unterminated metadata");
-            }
-        } else {
-            umup__st_entry *e;
-            char f[32], dt[16];
-            int have = 0;
-            if (*n_ents >= max_ents) UMUP__BAD("unexpected tensors");
-            e = &ents[(*n_ents)++];
-            memset(e, 0, sizeof *e);
-            memcpy(e->name, key, sizeof e->name);
-            if (!umup__js_ch(&j, '{')) UMUP__BAD("bad tensor entry");
-            do {
-                if (!umup__js_str(&j, f, sizeof f) || !umup__js_ch(&j, ':')) UMUP__BAD("bad tensor field");
-                if (!strcmp(f, "dtype")) {
-                    if (!umup__js_str(&j, dt, sizeof dt) || strcmp(dt, "F32")) UMUP__BAD("dtype is not F32");
-                    have |= 1;
-                } else if (!strcmp(f, "shape") || !strcmp(f, "data_offsets")) {
-                    uint64_t v[4];
-                    int k = 0, is_shape = f[0] == 's';
-                    if (!umup__js_ch(&j, '[')) UMUP__BAD("bad array");
-                    if (!umup__js_ch(&j, ']')) {
-                        do {
-                            if (k >= 4 || !umup__js_uint(&j, &v[k])) UMUP__BAD("bad array element");
-                            k++;
-                        } while (umup__js_ch(&j, ','));
-                        if (!umup__js_ch(&j, ']')) UMUP__BAD("unterminated array");
-                    }
-                    if (is_shape) {
-                        int q;
-                        e->ndim = k;
-                        for (q = 0; q < k; q++) {
-                            if (v[q] > 1u << 30) UMUP__BAD("shape too large");
-                            e->shape[q] = (int)v[q];
-                        }
-                        have |= 2;
-                    } else {
-                        if (k != 2 || v[1] < v[0]) UMUP__BAD("bad data_offsets");
-                        e->begin = v[0];
-                        e->end = v[1];
-                        have |= 4;
-                    }
-                } else UMUP__BAD("unknown tensor field");
-            } while (umup__js_ch(&j, ','));
-            if (!umup__js_ch(&j, '}') || have != 7) UMUP__BAD("incomplete tensor entry");
-        }
-    } while (umup__js_ch(&j, ','));
-    if (!umup__js_ch(&j, '}')) UMUP__BAD("unterminated object");
-    umup__js_ws(&j);
-    if (j.i != j.n) UMUP__BAD("trailing bytes");
-#undef UMUP__BAD
-    return UMUP_OK;
-}
-
-UMUPDEF umup_status umup_trainer_load(umup_trainer *t, const char *path) {
-    FILE *f;
-    long fsize;
-    unsigned char le[8];
-    uint64_t hlen = 0, dsize;
-    char *hdr = NULL, cfgtxt[4096];
-    unsigned char *data = NULL;
-    umup__st_entry *ents = NULL;
-    umup__st_meta meta[80];
-    int n_ents = 0, n_meta = 0, ne, e, i, k;
-    long step = -1;
-    umup_status st = UMUP_OK;
-    if (!t || !path) return UMUP_ERR_NULL;
-    t->err[0] = 0;
-    f = fopen(path, "rb");
-    if (!f) { snprintf(t->err, sizeof t->err, "cannot open %.200s", path); return UMUP_ERR_IO; }
-    if (fseek(f, 0, SEEK_END) != 0 || (fsize = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        snprintf(t->err, sizeof t->err, "cannot read %.200s", path);
-        return UMUP_ERR_IO;
-    }
-#define UMUP__FAIL(code, ...) do { snprintf(t->err, sizeof t->err, __VA_ARGS__); st = (code); goto done; } while (0)
-    if (fsize < 10 || fread(le, 1, 8, f) != 8) UMUP__FAIL(UMUP_ERR_FORMAT, "%.200s is truncated (no safetensors header)", path);
-    for (i = 0; i < 8; i++) hlen |= (uint64_t)le[i] << (8 * i);
-    if (hlen < 2 || hlen > 100000000u || hlen > (uint64_t)fsize - 8) UMUP__FAIL(UMUP_ERR_FORMAT, "%.200s: bad header length", path);
-    hdr = (char *)UMUP_MALLOC((size_t)hlen + 1);
-    ne = t->model->n_tensors * (1 + umup__n_moments(t));
-    ents = (umup__st_entry *)UMUP_MALLOC(sizeof(umup__st_entry) * (size_t)(ne + 1));
-    if (!hdr || !ents) UMUP__FAIL(UMUP_ERR_NOMEM, "out of memory");
-    if (fread(hdr, 1, (size_t)hlen, f) != (size_t)hlen) UMUP__FAIL(UMUP_ERR_FORMAT, "%.200s is truncated", path);
-    hdr[hlen] = 0;
-    st = umup__st_parse(t, hdr, (size_t)hlen, ents, ne + 1, &n_ents, meta, 80, &n_meta);
-    if (st != UMUP_OK) goto done;
-    dsize = (uint64_t)fsize - 8 - hlen;
-    /* metadata: format, step, and every setting must equal this trainer's */
-    {
-        int have_format = 0;
-        for (k = 0; k < n_meta; k++) {
-            if (!strcmp(meta[k].key, "format")) have_format = !strcmp(meta[k].val, "umup-checkpoint-1");
-            if (!strcmp(meta[k].key, "step")) {
-                char *end;
-                step = strtol(meta[k].val, &end, 10);
-                if (*end || step < 0) step = -1;
-            }
-        }
-        if (!have_format) UMUP__FAIL(UMUP_ERR_FORMAT, "%.200s is not a umup checkpoint (format tag missing)", path);
-        if (step < 0) UMUP__FAIL(UMUP_ERR_FORMAT, "%.200s: bad or missing step", path);
-    }
-    umup__config_text(t, cfgtxt, sizeof cfgtxt);
-    {
-        char *p = cfgtxt;
-        while (*p) {
-            char *eq = strchr(p, '='), *nl = strchr(p, '\n');
-            char key[48], val[160];
-            int found = 0;
-            if (!eq || !nl) break;
-            snprintf(key, sizeof key, "%.*s", (int)(eq - p), p);
-            snprintf(val, sizeof val, "%.*s", (int)(nl - eq - 1), eq + 1);
-            for (k = 0; k < n_meta; k++) {
-                if (!strcmp(meta[k].key, key)) {
-                    found = 1;
-                    if (strcmp(meta[k].val, val))
-                        UMUP__FAIL(UMUP_ERR_MISMATCH, "checkpoint has %.40s=%.60s, this run has %.40s=%.60s", key, meta[k].val, key, val);
-                }
-            }
-            if (!found) UMUP__FAIL(UMUP_ERR_MISMATCH, "checkpoint lacks the setting %.40s", key);
-            p = nl + 1;
-        }
-    }
-    /* tensors: exactly the expected set, F32, right shapes, in range, not overlapping */
-    if (n_ents != ne) UMUP__FAIL(UMUP_ERR_MISMATCH, "checkpoint has %d tensors, expected %d", n_ents, ne);
+    for (i = 0; i < 8; i++) lenb[i] = (unsigned char)(hlen >> (8 * i));
+    umup__afile_write(&af, lenb, 8);
+    umup__afile_write(&af, hb.s, hb.n);
     for (e = 0; e < ne; e++) {
-        char name[96];
-        int rows, cols, found = -1;
-        umup__ckpt_entry(t, e, name, sizeof name, &rows, &cols);
-        for (k = 0; k < n_ents; k++) if (!strcmp(ents[k].name, name)) found = k;
-        if (found < 0) UMUP__FAIL(UMUP_ERR_MISMATCH, "checkpoint lacks tensor %.96s", name);
-        if (ents[found].ndim != 2 || ents[found].shape[0] != rows || ents[found].shape[1] != cols)
-            UMUP__FAIL(UMUP_ERR_MISMATCH, "tensor %.96s has the wrong shape", name);
-        if (ents[found].end - ents[found].begin != (uint64_t)rows * cols * 4u || ents[found].end > dsize)
-            UMUP__FAIL(UMUP_ERR_FORMAT, "tensor %.96s: data out of range (file truncated?)", name);
+        const float *x = umup__ckpt_entry(t, e, name, sizeof name, &rows, &cols);
+        size_t n = (size_t)rows * (size_t)cols, k;
+        if (le) umup__afile_write(&af, x, n * sizeof(float));
+        else
+            for (k = 0; k < n; k += 16384) {
+                size_t m = n - k < 16384 ? n - k : 16384;
+                memcpy(stage, x + k, m * sizeof(float));
+                umup__bswap32(stage, m);
+                umup__afile_write(&af, stage, m * sizeof(float));
+            }
     }
-    for (e = 0; e < n_ents; e++)
-        for (k = e + 1; k < n_ents; k++)
-            if (ents[e].begin < ents[k].end && ents[k].begin < ents[e].end)
-                UMUP__FAIL(UMUP_ERR_FORMAT, "tensors %.64s and %.64s overlap", ents[e].name, ents[k].name);
-    data = (unsigned char *)UMUP_MALLOC(dsize ? (size_t)dsize : 1);
-    if (!data) UMUP__FAIL(UMUP_ERR_NOMEM, "out of memory");
-    if (fread(data, 1, (size_t)dsize, f) != (size_t)dsize) UMUP__FAIL(UMUP_ERR_FORMAT, "%.200s is truncated", path);
-    for (e = 0; e < ne; e++) { /* every byte validated: now commit */
-        char name[96];
+    UMUP_FREE(hb.s);
+    if (stage) UMUP_FREE(stage);
+    return umup__afile_commit(&af, &msg);
+}
+
+UMUPDEF umup_status umup_trainer_save(umup_trainer *t, const char *path) { return umup__trainer_save(t, path, 1); }
+UMUPDEF umup_status umup_trainer_save_weights(umup_trainer *t, const char *path) { return umup__trainer_save(t, path, 0); }
+
+/* Checks c against t (every mismatch into msg), then copies it in: the full state (full) or the
+ * parameters with a zeroed optimizer state and step 0. Nothing changes unless everything fits. */
+static umup_status umup__trainer_apply(umup_trainer *t, const umup__ckpt *c, int full, const char *path, umup__msg *msg) {
+    umup_model_config mc, fmc = c->mc;
+    umup_optim_config oc, foc = c->oc;
+    int i, k, e, ne, bad = 0, *where;
+    unsigned char *used;
+    char name[128];
+    if (full && !c->version) {
+        umup__msg_add(msg, "%.300s is not a umup checkpoint (no \"format\" tag): only umup_trainer_load_weights reads it", path);
+        return UMUP_ERR_FORMAT;
+    }
+    if (full && !c->full) {
+        umup__msg_add(msg, "%.300s holds weights only (no optimizer state): load it with umup_trainer_load_weights", path);
+        return UMUP_ERR_MISMATCH;
+    }
+    umup__ckpt_recorded(t, &mc, &oc);
+    if (c->version)
+        for (i = 0; i < UMUP__N_FIELDS; i++) {
+            const umup__ckpt_field *f = &umup__ckpt_fields[i];
+            const void *a = umup__field_ptr(f, &fmc, &foc), *b = umup__field_ptr(f, &mc, &oc);
+            char va[64], vb[64];
+            if (f->cls == UMUP__FC_TOTAL || (f->cls == UMUP__FC_TRAIN && !full) || (f->since > c->version)) continue;
+            if (f->type == UMUP__FT_PARAM) { /* by name: a custom parametrization has no enum value */
+                umup__field_text(f, b, vb, sizeof vb);
+                if (!strcmp(c->param_name, vb)) continue;
+                snprintf(va, sizeof va, "%s", c->param_name);
+            } else if (umup__field_equal(f, a, b)) continue;
+            else umup__field_text(f, a, va, sizeof va);
+            umup__field_text(f, b, vb, sizeof vb);
+            umup__msg_add(msg, "%s: the checkpoint has %s, this trainer %s", f->key, va, vb);
+            bad++;
+        }
+    if (full) {
+        if (t->opt.cfg.schedule.total > 0 && c->step > t->opt.cfg.schedule.total) {
+            umup__msg_add(msg, "the checkpoint is at step %ld, past this trainer's schedule total of %ld steps", c->step,
+                          t->opt.cfg.schedule.total);
+            bad++;
+        }
+        for (i = 0; i < t->n_run_info; i++) {
+            char key[40];
+            const char *v;
+            snprintf(key, sizeof key, "run.%s", t->run_key[i]);
+            v = umup__ckpt_meta(c, key);
+            if (v && strcmp(v, t->run_val[i])) {
+                umup__msg_add(msg, "%s: the checkpoint has \"%.60s\", this run \"%.60s\"", key, v, t->run_val[i]);
+                bad++;
+            }
+        }
+    }
+    /* tensors: each expected one present as F32 of its shape; nothing else (but "optim." keys in a
+       weights load) */
+    ne = umup_model_num_tensors(t->model) * (1 + (full ? umup__n_moments(t) : 0));
+    where = (int *)UMUP_MALLOC(sizeof(int) * (size_t)ne);
+    used = (unsigned char *)UMUP_MALLOC((size_t)c->n_ents + 1);
+    if (!where || !used) {
+        if (where) UMUP_FREE(where);
+        if (used) UMUP_FREE(used);
+        umup__msg_add(msg, "out of memory");
+        return UMUP_ERR_NOMEM;
+    }
+    memset(used, 0, (size_t)c->n_ents + 1);
+    for (e = 0; e < ne; e++) {
+        int rows, cols, q;
+        umup__ckpt_entry(t, e, name, sizeof name, &rows, &cols);
+        where[e] = -1;
+        for (q = 0; q < c->n_ents && where[e] < 0; q++) { /* the same position first: umup's own files are in order */
+            k = (e + q) % c->n_ents;
+            if (!strcmp(c->ents[k].name, name)) where[e] = k;
+        }
+        if (where[e] < 0) { umup__msg_add(msg, "tensor %s is missing", name); bad++; continue; }
+        k = where[e];
+        used[k] = 1;
+        if (strcmp(c->ents[k].dtype, "F32")) { umup__msg_add(msg, "tensor %s is %s, not F32", name, c->ents[k].dtype); bad++; }
+        else if (c->ents[k].ndim != 2 || c->ents[k].shape[0] != (uint64_t)rows || c->ents[k].shape[1] != (uint64_t)cols) {
+            char shp[96] = "[";
+            for (q = 0; q < c->ents[k].ndim; q++) {
+                size_t l = strlen(shp);
+                snprintf(shp + l, sizeof shp - l, "%s%llu", q ? ", " : "", (unsigned long long)c->ents[k].shape[q]);
+            }
+            umup__msg_add(msg, "tensor %s has shape %s], this trainer [%d, %d]", name, shp, rows, cols);
+            bad++;
+        }
+    }
+    for (k = 0; k < c->n_ents; k++)
+        if (!used[k] && (full || strncmp(c->ents[k].name, "optim.", 6))) {
+            umup__msg_add(msg, "unexpected tensor %.100s", c->ents[k].name);
+            bad++;
+        }
+    UMUP_FREE(used);
+    if (bad) { UMUP_FREE(where); return UMUP_ERR_MISMATCH; }
+    /* values: every float finite */
+    for (e = 0; e < ne; e++) {
+        int rows, cols;
+        const umup__st_entry *en = &c->ents[where[e]];
+        size_t n = (size_t)en->numel, b = umup__first_nonfinite_le(c->data + en->begin, n);
+        umup__ckpt_entry(t, e, name, sizeof name, &rows, &cols);
+        if (b < n) {
+            umup__msg_add(msg, "tensor %s holds a NaN or Inf at [%lu, %lu]", name, (unsigned long)(b / (size_t)cols),
+                          (unsigned long)(b % (size_t)cols));
+            bad++;
+        }
+    }
+    if (bad) { UMUP_FREE(where); return UMUP_ERR_NONFINITE; }
+    /* every byte validated: commit */
+    for (e = 0; e < ne; e++) {
         int rows, cols;
         float *dst = umup__ckpt_entry(t, e, name, sizeof name, &rows, &cols);
-        for (k = 0; k < n_ents; k++)
-            if (!strcmp(ents[k].name, name)) memcpy(dst, data + ents[k].begin, (size_t)rows * cols * sizeof(float));
+        size_t n = (size_t)rows * (size_t)cols;
+        memcpy(dst, c->data + c->ents[where[e]].begin, n * sizeof(float));
+        if (!umup__little_endian()) umup__bswap32(dst, n);
     }
-    t->opt.step = step;
-    t->model->epoch++; /* new weights: cached device copies are stale */
-#undef UMUP__FAIL
-done:
-    fclose(f);
-    if (hdr) UMUP_FREE(hdr);
-    if (ents) UMUP_FREE(ents);
-    if (data) UMUP_FREE(data);
+    UMUP_FREE(where);
+    (void)umup_model_params(t->model); /* bumps the weight epoch: cached device copies are stale */
+    if (full) t->opt.step = c->step;
+    else {
+        memset(t->state, 0, sizeof(float) * t->n_state);
+        t->opt.step = 0;
+    }
+    return UMUP_OK;
+}
+
+static umup_status umup__trainer_load(umup_trainer *t, const char *path, int full) {
+    umup__ckpt c;
+    umup__msg msg;
+    umup_status st;
+    if (!t || !path) return UMUP_ERR_NULL;
+    umup__msg_init(&msg, t->err, sizeof t->err);
+    st = umup__ckpt_read(&c, path, 1, &msg);
+    if (st == UMUP_OK) st = umup__trainer_apply(t, &c, full, path, &msg);
+    umup__ckpt_free(&c);
+    umup__msg_finish(&msg);
     return st;
+}
+
+UMUPDEF umup_status umup_trainer_load(umup_trainer *t, const char *path) { return umup__trainer_load(t, path, 1); }
+UMUPDEF umup_status umup_trainer_load_weights(umup_trainer *t, const char *path) { return umup__trainer_load(t, path, 0); }
+
+UMUPDEF umup_status umup_checkpoint_info(const char *path, umup_checkpoint_meta *out, char *err, size_t err_cap) {
+    umup__ckpt c;
+    umup__msg msg;
+    umup_status st;
+    int k;
+    umup__msg_init(&msg, err, err_cap);
+    if (!path || !out) return UMUP_ERR_NULL;
+    memset(out, 0, sizeof *out);
+    st = umup__ckpt_read(&c, path, 0, &msg);
+    umup__msg_finish(&msg);
+    if (st != UMUP_OK) return st;
+    out->version = c.version;
+    out->has_config = c.version > 0;
+    out->has_optimizer_state = c.full;
+    out->step = c.step < 0 ? 0 : c.step;
+    out->model = c.mc;
+    out->optim = c.oc;
+    snprintf(out->param_name, sizeof out->param_name, "%s", c.param_name);
+    out->n_tensors = c.n_ents;
+    for (k = 0; k < c.n_ents; k++) out->n_values += c.ents[k].numel;
+    for (k = 0; k < c.n_meta && out->n_run_info < 16; k++)
+        if (!strncmp(c.meta[k].key, "run.", 4)) {
+            snprintf(out->run_info[out->n_run_info].key, sizeof out->run_info[0].key, "%s", c.meta[k].key + 4);
+            snprintf(out->run_info[out->n_run_info].value, sizeof out->run_info[0].value, "%.127s", c.meta[k].val);
+            out->n_run_info++;
+        }
+    umup__ckpt_free(&c);
+    return UMUP_OK;
+}
+
+UMUPDEF umup_status umup_trainer_from_checkpoint(umup_trainer **out, const char *path, int max_batch, char *err,
+                                                 size_t err_cap) {
+    umup__ckpt c;
+    umup__msg msg;
+    umup_status st;
+    umup_trainer *t = NULL;
+    int k;
+    umup__msg_init(&msg, err, err_cap);
+    if (!out || !path) return UMUP_ERR_NULL;
+    *out = NULL;
+    st = umup__ckpt_read(&c, path, 1, &msg);
+    if (st == UMUP_OK && !c.version) {
+        umup__msg_add(&msg, "%.300s records no umup configuration (no \"format\" tag)", path);
+        st = UMUP_ERR_FORMAT;
+    }
+    if (st == UMUP_OK && c.custom_param) {
+        umup__msg_add(&msg, "%.300s was trained with the custom parametrization \"%s\", which only its program has: "
+                      "create the trainer with it (umup_param_config.custom) and call umup_trainer_load", path, c.param_name);
+        st = UMUP_ERR_UNSUPPORTED;
+    }
+    if (st == UMUP_OK) {
+        st = umup_trainer_create(&t, &c.mc, &c.oc, max_batch);
+        if (st != UMUP_OK) umup__msg_add(&msg, "cannot create the recorded model: %s", umup_status_string(st));
+    }
+    if (st == UMUP_OK) {
+        for (k = 0; k < c.n_meta; k++) /* the run information carries over to later saves */
+            if (!strncmp(c.meta[k].key, "run.", 4) && !c.meta[k].cut) umup_trainer_set_run_info(t, c.meta[k].key + 4, c.meta[k].val);
+        st = umup__trainer_apply(t, &c, c.full, path, &msg);
+    }
+    umup__ckpt_free(&c);
+    umup__msg_finish(&msg);
+    if (st != UMUP_OK) { umup_trainer_destroy(t); return st; }
+    *out = t;
+    return UMUP_OK;
+}
+
+UMUPDEF umup_status umup_trainer_set_total_steps(umup_trainer *t, long total) {
+    umup_optimizer check;
+    umup_optim_config c;
+    if (!t) return UMUP_ERR_NULL;
+    if (total < 0 || (total > 0 && total < t->opt.step)) return UMUP_ERR_INVALID_ARG;
+    c = t->opt.cfg;
+    c.schedule.total = total;
+    if (umup_optim_init(&check, &c) != UMUP_OK) return UMUP_ERR_INVALID_ARG;
+    t->opt.cfg.schedule.total = total;
+    return UMUP_OK;
+}
+
+UMUPDEF umup_status umup_trainer_set_run_info(umup_trainer *t, const char *key, const char *value) {
+    size_t kl, vl, q;
+    int i;
+    if (!t || !key || !value) return UMUP_ERR_NULL;
+    kl = strlen(key);
+    vl = strlen(value);
+    if (kl < 1 || kl > 31 || vl > 127) return UMUP_ERR_INVALID_ARG;
+    for (q = 0; q < kl; q++) {
+        char ch = key[q];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' || ch == '-'))
+            return UMUP_ERR_INVALID_ARG;
+    }
+    for (q = 0; q < vl; q++) if (value[q] < 0x20 || value[q] > 0x7e) return UMUP_ERR_INVALID_ARG;
+    for (i = 0; i < t->n_run_info && strcmp(t->run_key[i], key); i++) {}
+    if (i == t->n_run_info) {
+        if (!vl) return UMUP_OK;
+        if (i == 16) return UMUP_ERR_INVALID_ARG;
+        t->n_run_info++;
+        memcpy(t->run_key[i], key, kl + 1);
+    } else if (!vl) { /* remove: move the last entry into its place */
+        t->n_run_info--;
+        memcpy(t->run_key[i], t->run_key[t->n_run_info], sizeof t->run_key[i]);
+        memcpy(t->run_val[i], t->run_val[t->n_run_info], sizeof t->run_val[i]);
+        return UMUP_OK;
+    }
+    memcpy(t->run_val[i], value, vl + 1);
+    return UMUP_OK;
 }
 
 #endif /* UMUP_NO_TRAINER */

@@ -3,7 +3,9 @@
  *   ./build/train                               u-muP, simulated FP8 (u-muP scheme, SR), embedded corpus
  *   ./build/train --param sp --fp8 none --lr 3e-3 --width 128 --steps 2000
  *   ./build/train --data input.txt --save run.safetensors --sample 300 --prompt "the "
- *   ./build/train --resume run.safetensors --steps 4000      (continues bit for bit)
+ *   ./build/train --steps 2000 --save run.safetensors --save-every 500 --keep 2
+ *   ./build/train --steps 4000 --resume run.safetensors        (continues to 4000 steps)
+ *   ./build/train --init-from run.safetensors --eval-only      (evaluates a checkpoint)
  *
  * The last line is machine-readable:
  *   done steps=<n> train_loss=<x> val_loss=<y> tokens_per_s=<z>
@@ -23,15 +25,20 @@
 
 /* train's own flags (the shared ones are in train_args.h) */
 typedef struct {
-    const char *save, *resume, *prompt;
-    int sample, top_k, dry_run, quiet;
+    const char *save, *resume, *init_from, *prompt;
+    long save_every;
+    int keep, eval_only, sample, top_k, dry_run, quiet;
     double temperature;
 } train_opts;
 
 #define TO(f) offsetof(train_opts, f)
 static const ta_flag train_flags[] = {
-    {"--save", NULL, "PATH", TA_STRING, TO(save), 0, 0, NULL, "write a safetensors checkpoint at the end (atomically)", "none", "checkpoints and sampling"},
-    {"--resume", NULL, "PATH", TA_STRING, TO(resume), 0, 0, NULL, "continue from a checkpoint (same settings required)", "none", "checkpoints and sampling"},
+    {"--save", NULL, "PATH", TA_STRING, TO(save), 0, 0, NULL, "write a full checkpoint at the end (atomically; PATH is checked before training)", "none", "checkpoints and sampling"},
+    {"--save-every", NULL, "N", TA_LONG, TO(save_every), 1, 1e9, NULL, "also every N steps, to <PATH without .safetensors>.step<N>.safetensors", "none", "checkpoints and sampling"},
+    {"--keep", NULL, "K", TA_INT, TO(keep), 0, 1e6, NULL, "keep the newest K of the checkpoints --save-every wrote (0 = all)", NULL, "checkpoints and sampling"},
+    {"--resume", NULL, "PATH", TA_STRING, TO(resume), 0, 0, NULL, "continue a run from a full checkpoint: the same flags, but --steps may grow (README: Checkpoints)", "none", "checkpoints and sampling"},
+    {"--init-from", NULL, "PATH", TA_STRING, TO(init_from), 0, 0, NULL, "start from a checkpoint's weights: step 0, a new optimizer (fine-tuning)", "none", "checkpoints and sampling"},
+    {"--eval-only", NULL, NULL, TA_SWITCH, TO(eval_only), 0, 0, NULL, "evaluate the model (after --resume or --init-from) and exit", NULL, "checkpoints and sampling"},
     {"--sample", NULL, "N", TA_INT, TO(sample), 0, 1e6, NULL, "generate N bytes at the end (0 = none)", NULL, "checkpoints and sampling"},
     {"--prompt", NULL, "STR", TA_STRING, TO(prompt), 0, 0, NULL, "sampling prompt", NULL, "checkpoints and sampling"},
     {"--temperature", NULL, "T", TA_DOUBLE, TO(temperature), 0, 100, NULL, "sampling temperature", NULL, "checkpoints and sampling"},
@@ -48,6 +55,53 @@ static double now_s(void) {
 }
 
 #define DIE(...) do { fprintf(stderr, "train: " __VA_ARGS__); fputc('\n', stderr); exit(1); } while (0)
+
+/* The periodic checkpoint of step: "<save path without .safetensors>.step<8 digits>.safetensors"
+ * (malloc'd; NULL when out of memory). */
+static char *ckpt_step_path(const char *save_path, long step) {
+    size_t n = strlen(save_path), ext = strlen(".safetensors");
+    char *p = (char *)malloc(n + 40);
+    if (!p) return NULL;
+    if (n > ext && !strcmp(save_path + n - ext, ".safetensors")) n -= ext;
+    snprintf(p, n + 40, "%.*s.step%08ld.safetensors", (int)n, save_path, step);
+    return p;
+}
+
+/* The periodic checkpoints this run wrote, oldest first; only the newest `keep` stay (0: all). */
+typedef struct { char *path[64]; int n; } ckpt_series;
+
+static void ckpt_periodic(umup_trainer *tr, const char *save_path, long step, int keep, ckpt_series *s, int quiet) {
+    char *p = ckpt_step_path(save_path, step);
+    if (!p) DIE("out of memory");
+    if (umup_trainer_save(tr, p) != UMUP_OK) { /* the previous checkpoints are intact: report and go on */
+        fprintf(stderr, "train: cannot save %s (training goes on): %s\n", p, umup_trainer_error(tr));
+        free(p);
+        return;
+    }
+    if (!quiet) printf("saved %s\n", p);
+    if (s->n == 64) { free(s->path[0]); memmove(s->path, s->path + 1, 63 * sizeof(char *)); s->n--; }
+    s->path[s->n++] = p;
+    while (keep > 0 && s->n > keep) {
+        if (remove(s->path[0]) != 0) fprintf(stderr, "train: cannot remove the old checkpoint %s\n", s->path[0]);
+        free(s->path[0]);
+        memmove(s->path, s->path + 1, (size_t)(s->n - 1) * sizeof(char *));
+        s->n--;
+    }
+}
+
+/* Mean loss of the training batches of steps 0 .. nb-1 (what --eval-only reports as train_loss). */
+static double eval_train_split(umup_trainer *tr, const umup_dataset *ds, uint64_t seed, int nb, int B, int T, int32_t *ids,
+                               int32_t *tg) {
+    double sum = 0;
+    int k;
+    for (k = 0; k < nb; k++) {
+        float l = 0;
+        umup_dataset_batch(ds, 0, seed, k, B, T, ids, tg);
+        if (umup_trainer_eval(tr, ids, tg, B, T, &l) != UMUP_OK) return NAN;
+        sum += l;
+    }
+    return sum / nb;
+}
 
 /* Bytes of physical memory, or 0 when unknown. */
 static double physical_memory(void) {
@@ -90,7 +144,8 @@ int main(int argc, char **argv) {
     umup_trainer *tr = NULL;
     umup_dataset ds;
     umup_status st;
-    int B, T, tty, r;
+    int B, T, tty, r, diverged = 0, i;
+    ckpt_series series;
     long step, nsteps;
     int32_t *ids, *tg;
     double t0, tok_s = 0, train_loss = NAN, val_loss = NAN, loss_acc = 0;
@@ -104,10 +159,28 @@ int main(int argc, char **argv) {
     o.sample = 200;
     o.prompt = "the ";
     o.temperature = 0.8;
+    o.keep = 3;
     r = train_args_parse(&ta, argc, argv, "train", "usage: train [options]\n", train_flags,
                          (int)(sizeof train_flags / sizeof train_flags[0]), &o);
     if (r) return r == 1 ? 0 : 2;
     train_args_finish(&ta);
+    if (o.save_every > 0 && !o.save) { fprintf(stderr, "train: --save-every needs --save PATH\n"); return 2; }
+    if (o.resume && o.init_from) { fprintf(stderr, "train: --resume and --init-from exclude each other\n"); return 2; }
+    if (o.resume && !train_args_given(&ta, "--warmup")) {
+        /* the default warmup (a fraction of --steps) would change with a longer run: keep the run's own */
+        umup_checkpoint_meta info;
+        char err[512];
+        if (umup_checkpoint_info(o.resume, &info, err, sizeof err) != UMUP_OK) DIE("cannot resume from %s: %s", o.resume, err);
+        if (info.has_config) ta.oc.schedule.warmup = info.optim.schedule.warmup;
+    }
+    if (o.save) { /* an unusable path fails now, not after the training */
+        char err[512], *first = NULL;
+        st = umup_checkpoint_check_writable(o.save, err, sizeof err);
+        if (st == UMUP_OK && o.save_every > 0 && (first = ckpt_step_path(o.save, o.save_every)) != NULL)
+            st = umup_checkpoint_check_writable(first, err, sizeof err);
+        free(first);
+        if (st != UMUP_OK) DIE("cannot save to %s: %s", o.save, err);
+    }
     if (o.dry_run) return dry_run(&ta);
     B = ta.batch;
     T = ta.seq;
@@ -120,9 +193,22 @@ int main(int argc, char **argv) {
 
     st = umup_trainer_create(&tr, &ta.mc, &ta.oc, B);
     if (st != UMUP_OK) DIE("invalid configuration: %s", umup_status_string(st));
+    {   /* what a bit-exact resume needs beyond the model and optimizer settings */
+        char v[128];
+        snprintf(v, sizeof v, "%d", B);
+        umup_trainer_set_run_info(tr, "batch", v);
+        snprintf(v, sizeof v, "%d", T);
+        umup_trainer_set_run_info(tr, "seq", v);
+        if (ta.data_path) snprintf(v, sizeof v, "%.100s (%zu bytes)", ta.data_path, ds.n);
+        else snprintf(v, sizeof v, "embedded corpus (%zu bytes)", ds.n);
+        umup_trainer_set_run_info(tr, "data", v);
+    }
     if (o.resume) {
         st = umup_trainer_load(tr, o.resume);
-        if (st != UMUP_OK) DIE("cannot resume from %s: %s (%s)", o.resume, umup_trainer_error(tr), umup_status_string(st));
+        if (st != UMUP_OK) DIE("cannot resume from %s (%s): %s", o.resume, umup_status_string(st), umup_trainer_error(tr));
+    } else if (o.init_from) {
+        st = umup_trainer_load_weights(tr, o.init_from);
+        if (st != UMUP_OK) DIE("cannot initialise from %s (%s): %s", o.init_from, umup_status_string(st), umup_trainer_error(tr));
     }
     start_step = umup_trainer_optimizer(tr)->step;
     mc = umup_model_get_config(umup_trainer_model(tr));          /* resolved */
@@ -148,14 +234,16 @@ int main(int argc, char **argv) {
                umup_dataset_unigram_entropy(&ds), umup_dataset_unigram_entropy(&ds) * log(2.0));
         if (!ta.data_path) printf("; the generator's entropy is at most %.3f bits/byte = %.3f nats/byte", ds.choice_bits_per_byte, ds.choice_bits_per_byte * log(2.0));
         printf("\n");
-        if (o.resume) printf("resumed from %s at step %ld\n", o.resume, start_step);
+        if (o.resume) printf("resumed from %s at step %ld of %ld\n", o.resume, start_step, nsteps);
+        if (o.init_from) printf("weights from %s; a new optimizer from step 0\n", o.init_from);
         fflush(stdout);
     }
     ids = (int32_t *)malloc(sizeof(int32_t) * (size_t)B * T);
     tg = (int32_t *)malloc(sizeof(int32_t) * (size_t)B * T);
     if (!ids || !tg) DIE("out of memory");
+    memset(&series, 0, sizeof series);
     t0 = now_s();
-    for (step = start_step; step < nsteps; step++) {
+    for (step = start_step; step < (o.eval_only ? start_step : nsteps); step++) {
         float loss = 0;
         umup_dataset_batch(&ds, 0, ta.mc.seed, step, B, T, ids, tg);
         st = umup_trainer_step(tr, ids, tg, B, T, &loss);
@@ -163,6 +251,7 @@ int main(int argc, char **argv) {
             if (!o.quiet) printf("%sstep %ld: the loss or a gradient is not finite: diverged\n", tty ? "\n" : "", step + 1);
             train_loss = NAN;
             val_loss = NAN;
+            diverged = 1;
             break;
         }
         if (st != UMUP_OK) DIE("training step failed: %s", umup_status_string(st));
@@ -185,8 +274,18 @@ int main(int argc, char **argv) {
                 fflush(stdout);
             }
         }
+        if (o.save_every > 0 && (step + 1) % o.save_every == 0) ckpt_periodic(tr, o.save, step + 1, o.keep, &series, o.quiet);
     }
-    if (o.save) {
+    if (!diverged && loss_n == 0 && train_loss != train_loss) { /* nothing trained: --eval-only, or at --steps already */
+        if (!o.quiet && !o.eval_only) printf("nothing to train: the model is at step %ld of %ld\n", start_step, nsteps);
+        val_loss = train_args_eval(tr, &ds, ta.eval_batches, B, T, ids, tg);
+        train_loss = eval_train_split(tr, &ds, ta.mc.seed, ta.eval_batches, B, T, ids, tg);
+        if (!o.quiet)
+            printf("step %6ld  train %.4f  val %.4f nats/byte (%.3f bits/byte)  (evaluation)\n", start_step, train_loss, val_loss,
+                   val_loss / log(2.0));
+    }
+    for (i = 0; i < series.n; i++) free(series.path[i]);
+    if (o.save && !o.eval_only) {
         st = umup_trainer_save(tr, o.save);
         if (st != UMUP_OK) DIE("cannot save %s: %s", o.save, umup_trainer_error(tr));
         if (!o.quiet) printf("saved %s at step %ld\n", o.save, umup_trainer_optimizer(tr)->step);
