@@ -2573,16 +2573,21 @@ static float umup__attn_scale_inv_d(const umup_param_config *c, int width, int d
 
 /* The built-in parametrizations, indexed by umup_parametrization. default_lr: the tested peak eta
    with AdamW (README, LR sweeps: u-muP 2^-1 as in [P]; muS 2^-2, the best at widths 64 and 256; the
-   others 2^-9). */
+   others 2^-9). default_clip, the global gradient-norm threshold: 1 where gradient norms are O(1)
+   at every width (SP, muP, spectral: 0.6 to 14 over widths 64 to 1024 in the first steps); none for
+   u-muP, whose unit-scaled gradients have RMS ~1, so their norm grows as the square root of the
+   parameter count (300 at width 64, 3,500 to 24,000 at width 1024): a fixed threshold would clip
+   every step by a width-dependent factor, which under SGD is a width-dependent LR (clip_rms is the
+   width-independent alternative); none for muS, whose norms shrink with width (0.09 to 0.005). */
 static const umup_param_info umup__param_table[UMUP_PARAM_COUNT] = {
     {"umup", "u-muP: unit-scaled ops, the tau residual rule, muP learning rates ([GC], [P])",
-     umup_param_rule_umup, 1, UMUP_RESIDUAL_TAU, umup__attn_scale_inv_d, 0.5, 1.0, 0.1f},
+     umup_param_rule_umup, 1, UMUP_RESIDUAL_TAU, umup__attn_scale_inv_d, 0.5, 0.0, 0.1f},
     {"sp", "standard parametrization (PyTorch defaults)",
      umup_param_rule_sp, 0, UMUP_RESIDUAL_PRE_NORM, NULL, 1.0 / 512, 1.0, 0.1f},
     {"mup", "muP in the microsoft/mup form (base shapes, MuReadout, MuAdam/MuSGD)",
      umup_param_rule_mup, 0, UMUP_RESIDUAL_PRE_NORM, umup__attn_scale_mup, 1.0 / 512, 1.0, 0.1f},
     {"mus", "muS, muNit Scaling: unit-scaled init, Res-Post-LayerNorm ([muS])",
-     umup_param_rule_mus, 0, UMUP_RESIDUAL_POST_NORM, umup__attn_scale_inv_d, 0.25, 1.0, 0.1f},
+     umup_param_rule_mus, 0, UMUP_RESIDUAL_POST_NORM, umup__attn_scale_inv_d, 0.25, 0.0, 0.1f},
     {"spectral", "spectral muP as huggingface/nanotron implements it",
      umup_param_rule_spectral, 0, UMUP_RESIDUAL_PRE_NORM, umup__attn_scale_inv_d, 1.0 / 512, 1.0, 0.1f},
 };
@@ -4826,6 +4831,7 @@ typedef struct {
 #define UMUP__MF(k, m, ty, cl, nm) {k, ty, cl, 0, 1, offsetof(umup_model_config, m), sizeof(((umup_model_config *)0)->m), nm}
 #define UMUP__M2(k, m, ty, cl, nm) {k, ty, cl, 0, 2, offsetof(umup_model_config, m), sizeof(((umup_model_config *)0)->m), nm}
 #define UMUP__OF(k, m, ty, cl, nm) {k, ty, cl, 1, 1, offsetof(umup_optim_config, m), sizeof(((umup_optim_config *)0)->m), nm}
+#define UMUP__O2(k, m, ty, cl, nm) {k, ty, cl, 1, 2, offsetof(umup_optim_config, m), sizeof(((umup_optim_config *)0)->m), nm}
 /* The one list of recorded settings: the writer, the reader, the comparison and
  * umup_checkpoint_info all follow it. A new setting gets a line here. */
 static const umup__ckpt_field umup__ckpt_fields[] = {
@@ -4870,6 +4876,7 @@ static const umup__ckpt_field umup__ckpt_fields[] = {
     UMUP__OF("nesterov", nesterov, UMUP__FT_BOOL, UMUP__FC_TRAIN, NULL),
     UMUP__OF("weight_decay", weight_decay, UMUP__FT_DOUBLE, UMUP__FC_TRAIN, NULL),
     UMUP__OF("clip_norm", clip_norm, UMUP__FT_DOUBLE, UMUP__FC_TRAIN, NULL),
+    UMUP__O2("clip_rms", clip_rms, UMUP__FT_DOUBLE, UMUP__FC_TRAIN, NULL),
     UMUP__OF("schedule", schedule.decay, UMUP__FT_ENUM, UMUP__FC_TRAIN, umup__nm_sched),
     UMUP__OF("warmup", schedule.warmup, UMUP__FT_LONG, UMUP__FC_TRAIN, NULL),
     UMUP__OF("total", schedule.total, UMUP__FT_LONG, UMUP__FC_TOTAL, NULL),
@@ -4877,6 +4884,7 @@ static const umup__ckpt_field umup__ckpt_fields[] = {
 #undef UMUP__MF
 #undef UMUP__M2
 #undef UMUP__OF
+#undef UMUP__O2
 #define UMUP__N_FIELDS ((int)(sizeof umup__ckpt_fields / sizeof umup__ckpt_fields[0]))
 
 /* The field's storage in (mc, oc). Enums and ints are int-sized (checked in umup__field_get). */

@@ -101,7 +101,7 @@ def write_safetensors(path, tensors, metadata=None):
 _INT = ("vocab", "width", "layers", "heads", "head_size", "max_seq", "mlp_expansion", "warmup", "total", "seed")
 _FLOAT = ("dropout", "completep_alpha", "sigma_emb", "alpha_emb", "alpha_out", "alpha_attn", "alpha_ffn_act",
           "alpha_res", "alpha_res_attn_ratio", "alpha_loss_softmax", "mus_tau", "lr", "beta1", "beta2", "eps",
-          "momentum", "weight_decay", "clip_norm", "min_ratio")
+          "momentum", "weight_decay", "clip_norm", "clip_rms", "min_ratio")
 _BOOL = ("rope", "nesterov", "readout_zero_init", "fp8_custom_formats")
 # format 1 wrote these enums as numbers
 _ENUMS = {"norm": ["rms", "layer"], "depth_mode": ["layers", "2x_layers"],
@@ -144,7 +144,7 @@ def metadata_from_config(cfg, contents="weights", step=0):
         elif k in ("base_width", "base_depth") and v == 0:
             v = "auto"
         elif isinstance(v, float):
-            v = repr(v) if k in ("lr", "beta1", "beta2", "eps", "momentum", "weight_decay", "clip_norm") \
+            v = repr(v) if k in ("lr", "beta1", "beta2", "eps", "momentum", "weight_decay", "clip_norm", "clip_rms") \
                 else str(np.float32(v))  # the shortest text that reads back as the same float32
         meta[k] = str(v)
     meta["writer"] = "umup_torch.py"
