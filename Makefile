@@ -11,7 +11,8 @@
 #   make install     copy the headers and a pkg-config file under PREFIX (default /usr/local)
 #
 # Options: BLAS=1 (use CBLAS/OpenBLAS for the big matmuls), OPENMP=0 (build without OpenMP),
-#          CC=clang, ARCH= (drop -march=native from demos and benchmarks), WERROR=1,
+#          CC=clang, ARCH= (drop -march=native: the GEMM then runs its plain-C micro-kernel; tests, demos
+#          and benchmarks are all built with ARCH so that `make test` checks the SIMD kernels), WERROR=1,
 #          BUILD=dir (output folder; default build/, or build/blas with BLAS=1).
 #          CUDA=1: also the CUDA backend (umup_cuda.h): nvcc from CUDA_HOME (default /usr/local/cuda)
 #          builds BUILD/gpu/umup_cuda.o, the GPU tests and bench_cuda, linked with cuBLAS/cuBLASLt;
@@ -100,10 +101,10 @@ $(B)/.dir:
 
 # ---- tests ---------------------------------------------------------------
 $(B)/test_%: tests/test_%.c $(HEADERS) | $(B)/.dir
-	$(CC) $(CFLAGS_ALL) $(OPT) -o $@ $< $(LDLIBS_ALL)
+	$(CC) $(CFLAGS_ALL) $(OPT) $(ARCH) -o $@ $< $(LDLIBS_ALL)
 
 $(B)/asan/test_%: tests/test_%.c $(HEADERS) | $(B)/.dir
-	$(CC) $(CFLAGS_ALL) -O1 -g $(SAN) -o $@ $< $(LDLIBS_ALL)
+	$(CC) $(CFLAGS_ALL) -O1 -g $(ARCH) $(SAN) -o $@ $< $(LDLIBS_ALL)
 
 # Compile checks: the headers as strict C99, as C++, with UMUP_STATIC, from two translation units,
 # the core alone (UMUP_NO_TRAINER), and with UMUP_NO_POSIX (plain-C checkpoint files).
