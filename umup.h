@@ -341,6 +341,30 @@ UMUPDEF umup_status umup_sdpa_backward(float *dq, float *dk, float *dv, const fl
                                        const float *q, const float *k, const float *v, int B, int H, int S,
                                        int D, float logit_scale, const umup_op_scales *s);
 
+/* Blocked ("flash") attention: the same op as umup_sdpa_forward / umup_sdpa_backward (same
+ * layout, scales and mask), computed without the [S, S] probability tensor, after FlashAttention-2
+ * (Dao, arXiv 2307.08691, algorithms 1 and 2) on the CPU. The forward pass walks the keys in
+ * blocks with an online softmax (running row max and row sum, the partial output rescaled when the
+ * max grows) and saves one number per query row, lse = log sum_j exp(logit_ij) (natural log, of the
+ * scaled logits). The backward pass recomputes each block of probabilities from q, k and lse
+ * (p = exp(logit - lse)) and uses delta_i = <dout_i, out_i> / s.out for the softmax gradient, so
+ * it needs the forward output `out` and s.out != 0. Blocks run through the GEMM micro-kernels
+ * (umup_gemm_kernel); both passes give each OpenMP thread whole (batch, head) pairs, whose
+ * arithmetic does not depend on the thread count, so neither do the results. The probabilities
+ * are computed in single precision (umup_sdpa_* use double for the softmax), so the two paths
+ * agree to float rounding, not bitwise. Scratch: O((S + 64) (D + 64)) floats per thread, allocated
+ * per call (UMUP_ERR_NOMEM). out [B,H,S,D], lse [B,H,S]. */
+UMUPDEF umup_status umup_sdpa_flash_forward(float *out, float *lse, const float *q, const float *k, const float *v,
+                                            int B, int H, int S, int D, int causal, float logit_scale,
+                                            const umup_op_scales *s);
+/* Accumulates dq, dk, dv [B,H,S,D] exactly as umup_sdpa_backward does, from dout, the forward's out
+ * and lse, and q, k, v. causal must match the forward call. Errors: as the forward, and
+ * UMUP_ERR_INVALID_ARG when s->out is 0 or not finite. */
+UMUPDEF umup_status umup_sdpa_flash_backward(float *dq, float *dk, float *dv, const float *dout, const float *out,
+                                             const float *lse, const float *q, const float *k, const float *v, int B,
+                                             int H, int S, int D, int causal, float logit_scale,
+                                             const umup_op_scales *s);
+
 /* ============================================================================================ */
 /* 5. Normalisation (non-parametric), add, residuals, dropout                     >>residual */
 /* ============================================================================================ */
@@ -1287,6 +1311,20 @@ static umup_status umup__gemm_check(const umup_gemm_args *g) {
 static void umup__sgemm_portable(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                                  const float *B, int ldb, float beta, float *C, int ldc); /* >>gemm-kernel */
 
+/* A micro-kernel: acc[MR][NR] = sum_p a[p*MR + i] b[p*NR + j] over p < kc (a, b: packed, zero
+ * padded, 64-byte aligned), then C = alpha acc + beta C on the valid mr x nr corner (beta == 0: C is
+ * written without being read). */
+typedef void (*umup__micro_fn)(int kc, const float *a, const float *b, float alpha, float beta, float *C, int ldc,
+                               int mr, int nr);
+typedef struct {
+    umup__micro_fn micro;
+    int mr, nr;     /* register tile */
+    int kc, mc, nc; /* cache blocks: depth, rows of A per packed block, columns of B per packed block */
+} umup__gemm_kdesc;
+static const umup__gemm_kdesc *umup__gemm_kd(void); /* the kernel in use */
+static void umup__sgemm_packA(int transA, const float *A, int lda, int ic, int mc, int pc, int kc, int mr_, float *Ap);
+static void umup__sgemm_packB(int transB, const float *B, int ldb, int pc, int kc, int jc, int nc, int nr_, float *Bp);
+
 UMUPDEF umup_status umup_gemm(const umup_gemm_args *g) {
     const umup_backend *be;
     umup_status st;
@@ -1866,6 +1904,253 @@ UMUPDEF umup_status umup_sdpa_backward(float *dq, float *dk, float *dv, const fl
     return UMUP_OK;
 }
 
+/* ---- blocked (flash) attention ------------------------------------------------------------------ */
+/* Shapes in the comments: br <= BR query rows, bc <= BC keys of one block; D head size; S padded
+ * to Sp (a multiple of BR and BC). "A-layout": the micro-kernel's packed left operand (MR-row
+ * panels); "B-layout": its packed right operand (NR-column panels); see >>gemm-kernel. */
+
+
+/* C[M,N] = alpha A B + beta C from packed panels: A panel ir at a + ir a_stride, B panel jr at
+ * b + jr b_stride, depth kc. */
+static void umup__gemm_packed(const umup__gemm_kdesc *kd, int M, int N, int kc, float alpha, const float *a,
+                              size_t a_stride, const float *b, size_t b_stride, float beta, float *C, int ldc) {
+    int ir, jr;
+    for (jr = 0; jr < N; jr += kd->nr)
+        for (ir = 0; ir < M; ir += kd->mr)
+            kd->micro(kc, a + (size_t)(ir / kd->mr) * a_stride, b + (size_t)(jr / kd->nr) * b_stride, alpha, beta,
+                      C + (size_t)ir * (size_t)ldc + (size_t)jr, ldc, M - ir < kd->mr ? M - ir : kd->mr,
+                      N - jr < kd->nr ? N - jr : kd->nr);
+}
+
+static size_t umup__rup(size_t x, size_t m) { return (x + m - 1) / m * m; }
+
+/* Block sizes and per-thread scratch (floats, each piece 64-byte aligned) for one kernel. */
+typedef struct {
+    int br, bc;       /* query rows, keys per block: multiples of MR and NR */
+    size_t Sp;        /* S rounded up to a multiple of br and bc */
+    size_t n_qa, n_qb, n_kb, n_tile, n_pa, n_acc, per_thread;
+} umup__flash_dims;
+
+/* Returns 0 when the scratch size would not fit in size_t. */
+static int umup__flash_dims_init(umup__flash_dims *f, const umup__gemm_kdesc *kd, int S, int D) {
+    size_t Sp, lcm, t;
+    if ((double)S * ((double)D + 256.0) * 16.0 + 65536.0 > (double)((size_t)-1) / 8.0) return 0;
+    f->br = (64 + kd->mr - 1) / kd->mr * kd->mr;
+    f->bc = 64; /* a multiple of every kernel's NR (16, 32) */
+    lcm = (size_t)f->br;
+    while (lcm % (size_t)f->bc) lcm += (size_t)f->br;
+    Sp = umup__rup((size_t)S, lcm);
+    f->Sp = Sp;
+    f->n_qa = umup__rup(Sp * (size_t)D, 16);                                   /* A-layout of [Sp, D] */
+    f->n_qb = umup__rup(umup__rup((size_t)D, (size_t)kd->nr) * Sp, 16);        /* B-layout of [Sp, D] */
+    f->n_kb = umup__rup(Sp * (size_t)D, 16);                                   /* B-layout of [D, Sp] */
+    f->n_tile = umup__rup((size_t)f->br * (size_t)f->bc, 16);                  /* [br, bc] row-major */
+    f->n_pa = umup__rup(umup__rup((size_t)f->bc, (size_t)kd->mr) * (size_t)f->br, 16); /* A-layout, br x bc either way */
+    if (f->n_pa < umup__rup(umup__rup((size_t)f->br, (size_t)kd->mr) * (size_t)f->bc, 16))
+        f->n_pa = umup__rup(umup__rup((size_t)f->br, (size_t)kd->mr) * (size_t)f->bc, 16);
+    f->n_acc = umup__rup((size_t)f->bc * (size_t)D + (size_t)f->br * (size_t)D, 16);
+    /* forward: qa kb vb tile pa acc stats; backward: qa doa qb dob kb vt kn 2 tiles 3 pa acc delta */
+    t = 2 * f->n_qa + 2 * f->n_qb + 2 * f->n_kb + f->n_qb + 2 * f->n_tile + 3 * f->n_pa + f->n_acc + umup__rup(3 * Sp, 16);
+    f->per_thread = t;
+    return 1;
+}
+
+/* Allocates nt x per_thread floats, 64-byte aligned; *raw is what to free. */
+static float *umup__flash_scratch(const umup__flash_dims *f, int nt, void **raw) {
+    size_t n;
+    char *r;
+    if (!umup__size_mul(&n, f->per_thread, (size_t)nt) || !umup__size_mul(&n, n, sizeof(float)) ||
+        !umup__size_add(&n, n, 64))
+        return NULL;
+    r = (char *)UMUP_MALLOC(n);
+    *raw = r;
+    if (!r) return NULL;
+    return (float *)(void *)(r + ((64 - ((uintptr_t)r & 63)) & 63));
+}
+
+static int umup__omp_threads(void) {
+#ifdef _OPENMP
+    if (!omp_in_parallel()) return omp_get_max_threads() > 0 ? omp_get_max_threads() : 1;
+#endif
+    return 1;
+}
+
+UMUPDEF umup_status umup_sdpa_flash_forward(float *out, float *lse, const float *q, const float *k, const float *v,
+                                            int B, int H, int S, int D, int causal, float logit_scale,
+                                            const umup_op_scales *s) {
+    const umup__gemm_kdesc *kd = umup__gemm_kd();
+    umup__flash_dims f;
+    int nt = umup__omp_threads(), bh;
+    void *raw = NULL;
+    float *scratch;
+    umup_status st = umup__sdpa_check(out, lse, q, k, v, s, B, H, S, D, logit_scale);
+    if (st != UMUP_OK) return st;
+    if (nt > B * H) nt = B * H;
+    scratch = umup__flash_dims_init(&f, kd, S, D) ? umup__flash_scratch(&f, nt, &raw) : NULL;
+    if (!scratch) return UMUP_ERR_NOMEM;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+#endif
+    for (bh = 0; bh < B * H; bh++) {
+        size_t o = (size_t)bh * (size_t)S * (size_t)D;
+        const float *qh = q + o, *kh = k + o, *vh = v + o;
+        float *oh = out + o, *lh = lse + (size_t)bh * (size_t)S;
+        int tid = 0, i0, j0, i, j, br, bc, MR = kd->mr, NR = kd->nr;
+        float *w, *qa, *kb, *vb, *tile, *pa, *acc, *mx, *sum;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        w = scratch + (size_t)tid * f.per_thread;
+        qa = w;  w += f.n_qa;   /* q as A panels, depth D */
+        kb = w;  w += f.n_kb;   /* k^T as B panels over keys, depth D */
+        vb = w;  w += f.n_qb;   /* v [S, D] as B panels over D, depth S */
+        tile = w; w += f.n_tile; /* logits, then probabilities [br, bc] */
+        pa = w;  w += f.n_pa;   /* probabilities as A panels, depth bc */
+        acc = w; w += f.n_acc;  /* unnormalised output rows [br, D] */
+        mx = w;  sum = w + f.Sp; /* running row max and row sum [br] */
+        umup__sgemm_packA(0, qh, D, 0, S, 0, D, MR, qa);
+        umup__sgemm_packB(1, kh, D, 0, D, 0, S, NR, kb);
+        umup__sgemm_packB(0, vh, D, 0, S, 0, D, NR, vb);
+        for (i0 = 0; i0 < S; i0 += f.br) {
+            int jend = causal ? (i0 + f.br < S ? i0 + f.br : S) : S;
+            br = S - i0 < f.br ? S - i0 : f.br;
+            for (i = 0; i < br; i++) { mx[i] = -HUGE_VALF; sum[i] = 0.0f; }
+            memset(acc, 0, sizeof(float) * (size_t)br * (size_t)D);
+            for (j0 = 0; j0 < jend; j0 += f.bc) {
+                bc = jend - j0 < f.bc ? jend - j0 : f.bc;
+                /* tile [br, bc] = logit_scale q_i k_j^T */
+                umup__gemm_packed(kd, br, bc, D, logit_scale, qa + (size_t)i0 * (size_t)D, (size_t)MR * (size_t)D,
+                                  kb + (size_t)j0 * (size_t)D, (size_t)NR * (size_t)D, 0.0f, tile, f.bc);
+                for (i = 0; i < br; i++) { /* online softmax: new max, rescale, exponentiate */
+                    float *t = tile + (size_t)i * (size_t)f.bc, m = mx[i], c, ps = 0.0f;
+                    int valid = causal ? (i0 + i - j0 + 1 < bc ? i0 + i - j0 + 1 : bc) : bc;
+                    if (valid <= 0) { for (j = 0; j < bc; j++) t[j] = 0.0f; continue; }
+                    for (j = 0; j < valid; j++) m = t[j] > m ? t[j] : m;
+                    for (j = 0; j < valid; j++) { t[j] = umup__expf_neg(t[j] - m); ps += t[j]; }
+                    for (; j < bc; j++) t[j] = 0.0f;
+                    c = umup__expf_neg(mx[i] - m); /* 0 on the first block (mx = -inf) */
+                    if (c != 1.0f) {
+                        float *a = acc + (size_t)i * (size_t)D;
+                        for (j = 0; j < D; j++) a[j] *= c;
+                    }
+                    sum[i] = sum[i] * c + ps;
+                    mx[i] = m;
+                }
+                /* acc [br, D] += p [br, bc] v_j [bc, D] */
+                umup__sgemm_packA(0, tile, f.bc, 0, br, 0, bc, MR, pa);
+                umup__gemm_packed(kd, br, D, bc, 1.0f, pa, (size_t)MR * (size_t)bc, vb + (size_t)j0 * (size_t)NR,
+                                  (size_t)NR * (size_t)S, 1.0f, acc, D);
+            }
+            for (i = 0; i < br; i++) {
+                float r = s->out / sum[i], *a = acc + (size_t)i * (size_t)D, *y = oh + (size_t)(i0 + i) * (size_t)D;
+                for (j = 0; j < D; j++) y[j] = r * a[j];
+                lh[i0 + i] = mx[i] + logf(sum[i]);
+            }
+        }
+    }
+    UMUP_FREE(raw);
+    return UMUP_OK;
+}
+
+UMUPDEF umup_status umup_sdpa_flash_backward(float *dq, float *dk, float *dv, const float *dout, const float *out,
+                                             const float *lse, const float *q, const float *k, const float *v, int B,
+                                             int H, int S, int D, int causal, float logit_scale,
+                                             const umup_op_scales *s) {
+    const umup__gemm_kdesc *kd = umup__gemm_kd();
+    umup__flash_dims f;
+    int nt = umup__omp_threads(), bh;
+    void *raw = NULL;
+    float *scratch;
+    umup_status st = umup__sdpa_check(dq, dk, dv, dout, out, s, B, H, S, D, logit_scale);
+    if (st != UMUP_OK) return st;
+    if (!lse || !q || !k || !v) return UMUP_ERR_NULL;
+    if (!(s->out != 0.0f) || !(fabsf(s->out) < 3.4e38f)) return UMUP_ERR_INVALID_ARG;
+    if (nt > B * H) nt = B * H;
+    scratch = umup__flash_dims_init(&f, kd, S, D) ? umup__flash_scratch(&f, nt, &raw) : NULL;
+    if (!scratch) return UMUP_ERR_NOMEM;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+#endif
+    for (bh = 0; bh < B * H; bh++) {
+        size_t o = (size_t)bh * (size_t)S * (size_t)D;
+        const float *qh = q + o, *kh = k + o, *vh = v + o, *go = dout + o, *yo = out + o, *lh = lse + (size_t)bh * S;
+        float *dqh = dq + o, *dkh = dk + o, *dvh = dv + o;
+        int tid = 0, i0, j0, i, j, br, bc, MR = kd->mr, NR = kd->nr;
+        float *w, *qa, *doa, *qb, *dob, *kb, *vt, *kn, *pt, *dst, *pta, *dsa, *dsta, *dka, *dva, *delta;
+        const float inv_out = 1.0f / s->out;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        w = scratch + (size_t)tid * f.per_thread;
+        qa = w;   w += f.n_qa;  /* q, dout as A panels, depth D */
+        doa = w;  w += f.n_qa;
+        qb = w;   w += f.n_qb;  /* q, dout [S, D] as B panels over D, depth S */
+        dob = w;  w += f.n_qb;
+        kb = w;   w += f.n_kb;  /* k^T, v^T as B panels over keys, depth D */
+        vt = w;   w += f.n_kb;
+        kn = w;   w += f.n_qb;  /* k [S, D] as B panels over D, depth S */
+        pt = w;   w += f.n_tile; /* probabilities [br, bc] */
+        dst = w;  w += f.n_tile; /* dP, then dS [br, bc] */
+        pta = w;  w += f.n_pa;  /* p^T, dS, dS^T as A panels */
+        dsa = w;  w += f.n_pa;
+        dsta = w; w += f.n_pa;
+        dka = w;  dva = w + (size_t)f.bc * (size_t)D; w += f.n_acc; /* dk_j, dv_j accumulators [bc, D] */
+        delta = w;              /* [S] */
+        umup__sgemm_packA(0, qh, D, 0, S, 0, D, MR, qa);
+        umup__sgemm_packA(0, go, D, 0, S, 0, D, MR, doa);
+        umup__sgemm_packB(0, qh, D, 0, S, 0, D, NR, qb);
+        umup__sgemm_packB(0, go, D, 0, S, 0, D, NR, dob);
+        umup__sgemm_packB(1, kh, D, 0, D, 0, S, NR, kb);
+        umup__sgemm_packB(1, vh, D, 0, D, 0, S, NR, vt);
+        umup__sgemm_packB(0, kh, D, 0, S, 0, D, NR, kn);
+        for (i = 0; i < S; i++) { /* delta_i = <dout_i, p_i v> = <dout_i, out_i> / s.out */
+            double acc = 0.0;
+            for (j = 0; j < D; j++) acc += (double)go[(size_t)i * D + j] * (double)yo[(size_t)i * D + j];
+            delta[i] = (float)acc * inv_out;
+        }
+        for (j0 = 0; j0 < S; j0 += f.bc) {
+            bc = S - j0 < f.bc ? S - j0 : f.bc;
+            memset(dka, 0, sizeof(float) * (size_t)f.bc * (size_t)D * 2);
+            for (i0 = causal ? j0 / f.br * f.br : 0; i0 < S; i0 += f.br) {
+                br = S - i0 < f.br ? S - i0 : f.br;
+                /* pt = logit_scale q_i k_j^T, dst = dout_i v_j^T  [br, bc] */
+                umup__gemm_packed(kd, br, bc, D, logit_scale, qa + (size_t)i0 * D, (size_t)MR * D, kb + (size_t)j0 * D,
+                                  (size_t)NR * D, 0.0f, pt, f.bc);
+                umup__gemm_packed(kd, br, bc, D, 1.0f, doa + (size_t)i0 * D, (size_t)MR * D, vt + (size_t)j0 * D,
+                                  (size_t)NR * D, 0.0f, dst, f.bc);
+                for (i = 0; i < br; i++) { /* p = exp(logit - lse), dS = p (dP - delta) */
+                    float *p = pt + (size_t)i * f.bc, *g = dst + (size_t)i * f.bc, l = lh[i0 + i], dl = delta[i0 + i];
+                    int valid = causal ? (i0 + i - j0 + 1 < bc ? i0 + i - j0 + 1 : bc) : bc;
+                    if (valid < 0) valid = 0;
+                    for (j = 0; j < valid; j++) {
+                        p[j] = umup__expf_neg(p[j] - l);
+                        g[j] = p[j] * (g[j] - dl);
+                    }
+                    for (; j < bc; j++) p[j] = g[j] = 0.0f;
+                }
+                /* dv_j += p^T dout_i; dk_j += dS^T q_i; dq_i += grad0 ls dS k_j */
+                umup__sgemm_packA(1, pt, f.bc, 0, bc, 0, br, MR, pta);
+                umup__gemm_packed(kd, bc, D, br, 1.0f, pta, (size_t)MR * br, dob + (size_t)i0 * NR, (size_t)NR * S, 1.0f,
+                                  dva, D);
+                umup__sgemm_packA(1, dst, f.bc, 0, bc, 0, br, MR, dsta);
+                umup__gemm_packed(kd, bc, D, br, 1.0f, dsta, (size_t)MR * br, qb + (size_t)i0 * NR, (size_t)NR * S, 1.0f,
+                                  dka, D);
+                umup__sgemm_packA(0, dst, f.bc, 0, br, 0, bc, MR, dsa);
+                umup__gemm_packed(kd, br, D, bc, s->grad[0] * logit_scale, dsa, (size_t)MR * bc, kn + (size_t)j0 * NR,
+                                  (size_t)NR * S, 1.0f, dqh + (size_t)i0 * D, D);
+            }
+            {
+                const float gk = s->grad[1] * logit_scale, gv = s->grad[2];
+                size_t n = (size_t)bc * (size_t)D, e;
+                float *yk = dkh + (size_t)j0 * D, *yv = dvh + (size_t)j0 * D;
+                for (e = 0; e < n; e++) { yk[e] += gk * dka[e]; yv[e] += gv * dva[e]; }
+            }
+        }
+    }
+    UMUP_FREE(raw);
+    return UMUP_OK;
+}
+
 /* ---- 5. norms ---------------------------------------------------------------------- >>residual */
 
 static umup_status umup__norm_check(const void *a, const void *b, int rows, int d) {
@@ -2262,16 +2547,6 @@ UMUPDEF umup_status umup_cross_entropy_backward(float *dz, const float *z, const
 #define UMUP__GA(i, p) (transA ? A[(size_t)(p) * (size_t)lda + (size_t)(i)] : A[(size_t)(i) * (size_t)lda + (size_t)(p)])
 #define UMUP__GB(p, j) (transB ? B[(size_t)(j) * (size_t)ldb + (size_t)(p)] : B[(size_t)(p) * (size_t)ldb + (size_t)(j)])
 
-/* A micro-kernel: acc[MR][NR] = sum_p a[p*MR + i] b[p*NR + j] over p < kc (a, b: packed, zero
- * padded, 64-byte aligned), then C = alpha acc + beta C on the valid mr x nr corner (beta == 0: C is
- * written without being read). */
-typedef void (*umup__micro_fn)(int kc, const float *a, const float *b, float alpha, float beta, float *C, int ldc,
-                               int mr, int nr);
-typedef struct {
-    umup__micro_fn micro;
-    int mr, nr;     /* register tile */
-    int kc, mc, nc; /* cache blocks: depth, rows of A per packed block, columns of B per packed block */
-} umup__gemm_kdesc;
 
 /* Plain C, 6 x 16: gcc and clang vectorise the j loops; no fused multiply-add (-std=c99 keeps
  * a * b + c as two roundings). */
@@ -2440,6 +2715,8 @@ UMUPDEF umup_gemm_kernel umup_gemm_get_kernel(void) {
     return umup__gemm_kernel_sel == UMUP_GEMM_KERNEL_AUTO ? umup__gemm_kernel_best() : umup__gemm_kernel_sel;
 }
 
+static const umup__gemm_kdesc *umup__gemm_kd(void) { return &umup__gemm_kernels[umup_gemm_get_kernel()]; }
+
 UMUPDEF int umup_gemm_kernel_available(umup_gemm_kernel k) {
     if ((int)k < 0 || (int)k > (int)UMUP_GEMM_KERNEL_AVX512) return 0;
     return k == UMUP_GEMM_KERNEL_AUTO || umup__gemm_kernels[k].micro != NULL;
@@ -2587,7 +2864,7 @@ static void umup__gemm_grid(int mt, int ntl, int nthr, int *tm, int *tn) {
 static void umup__sgemm_portable(int transA, int transB, int M, int N, int K, float alpha,
                                  const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {
-    const umup__gemm_kdesc *kd = &umup__gemm_kernels[umup_gemm_get_kernel()];
+    const umup__gemm_kdesc *kd = umup__gemm_kd();
     int nthr = 1, tm = 1, tn = 1, mt, ntl, r;
     size_t na, nb, per, i;
     char *raw;
