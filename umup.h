@@ -1924,6 +1924,39 @@ static void umup__gemm_packed(const umup__gemm_kdesc *kd, int M, int N, int kc, 
 
 static size_t umup__rup(size_t x, size_t m) { return (x + m - 1) / m * m; }
 
+/* max of t[0..n) and, in place, t = exp(t - m) with their sum: 16 partial results combined in a
+ * fixed order (so that the loops vectorise without reassociating anything). */
+static float umup__row_max(const float *t, int n) {
+    float m[16];
+    int j, l;
+    for (l = 0; l < 16; l++) m[l] = -HUGE_VALF;
+    for (j = 0; j + 16 <= n; j += 16)
+        for (l = 0; l < 16; l++) m[l] = t[j + l] > m[l] ? t[j + l] : m[l];
+    for (l = 0; j < n; j++, l++) m[l] = t[j] > m[l] ? t[j] : m[l];
+    for (l = 1; l < 16; l++) m[0] = m[l] > m[0] ? m[l] : m[0];
+    return m[0];
+}
+
+static float umup__row_exp_sum(float *t, int n, float m) {
+    float s[16];
+    int j, l;
+    for (l = 0; l < 16; l++) s[l] = 0.0f;
+    for (j = 0; j + 16 <= n; j += 16)
+        for (l = 0; l < 16; l++) {
+            t[j + l] = umup__expf_neg(t[j + l] - m);
+            s[l] += t[j + l];
+        }
+    for (l = 0; j < n; j++, l++) {
+        t[j] = umup__expf_neg(t[j] - m);
+        s[l] += t[j];
+    }
+    for (l = 8; l >= 1; l /= 2) {
+        int a;
+        for (a = 0; a < l; a++) s[a] += s[a + l];
+    }
+    return s[0];
+}
+
 /* Block sizes and per-thread scratch (floats, each piece 64-byte aligned) for one kernel. */
 typedef struct {
     int br, bc;       /* query rows, keys per block: multiples of MR and NR */
@@ -2025,9 +2058,10 @@ UMUPDEF umup_status umup_sdpa_flash_forward(float *out, float *lse, const float 
                     float *t = tile + (size_t)i * (size_t)f.bc, m = mx[i], c, ps = 0.0f;
                     int valid = causal ? (i0 + i - j0 + 1 < bc ? i0 + i - j0 + 1 : bc) : bc;
                     if (valid <= 0) { for (j = 0; j < bc; j++) t[j] = 0.0f; continue; }
-                    for (j = 0; j < valid; j++) m = t[j] > m ? t[j] : m;
-                    for (j = 0; j < valid; j++) { t[j] = umup__expf_neg(t[j] - m); ps += t[j]; }
-                    for (; j < bc; j++) t[j] = 0.0f;
+                    ps = umup__row_max(t, valid);
+                    m = ps > m ? ps : m;
+                    ps = umup__row_exp_sum(t, valid, m);
+                    for (j = valid; j < bc; j++) t[j] = 0.0f;
                     c = umup__expf_neg(mx[i] - m); /* 0 on the first block (mx = -inf) */
                     if (c != 1.0f) {
                         float *a = acc + (size_t)i * (size_t)D;
