@@ -49,13 +49,23 @@ OMPFLAGS := -fopenmp
 endif
 ifeq ($(BLAS),1)
 BLAS_CFLAGS := -DUMUP_USE_CBLAS $(shell pkg-config --cflags openblas 2>/dev/null)
+# With OpenMP, link OpenBLAS's OpenMP build (Debian: libopenblas0-openmp) by its path: it runs its
+# threads in the program's OpenMP pool, where the default pthreads build would start a second pool
+# that fights the first for the cores. OPENBLAS_LIB=path overrides; without it, pkg-config's choice.
+ifeq ($(OPENMP),1)
+OPENBLAS_LIB ?= $(firstword $(wildcard /usr/lib/*/openblas-openmp/libopenblas.so.0 /usr/lib/openblas-openmp/libopenblas.so.0))
+endif
+ifneq ($(OPENBLAS_LIB),)
+BLAS_LIBS   := $(OPENBLAS_LIB) -Wl,-rpath,$(dir $(OPENBLAS_LIB))
+else
 BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+endif
 endif
 
 CFLAGS_ALL = $(CSTD) $(WARN) $(INC) $(OMPFLAGS) $(BLAS_CFLAGS)
 LDLIBS_ALL = $(OMPFLAGS) $(BLAS_LIBS) $(LIBS)
 
-HEADERS := umup.h umup_fp8.h umup_cblas.h tests/umup_test.h $(wildcard tests/*.h)
+HEADERS := umup.h umup_fp8.h umup_cblas.h tests/umup_test.h $(wildcard tests/*.h) $(wildcard bench/*.h)
 
 B := $(BUILD)
 TEST_SRC  := $(wildcard tests/test_*.c)

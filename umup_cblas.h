@@ -25,6 +25,15 @@ extern "C" {
 /* The backend object (static storage; never NULL). */
 UMUPDEF const umup_backend *umup_cblas_backend(void);
 
+/* What the linked BLAS says about itself, for benchmarks and logs (OpenBLAS; another BLAS: "unknown"
+ * and -1). umup_cblas_core: the kernel family OpenBLAS chose when it loaded ("SkylakeX", "Haswell",
+ * "Prescott", ...); an OpenBLAS that does not recognise the CPU falls back to an older, slower family,
+ * and the environment variable OPENBLAS_CORETYPE (e.g. SkylakeX) overrides its choice.
+ * umup_cblas_threading: 0 sequential, 1 its own pthreads pool, 2 OpenMP (Debian's
+ * libopenblas0-openmp: it shares the program's OpenMP threads instead of competing with them). */
+UMUPDEF const char *umup_cblas_core(void);
+UMUPDEF int umup_cblas_threading(void);
+
 #ifdef __cplusplus
 }
 #endif
@@ -53,6 +62,22 @@ static umup_status umup__cblas_gemm(void *ctx, const umup_gemm_args *g) {
 UMUPDEF const umup_backend *umup_cblas_backend(void) {
     static const umup_backend b = {"cblas", NULL, umup__cblas_gemm};
     return &b;
+}
+
+UMUPDEF const char *umup_cblas_core(void) {
+#ifdef OPENBLAS_VERSION
+    return openblas_get_corename();
+#else
+    return "unknown";
+#endif
+}
+
+UMUPDEF int umup_cblas_threading(void) {
+#ifdef OPENBLAS_VERSION
+    return openblas_get_parallel();
+#else
+    return -1;
+#endif
 }
 
 #endif /* UMUP_CBLAS_IMPLEMENTATION_DONE */
