@@ -5,9 +5,10 @@
 #include <math.h>
 #include <stdio.h>
 #include "umup_test.h"
-/* send every product with all dims >= 32 to CBLAS (when built with it), so that test_dispatch
-   exercises the CBLAS backend through umup_gemm, not only the portable one */
+/* send every product with all dims >= 64 to CBLAS (when built with it), whatever kernel OpenBLAS
+   runs, so that test_dispatch exercises the CBLAS backend through umup_gemm, not only the portable one */
 #define UMUP_GEMM_BLAS_MIN 1.0
+#define UMUP_CBLAS_ANY_CORE
 #define UMUP_IMPLEMENTATION
 #include "umup.h"
 #include "gemm_naive.h"
