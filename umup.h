@@ -2001,11 +2001,16 @@ static float *umup__flash_scratch(const umup__flash_dims *f, int nt, void **raw)
     return (float *)(void *)(r + ((64 - ((uintptr_t)r & 63)) & 63));
 }
 
-static int umup__omp_threads(void) {
+/* Block sizes, thread count (min(OpenMP threads, B H), 1 inside a parallel region) and scratch of
+ * one flash call; NULL when the scratch cannot be allocated. */
+static float *umup__flash_setup(umup__flash_dims *f, const umup__gemm_kdesc *kd, int S, int D, int BH, int *nt,
+                                void **raw) {
+    *nt = 1;
 #ifdef _OPENMP
-    if (!omp_in_parallel()) return omp_get_max_threads() > 0 ? omp_get_max_threads() : 1;
+    if (!omp_in_parallel() && omp_get_max_threads() > 1) *nt = omp_get_max_threads();
 #endif
-    return 1;
+    if (*nt > BH) *nt = BH;
+    return umup__flash_dims_init(f, kd, S, D) ? umup__flash_scratch(f, *nt, raw) : NULL;
 }
 
 UMUPDEF umup_status umup_sdpa_flash_forward(float *out, float *lse, const float *q, const float *k, const float *v,
@@ -2013,13 +2018,12 @@ UMUPDEF umup_status umup_sdpa_flash_forward(float *out, float *lse, const float 
                                             const umup_op_scales *s) {
     const umup__gemm_kdesc *kd = umup__gemm_kd();
     umup__flash_dims f;
-    int nt = umup__omp_threads(), bh;
+    int nt = 1, bh;
     void *raw = NULL;
     float *scratch;
     umup_status st = umup__sdpa_check(out, lse, q, k, v, s, B, H, S, D, logit_scale);
     if (st != UMUP_OK) return st;
-    if (nt > B * H) nt = B * H;
-    scratch = umup__flash_dims_init(&f, kd, S, D) ? umup__flash_scratch(&f, nt, &raw) : NULL;
+    scratch = umup__flash_setup(&f, kd, S, D, B * H, &nt, &raw);
     if (!scratch) return UMUP_ERR_NOMEM;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
@@ -2092,15 +2096,14 @@ UMUPDEF umup_status umup_sdpa_flash_backward(float *dq, float *dk, float *dv, co
                                              const umup_op_scales *s) {
     const umup__gemm_kdesc *kd = umup__gemm_kd();
     umup__flash_dims f;
-    int nt = umup__omp_threads(), bh;
+    int nt = 1, bh;
     void *raw = NULL;
     float *scratch;
     umup_status st = umup__sdpa_check(dq, dk, dv, dout, out, s, B, H, S, D, logit_scale);
     if (st != UMUP_OK) return st;
     if (!lse || !q || !k || !v) return UMUP_ERR_NULL;
     if (!(s->out != 0.0f) || !(fabsf(s->out) < 3.4e38f)) return UMUP_ERR_INVALID_ARG;
-    if (nt > B * H) nt = B * H;
-    scratch = umup__flash_dims_init(&f, kd, S, D) ? umup__flash_scratch(&f, nt, &raw) : NULL;
+    scratch = umup__flash_setup(&f, kd, S, D, B * H, &nt, &raw);
     if (!scratch) return UMUP_ERR_NOMEM;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
