@@ -2783,10 +2783,20 @@ static void umup__sgemm_loop(int transA, int transB, int M, int N, int K, float 
  *   umup__pack_rows: dst[p w + r] = src[p ld + r]   (op(A) with transA = 1, op(B) with transB = 0)
  *   umup__pack_cols: dst[p w + r] = src[r ld + p]   (op(A) with transA = 0, op(B) with transB = 1),
  *     a transpose, done in 4 x 4 blocks with SSE where the compiler targets it. */
+/* Source rows of a packed block are often a page or more apart (a 1024-float row is 4 KiB), where
+ * the hardware prefetchers stop, so the packing loops prefetch the rows they will read next. */
+#if defined(__GNUC__) || defined(__clang__)
+#define UMUP__PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 3)
+#else
+#define UMUP__PREFETCH(p) ((void)0)
+#endif
+
 static void umup__pack_rows(float *dst, const float *src, size_t ld, int n, int kc, int w) {
     int p, q, r, npan = (n + w - 1) / w;
     for (p = 0; p < kc; p++) { /* row by row of the source: each row is read once, contiguously */
         const float *s = src + (size_t)p * ld;
+        if (p + 4 < kc)
+            for (r = 0; r < n; r += 16) UMUP__PREFETCH(s + 4 * ld + (size_t)r);
         for (q = 0; q < npan; q++) {
             float *d = dst + ((size_t)q * (size_t)kc + (size_t)p) * (size_t)w;
             int m = n - q * w < w ? n - q * w : w;
@@ -2804,6 +2814,10 @@ static void umup__pack_cols(float *dst, const float *src, size_t ld, int n, int 
         for (p = 0; p + 4 <= kc; p += 4) {
             __m128 x0 = _mm_loadu_ps(s0 + p), x1 = _mm_loadu_ps(s1 + p), x2 = _mm_loadu_ps(s2 + p), x3 = _mm_loadu_ps(s3 + p);
             float *d = dst + (size_t)p * (size_t)w + (size_t)r;
+            if ((p & 15) == 0 && r + 8 <= n) { /* the next four rows, one line ahead */
+                UMUP__PREFETCH(s0 + 4 * ld + p); UMUP__PREFETCH(s1 + 4 * ld + p);
+                UMUP__PREFETCH(s2 + 4 * ld + p); UMUP__PREFETCH(s3 + 4 * ld + p);
+            }
             _MM_TRANSPOSE4_PS(x0, x1, x2, x3);
             _mm_storeu_ps(d, x0);
             _mm_storeu_ps(d + w, x1);
