@@ -116,12 +116,13 @@ $(B)/test_%: tests/test_%.c $(HEADERS) | $(B)/.dir
 $(B)/asan/test_%: tests/test_%.c $(HEADERS) | $(B)/.dir
 	$(CC) $(CFLAGS_ALL) -O1 -g $(ARCH) $(SAN) -o $@ $< $(LDLIBS_ALL)
 
-# Compile checks: the headers as strict C99, as C++, with UMUP_STATIC, from two translation units,
-# the core alone (UMUP_NO_TRAINER), and with UMUP_NO_POSIX (plain-C checkpoint files).
+# Compile checks: the headers as strict C99, as C++ (with ARCH: the SIMD kernels too), with UMUP_STATIC,
+# from two translation units, the core alone (UMUP_NO_TRAINER), and with UMUP_NO_POSIX (plain-C
+# checkpoint files).
 $(B)/compile_c99: tests/compile/c99.c $(HEADERS) | $(B)/.dir
 	$(CC) -std=c99 -pedantic-errors $(WARN) -Werror $(INC) -O1 -o $@ $< $(LIBS)
 $(B)/compile_cpp: tests/compile/cpp.cpp $(HEADERS) | $(B)/.dir
-	$(CXX) -std=c++11 $(WARN) -Werror $(INC) -O1 -o $@ $< $(LIBS)
+	$(CXX) -std=c++11 $(WARN) -Werror $(INC) -O1 $(ARCH) -o $@ $< $(LIBS)
 $(B)/compile_static: tests/compile/static.c $(HEADERS) | $(B)/.dir
 	$(CC) -std=c99 $(WARN) -Werror $(INC) -O1 -o $@ $< $(LIBS)
 $(B)/compile_no_trainer: tests/compile/no_trainer.c $(HEADERS) | $(B)/.dir
