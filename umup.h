@@ -2729,7 +2729,7 @@ static const umup__gemm_kdesc umup__gemm_kernels[4] = {
     {NULL, 0, 0, 0, 0, 0},
 #endif
 #ifdef UMUP__HAVE_AVX512
-    {umup__micro_avx512, 12, 32, 512, 120, 4096},
+    {umup__micro_avx512, 12, 32, 512, 240, 4096},
 #else
     {NULL, 0, 0, 0, 0, 0},
 #endif
