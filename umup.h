@@ -1311,9 +1311,10 @@ static umup_status umup__gemm_check(const umup_gemm_args *g) {
 static void umup__sgemm_portable(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                                  const float *B, int ldb, float beta, float *C, int ldc); /* >>gemm-kernel */
 
-/* A micro-kernel: acc[MR][NR] = sum_p a[p*MR + i] b[p*NR + j] over p < kc (a, b: packed, zero
- * padded, 64-byte aligned), then C = alpha acc + beta C on the valid mr x nr corner (beta == 0: C is
- * written without being read). */
+/* A micro-kernel: acc[MR][NR] = sum_p a[p*MR + i] b[p*NR + j] over p < kc (a, b: packed panels,
+ * zero padded past the valid rows / columns; no alignment needed, though the GEMM's own buffers are
+ * 64-byte aligned), then C = alpha acc + beta C on the valid mr x nr corner (beta == 0: C is written
+ * without being read). A row-major [kc, NR] array is its own B panel (the flash attention uses it). */
 typedef void (*umup__micro_fn)(int kc, const float *a, const float *b, float alpha, float beta, float *C, int ldc,
                                int mr, int nr);
 typedef struct {
@@ -2034,6 +2035,7 @@ UMUPDEF umup_status umup_sdpa_flash_forward(float *out, float *lse, const float 
         float *oh = out + o, *lh = lse + (size_t)bh * (size_t)S;
         int tid = 0, i0, j0, i, j, br, bc, MR = kd->mr, NR = kd->nr;
         float *w, *qa, *kb, *vb, *tile, *pa, *acc, *mx, *sum;
+        const float *vbp = vh; /* v as B panels over D: v itself when D is one panel wide */
 #ifdef _OPENMP
         tid = omp_get_thread_num();
 #endif
@@ -2047,7 +2049,10 @@ UMUPDEF umup_status umup_sdpa_flash_forward(float *out, float *lse, const float 
         mx = w;  sum = w + f.Sp; /* running row max and row sum [br] */
         umup__sgemm_packA(0, qh, D, 0, S, 0, D, MR, qa);
         umup__sgemm_packB(1, kh, D, 0, D, 0, S, NR, kb);
-        umup__sgemm_packB(0, vh, D, 0, S, 0, D, NR, vb);
+        if (D != NR) {
+            umup__sgemm_packB(0, vh, D, 0, S, 0, D, NR, vb);
+            vbp = vb;
+        }
         for (i0 = 0; i0 < S; i0 += f.br) {
             int jend = causal ? (i0 + f.br < S ? i0 + f.br : S) : S;
             br = S - i0 < f.br ? S - i0 : f.br;
@@ -2076,7 +2081,7 @@ UMUPDEF umup_status umup_sdpa_flash_forward(float *out, float *lse, const float 
                 }
                 /* acc [br, D] += p [br, bc] v_j [bc, D] */
                 umup__sgemm_packA(0, tile, f.bc, 0, br, 0, bc, MR, pa);
-                umup__gemm_packed(kd, br, D, bc, 1.0f, pa, (size_t)MR * (size_t)bc, vb + (size_t)j0 * (size_t)NR,
+                umup__gemm_packed(kd, br, D, bc, 1.0f, pa, (size_t)MR * (size_t)bc, vbp + (size_t)j0 * (size_t)NR,
                                   (size_t)NR * (size_t)S, 1.0f, acc, D);
             }
             for (i = 0; i < br; i++) {
@@ -2114,6 +2119,7 @@ UMUPDEF umup_status umup_sdpa_flash_backward(float *dq, float *dk, float *dv, co
         float *dqh = dq + o, *dkh = dk + o, *dvh = dv + o;
         int tid = 0, i0, j0, i, j, br, bc, MR = kd->mr, NR = kd->nr;
         float *w, *qa, *doa, *qb, *dob, *kb, *vt, *kn, *pt, *dst, *pta, *dsa, *dsta, *dka, *dva, *delta;
+        const float *qbp = qh, *dobp = go, *knp = kh; /* B panels over D: the arrays themselves when D == NR */
         const float inv_out = 1.0f / s->out;
 #ifdef _OPENMP
         tid = omp_get_thread_num();
@@ -2135,11 +2141,14 @@ UMUPDEF umup_status umup_sdpa_flash_backward(float *dq, float *dk, float *dv, co
         delta = w;              /* [S] */
         umup__sgemm_packA(0, qh, D, 0, S, 0, D, MR, qa);
         umup__sgemm_packA(0, go, D, 0, S, 0, D, MR, doa);
-        umup__sgemm_packB(0, qh, D, 0, S, 0, D, NR, qb);
-        umup__sgemm_packB(0, go, D, 0, S, 0, D, NR, dob);
+        if (D != NR) {
+            umup__sgemm_packB(0, qh, D, 0, S, 0, D, NR, qb);
+            umup__sgemm_packB(0, go, D, 0, S, 0, D, NR, dob);
+            umup__sgemm_packB(0, kh, D, 0, S, 0, D, NR, kn);
+            qbp = qb; dobp = dob; knp = kn;
+        }
         umup__sgemm_packB(1, kh, D, 0, D, 0, S, NR, kb);
         umup__sgemm_packB(1, vh, D, 0, D, 0, S, NR, vt);
-        umup__sgemm_packB(0, kh, D, 0, S, 0, D, NR, kn);
         for (i = 0; i < S; i++) { /* delta_i = <dout_i, p_i v> = <dout_i, out_i> / s.out */
             double acc = 0.0;
             for (j = 0; j < D; j++) acc += (double)go[(size_t)i * D + j] * (double)yo[(size_t)i * D + j];
@@ -2167,13 +2176,13 @@ UMUPDEF umup_status umup_sdpa_flash_backward(float *dq, float *dk, float *dv, co
                 }
                 /* dv_j += p^T dout_i; dk_j += dS^T q_i; dq_i += grad0 ls dS k_j */
                 umup__sgemm_packA(1, pt, f.bc, 0, bc, 0, br, MR, pta);
-                umup__gemm_packed(kd, bc, D, br, 1.0f, pta, (size_t)MR * br, dob + (size_t)i0 * NR, (size_t)NR * S, 1.0f,
+                umup__gemm_packed(kd, bc, D, br, 1.0f, pta, (size_t)MR * br, dobp + (size_t)i0 * NR, (size_t)NR * S, 1.0f,
                                   dva, D);
                 umup__sgemm_packA(1, dst, f.bc, 0, bc, 0, br, MR, dsta);
-                umup__gemm_packed(kd, bc, D, br, 1.0f, dsta, (size_t)MR * br, qb + (size_t)i0 * NR, (size_t)NR * S, 1.0f,
+                umup__gemm_packed(kd, bc, D, br, 1.0f, dsta, (size_t)MR * br, qbp + (size_t)i0 * NR, (size_t)NR * S, 1.0f,
                                   dka, D);
                 umup__sgemm_packA(0, dst, f.bc, 0, br, 0, bc, MR, dsa);
-                umup__gemm_packed(kd, br, D, bc, s->grad[0] * logit_scale, dsa, (size_t)MR * bc, kn + (size_t)j0 * NR,
+                umup__gemm_packed(kd, br, D, bc, s->grad[0] * logit_scale, dsa, (size_t)MR * bc, knp + (size_t)j0 * NR,
                                   (size_t)NR * S, 1.0f, dqh + (size_t)i0 * D, D);
             }
             {
@@ -2634,7 +2643,7 @@ static void umup__micro_avx2(int kc, const float *a, const float *b, float alpha
     const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
     int p, i, j;
     for (p = 0; p < kc; p++) {
-        const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+        const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
         __m256 av;
 #define UMUP__R(i)                                                                                                   \
     av = _mm256_broadcast_ss(a + i);                                                                                 \
@@ -2690,7 +2699,7 @@ static void umup__micro_avx512(int kc, const float *a, const float *b, float alp
             _mm_prefetch((const char *)(C + (size_t)p * (size_t)ldc + 16), _MM_HINT_T0);
         }
     for (p = 0; p < kc; p++) {
-        const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+        const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
         __m512 av;
 #define UMUP__R(i)                                                                                                   \
     av = _mm512_set1_ps(a[i]);                                                                                       \
@@ -2802,6 +2811,10 @@ static void umup__pack_rows(float *dst, const float *src, size_t ld, int n, int 
         for (q = 0; q < npan; q++) {
             float *d = dst + ((size_t)q * (size_t)kc + (size_t)p) * (size_t)w;
             int m = n - q * w < w ? n - q * w : w;
+            if (m == w && w == 12) { memcpy(d, s + q * w, 12 * sizeof(float)); continue; } /* the common */
+            if (m == w && w == 32) { memcpy(d, s + q * w, 32 * sizeof(float)); continue; } /* widths: copies */
+            if (m == w && w == 16) { memcpy(d, s + q * w, 16 * sizeof(float)); continue; } /* of a fixed  */
+            if (m == w && w == 6) { memcpy(d, s + q * w, 6 * sizeof(float)); continue; }   /* size inline */
             for (r = 0; r < m; r++) d[r] = s[q * w + r];
             for (; r < w; r++) d[r] = 0.0f;
         }
