@@ -3540,7 +3540,7 @@ typedef struct {
     float *ln1;     /* [N, d]       attention branch input in(h): norm(h), or h (post-norm form) */
     float *qkv;     /* [N, 3d]      linear_qkv output */
     float *q, *k, *v; /* [B, H, T, D] each, heads split out (RoPE applied) */
-    float *att;     /* [B, H, T, T] attention probabilities */
+    float *lse;     /* [B, H, T]    per query row, log sum exp of the attention logits (flash sdpa) */
     float *ah;      /* [B, H, T, D] attention output per head */
     float *a;       /* [N, d]       heads concatenated */
     float *ao;      /* [N, d]       linear_o output: the attention branch (dropout applied in training) */
@@ -3733,7 +3733,7 @@ static void umup__model_carve(umup_model *m, umup__carver *cv) {
     size_t N = umup__cv_mul(cv, (size_t)m->maxB, (size_t)m->maxT), d = (size_t)m->d, hd = (size_t)m->hd;
     size_t Nd = umup__cv_mul(cv, N, d), Nhd = umup__cv_mul(cv, N, hd), N3d = umup__cv_mul(cv, Nd, 3);
     size_t NV = umup__cv_mul(cv, N, (size_t)m->V);
-    size_t att = umup__cv_mul(cv, umup__cv_mul(cv, (size_t)m->maxB * (size_t)m->H, (size_t)m->maxT), (size_t)m->maxT);
+    size_t lse = umup__cv_mul(cv, (size_t)m->maxB * (size_t)m->H, (size_t)m->maxT);
     size_t wmax = 0, xmax = 0, ymax = 0;
     umup__layer_acts dummy;
     int l, t;
@@ -3750,7 +3750,7 @@ static void umup__model_carve(umup_model *m, umup__carver *cv) {
         umup__layer_acts *A = m->layer ? &m->layer[l] : &dummy;
         umup__cv_take(cv, &A->ln1, Nd); umup__cv_take(cv, &A->qkv, N3d);
         umup__cv_take(cv, &A->q, Nd); umup__cv_take(cv, &A->k, Nd); umup__cv_take(cv, &A->v, Nd);
-        umup__cv_take(cv, &A->att, att); umup__cv_take(cv, &A->ah, Nd); umup__cv_take(cv, &A->a, Nd);
+        umup__cv_take(cv, &A->lse, lse); umup__cv_take(cv, &A->ah, Nd); umup__cv_take(cv, &A->a, Nd);
         umup__cv_take(cv, &A->ao, Nd); umup__cv_take(cv, &A->aon, Nd); umup__cv_take(cv, &A->hmid, Nd);
         umup__cv_take(cv, &A->ln2, Nd); umup__cv_take(cv, &A->u1, Nhd); umup__cv_take(cv, &A->ug, Nhd);
         umup__cv_take(cv, &A->g, Nhd); umup__cv_take(cv, &A->mo, Nd); umup__cv_take(cv, &A->mon, Nd);
@@ -4233,7 +4233,7 @@ static umup_status umup__attention_fwd(umup_model *m, int l, int B, int T) {
     umup__stat(m, "mhsa.linear_qkv", l, A->qkv, 3 * n);
     umup__heads(m, A->qkv, A->q, A->k, A->v, B, T, 0);                            /* q, k, v [B, H, T, D] */
     if (m->cfg.rope) { umup__rope(m, A->q, B, T, 0); umup__rope(m, A->k, B, T, 0); }
-    UMUP__TRY(umup_sdpa_forward(A->ah, A->att, A->q, A->k, A->v, B, m->H, T, m->D, 1, m->attn_scale, &sa));
+    UMUP__TRY(umup_sdpa_flash_forward(A->ah, A->lse, A->q, A->k, A->v, B, m->H, T, m->D, 1, m->attn_scale, &sa));
     umup__merge(m, A->ah, A->a, B, T, 0);                                          /* a [N, d] */
     umup__stat(m, "mhsa.attention", l, A->a, n);
     UMUP__TRY(umup__linear_fwd(m, t0 + UMUP__T_O, A->a, A->ao, N));               /* ao [N, d] */
@@ -4254,8 +4254,8 @@ static umup_status umup__attention_bwd(umup_model *m, int l) {
     memset(m->dq, 0, sizeof(float) * n);
     memset(m->dk, 0, sizeof(float) * n);
     memset(m->dv, 0, sizeof(float) * n);
-    UMUP__TRY(umup_sdpa_backward(m->dq, m->dk, m->dv, m->dah, A->att, A->q, A->k, A->v, B, m->H, T, m->D,
-                                 m->attn_scale, &sa));
+    UMUP__TRY(umup_sdpa_flash_backward(m->dq, m->dk, m->dv, m->dah, A->ah, A->lse, A->q, A->k, A->v, B, m->H, T,
+                                       m->D, 1, m->attn_scale, &sa));
     if (m->cfg.rope) { umup__rope(m, m->dq, B, T, 1); umup__rope(m, m->dk, B, T, 1); }
     memset(m->dqkv, 0, sizeof(float) * n * 3);
     umup__heads(m, m->dqkv, m->dq, m->dk, m->dv, B, T, 1);
