@@ -11,7 +11,8 @@
 #   make install     copy the headers and a pkg-config file under PREFIX (default /usr/local)
 #
 # Options: BLAS=1 (use CBLAS/OpenBLAS for the big matmuls), OPENMP=0 (build without OpenMP),
-#          CC=clang, ARCH= (drop -march=native from demos and benchmarks), WERROR=1,
+#          CC=clang, ARCH= (drop -march=native: the GEMM then runs its plain-C micro-kernel; tests, demos
+#          and benchmarks are all built with ARCH so that `make test` checks the SIMD kernels), WERROR=1,
 #          BUILD=dir (output folder; default build/, or build/blas with BLAS=1).
 #          CUDA=1: also the CUDA backend (umup_cuda.h): nvcc from CUDA_HOME (default /usr/local/cuda)
 #          builds BUILD/gpu/umup_cuda.o, the GPU tests and bench_cuda, linked with cuBLAS/cuBLASLt;
@@ -48,13 +49,23 @@ OMPFLAGS := -fopenmp
 endif
 ifeq ($(BLAS),1)
 BLAS_CFLAGS := -DUMUP_USE_CBLAS $(shell pkg-config --cflags openblas 2>/dev/null)
+# With OpenMP, link OpenBLAS's OpenMP build (Debian: libopenblas0-openmp) by its path: it runs its
+# threads in the program's OpenMP pool, where the default pthreads build would start a second pool
+# that fights the first for the cores. OPENBLAS_LIB=path overrides; without it, pkg-config's choice.
+ifeq ($(OPENMP),1)
+OPENBLAS_LIB ?= $(firstword $(wildcard /usr/lib/*/openblas-openmp/libopenblas.so.0 /usr/lib/openblas-openmp/libopenblas.so.0))
+endif
+ifneq ($(OPENBLAS_LIB),)
+BLAS_LIBS   := $(OPENBLAS_LIB) -Wl,-rpath,$(dir $(OPENBLAS_LIB))
+else
 BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+endif
 endif
 
 CFLAGS_ALL = $(CSTD) $(WARN) $(INC) $(OMPFLAGS) $(BLAS_CFLAGS)
 LDLIBS_ALL = $(OMPFLAGS) $(BLAS_LIBS) $(LIBS)
 
-HEADERS := umup.h umup_fp8.h umup_cblas.h tests/umup_test.h $(wildcard tests/*.h)
+HEADERS := umup.h umup_fp8.h umup_cblas.h tests/umup_test.h $(wildcard tests/*.h) $(wildcard bench/*.h)
 
 B := $(BUILD)
 TEST_SRC  := $(wildcard tests/test_*.c)
@@ -100,17 +111,18 @@ $(B)/.dir:
 
 # ---- tests ---------------------------------------------------------------
 $(B)/test_%: tests/test_%.c $(HEADERS) | $(B)/.dir
-	$(CC) $(CFLAGS_ALL) $(OPT) -o $@ $< $(LDLIBS_ALL)
+	$(CC) $(CFLAGS_ALL) $(OPT) $(ARCH) -o $@ $< $(LDLIBS_ALL)
 
 $(B)/asan/test_%: tests/test_%.c $(HEADERS) | $(B)/.dir
-	$(CC) $(CFLAGS_ALL) -O1 -g $(SAN) -o $@ $< $(LDLIBS_ALL)
+	$(CC) $(CFLAGS_ALL) -O1 -g $(ARCH) $(SAN) -o $@ $< $(LDLIBS_ALL)
 
-# Compile checks: the headers as strict C99, as C++, with UMUP_STATIC, from two translation units,
-# the core alone (UMUP_NO_TRAINER), and with UMUP_NO_POSIX (plain-C checkpoint files).
+# Compile checks: the headers as strict C99, as C++ (with ARCH: the SIMD kernels too), with UMUP_STATIC,
+# from two translation units, the core alone (UMUP_NO_TRAINER), and with UMUP_NO_POSIX (plain-C
+# checkpoint files).
 $(B)/compile_c99: tests/compile/c99.c $(HEADERS) | $(B)/.dir
 	$(CC) -std=c99 -pedantic-errors $(WARN) -Werror $(INC) -O1 -o $@ $< $(LIBS)
 $(B)/compile_cpp: tests/compile/cpp.cpp $(HEADERS) | $(B)/.dir
-	$(CXX) -std=c++11 $(WARN) -Werror $(INC) -O1 -o $@ $< $(LIBS)
+	$(CXX) -std=c++11 $(WARN) -Werror $(INC) -O1 $(ARCH) -o $@ $< $(LIBS)
 $(B)/compile_static: tests/compile/static.c $(HEADERS) | $(B)/.dir
 	$(CC) -std=c99 $(WARN) -Werror $(INC) -O1 -o $@ $< $(LIBS)
 $(B)/compile_no_trainer: tests/compile/no_trainer.c $(HEADERS) | $(B)/.dir

@@ -8,10 +8,17 @@
  * Link with the BLAS (e.g. -lopenblas, or `pkg-config --libs openblas`).
  *
  * Which calls go to BLAS: products of at least UMUP_GEMM_BLAS_MIN multiply-adds (M N K, default
- * 4096^3) with every dimension >= 32; smaller ones are declined and run the portable GEMM. Define
- * UMUP_GEMM_BLAS_MIN (a double) in the implementation file to move the crossover. Calls from inside
- * an OpenMP parallel region never reach a backend (umup_gemm), so BLAS's own threads never nest in
- * the trainer's. Reference BLAS semantics: beta == 0 does not read C.
+ * 512^3) with every dimension >= 64; smaller ones are declined and run the portable GEMM, whose
+ * AVX-512 kernel is as fast as BLAS on them and has no thread start-up. And when the portable GEMM
+ * runs its AVX-512 micro-kernel but OpenBLAS reports a kernel family without AVX-512 (it did not
+ * recognise the CPU: "Haswell", "Zen", "Prescott", ...; see umup_cblas_core), every call is declined,
+ * because that kernel is slower than the portable one: set OPENBLAS_CORETYPE=SkylakeX (or the
+ * family of your CPU) in the environment to let OpenBLAS run its AVX-512 kernel, or define
+ * UMUP_CBLAS_ANY_CORE to send the large products to BLAS whatever it runs. Define UMUP_GEMM_BLAS_MIN
+ * (a double) in the implementation file to move the crossover. Calls from inside an OpenMP parallel
+ * region never reach a backend (umup_gemm), so BLAS's threads never nest in the program's; link
+ * OpenBLAS's OpenMP build (the Makefile's BLAS=1 does) so that both share one thread pool.
+ * Reference BLAS semantics: beta == 0 does not read C.
  */
 #include "umup.h"
 
@@ -25,6 +32,15 @@ extern "C" {
 /* The backend object (static storage; never NULL). */
 UMUPDEF const umup_backend *umup_cblas_backend(void);
 
+/* What the linked BLAS says about itself, for benchmarks and logs (OpenBLAS; another BLAS: "unknown"
+ * and -1). umup_cblas_core: the kernel family OpenBLAS chose when it loaded ("SkylakeX", "Haswell",
+ * "Prescott", ...); an OpenBLAS that does not recognise the CPU falls back to an older, slower family,
+ * and the environment variable OPENBLAS_CORETYPE (e.g. SkylakeX) overrides its choice.
+ * umup_cblas_threading: 0 sequential, 1 its own pthreads pool, 2 OpenMP (Debian's
+ * libopenblas0-openmp: it shares the program's OpenMP threads instead of competing with them). */
+UMUPDEF const char *umup_cblas_core(void);
+UMUPDEF int umup_cblas_threading(void);
+
 #ifdef __cplusplus
 }
 #endif
@@ -37,13 +53,28 @@ UMUPDEF const umup_backend *umup_cblas_backend(void);
 
 #include <cblas.h>
 
+#include <string.h>
+
 #ifndef UMUP_GEMM_BLAS_MIN
-#define UMUP_GEMM_BLAS_MIN (4096.0 * 4096.0 * 4096.0)
+#define UMUP_GEMM_BLAS_MIN (512.0 * 512.0 * 512.0)
 #endif
+
+/* 0 when OpenBLAS runs a kernel family below the portable GEMM's AVX-512 micro-kernel. */
+static int umup__cblas_core_ok(void) {
+#if defined(OPENBLAS_VERSION) && !defined(UMUP_CBLAS_ANY_CORE)
+    const char *c;
+    if (umup_gemm_get_kernel() != UMUP_GEMM_KERNEL_AVX512) return 1;
+    c = openblas_get_corename();
+    return c && (strstr(c, "Skylake") || strstr(c, "Cooperlake") || strstr(c, "SapphireRapids"));
+#else
+    return 1;
+#endif
+}
 
 static umup_status umup__cblas_gemm(void *ctx, const umup_gemm_args *g) {
     (void)ctx;
-    if (g->K <= 0 || (double)g->M * g->N * g->K < UMUP_GEMM_BLAS_MIN || g->M < 32 || g->N < 32 || g->K < 32)
+    if (g->K <= 0 || (double)g->M * g->N * g->K < UMUP_GEMM_BLAS_MIN || g->M < 64 || g->N < 64 || g->K < 64 ||
+        !umup__cblas_core_ok())
         return UMUP_ERR_UNSUPPORTED;
     cblas_sgemm(CblasRowMajor, g->trans_a ? CblasTrans : CblasNoTrans, g->trans_b ? CblasTrans : CblasNoTrans, g->M, g->N,
                 g->K, g->alpha, g->A, g->lda, g->B, g->ldb, g->beta, g->C, g->ldc);
@@ -53,6 +84,22 @@ static umup_status umup__cblas_gemm(void *ctx, const umup_gemm_args *g) {
 UMUPDEF const umup_backend *umup_cblas_backend(void) {
     static const umup_backend b = {"cblas", NULL, umup__cblas_gemm};
     return &b;
+}
+
+UMUPDEF const char *umup_cblas_core(void) {
+#ifdef OPENBLAS_VERSION
+    return openblas_get_corename();
+#else
+    return "unknown";
+#endif
+}
+
+UMUPDEF int umup_cblas_threading(void) {
+#ifdef OPENBLAS_VERSION
+    return openblas_get_parallel();
+#else
+    return -1;
+#endif
 }
 
 #endif /* UMUP_CBLAS_IMPLEMENTATION_DONE */

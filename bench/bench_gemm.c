@@ -1,95 +1,104 @@
-/* bench/bench_gemm.c - GFLOP/s of naive / portable / CBLAS (BLAS=1) on the trainer shapes.
-   Output: one "bench gemm key=value ..." line per shape; best of several reps. */
+/* bench/bench_gemm.c - GFLOP/s of the GEMM paths on the trainer's shapes, side by side in one run.
+ *
+ * Shapes: for each width d in {128, 256, 512} and rows = B T = 4096, the model's five linear layers
+ * (qkv [3d, d], o [d, d], MLP up/gate [4d, d], down [d, 4d], readout [256, d]) in their three
+ * products: forward x W^T (fwd_NT: M = rows, N = out, K = in), input gradient dy W (dx_NN: M = rows,
+ * N = in, K = out) and weight gradient dy^T x (dW_TN: M = out, N = in, K = rows).
+ * Columns: portable = umup_sgemm_portable with the default micro-kernel; c_kernel = the same loop
+ * nest with the plain-C micro-kernel; openblas = cblas_sgemm directly (BLAS=1 builds); dispatch =
+ * umup_sgemm, what the library runs (the CBLAS backend above UMUP_GEMM_BLAS_MIN, else portable).
+ * The paths alternate within each repetition (so they see the same machine state); best of the
+ * repetitions. A summary line gives, over the shapes with d >= 256, the smallest and the median
+ * ratio portable / openblas and the smallest dispatch / portable.
+ * OpenBLAS picks its kernel from the CPU when it loads (OPENBLAS_CORETYPE overrides); the bench
+ * prints the one in use and warns when it is not an AVX-512 kernel on a CPU that has AVX-512.
+ * Usage: bench_gemm [seconds per shape] (default 0.6). */
 #define _POSIX_C_SOURCE 199309L
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #define UMUP_IMPLEMENTATION
 #include "umup.h"
-#include "gemm_naive.h"
+#include "bench_common.h"
 
-typedef umup_status (*gemm_fn)(int, int, int, int, int, float, const float *, int, const float *, int, float, float *, int);
-/* the private unpacked fallback, with the public signature */
-static umup_status loop_fn(int tA, int tB, int M, int N, int K, float al, const float *A, int lda, const float *B, int ldb,
-                           float be, float *C, int ldc)
-{
-    umup__sgemm_loop(tA, tB, M, N, K, al, A, lda, B, ldb, be, C, ldc);
-    return UMUP_OK;
-}
+enum { P_PORT, P_C, P_BLAS, P_DISPATCH, NPATH };
 
-static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }
+static double budget = 0.6;
 
-static double gflops(gemm_fn fn, int tA, int tB, int M, int N, int K, float beta, const float *A, const float *B, float *C, double budget)
-{
-    double best = 1e30, t0 = now();
-    int r;
-    for (r = 0; r < 20; r++) {
-        double t = now();
-        fn(tA, tB, M, N, K, 1.0f, A, tA ? M : K, B, tB ? K : N, beta, C, N);
-        t = now() - t;
-        if (t < best) best = t;
-        if (now() - t0 > budget && r >= 1) break;
+static void run_path(int path, int tA, int tB, int M, int N, int K, const float *A, const float *B, float *C) {
+    int lda = tA ? M : K, ldb = tB ? K : N;
+    switch (path) {
+    case P_PORT: umup_sgemm_portable(tA, tB, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N); break;
+    case P_C:
+        umup_gemm_set_kernel(UMUP_GEMM_KERNEL_C);
+        umup_sgemm_portable(tA, tB, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N);
+        umup_gemm_set_kernel(UMUP_GEMM_KERNEL_AUTO);
+        break;
+#ifdef UMUP_USE_CBLAS
+    case P_BLAS:
+        cblas_sgemm(CblasRowMajor, tA ? CblasTrans : CblasNoTrans, tB ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A, lda,
+                    B, ldb, 0.0f, C, N);
+        break;
+#endif
+    default: umup_sgemm(tA, tB, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N); break;
     }
-    return 2.0 * M * N * K / best * 1e-9;
 }
 
+int main(int argc, char **argv) {
+    static const int Ds[3] = {128, 256, 512};
+    static const char *const layer[5] = {"qkv", "o", "up", "down", "readout"};
+    static const char *const prod[3] = {"fwd_NT", "dx_NN", "dW_TN"};
+    const int rows = 4096;
+    double ratios[64], disp[64], g[NPATH];
+    int nratio = 0, di, li, pi, have_blas = 0, r, path, i;
+    size_t maxn = (size_t)rows * 4 * 512;
+    float *A = (float *)malloc(sizeof(float) * maxn), *B = (float *)malloc(sizeof(float) * maxn),
+          *C = (float *)malloc(sizeof(float) * maxn);
+    if (argc > 1) budget = atof(argv[1]);
+    if (!A || !B || !C || !(budget > 0)) { fprintf(stderr, "bench_gemm: bad arguments or out of memory\n"); return 1; }
+    for (i = 0; i < (int)maxn; i++) {
+        A[i] = umup_rng_uniform(1, (uint64_t)i) - 0.5f;
+        B[i] = umup_rng_uniform(2, (uint64_t)i) - 0.5f;
+        C[i] = 0.0f;
+    }
 #ifdef UMUP_USE_CBLAS
-static umup_status blas_only(int tA, int tB, int M, int N, int K, float al, const float *A, int lda, const float *B, int ldb, float be, float *C, int ldc)
-{
-    cblas_sgemm(CblasRowMajor, tA ? CblasTrans : CblasNoTrans, tB ? CblasTrans : CblasNoTrans, M, N, K, al, A, lda, B, ldb, be, C, ldc);
-    return UMUP_OK;
-}
+    have_blas = 1;
 #endif
-
-static void shape(const char *cs, int tA, int tB, int M, int N, int K, float beta, int rows, int d)
-{
-    size_t n = (size_t)4096 * 4096;
-    float *A = (float *)malloc(sizeof(float) * (size_t)M * K), *B = (float *)malloc(sizeof(float) * (size_t)K * N);
-    float *C = (float *)malloc(sizeof(float) * (size_t)M * N);
-    size_t i;
-    double gn = -1, gp, gb = -1;
-    (void)n;
-    for (i = 0; i < (size_t)M * K; i++) A[i] = (float)((i * 7) % 13) * 0.1f - 0.6f;
-    for (i = 0; i < (size_t)K * N; i++) B[i] = (float)((i * 5) % 11) * 0.1f - 0.5f;
-    memset(C, 0, sizeof(float) * (size_t)M * N);
-    if ((double)M * N * K <= 2.0 * 512 * 512 * 512) gn = gflops(loop_fn, tA, tB, M, N, K, beta, A, B, C, 0.2);
-    gp = gflops(umup_sgemm_portable, tA, tB, M, N, K, beta, A, B, C, 0.5);
-#ifdef UMUP_USE_CBLAS
-    gb = gflops(blas_only, tA, tB, M, N, K, beta, A, B, C, 0.5);
-#endif
-    printf("bench gemm case=%s rows=%d d=%d M=%d N=%d K=%d naive_gflops=%.2f portable_gflops=%.2f cblas_gflops=%.2f ratio=%.3f\n",
-           cs, rows, d, M, N, K, gn, gp, gb, gb > 0 ? gp / gb : -1.0);
-    fflush(stdout);
-    free(A); free(B); free(C);
-}
-
-int main(int argc, char **argv)
-{
-    static const int R[] = {512, 2048, 4096}, D[] = {128, 256, 512, 1024};
-    int ri, di, small = argc > 1 && !strcmp(argv[1], "small");
-    (void)gemm_naive; /* oracle lives in tests/test_gemm.c */
-    for (ri = 0; ri < 3; ri++)
-        for (di = 0; di < 4; di++) {
-            int r = R[ri], d = D[di];
-            if (small && (r > 512 || d > 256)) continue;
-            shape("fwd_NT", 0, 1, r, d, d, 0.0f, r, d);
-            shape("dx_NN", 0, 0, r, d, d, 0.0f, r, d);
-            shape("dW_TN", 1, 0, d, d, r, 1.0f, r, d);
-            if (r == 2048) {
-                shape("mlp_up_NT", 0, 1, r, 4 * d, d, 0.0f, r, d);
-                shape("mlp_down_NT", 0, 1, r, d, 4 * d, 0.0f, r, d);
+    bench_print_setup("bench_gemm");
+    for (di = 0; di < 3; di++)
+        for (li = 0; li < 5; li++)
+            for (pi = 0; pi < 3; pi++) {
+                int d = Ds[di], out = li == 0 ? 3 * d : li == 2 ? 4 * d : li == 4 ? 256 : d, in = li == 3 ? 4 * d : d;
+                int M = pi == 0 ? rows : pi == 1 ? rows : out, N = pi == 0 ? out : in, K = pi == 0 ? in : pi == 1 ? out : rows;
+                int tA = pi == 2, tB = pi == 0;
+                double best[NPATH], t0 = bench_now();
+                for (path = 0; path < NPATH; path++) best[path] = 1e30;
+                for (r = 0; r < 200 && (r < 3 || bench_now() - t0 < budget); r++)
+                    for (path = 0; path < NPATH; path++) {
+                        double t;
+                        if (path == P_BLAS && !have_blas) continue;
+                        t = bench_now();
+                        run_path(path, tA, tB, M, N, K, A, B, C);
+                        t = bench_now() - t;
+                        if (t < best[path]) best[path] = t;
+                    }
+                for (path = 0; path < NPATH; path++) g[path] = best[path] < 1e29 ? 2.0 * M * N * K / best[path] * 1e-9 : -1;
+                printf("bench gemm d=%d layer=%s case=%s M=%d N=%d K=%d portable_gflops=%.1f c_kernel_gflops=%.1f "
+                       "openblas_gflops=%.1f dispatch_gflops=%.1f portable_over_openblas=%.2f dispatch_over_portable=%.2f\n",
+                       d, layer[li], prod[pi], M, N, K, g[P_PORT], g[P_C], g[P_BLAS], g[P_DISPATCH],
+                       have_blas ? g[P_PORT] / g[P_BLAS] : -1.0, g[P_DISPATCH] / g[P_PORT]);
+                fflush(stdout);
+                if (d >= 256 && nratio < 64) {
+                    ratios[nratio] = have_blas ? g[P_PORT] / g[P_BLAS] : -1.0;
+                    disp[nratio++] = g[P_DISPATCH] / g[P_PORT];
+                }
             }
-        }
-    /* attention-sized small GEMMs (crossover) */
     {
-        static const int S[] = {32, 64, 128, 256}, H[] = {32, 64, 128};
-        int si, hi;
-        for (si = 0; si < 4; si++)
-            for (hi = 0; hi < 3; hi++) {
-                shape("attn_qk_NT", 0, 1, S[si], S[si], H[hi], 0.0f, S[si], H[hi]);
-                shape("attn_pv_NN", 0, 0, S[si], H[hi], S[si], 0.0f, S[si], H[hi]);
-            }
+        double rmin = bench_min(ratios, nratio), rmed = bench_median(ratios, nratio), dmin = bench_min(disp, nratio);
+        printf("bench gemm_summary shapes_d_ge_256=%d portable_over_openblas_min=%.2f portable_over_openblas_median=%.2f "
+               "dispatch_over_portable_min=%.2f\n", nratio, rmin, rmed, dmin);
     }
+    free(A); free(B); free(C);
     return 0;
 }

@@ -1,68 +1,130 @@
-/* bench/bench_train.c - trainer throughput side by side with the GEMM rate, in one run.
- * Config comparable to llm.c's CPU trainer figure (d = 256, 4 layers, T = 256, B = 16, 2 threads):
- * tokens/s, model FLOP/s (6 N + 12 L T d per token: PaLM's count, N = parameters) and its fraction
- * of the measured umup_sgemm rate on the model's dominant shape (the MLP up projection).
- * Usage: bench_train [steps] (default 4 timed steps after 1 warm-up). */
+/* bench/bench_train.c - trainer throughput, side by side with the GEMM rate, in one run.
+ *
+ * Two configurations: d = 256, 4 layers, T = 256, B = 16 (llm.c's published CPU trainer figure of
+ * 24.5 GFLOP/s is for this size) and d = 512, 8 layers, T = 512, B = 8 (how the cost grows).
+ * For each: fp32 and simulated FP8 (the u-muP scheme, stochastic rounding) on all threads, and at
+ * d = 256 also fp32 on one thread. Reported per run: tokens/s and model GFLOP/s from the median step
+ * time (model FLOPs per token 6 N + 12 L T d, PaLM's count, N = parameters), and the ratios the
+ * README quotes:
+ *   fraction   model GFLOP/s / the best sgemm GFLOP/s measured in the same run on the model's own
+ *              linear shapes (forward, input-gradient and weight-gradient products of the MLP and
+ *              qkv layers; the portable GEMM, and OpenBLAS too in BLAS=1 builds);
+ *   speedup    fp32 step time on 1 thread / on all threads (parallel efficiency = speedup / threads);
+ *   fp8        FP8 step time / fp32 step time - 1 (the simulation's overhead).
+ * Usage: bench_train [timed steps at d 256] (default 5; d 512 runs 3, or the same if given). */
 #define _POSIX_C_SOURCE 199309L
 #define UMUP_IMPLEMENTATION
 #include "umup.h"
+#include "bench_common.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
+typedef struct { int d, L, T, B; } config;
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+/* Best GFLOP/s over the model's dominant products (portable and, in BLAS builds, cblas_sgemm). */
+static double best_sgemm(const config *c, double *portable_best) {
+    int rows = c->B * c->T, s, path, r;
+    size_t n = (size_t)rows * 4 * c->d, i;
+    float *A = (float *)malloc(sizeof(float) * n), *B = (float *)malloc(sizeof(float) * n),
+          *C = (float *)malloc(sizeof(float) * n);
+    double best = 0, pbest = 0;
+    if (!A || !B || !C) { fprintf(stderr, "bench_train: out of memory\n"); exit(1); }
+    for (i = 0; i < n; i++) {
+        A[i] = umup_rng_uniform(5, i) - 0.5f;
+        B[i] = umup_rng_uniform(6, i) - 0.5f;
+    }
+    for (s = 0; s < 4; s++) { /* mlp up forward, mlp down dx, mlp up dW, qkv forward */
+        int d = c->d, tA = s == 2, tB = s == 0 || s == 3;
+        int M = s == 2 ? 4 * d : rows, N = s == 0 ? 4 * d : s == 3 ? 3 * d : d, K = s == 2 ? rows : s == 1 ? d : d;
+        for (path = 0; path < 2; path++) {
+            double tb = 1e30;
+#ifndef UMUP_USE_CBLAS
+            if (path == 1) continue;
+#endif
+            for (r = 0; r < 5; r++) {
+                double t = bench_now();
+                if (path == 0) umup_sgemm_portable(tA, tB, M, N, K, 1.0f, A, tA ? M : K, B, tB ? K : N, 0.0f, C, N);
+#ifdef UMUP_USE_CBLAS
+                else cblas_sgemm(CblasRowMajor, tA ? CblasTrans : CblasNoTrans, tB ? CblasTrans : CblasNoTrans, M, N, K,
+                                 1.0f, A, tA ? M : K, B, tB ? K : N, 0.0f, C, N);
+#endif
+                t = bench_now() - t;
+                if (t < tb) tb = t;
+            }
+            tb = 2.0 * M * N * K / tb * 1e-9;
+            if (tb > best) best = tb;
+            if (path == 0 && tb > pbest) pbest = tb;
+        }
+    }
+    free(A); free(B); free(C);
+    *portable_best = pbest;
+    return best;
+}
+
+/* Median step time of `steps` timed steps after one warm-up step. */
+static double step_time(const config *c, const umup_dataset *ds, int fp8, int steps, size_t *np) {
+    umup_model_config mc = umup_model_config_default();
+    umup_optim_config oc = umup_optim_config_default(UMUP_OPT_ADAMW);
+    umup_trainer *t = NULL;
+    int32_t *ids = (int32_t *)malloc(sizeof(int32_t) * c->B * c->T), *tg = (int32_t *)malloc(sizeof(int32_t) * c->B * c->T);
+    double times[64];
+    float loss;
+    int s;
+    mc.width = c->d; mc.layers = c->L; mc.max_seq = c->T; mc.heads = 0; mc.head_size = 32;
+    mc.fp8 = fp8 ? UMUP_FP8_SIM_UMUP : UMUP_FP8_SIM_NONE;
+    mc.fp8_rounding = UMUP_FP8_SR;
+    oc.lr = 0.5;
+    if (!ids || !tg || steps > 64 || umup_trainer_create(&t, &mc, &oc, c->B) != UMUP_OK) {
+        fprintf(stderr, "bench_train: cannot create the trainer\n");
+        exit(1);
+    }
+    *np = umup_model_num_params(umup_trainer_model(t));
+    for (s = 0; s <= steps; s++) {
+        double t0;
+        umup_dataset_batch(ds, 0, 1, s, c->B, c->T, ids, tg);
+        t0 = bench_now();
+        if (umup_trainer_step(t, ids, tg, c->B, c->T, &loss) != UMUP_OK) { fprintf(stderr, "bench_train: step failed\n"); exit(1); }
+        if (s > 0) times[s - 1] = bench_now() - t0;
+    }
+    umup_trainer_destroy(t);
+    free(ids); free(tg);
+    return bench_median(times, steps);
 }
 
 int main(int argc, char **argv) {
-    const int B = 16, T = 256, d = 256, L = 4;
-    int steps = argc > 1 ? atoi(argv[1]) : 4, mode, s, r;
+    static const config cfg[2] = {{256, 4, 256, 16}, {512, 8, 512, 8}};
+    int steps0 = argc > 1 ? atoi(argv[1]) : 5, ci, nt = bench_threads();
     umup_dataset ds;
-    int32_t *ids = (int32_t *)malloc(sizeof(int32_t) * B * T), *tg = (int32_t *)malloc(sizeof(int32_t) * B * T);
-    float *x = (float *)malloc(sizeof(float) * B * T * d), *w = (float *)malloc(sizeof(float) * 4 * d * d);
-    float *y = (float *)malloc(sizeof(float) * B * T * 4 * d);
-    double gemm = 0;
-    if (!ids || !tg || !x || !w || !y || steps < 1) { fprintf(stderr, "bench_train: bad arguments or out of memory\n"); return 1; }
-    for (s = 0; s < B * T * d; s++) x[s] = (float)(s % 7) - 3.0f;
-    for (s = 0; s < 4 * d * d; s++) w[s] = (float)(s % 5) - 2.0f;
-    for (r = 0; r < 5; r++) { /* GEMM rate: x [4096, 256] W^T, W [1024, 256] */
-        double t0 = now(), g;
-        umup_sgemm(0, 1, B * T, 4 * d, d, 1.0f, x, d, w, d, 0.0f, y, 4 * d);
-        g = 2.0 * B * T * 4 * d * d / (now() - t0) / 1e9;
-        if (g > gemm) gemm = g;
-    }
-    printf("bench gemm_mlp_up rows=%d in=%d out=%d gflops=%.1f\n", B * T, d, 4 * d, gemm);
+    if (steps0 < 1 || steps0 > 64) { fprintf(stderr, "usage: bench_train [timed steps, 1..64]\n"); return 1; }
     if (umup_dataset_from_corpus(&ds, 2000000, 1, 0.1) != UMUP_OK) return 1;
-    for (mode = 0; mode < 2; mode++) {
-        umup_model_config mc = umup_model_config_default();
-        umup_optim_config oc = umup_optim_config_default(UMUP_OPT_ADAMW);
-        umup_trainer *t = NULL;
-        double t0 = 0, el, tps, flops;
-        float loss;
-        size_t np;
-        mc.width = d; mc.layers = L; mc.max_seq = T; mc.heads = 0; mc.head_size = 32;
-        mc.fp8 = mode ? UMUP_FP8_SIM_UMUP : UMUP_FP8_SIM_NONE;
-        mc.fp8_rounding = UMUP_FP8_SR;
-        oc.lr = 0.5;
-        if (umup_trainer_create(&t, &mc, &oc, B) != UMUP_OK) return 1;
-        np = umup_model_num_params(umup_trainer_model(t));
-        for (s = 0; s <= steps; s++) {
-            if (s == 1) t0 = now();
-            umup_dataset_batch(&ds, 0, 1, s, B, T, ids, tg);
-            umup_trainer_step(t, ids, tg, B, T, &loss);
+    bench_print_setup("bench_train");
+    for (ci = 0; ci < 2; ci++) {
+        const config *c = &cfg[ci];
+        int steps = ci == 0 || argc > 1 ? steps0 : 3, mode;
+        double tm[3] = {0, 0, 0}, pbest, best = best_sgemm(c, &pbest), flops_tok;
+        size_t np = 0;
+        for (mode = 0; mode < 3; mode++) { /* fp32 all threads, fp8 all threads, fp32 one thread (d 256) */
+            double tok, gf;
+            if (mode == 2 && (ci != 0 || nt < 2)) continue;
+#ifdef _OPENMP
+            omp_set_num_threads(mode == 2 ? 1 : nt);
+#endif
+            tm[mode] = step_time(c, &ds, mode == 1, steps, &np);
+            flops_tok = 6.0 * (double)np + 12.0 * c->L * c->T * c->d;
+            tok = (double)c->B * c->T / tm[mode];
+            gf = tok * flops_tok * 1e-9;
+            printf("bench train d=%d layers=%d T=%d B=%d mode=%s threads=%d params=%zu step_s=%.3f tokens_s=%.0f "
+                   "model_gflops=%.1f best_sgemm_gflops=%.1f fraction=%.2f llmc_ratio=%.2f\n",
+                   c->d, c->L, c->T, c->B, mode == 1 ? "fp8_umup_sr" : "fp32", mode == 2 ? 1 : nt, np, tm[mode], tok, gf,
+                   best, gf / best, gf / 24.5);
+            fflush(stdout);
         }
-        el = now() - t0;
-        tps = (double)steps * B * T / el;
-        flops = tps * (6.0 * np + 12.0 * L * T * d) / 1e9;
-        printf("bench train_%s d=%d layers=%d T=%d B=%d params=%zu tokens_s=%.0f model_gflops=%.1f gemm_gflops=%.1f "
-               "fraction_of_gemm=%.2f llmc_ratio=%.2f\n", mode ? "fp8_umup_sr" : "fp32", d, L, T, B, np, tps, flops, gemm,
-               flops / gemm, flops / 24.5);
-        umup_trainer_destroy(t);
+#ifdef _OPENMP
+        omp_set_num_threads(nt);
+#endif
+        printf("bench train_summary d=%d best_sgemm_gflops=%.1f portable_best_gflops=%.1f fraction=%.2f "
+               "fp8_overhead=%.3f speedup_%d_over_1=%.2f\n",
+               c->d, best, pbest, (double)c->B * c->T / tm[0] * (6.0 * (double)np + 12.0 * c->L * c->T * c->d) * 1e-9 / best,
+               tm[1] / tm[0] - 1.0, nt, tm[2] > 0 ? tm[2] / tm[0] : -1.0);
     }
     umup_dataset_free(&ds);
-    free(ids); free(tg); free(x); free(w); free(y);
     return 0;
 }

@@ -5,9 +5,10 @@
 #include <math.h>
 #include <stdio.h>
 #include "umup_test.h"
-/* send every product with all dims >= 32 to CBLAS (when built with it), so that test_dispatch
-   exercises the CBLAS backend through umup_gemm, not only the portable one */
+/* send every product with all dims >= 64 to CBLAS (when built with it), whatever kernel OpenBLAS
+   runs, so that test_dispatch exercises the CBLAS backend through umup_gemm, not only the portable one */
 #define UMUP_GEMM_BLAS_MIN 1.0
+#define UMUP_CBLAS_ANY_CORE
 #define UMUP_IMPLEMENTATION
 #include "umup.h"
 #include "gemm_naive.h"
@@ -84,6 +85,71 @@ static void run_shapes(gemm_fn fn, const char *name)
 }
 
 static void test_portable(void) { run_shapes(umup_sgemm_portable, "portable"); }
+
+/* Every micro-kernel compiled into this build, against the oracle and against the plain-C kernel
+ * (the portable fallback) on the same inputs: |C_k - C_c| <= 2e-6 * (|alpha| sum |a||b| + |beta c|),
+ * the two differing only by rounding (FMA). Shapes cover the edge tiles of 6 x 16 and 12 x 32 tiles
+ * and depths across the KC = 256 blocks. */
+static void test_kernels(void)
+{
+    static const int sh[][3] = {{12, 32, 256}, {13, 33, 257}, {25, 65, 513}, {1, 100, 3}, {6, 16, 1}, {37, 31, 300},
+                                {11, 47, 64}, {97, 250, 129}};
+    umup_gemm_kernel k, saved = umup_gemm_get_kernel();
+    int s, t, i, compiled = 0;
+    for (k = UMUP_GEMM_KERNEL_C; k <= UMUP_GEMM_KERNEL_AVX512; k = (umup_gemm_kernel)(k + 1)) {
+        char name[32];
+        if (!umup_gemm_kernel_available(k)) {
+            UT_CHECK(umup_gemm_set_kernel(k) == UMUP_ERR_UNSUPPORTED);
+            continue;
+        }
+        compiled++;
+        UT_CHECK(umup_gemm_set_kernel(k) == UMUP_OK && umup_gemm_get_kernel() == k);
+        snprintf(name, sizeof name, "kernel %s", umup_gemm_kernel_name(k));
+        run_shapes(umup_sgemm_portable, name);
+        for (s = 0; s < (int)(sizeof sh / sizeof sh[0]); s++)
+            for (t = 0; t < 4; t++) {
+                int M = sh[s][0], N = sh[s][1], K = sh[s][2], tA = t >> 1, tB = t & 1, ldc = N + 2, bad = 0;
+                int lda = tA ? M : K, ldb = tB ? K : N;
+                float *A = (float *)malloc(sizeof(float) * (size_t)M * K), *B = (float *)malloc(sizeof(float) * (size_t)K * N);
+                float *C0 = (float *)malloc(sizeof(float) * (size_t)M * ldc), *Ck = (float *)malloc(sizeof(float) * (size_t)M * ldc);
+                float *Cc = (float *)malloc(sizeof(float) * (size_t)M * ldc);
+                for (i = 0; i < M * K; i++) A[i] = rnd();
+                for (i = 0; i < K * N; i++) B[i] = rnd();
+                for (i = 0; i < M * ldc; i++) C0[i] = rnd();
+                memcpy(Ck, C0, sizeof(float) * (size_t)M * ldc);
+                memcpy(Cc, C0, sizeof(float) * (size_t)M * ldc);
+                umup_sgemm_portable(tA, tB, M, N, K, 0.5f, A, lda, B, ldb, 0.25f, Ck, ldc);
+                umup_gemm_set_kernel(UMUP_GEMM_KERNEL_C);
+                umup_sgemm_portable(tA, tB, M, N, K, 0.5f, A, lda, B, ldb, 0.25f, Cc, ldc);
+                umup_gemm_set_kernel(k);
+                for (i = 0; i < M * ldc; i++) {
+                    int r = i / ldc, c = i % ldc, p;
+                    double sab = 0;
+                    if (c >= N) { bad += memcmp(&Ck[i], &C0[i], sizeof(float)) != 0; continue; }
+                    for (p = 0; p < K; p++)
+                        sab += fabs((double)(tA ? A[(size_t)p * lda + r] : A[(size_t)r * lda + p]) *
+                                    (double)(tB ? B[(size_t)c * ldb + p] : B[(size_t)p * ldb + c]));
+                    bad += !(fabs((double)Ck[i] - (double)Cc[i]) <= 2e-6 * (0.5 * sab + 0.25 * fabs(C0[i])));
+                }
+                UT_CHECKF(bad == 0, "%s vs c: M=%d N=%d K=%d tA=%d tB=%d: %d bad", name, M, N, K, tA, tB, bad);
+                free(A); free(B); free(C0); free(Ck); free(Cc);
+            }
+    }
+    UT_CHECK(compiled >= 1 && umup_gemm_kernel_available(UMUP_GEMM_KERNEL_C));
+    UT_CHECK(umup_gemm_set_kernel((umup_gemm_kernel)9) == UMUP_ERR_INVALID_ARG);
+    UT_CHECK(strcmp(umup_gemm_kernel_name(UMUP_GEMM_KERNEL_AVX512), "avx512") == 0);
+    /* AUTO picks the widest kernel the compiler targets */
+    UT_CHECK(umup_gemm_set_kernel(UMUP_GEMM_KERNEL_AUTO) == UMUP_OK);
+#if defined(__AVX512F__)
+    UT_CHECK(umup_gemm_get_kernel() == UMUP_GEMM_KERNEL_AVX512);
+#elif defined(__AVX2__) && defined(__FMA__)
+    UT_CHECK(umup_gemm_get_kernel() == UMUP_GEMM_KERNEL_AVX2);
+#else
+    UT_CHECK(umup_gemm_get_kernel() == UMUP_GEMM_KERNEL_C);
+#endif
+    printf("test_gemm: %d kernels compiled, default %s\n", compiled, umup_gemm_kernel_name(umup_gemm_get_kernel()));
+    umup_gemm_set_kernel(saved);
+}
 static void test_dispatch(void) { run_shapes(umup_sgemm, "dispatch"); }
 #ifdef UMUP_USE_CBLAS
 static umup_status cblas_only(int tA, int tB, int M, int N, int K, float al, const float *A, int lda, const float *B, int ldb,
@@ -112,24 +178,36 @@ static void test_nan_beta0(void)
     }
 }
 
-/* Result must not depend on the thread count (bitwise). */
+/* Result must not depend on the thread count (bitwise), for every compiled kernel and for shapes
+ * that the threads split by rows and by columns. */
 static void test_threads(void)
 {
 #ifdef _OPENMP
-    int M = ut_quick() ? 150 : 600, N = ut_quick() ? 100 : 520, K = ut_quick() ? 300 : 700, i, same = 1;
-    float *A = (float *)malloc(sizeof(float) * M * K), *B = (float *)malloc(sizeof(float) * K * N);
-    float *C1 = (float *)malloc(sizeof(float) * M * N), *C2 = (float *)malloc(sizeof(float) * M * N);
-    int nt = omp_get_max_threads();
-    for (i = 0; i < M * K; i++) A[i] = rnd();
-    for (i = 0; i < K * N; i++) B[i] = rnd();
-    omp_set_num_threads(1);
-    umup_sgemm_portable(0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, C1, N);
-    omp_set_num_threads(2);
-    umup_sgemm_portable(0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, C2, N);
-    omp_set_num_threads(nt);
-    for (i = 0; i < M * N; i++) if (memcmp(&C1[i], &C2[i], sizeof(float))) same = 0;
-    UT_CHECK(same);
-    free(A); free(B); free(C1); free(C2);
+    static const int sh[][3] = {{600, 520, 700}, {150, 100, 300}, {40, 900, 600}, {260, 260, 1100}};
+    int nt = omp_get_max_threads(), s, t, i;
+    umup_gemm_kernel k, saved = umup_gemm_get_kernel();
+    for (k = UMUP_GEMM_KERNEL_C; k <= UMUP_GEMM_KERNEL_AVX512; k = (umup_gemm_kernel)(k + 1)) {
+        if (umup_gemm_set_kernel(k) != UMUP_OK) continue;
+        for (s = ut_quick() ? 1 : 0; s < 4; s++)
+            for (t = 0; t < 4; t++) {
+                int M = sh[s][0], N = sh[s][1], K = sh[s][2], tA = t >> 1, tB = t & 1, same = 1, th;
+                float *A = (float *)malloc(sizeof(float) * M * K), *B = (float *)malloc(sizeof(float) * K * N);
+                float *C1 = (float *)malloc(sizeof(float) * M * N), *C2 = (float *)malloc(sizeof(float) * M * N);
+                for (i = 0; i < M * K; i++) A[i] = rnd();
+                for (i = 0; i < K * N; i++) B[i] = rnd();
+                omp_set_num_threads(1);
+                umup_sgemm_portable(tA, tB, M, N, K, 1.0f, A, tA ? M : K, B, tB ? K : N, 0.0f, C1, N);
+                for (th = 2; th <= 3; th++) {
+                    omp_set_num_threads(th);
+                    umup_sgemm_portable(tA, tB, M, N, K, 1.0f, A, tA ? M : K, B, tB ? K : N, 0.0f, C2, N);
+                    for (i = 0; i < M * N; i++) if (memcmp(&C1[i], &C2[i], sizeof(float))) same = 0;
+                }
+                omp_set_num_threads(nt);
+                UT_CHECKF(same, "kernel %s M=%d N=%d K=%d tA=%d tB=%d", umup_gemm_kernel_name(k), M, N, K, tA, tB);
+                free(A); free(B); free(C1); free(C2);
+            }
+    }
+    umup_gemm_set_kernel(saved);
 #else
     UT_SKIP("no OpenMP");
 #endif
@@ -228,6 +306,7 @@ static void test_seam(void)
 int main(void)
 {
     UT_RUN(test_portable);
+    UT_RUN(test_kernels);
     UT_RUN(test_loop);
     UT_RUN(test_dispatch);
     UT_RUN(test_cblas);

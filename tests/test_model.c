@@ -494,9 +494,9 @@ static void test_sizes_and_overflow(void) {
     c = umup_model_config_default();
     c.width = 4096; c.heads = 4096; c.head_size = 0; c.max_seq = 1;
     UT_CHECK(umup_model_memory_needed(&c, 1 << 20, &pb, &gb, &ab) == UMUP_ERR_NOMEM);
-    /* every int product fits, but the attention probabilities of 1018 layers wrap size_t */
+    /* every int product fits, but the activations of 2^20 layers wrap size_t */
     c = umup_model_config_default();
-    c.width = 1 << 15; c.heads = 1 << 15; c.head_size = 0; c.mlp_expansion = 1; c.layers = 1018; c.max_seq = 1 << 15;
+    c.width = 1 << 15; c.heads = 1 << 15; c.head_size = 0; c.mlp_expansion = 1; c.layers = 1 << 20; c.max_seq = 1 << 15;
     UT_CHECK(umup_model_memory_needed(&c, 1 << 15, &pb, &gb, &ab) == UMUP_ERR_NOMEM);
     UT_CHECK(umup_model_memory_needed(NULL, 1, &pb, &gb, &ab) == UMUP_ERR_NULL);
     UT_CHECK(umup_model_memory_needed(&c, 0, &pb, &gb, &ab) == UMUP_ERR_SHAPE);
