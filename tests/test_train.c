@@ -213,7 +213,8 @@ static void test_eval_and_sampling(void) {
     UT_CHECK(memcmp(p0, umup_model_params(m), sizeof(float) * n) == 0);
     UT_CHECK(umup_trainer_optimizer(t)->step == 10);
     /* bad eval input */
-    UT_CHECK(umup_trainer_eval(t, ids, tg, TB + 1, TT, &l1) == UMUP_ERR_SHAPE);
+    UT_CHECK(umup_trainer_eval(t, ids, tg, TB, 0, &l1) == UMUP_ERR_SHAPE);
+    UT_CHECK(umup_trainer_eval(t, ids, tg, 0, TT, &l1) == UMUP_ERR_SHAPE);
     UT_CHECK(umup_trainer_eval(t, NULL, tg, TB, TT, &l1) == UMUP_ERR_NULL);
 
     /* sampling: same seed -> same tokens, other seed -> different, temperature 0 -> argmax (seed-free) */
