@@ -8,7 +8,11 @@
 #   make plots       render docs/*.png with gnuplot from the CSVs of coord_check, lr_sweep, fp8_parity
 #                    (RESULTS=dir: where the CSVs are, default results/; PLOTS=dir: where the PNGs go)
 #   make clean       remove build/
-#   make install     copy the headers and a pkg-config file under PREFIX (default /usr/local)
+#   make install     copy the headers and a pkg-config file under DESTDIR/PREFIX (default /usr/local)
+#   make uninstall   remove exactly the files make install put there (same PREFIX and DESTDIR)
+#   make test-package
+#                    the ways a project consumes umup: make install + pkg-config + uninstall, and
+#                    CMake's add_subdirectory, FetchContent and find_package (needs cmake)
 #
 # Options: BLAS=1 (use CBLAS/OpenBLAS for the big matmuls), OPENMP=0 (build without OpenMP),
 #          CC=clang, ARCH= (drop -march=native: the GEMM then runs its plain-C micro-kernel; tests, demos
@@ -27,6 +31,8 @@ OPENMP  ?= 1
 BLAS    ?= 0
 ARCH    ?= -march=native
 PREFIX  ?= /usr/local
+# The version, read from the one place it is written (umup_fp8.h's UMUP_VERSION_STRING).
+VERSION := $(shell sed -n 's/^.define UMUP_VERSION_STRING "\([^"]*\)".*/\1/p' umup_fp8.h)
 ifeq ($(BLAS),1)
 BUILD   ?= build/blas
 else
@@ -102,7 +108,7 @@ endif
 
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all test test-cuda asan test-full bench demo demos plots clean install compile-checks
+.PHONY: all test test-cuda asan test-full test-package bench demo demos plots clean install uninstall compile-checks
 
 all: $(TEST_BIN) $(DEMO_BIN) $(BENCH_BIN) $(COMPILE_BIN) $(CUDA_BIN)
 
@@ -198,11 +204,18 @@ bench: $(BENCH_BIN) $(CUDA_BIN)
 	@for b in $(BENCH_BIN) $(if $(CUDA_BIN),$(G)/bench_cuda); do echo "== $$b"; ./$$b || exit 1; done
 
 # ---- install / clean -----------------------------------------------------
+INSTALL_HEADERS := umup.h umup_fp8.h umup_cblas.h umup_cuda.h
 install:
+	@test -n "$(VERSION)" || { echo "make install: no UMUP_VERSION_STRING in umup_fp8.h"; exit 1; }
 	mkdir -p $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	cp umup.h umup_fp8.h umup_cblas.h umup_cuda.h $(DESTDIR)$(PREFIX)/include/
-	printf 'prefix=%s\nincludedir=$${prefix}/include\n\nName: umup\nDescription: single-header u-muP and FP8 numerics\nVersion: 0.1.0\nCflags: -I$${includedir}\nLibs: -lm\n' \
-	    "$(PREFIX)" > $(DESTDIR)$(PREFIX)/lib/pkgconfig/umup.pc
+	cp $(INSTALL_HEADERS) $(DESTDIR)$(PREFIX)/include/
+	sed -e 's|@prefix@|$(PREFIX)|' -e 's|@version@|$(VERSION)|' cmake/umup.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/umup.pc
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/include/,$(INSTALL_HEADERS)) $(DESTDIR)$(PREFIX)/lib/pkgconfig/umup.pc
+
+test-package:
+	sh tests/package/run.sh $(B)/package
 
 clean:
 	rm -rf build
