@@ -1,7 +1,7 @@
 # umup - Makefile
 #
 #   make demo        build and run the main demo
-#   make test        build every test into build/ and run them (ends with "N passed, N failed")
+#   make test        build every test and example into build/ and run them (ends with "N passed, N failed")
 #   make asan        the same tests under AddressSanitizer + UBSan (quick variants)
 #   make test-full   the tests with their exhaustive variants (all 2^32 float inputs, ...)
 #   make bench       build and run the benchmarks in bench/
@@ -81,6 +81,10 @@ DEMO_SRC  := $(wildcard demos/*.c)
 DEMO_BIN  := $(patsubst demos/%.c,$(B)/%,$(DEMO_SRC))
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(patsubst bench/%.c,$(B)/%,$(BENCH_SRC))
+EXAMPLE_SRC := $(wildcard examples/*.c)
+EXAMPLE_BIN := $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
+# (the sanitizer run leaves out train_small: minutes under ASan; test_train covers the trainer there)
+ASAN_EXAMPLE_BIN := $(patsubst examples/%.c,$(B)/asan/examples/%,$(filter-out examples/train_small.c,$(EXAMPLE_SRC)))
 COMPILE_BIN := $(B)/compile_c99 $(B)/compile_cpp $(B)/compile_static $(B)/compile_two_tu $(B)/compile_no_trainer $(B)/compile_noposix
 
 # ---- CUDA=1: the CUDA backend, its tests and benchmark in $(B)/gpu ------------------------------
@@ -110,7 +114,7 @@ SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-po
 
 .PHONY: all test test-cuda asan test-full test-package bench demo demos plots clean install uninstall compile-checks
 
-all: $(TEST_BIN) $(DEMO_BIN) $(BENCH_BIN) $(COMPILE_BIN) $(CUDA_BIN)
+all: $(TEST_BIN) $(DEMO_BIN) $(BENCH_BIN) $(COMPILE_BIN) $(EXAMPLE_BIN) $(CUDA_BIN)
 
 $(B)/.dir:
 	@mkdir -p $(B)/asan && touch $@
@@ -140,15 +144,25 @@ $(B)/compile_two_tu: tests/compile/two_tu_a.c tests/compile/two_tu_b.c $(HEADERS
 
 compile-checks: $(COMPILE_BIN)
 
-# tests/test_demos runs the demos' --quick modes: they are built first and found through UMUP_DEMO_DIR.
-test: $(COMPILE_BIN) $(TEST_BIN) $(DEMO_BIN) $(CUDA_BIN)
-	@UMUP_DEMO_DIR=$(B) sh tests/run.sh $(B) $(CUDA_RUN)
+# The examples: short programs that check their own claims (exit status 0); tests/test_examples runs them.
+$(B)/examples/%: examples/%.c $(HEADERS) | $(B)/.dir
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(FAST) -o $@ $< $(LDLIBS_ALL)
 
-asan: $(ASAN_BIN)
-	@UMUP_TEST_QUICK=1 ASAN_OPTIONS=detect_leaks=1 sh tests/run.sh $(B)/asan
+$(B)/asan/examples/%: examples/%.c $(HEADERS) | $(B)/.dir
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -O1 -g $(SAN) -o $@ $< $(LDLIBS_ALL)
 
-test-full: $(COMPILE_BIN) $(TEST_BIN) $(DEMO_BIN) $(CUDA_BIN)
-	@UMUP_TEST_FULL=1 UMUP_DEMO_DIR=$(B) sh tests/run.sh $(B) $(CUDA_RUN)
+# tests/test_demos runs the demos' --quick modes: they are built first and found through UMUP_DEMO_DIR;
+# tests/test_examples runs the examples, found through UMUP_EXAMPLE_DIR.
+test: $(COMPILE_BIN) $(TEST_BIN) $(DEMO_BIN) $(EXAMPLE_BIN) $(CUDA_BIN)
+	@UMUP_DEMO_DIR=$(B) UMUP_EXAMPLE_DIR=$(B)/examples sh tests/run.sh $(B) $(CUDA_RUN)
+
+asan: $(ASAN_BIN) $(ASAN_EXAMPLE_BIN)
+	@UMUP_TEST_QUICK=1 UMUP_EXAMPLE_DIR=$(B)/asan/examples ASAN_OPTIONS=detect_leaks=1 sh tests/run.sh $(B)/asan
+
+test-full: $(COMPILE_BIN) $(TEST_BIN) $(DEMO_BIN) $(EXAMPLE_BIN) $(CUDA_BIN)
+	@UMUP_TEST_FULL=1 UMUP_DEMO_DIR=$(B) UMUP_EXAMPLE_DIR=$(B)/examples sh tests/run.sh $(B) $(CUDA_RUN)
 
 # ---- CUDA=1 rules ---------------------------------------------------------------------------
 # umup_cuda.o is compiled by nvcc; the GPU test and the benchmark are C programs linked with it.
