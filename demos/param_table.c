@@ -122,6 +122,7 @@ typedef struct {
     const umup_param_config *cfg;
     const int *widths;
     int nw, vocab, expansion, heads, head_size;
+    int fw; /* width of the formula column */
 } table_ctx;
 
 /* Prints "label  formula  v[0] v[1] ..." after checking that the formula, evaluated at each width
@@ -145,7 +146,7 @@ static int print_row(const table_ctx *tc, const char *label, const char *formula
             return 0;
         }
     }
-    printf("%-20s %-42s", label, formula);
+    printf("%-20s %-*s", label, tc->fw, formula);
     for (wi = 0; wi < tc->nw; wi++) {
         if (v[wi] != v[wi]) printf(" %10s", "-");
         else printf(" %10.5g", v[wi]);
@@ -156,6 +157,7 @@ static int print_row(const table_ctx *tc, const char *label, const char *formula
 
 int main(int argc, char **argv) {
     umup_param_config cfg;
+    table_ctx tc;
     int widths[16], nw = 0, depth = 4, heads = 4, head_size = 0, vocab = 256, expansion = 4, i, wi, base_width = 0;
     memset(&cfg, 0, sizeof cfg);
     cfg.param = UMUP_PARAM_UMUP;
@@ -229,7 +231,6 @@ int main(int argc, char **argv) {
         static const char *const qname[N_Q] = {"init std", "multiplier", "Adam LR", "SGD LR", "WD", "Adam eps"};
         size_t pi;
         int q;
-        table_ctx tc;
         printf("parametrization %s; d = width, L = %d layers", umup_param_name(cfg.param), depth);
         if (cfg.base_depth) printf(" (base depth L0 = %d)", cfg.base_depth);
         printf(", V = %d (vocabulary), E = %d (SwiGLU expansion)\n", vocab, expansion);
@@ -247,7 +248,15 @@ int main(int argc, char **argv) {
         tc.expansion = expansion;
         tc.heads = heads;
         tc.head_size = head_size;
-        printf("%-20s %-42s", "", "formula");
+        tc.fw = 16; /* the formula column fits the longest formula */
+        for (pi = 0; pi <= sizeof P / sizeof P[0]; pi++) {
+            formula_set f;
+            if (pi < sizeof P / sizeof P[0]) rule_formulas(&cfg, P[pi].k, P[pi].res, &f);
+            else model_formulas(&cfg, &f);
+            for (q = 0; q < (pi < sizeof P / sizeof P[0] ? N_Q : 2); q++)
+                tc.fw = (int)strlen(f.q[q]) + 2 > tc.fw ? (int)strlen(f.q[q]) + 2 : tc.fw;
+        }
+        printf("%-20s %-*s", "", tc.fw, "formula");
         for (wi = 0; wi < nw; wi++) {
             char h[32];
             snprintf(h, sizeof h, "d = %d", widths[wi]);
@@ -282,7 +291,7 @@ int main(int argc, char **argv) {
                 }
                 if (q == Q_WD) snprintf(label, sizeof label, "  %s (%s)", qname[q], wd_name(r[0].wd));
                 else snprintf(label, sizeof label, "  %s", qname[q]);
-                if (q == Q_WD && r[0].wd == UMUP_WD_NONE) { printf("%-20s %-42s\n", label, "no decay"); continue; }
+                if (q == Q_WD && r[0].wd == UMUP_WD_NONE) { printf("%-20s %s\n", label, "no decay"); continue; }
                 if (!print_row(&tc, label, f.q[q], v, fin, fout)) return 3;
             }
         }
@@ -304,7 +313,7 @@ int main(int argc, char **argv) {
         double taus[2 * 64];
         int L = depth < 64 ? depth : 64;
         umup_transformer_residual_taus(taus, L, 1.0, 1.0, cfg.depth_mode);
-        printf("%-63s", "residual taus (attention, MLP, attention, ...)");
+        printf("%-*s", 21 + tc.fw, "residual taus (attention, MLP, ...)");
         for (i = 0; i < 2 * L && i < 16; i++) printf(" %.4f", taus[i]);
         printf("%s\n", 2 * L > 16 ? " ..." : "");
         printf("(u-muP: every weight starts at unit scale; the widths change only the multipliers and LRs above)\n");
