@@ -118,6 +118,13 @@ static void model_formulas(const umup_param_config *c, formula_set *f) {
                     : c->depth_rule == UMUP_DEPTH_RULE_COMPLETEP ? "(L/L0)^(-a)" : "1");
 }
 
+/* The larger of w and the length of the longest of f's first n formulas plus two spaces. */
+static int widest(const formula_set *f, int n, int w) {
+    int q;
+    for (q = 0; q < n; q++) w = (int)strlen(f->q[q]) + 2 > w ? (int)strlen(f->q[q]) + 2 : w;
+    return w;
+}
+
 typedef struct {
     const umup_param_config *cfg;
     const int *widths;
@@ -249,12 +256,15 @@ int main(int argc, char **argv) {
         tc.heads = heads;
         tc.head_size = head_size;
         tc.fw = 16; /* the formula column fits the longest formula */
-        for (pi = 0; pi <= sizeof P / sizeof P[0]; pi++) {
+        for (pi = 0; pi < sizeof P / sizeof P[0]; pi++) {
             formula_set f;
-            if (pi < sizeof P / sizeof P[0]) rule_formulas(&cfg, P[pi].k, P[pi].res, &f);
-            else model_formulas(&cfg, &f);
-            for (q = 0; q < (pi < sizeof P / sizeof P[0] ? N_Q : 2); q++)
-                tc.fw = (int)strlen(f.q[q]) + 2 > tc.fw ? (int)strlen(f.q[q]) + 2 : tc.fw;
+            rule_formulas(&cfg, P[pi].k, P[pi].res, &f);
+            tc.fw = widest(&f, N_Q, tc.fw);
+        }
+        {
+            formula_set f;
+            model_formulas(&cfg, &f);
+            tc.fw = widest(&f, 2, tc.fw);
         }
         printf("%-20s %-*s", "", tc.fw, "formula");
         for (wi = 0; wi < nw; wi++) {
