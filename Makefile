@@ -1,14 +1,18 @@
 # umup - Makefile
 #
 #   make demo        build and run the main demo
-#   make test        build every test into build/ and run them (ends with "N passed, N failed")
+#   make test        build every test and example into build/ and run them (ends with "N passed, N failed")
 #   make asan        the same tests under AddressSanitizer + UBSan (quick variants)
 #   make test-full   the tests with their exhaustive variants (all 2^32 float inputs, ...)
 #   make bench       build and run the benchmarks in bench/
 #   make plots       render docs/*.png with gnuplot from the CSVs of coord_check, lr_sweep, fp8_parity
 #                    (RESULTS=dir: where the CSVs are, default results/; PLOTS=dir: where the PNGs go)
 #   make clean       remove build/
-#   make install     copy the headers and a pkg-config file under PREFIX (default /usr/local)
+#   make install     copy the headers and a pkg-config file under DESTDIR/PREFIX (default /usr/local)
+#   make uninstall   remove exactly the files make install put there (same PREFIX and DESTDIR)
+#   make test-package
+#                    the ways a project consumes umup: make install + pkg-config + uninstall, and
+#                    CMake's add_subdirectory, FetchContent and find_package (needs cmake)
 #
 # Options: BLAS=1 (use CBLAS/OpenBLAS for the big matmuls), OPENMP=0 (build without OpenMP),
 #          CC=clang, ARCH= (drop -march=native: the GEMM then runs its plain-C micro-kernel; tests, demos
@@ -27,6 +31,8 @@ OPENMP  ?= 1
 BLAS    ?= 0
 ARCH    ?= -march=native
 PREFIX  ?= /usr/local
+# The version, read from the one place it is written (umup_fp8.h's UMUP_VERSION_STRING).
+VERSION := $(shell sed -n 's/^.define UMUP_VERSION_STRING "\([^"]*\)".*/\1/p' umup_fp8.h)
 ifeq ($(BLAS),1)
 BUILD   ?= build/blas
 else
@@ -75,6 +81,10 @@ DEMO_SRC  := $(wildcard demos/*.c)
 DEMO_BIN  := $(patsubst demos/%.c,$(B)/%,$(DEMO_SRC))
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(patsubst bench/%.c,$(B)/%,$(BENCH_SRC))
+EXAMPLE_SRC := $(wildcard examples/*.c)
+EXAMPLE_BIN := $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
+# (the sanitizer run leaves out train_small: minutes under ASan; test_train covers the trainer there)
+ASAN_EXAMPLE_BIN := $(patsubst examples/%.c,$(B)/asan/examples/%,$(filter-out examples/train_small.c,$(EXAMPLE_SRC)))
 COMPILE_BIN := $(B)/compile_c99 $(B)/compile_cpp $(B)/compile_static $(B)/compile_two_tu $(B)/compile_no_trainer $(B)/compile_noposix
 
 # ---- CUDA=1: the CUDA backend, its tests and benchmark in $(B)/gpu ------------------------------
@@ -102,9 +112,9 @@ endif
 
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all test test-cuda asan test-full bench demo demos plots clean install compile-checks
+.PHONY: all test test-cuda asan test-full test-package bench demo demos plots clean install uninstall compile-checks
 
-all: $(TEST_BIN) $(DEMO_BIN) $(BENCH_BIN) $(COMPILE_BIN) $(CUDA_BIN)
+all: $(TEST_BIN) $(DEMO_BIN) $(BENCH_BIN) $(COMPILE_BIN) $(EXAMPLE_BIN) $(CUDA_BIN)
 
 $(B)/.dir:
 	@mkdir -p $(B)/asan && touch $@
@@ -134,15 +144,25 @@ $(B)/compile_two_tu: tests/compile/two_tu_a.c tests/compile/two_tu_b.c $(HEADERS
 
 compile-checks: $(COMPILE_BIN)
 
-# tests/test_demos runs the demos' --quick modes: they are built first and found through UMUP_DEMO_DIR.
-test: $(COMPILE_BIN) $(TEST_BIN) $(DEMO_BIN) $(CUDA_BIN)
-	@UMUP_DEMO_DIR=$(B) sh tests/run.sh $(B) $(CUDA_RUN)
+# The examples: short programs that check their own claims (exit status 0); tests/test_examples runs them.
+$(B)/examples/%: examples/%.c $(HEADERS) | $(B)/.dir
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(FAST) -o $@ $< $(LDLIBS_ALL)
 
-asan: $(ASAN_BIN)
-	@UMUP_TEST_QUICK=1 ASAN_OPTIONS=detect_leaks=1 sh tests/run.sh $(B)/asan
+$(B)/asan/examples/%: examples/%.c $(HEADERS) | $(B)/.dir
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -O1 -g $(SAN) -o $@ $< $(LDLIBS_ALL)
 
-test-full: $(COMPILE_BIN) $(TEST_BIN) $(DEMO_BIN) $(CUDA_BIN)
-	@UMUP_TEST_FULL=1 UMUP_DEMO_DIR=$(B) sh tests/run.sh $(B) $(CUDA_RUN)
+# tests/test_demos runs the demos' --quick modes: they are built first and found through UMUP_DEMO_DIR;
+# tests/test_examples runs the examples, found through UMUP_EXAMPLE_DIR.
+test: $(COMPILE_BIN) $(TEST_BIN) $(DEMO_BIN) $(EXAMPLE_BIN) $(CUDA_BIN)
+	@UMUP_DEMO_DIR=$(B) UMUP_EXAMPLE_DIR=$(B)/examples sh tests/run.sh $(B) $(CUDA_RUN)
+
+asan: $(ASAN_BIN) $(ASAN_EXAMPLE_BIN)
+	@UMUP_TEST_QUICK=1 UMUP_EXAMPLE_DIR=$(B)/asan/examples ASAN_OPTIONS=detect_leaks=1 sh tests/run.sh $(B)/asan
+
+test-full: $(COMPILE_BIN) $(TEST_BIN) $(DEMO_BIN) $(EXAMPLE_BIN) $(CUDA_BIN)
+	@UMUP_TEST_FULL=1 UMUP_DEMO_DIR=$(B) UMUP_EXAMPLE_DIR=$(B)/examples sh tests/run.sh $(B) $(CUDA_RUN)
 
 # ---- CUDA=1 rules ---------------------------------------------------------------------------
 # umup_cuda.o is compiled by nvcc; the GPU test and the benchmark are C programs linked with it.
@@ -198,11 +218,18 @@ bench: $(BENCH_BIN) $(CUDA_BIN)
 	@for b in $(BENCH_BIN) $(if $(CUDA_BIN),$(G)/bench_cuda); do echo "== $$b"; ./$$b || exit 1; done
 
 # ---- install / clean -----------------------------------------------------
+INSTALL_HEADERS := umup.h umup_fp8.h umup_cblas.h umup_cuda.h
 install:
+	@test -n "$(VERSION)" || { echo "make install: no UMUP_VERSION_STRING in umup_fp8.h"; exit 1; }
 	mkdir -p $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	cp umup.h umup_fp8.h umup_cblas.h umup_cuda.h $(DESTDIR)$(PREFIX)/include/
-	printf 'prefix=%s\nincludedir=$${prefix}/include\n\nName: umup\nDescription: single-header u-muP and FP8 numerics\nVersion: 0.1.0\nCflags: -I$${includedir}\nLibs: -lm\n' \
-	    "$(PREFIX)" > $(DESTDIR)$(PREFIX)/lib/pkgconfig/umup.pc
+	cp $(INSTALL_HEADERS) $(DESTDIR)$(PREFIX)/include/
+	sed -e 's|@prefix@|$(PREFIX)|' -e 's|@version@|$(VERSION)|' cmake/umup.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/umup.pc
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/include/,$(INSTALL_HEADERS)) $(DESTDIR)$(PREFIX)/lib/pkgconfig/umup.pc
+
+test-package:
+	sh tests/package/run.sh $(B)/package
 
 clean:
 	rm -rf build

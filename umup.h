@@ -1,4 +1,4 @@
-/* umup.h - v0.1.0 - u-muP (the Unit-Scaled Maximal Update Parametrization) in one C header - MIT licence
+/* umup.h - v0.2.0 - u-muP (the Unit-Scaled Maximal Update Parametrization) in one C header - MIT licence (text at the end of this file)
  *
  * Unit-scaled ops with explicit forward and backward scales, the muP family of parametrizations
  * (SP, muP, u-muP, muS, spectral muP, depth rules) with their multipliers and per-tensor learning
@@ -6321,3 +6321,31 @@ UMUPDEF umup_status umup_trainer_set_run_info(umup_trainer *t, const char *key, 
 #endif
 #endif /* UMUP_IMPLEMENTATION_DONE */
 #endif /* UMUP_IMPLEMENTATION */
+
+/*
+------------------------------------------------------------------------------
+LICENCE (the same text as the file LICENSE)
+------------------------------------------------------------------------------
+MIT License
+
+Copyright (c) 2026 the umup authors
+
+Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the "Software"), to deal
+in the Software without restriction, including without limitation the rights
+to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+------------------------------------------------------------------------------
+*/

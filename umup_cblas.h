@@ -1,4 +1,4 @@
-/* umup_cblas.h - v0.2.0 - the CBLAS backend of umup.h's GEMM seam - MIT licence (see the end of umup.h)
+/* umup_cblas.h - v0.2.0 - the CBLAS backend of umup.h's GEMM seam - MIT licence (text at the end of this file)
  *
  * Sends the large products of umup_gemm() to cblas_sgemm (OpenBLAS, BLIS, MKL, ...). Two ways in:
  *   1. compile the file that defines UMUP_IMPLEMENTATION with -DUMUP_USE_CBLAS: umup.h then compiles
@@ -104,3 +104,31 @@ UMUPDEF int umup_cblas_threading(void) {
 
 #endif /* UMUP_CBLAS_IMPLEMENTATION_DONE */
 #endif
+
+/*
+------------------------------------------------------------------------------
+LICENCE (the same text as the file LICENSE)
+------------------------------------------------------------------------------
+MIT License
+
+Copyright (c) 2026 the umup authors
+
+Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the "Software"), to deal
+in the Software without restriction, including without limitation the rights
+to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+------------------------------------------------------------------------------
+*/

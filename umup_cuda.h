@@ -1,5 +1,5 @@
-/* umup_cuda.h - v0.1.0 - the CUDA backend of umup.h's GEMM seam: cuBLAS / cuBLASLt products (real FP8 on
- *               Hopper) and FP8 casts on the GPU, bit-identical to umup_fp8.h - MIT licence (see the end of umup.h)
+/* umup_cuda.h - v0.2.0 - the CUDA backend of umup.h's GEMM seam: cuBLAS / cuBLASLt products (real FP8 on
+ *               Hopper) and FP8 casts on the GPU, bit-identical to umup_fp8.h - MIT licence (text at the end of this file)
  *
  * ---------------------------------------------------------------------------------------------
  * USING IT
@@ -1210,3 +1210,31 @@ UMUPDEF umup_status umup_cuda_gemm_fp8(umup_backend *b, int M, int N, int K, flo
 
 #endif /* UMUP_CUDA_IMPLEMENTATION_DONE */
 #endif /* UMUP_CUDA_IMPLEMENTATION */
+
+/*
+------------------------------------------------------------------------------
+LICENCE (the same text as the file LICENSE)
+------------------------------------------------------------------------------
+MIT License
+
+Copyright (c) 2026 the umup authors
+
+Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the "Software"), to deal
+in the Software without restriction, including without limitation the rights
+to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+------------------------------------------------------------------------------
+*/

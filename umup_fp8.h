@@ -1,4 +1,4 @@
-/* umup_fp8.h - v0.1.0 - exact small-float numerics in one C header (part of umup) - MIT licence
+/* umup_fp8.h - v0.2.0 - exact small-float numerics in one C header (part of umup) - MIT licence (text at the end of this file)
  *
  * OCP FP8 E4M3 / E5M2, the FNUZ variants, Graphcore-style FP8, BF16, FP16, the OCP MX element
  * types E2M1 / E2M3 / E3M2 with E8M0 block scales: encode, decode and "quantise" (float -> format
@@ -46,7 +46,8 @@
  * in all is available through umup_float_format (section "Generic formats").
  *
  * ---------------------------------------------------------------------------------------------
- * ROUNDING AND OVERFLOW (decided in SPEC section 6; matches ml_dtypes / NVIDIA satfinite)
+ * ROUNDING AND OVERFLOW (E4M3/E5M2 as in the OCP 8-bit Floating Point Specification; non-saturating
+ * casts equal ml_dtypes / numpy astype, saturating ones NVIDIA's cvt.rn.satfinite on non-NaN inputs)
  * ---------------------------------------------------------------------------------------------
  * Round-to-nearest-even is computed as if the exponent range were unbounded, then overflow is
  * checked. Worked example, E4M3 (3 mantissa bits): 1.0625 = 1.0001b lies exactly halfway between
@@ -94,9 +95,12 @@ extern "C" {
 #ifndef UMUP_COMMON_DEFINED
 #define UMUP_COMMON_DEFINED
 
+/* The library's version (umup.h, umup_fp8.h, umup_cblas.h and umup_cuda.h share it). UMUP_VERSION_STRING is
+ * "MAJOR.MINOR.PATCH"; the Makefile's pkg-config file and CMakeLists.txt read it from this line. */
 #define UMUP_VERSION_MAJOR 0
-#define UMUP_VERSION_MINOR 1
+#define UMUP_VERSION_MINOR 2
 #define UMUP_VERSION_PATCH 0
+#define UMUP_VERSION_STRING "0.2.0"
 
 #ifndef UMUPDEF
 #ifdef UMUP_STATIC
@@ -132,7 +136,8 @@ UMUPDEF const char *umup_status_string(umup_status s);
 
 /* ==== 1. FP8 formats and scalar casts ======================================================== */
 
-/* The 8-bit formats. The first four are fixed by the SPEC; see the table at the top of the file. */
+/* The 8-bit formats (the numbering is stable: new formats are added at the end); see the table at
+ * the top of the file. */
 typedef enum {
     UMUP_FP8_E4M3 = 0,      /* OCP E4M3 ("E4M3FN"): bias 7, max 448, no Inf, NaN S.1111.111 */
     UMUP_FP8_E5M2,          /* OCP E5M2: bias 15, max 57344, IEEE-style Inf and NaN */
@@ -334,7 +339,7 @@ typedef struct {
 
 /* ---- The encoder ---------------------------------------------------------------------------
  * One integer routine on the float's bit pattern for every format and rounding mode
- * (research/fp8.md section 4, "exact integer form"). Branch-free apart from loop-invariant
+ * (the rules at the top of the file in exact integer form). Branch-free apart from loop-invariant
  * tests, so the bulk loops below auto-vectorise.
  *   sig = 1.mantissa (24 bits, no implicit bit for float subnormals), e = unbiased exponent;
  *   d   = dropped bits = 23 - m, plus (emin - e) below the format's normal range;
@@ -1193,3 +1198,31 @@ UMUPDEF umup_status umup_mx_quantise(float *dst, const float *src, size_t n, con
 
 #endif /* UMUP_FP8_IMPLEMENTATION_DONE */
 #endif /* UMUP_IMPLEMENTATION || UMUP_FP8_IMPLEMENTATION */
+
+/*
+------------------------------------------------------------------------------
+LICENCE (the same text as the file LICENSE)
+------------------------------------------------------------------------------
+MIT License
+
+Copyright (c) 2026 the umup authors
+
+Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the "Software"), to deal
+in the Software without restriction, including without limitation the rights
+to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+------------------------------------------------------------------------------
+*/

@@ -1,11 +1,13 @@
 /* tests/test_demos.c - the result demos: best-LR extraction on a synthetic table, and the --quick
  * modes of coord_check, lr_sweep and fp8_parity run end to end with their CSVs checked for shape
- * and sanity. The demo runs need the demo programs: make test builds them and sets
+ * and sanity; param_table's formula evaluator, and its tables (every formula agrees with the library
+ * at every width, hand-computed values, no '|' between values). The demo runs need the demo programs: make test builds them and sets
  * UMUP_DEMO_DIR; without it (or under UMUP_TEST_QUICK, as in the sanitizer run, whose demos are not
  * instrumented) they are skipped and say so. */
 #define _POSIX_C_SOURCE 200809L
 #include "umup_test.h"
 #include "demos/lr_sweep_lib.h"
+#include "demos/param_formula.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -226,8 +228,131 @@ static void test_fp8_parity_quick(void) {
     UT_CHECKF(rows == 2 * 5 * 4 * (33 + 12) && !bad && s.bad_fields == 0 && s.bad_frac == 0, "%ld rows, %ld bad", rows, s.bad_frac);
 }
 
+/* ---- param_table: formulas beside the numbers ------------------------------------------------ */
+
+static void test_param_formula(void) {
+    const pf_var v[] = {{"fan_in", 256}, {"fan_out", 1024}, {"L", 4}, {"L0", 2}, {"a", 0.5}, {"m", 4}, {"d", 256}};
+    const int n = (int)(sizeof v / sizeof v[0]);
+    double x = 0.0;
+    UT_CHECK(pf_eval("1/sqrt(fan_in)", v, n, &x) == 1 && x == 0.0625);
+    UT_CHECK(pf_eval("1/sqrt(fan_in)/sqrt(L)", v, n, &x) == 1 && x == 0.03125);
+    UT_CHECK(pf_eval("min(1, sqrt(fan_out/fan_in))/sqrt(fan_in)", v, n, &x) == 1 && x == 0.0625);
+    UT_CHECK(pf_eval("min(1, sqrt(fan_in/fan_out))/sqrt(fan_in)", v, n, &x) == 1 && x == 0.03125);
+    UT_CHECK(pf_eval("(L/L0)^(-a)/m", v, n, &x) == 1 && fabs(x - 0.25 / sqrt(2.0)) < 1e-15);
+    UT_CHECK(pf_eval("fan_out/fan_in*(L/L0)^(a-1)", v, n, &x) == 1 && fabs(x - 4.0 / sqrt(2.0)) < 1e-15);
+    UT_CHECK(pf_eval("2^3^2", v, n, &x) == 1 && x == 512.0);       /* right-associative */
+    UT_CHECK(pf_eval("-2^2 + 10 - 3*2", v, n, &x) == 1 && x == 0.0); /* -(2^2) + 10 - 6 */
+    UT_CHECK(pf_eval("2^-1 * 4", v, n, &x) == 1 && x == 2.0);
+    UT_CHECK(pf_eval("max(d, 3) - d", v, n, &x) == 1 && x == 0.0);
+    UT_CHECK(pf_eval("n/a", v, n, &x) == 1 && x != x);
+    UT_CHECK(pf_eval("1/sqrt(", v, n, &x) == 0);
+    UT_CHECK(pf_eval("width", v, n, &x) == 0);                       /* unknown name */
+    UT_CHECK(pf_eval("1 2", v, n, &x) == 0);
+    UT_CHECK(pf_eval("cos(1)", v, n, &x) == 0);                      /* unknown function */
+    UT_CHECK(pf_eval("sqrt(1, 2)", v, n, &x) == 0);
+    UT_CHECK(pf_agree(0.0625, 0.0625f) && pf_agree(NAN, NAN) && !pf_agree(NAN, 1.0) && !pf_agree(0.0625, 0.0626));
+}
+
+/* Finds the row `quantity` of tensor `tensor` in param_table's output and reads its formula and up
+ * to 4 values ("-" reads as NaN). Returns the number of values, or -1 if there is no such row. */
+static int pt_row(const char *out, const char *tensor, const char *quantity, char *formula, size_t fsize, double *vals) {
+    const char *p = strstr(out, tensor);
+    const size_t ql = strlen(quantity);
+    if (!p || !(p = strchr(p, '\n'))) return -1;
+    for (p++; p[0] == ' ' && p[1] == ' '; p += strcspn(p, "\n") + (p[strcspn(p, "\n")] ? 1 : 0)) { /* the tensor's rows */
+        char line[256], *tok, *save = NULL;
+        size_t len = strcspn(p, "\n");
+        int n = 0;
+        if (len >= sizeof line || strncmp(p + 2, quantity, ql) || p[2 + ql] != ' ') continue;
+        memcpy(line, p + 2 + ql, len - 2 - ql);
+        line[len - 2 - ql] = 0;
+        if (!(tok = strtok_r(line, " ", &save))) return -1;
+        snprintf(formula, fsize, "%s", tok);
+        while ((tok = strtok_r(NULL, " ", &save)) && n < 4) vals[n++] = !strcmp(tok, "-") ? NAN : strtod(tok, NULL);
+        return n;
+    }
+    return -1;
+}
+
+static char *pt_run(const char *d, const char *args, int *rc) {
+    char cmd[1200], path[520];
+    FILE *f;
+    char *buf;
+    long n;
+    snprintf(path, sizeof path, "%.480s/param_table.txt", d);
+    snprintf(cmd, sizeof cmd, "%.300s/param_table %s > %s 2>&1", d, args, path);
+    *rc = run(cmd);
+    f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = (char *)malloc((size_t)n + 1);
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) { free(buf); buf = NULL; }
+    if (buf) buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+static void test_param_table(void) {
+    static const char *params[] = {"umup", "sp", "mup", "mus", "spectral"};
+    static const char *rules[] = {"default", "none", "depth-mup", "completep"};
+    const char *d = demo_dir();
+    char args[200], formula[96];
+    double v[4];
+    char *out;
+    int rc, pi, ri, bad = 0;
+    if (!d) { UT_SKIP("param_table: runs in make test (needs UMUP_DEMO_DIR, and not the quick sanitizer run)"); return; }
+    /* param_table exits 3 if a formula disagrees with umup_param_rule at any width: try them all */
+    for (pi = 0; pi < 5; pi++)
+        for (ri = 0; ri < 4; ri++) {
+            snprintf(args, sizeof args, "--param %s --depth-rule %s --widths 64,96,384,1024 --depth 6 --base-depth 2 --alpha 0.75",
+                     params[pi], rules[ri]);
+            out = pt_run(d, args, &rc);
+            UT_CHECKF(rc == 0 && out, "param_table %s: exit %d", args, rc);
+            if (out && strchr(out, '|')) bad++;
+            free(out);
+        }
+    UT_CHECKF(bad == 0, "%d tables still use '|'", bad);
+    /* u-muP at widths 64 and 256, depth 4: the formulas and hand-computed values */
+    out = pt_run(d, "--param umup --widths 64,256 --depth 4", &rc);
+    UT_CHECK(rc == 0 && out != NULL);
+    if (!out) return;
+    UT_CHECK(pt_row(out, "embedding.weight", "Adam LR", formula, sizeof formula, v) == 2 && !strcmp(formula, "1/sqrt(d)") &&
+             v[0] == 0.125 && v[1] == 0.0625);
+    UT_CHECK(pt_row(out, "mhsa.linear_qkv", "multiplier", formula, sizeof formula, v) == 2 && !strcmp(formula, "1/sqrt(fan_in)") &&
+             v[0] == 0.125 && v[1] == 0.0625);
+    UT_CHECK(pt_row(out, "mhsa.linear_qkv", "Adam LR", formula, sizeof formula, v) == 2 &&
+             !strcmp(formula, "1/sqrt(fan_in)/sqrt(L)") && v[0] == 0.0625 && v[1] == 0.03125);
+    UT_CHECK(pt_row(out, "mlp.linear_2", "multiplier", formula, sizeof formula, v) == 2 && /* fan_in = 4d */
+             !strcmp(formula, "1/sqrt(fan_in)") && v[0] == 0.0625 && v[1] == 0.03125);
+    UT_CHECK(pt_row(out, "projection.weight", "multiplier", formula, sizeof formula, v) == 2 && !strcmp(formula, "1/fan_in") &&
+             v[0] == 0.015625 && fabs(v[1] - 1.0 / 256) < 1e-6);
+    UT_CHECK(pt_row(out, "projection.weight", "init std", formula, sizeof formula, v) == 2 && !strcmp(formula, "1") && v[0] == 1);
+    free(out);
+    /* muP, base width 64: m = 4 at width 256 */
+    out = pt_run(d, "--param mup --widths 64,256 --base-width 64", &rc);
+    UT_CHECK(rc == 0 && out != NULL);
+    if (!out) return;
+    UT_CHECK(pt_row(out, "mhsa.linear_o", "Adam LR", formula, sizeof formula, v) == 2 && !strcmp(formula, "1/m") && v[0] == 1 &&
+             v[1] == 0.25);
+    UT_CHECK(pt_row(out, "projection.weight", "multiplier", formula, sizeof formula, v) == 2 && !strcmp(formula, "a_out/m") &&
+             v[0] == 1 && v[1] == 0.25);
+    UT_CHECK(pt_row(out, "projection.weight", "init std", formula, sizeof formula, v) == 2 && !strcmp(formula, "sqrt(m/fan_in)") &&
+             v[0] == 0.125 && v[1] == 0.125);
+    UT_CHECK(pt_row(out, "embedding.weight", "SGD LR", formula, sizeof formula, v) == 2 && !strcmp(formula, "m") && v[1] == 4);
+    free(out);
+    /* muS defines no SGD rule */
+    out = pt_run(d, "--param mus --widths 64,256", &rc);
+    UT_CHECK(rc == 0 && out && pt_row(out, "mlp.linear_1", "SGD LR", formula, sizeof formula, v) == 2 && !strcmp(formula, "n/a") &&
+             v[0] != v[0]);
+    free(out);
+}
+
 int main(void) {
     UT_RUN(test_best_lr);
+    UT_RUN(test_param_formula);
+    UT_RUN(test_param_table);
     UT_RUN(test_coord_check_quick);
     UT_RUN(test_lr_sweep_quick);
     UT_RUN(test_fp8_parity_quick);
