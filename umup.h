@@ -109,19 +109,29 @@ typedef struct {
     float grad_w;
 } umup_op_scales;
 
-/* How an op's output scale and input-grad scales are tied together ([GC] constraints.py).
- * Weight-grad scales are never constrained. Zero is the u-muP default, to_output_scale. */
+/* How an op's output scale and input-grad scales are tied together ([GC] constraints.py, whose
+ * function names these are). Weight-grad scales are never constrained. Zero is the u-muP default,
+ * to_output_scale. The reference accepts each constraint only for the ops whose scale count it
+ * fits: ops with one input (linear, linear_readout, gelu, silu, softmax: 2 scales) take none,
+ * gmean, hmean, amean, to_output_scale, to_grad_input_scale; ops with two inputs (matmul, add: 3
+ * scales) take none, gmean, hmean, amean, to_output_scale, to_left_grad_scale, to_right_grad_scale.
+ * The functions below refuse the others (UMUP_ERR_INVALID_ARG), as the reference raises. */
 typedef enum {
     UMUP_CONSTRAINT_TO_OUTPUT_SCALE = 0, /* every scale becomes the output scale (u-muP default) */
-    UMUP_CONSTRAINT_NONE,                /* forward and backward scales stay independent */
-    UMUP_CONSTRAINT_TO_GRAD_INPUT_SCALE, /* every scale becomes the first input's grad scale */
+    UMUP_CONSTRAINT_NONE,                /* forward and backward scales stay independent ([GC] None) */
+    UMUP_CONSTRAINT_TO_GRAD_INPUT_SCALE, /* every scale becomes the input's grad scale (one-input ops) */
     UMUP_CONSTRAINT_GMEAN,               /* geometric mean of all (the Unit Scaling paper's default) */
-    UMUP_CONSTRAINT_HMEAN                /* harmonic mean of all */
+    UMUP_CONSTRAINT_HMEAN,               /* harmonic mean of all (Xavier/Glorot) */
+    UMUP_CONSTRAINT_AMEAN,               /* arithmetic mean of all */
+    UMUP_CONSTRAINT_TO_LEFT_GRAD_SCALE,  /* every scale becomes the first input's grad scale (two-input ops) */
+    UMUP_CONSTRAINT_TO_RIGHT_GRAD_SCALE  /* every scale becomes the second input's grad scale (two-input ops) */
 } umup_constraint;
 
 /* Apply constraint c to scales[0..n): scales[0] is the output scale, scales[1..n) the input-grad
- * scales. All n values are replaced by one value (or left alone for NONE).
- * Errors: UMUP_ERR_NULL; UMUP_ERR_INVALID_ARG (n < 1, unknown c, a scale <= 0 for the means). */
+ * scales. All n values are replaced by one value (or left alone for NONE). The input-selecting
+ * constraints need their arity: to_grad_input_scale n = 2, to_left/right_grad_scale n = 3.
+ * Errors: UMUP_ERR_NULL; UMUP_ERR_INVALID_ARG (n < 1, unknown c, a constraint that does not fit n,
+ * a scale that is not finite and > 0). */
 UMUPDEF umup_status umup_apply_constraint(umup_constraint c, float *scales, int n);
 
 /* lower^(1-alpha) * upper^alpha: the interpolation every empirical scale model uses
@@ -378,10 +388,32 @@ UMUPDEF umup_status umup_rms_norm_backward(float *dx, const float *dy, const flo
 UMUPDEF umup_status umup_layer_norm_forward(float *y, const float *x, int rows, int d);
 UMUPDEF umup_status umup_layer_norm_backward(float *dx, const float *dy, const float *x, int rows, int d);
 
-/* add: y = out (a + b); da += grad[0] dy, db += grad[1] dy. Scales: 2^-1/2 each, then c. */
+/* add: y = out (a + b); da += grad[0] dy, db += grad[1] dy ([GC] add). Each input's grad scale is
+ * (its broadcast factor)^-1/2, the output scale 2^-1/2, then constraint c over (out, grad[0],
+ * grad[1]). For two inputs of the output's shape (broadcast factor 1) that is out = 2^-1/2,
+ * grad = 1, 1 before the constraint, so: to_output_scale (the default) 2^-1/2 for all three;
+ * none 2^-1/2, 1, 1; gmean 2^-1/6 = 0.891; hmean 3/(2 + sqrt 2) = 0.879; amean (2 + 2^-1/2)/3 = 0.902;
+ * to_left/right_grad_scale 1. a, b, y: n floats (y may equal a or b). */
 UMUPDEF umup_status umup_add_scales(umup_op_scales *s, umup_constraint c);
 UMUPDEF umup_status umup_add_forward(float *y, const float *a, const float *b, size_t n, const umup_op_scales *s);
 UMUPDEF umup_status umup_add_backward(float *da, float *db, const float *dy, size_t n, const umup_op_scales *s);
+
+/* add with broadcasting (torch rules): a has shape a_shape[0 .. ndim), b b_shape[0 .. ndim) (a
+ * lower-rank input gets leading 1s); every dimension is equal in both or 1 in one of them, and y has
+ * the broadcast shape (the larger of each pair). Scales ([GC] add, _get_broadcast_sizes):
+ * grad[i] = (numel(y) / numel(input i))^-1/2, out = 2^-1/2, or 1 when either input has a single
+ * element (adding a constant does not change the scale), then constraint c as above.
+ * forward: y = out (a + b) (y may equal an input that has the output's shape); backward: da +=
+ * grad[0] (dy summed over the dimensions a is broadcast along), db likewise; da or db may be NULL
+ * (skipped). 1 <= ndim <= 8.
+ * Errors: UMUP_ERR_NULL; UMUP_ERR_SHAPE (ndim outside [1, 8], a dimension < 1, shapes that do not
+ * broadcast, an element count that does not fit in size_t); UMUP_ERR_INVALID_ARG (the constraint). */
+UMUPDEF umup_status umup_add_broadcast_scales(umup_op_scales *s, const int *a_shape, const int *b_shape, int ndim,
+                                              umup_constraint c);
+UMUPDEF umup_status umup_add_broadcast_forward(float *y, const float *a, const int *a_shape, const float *b,
+                                               const int *b_shape, int ndim, const umup_op_scales *s);
+UMUPDEF umup_status umup_add_broadcast_backward(float *da, float *db, const float *dy, const int *a_shape,
+                                                const int *b_shape, int ndim, const umup_op_scales *s);
 
 /* Residual pair ([GC] residual_split / residual_add; tau = branch std / skip std, > 0):
  *   split(x, tau): r = x, s = x;   backward dx += tau/sqrt(1+tau^2) dr + 1/sqrt(1+tau^2) ds
@@ -443,10 +475,15 @@ UMUPDEF umup_status umup_embedding_backward(float *dW, const float *dy, const in
 
 /* Cross-entropy of mult * z [rows, V] against targets [rows] (a target of -1 is ignored):
  * loss = mean over the counted rows of -log softmax(mult z)[t] (computed in double, stable).
+ * The 1/B of the mean: B is the number of counted rows (torch's mean with ignore_index), whereas
+ * [GC] cross_entropy divides the sum by all rows it is given, ignored ones included (scale_fwd(loss,
+ * 1/batch_size)); the two agree when no row is ignored, or when the ignored rows are the ones [GC]'s
+ * caller slices off (the last position in TransformerDecoder.loss; see umup_next_token_targets).
  * Scales: unit_scaled != 0 ([GC] cross_entropy): out = mult (the forward multiplier),
  * grad[0] = V/sqrt(V-1) and the backward pass is dz += dloss * grad[0] * (softmax(mult z) - onehot)
- * with no 1/rows and no mult. unit_scaled == 0: grad[0] = mult / rows, the true gradient of the
- * mean (pass rows = the number of counted rows, those whose target is not -1).
+ * with no 1/rows and no mult (the 1/B is forward only, as in [GC]). unit_scaled == 0:
+ * grad[0] = mult / rows, the true gradient of the mean (pass rows = the number of counted rows,
+ * those whose target is not -1).
  * Rows run in parallel under OpenMP; the loss is summed in row order, so no result depends on the
  * thread count. Errors: UMUP_ERR_INVALID_ARG for a target outside [-1, V) or no counted row;
  * UMUP_ERR_NOMEM (the forward pass allocates rows doubles, the backward pass V per thread). */
@@ -465,22 +502,31 @@ UMUPDEF umup_status umup_cross_entropy_backward(float *dz, const float *z, const
  * the constant the tensor's output is multiplied by in the forward pass (for u-muP these are the
  * op scales of section 2, e.g. 1/sqrt(fan_in) for a hidden linear).
  *
- *            embedding init/mult/Adam LR   hidden init/mult/Adam LR              readout init/mult/Adam LR
- *   SP       sigma_emb / 1 / 1             1/sqrt(in) / 1 / 1                    1/sqrt(in) / 1 / 1
- *   muP      sigma_emb / a_emb / 1         1/sqrt(in) / 1 / 1/m                  1/sqrt(base_in) / a_out/m / 1
- *   u-muP    1 / 1 / 1/sqrt(d)             1 / 1/sqrt(in) / 1/sqrt(in)/sqrt(L)   1 / 1/in / 1
- *   muS      1 / 1 / 1                     1 / 1/sqrt(in) / 1/sqrt(in)           1 / 1/in / 1
- *   spectral 1 / 1 / 1                     (1/sqrt(in)) min(1, sqrt(out/in)) / 1 / out/in   (as hidden)
- * m = fan_in / base_fan_in (muP width multiplier), L = depth (number of layers). Sources and the
- * SGD, bias, norm and weight-decay rules are given at each rule in the implementation. */
+ *                     embedding init/mult/Adam LR   hidden init/mult/Adam LR              readout init/mult/Adam LR
+ *   SP                 sigma_emb / 1 / 1             1/sqrt(in) / 1 / 1                    1/sqrt(in) / 1 / 1
+ *   muP                sigma_emb / a_emb / 1         1/sqrt(in) / 1 / 1/m                  1/sqrt(base_in) / a_out/m / 1
+ *   u-muP              1 / 1 / 1/sqrt(d)             1 / 1/sqrt(in) / 1/sqrt(in)/sqrt(L)   1 / 1/in / 1
+ *   muS                1 / 1 / 1                     1 / 1/sqrt(in) / 1/sqrt(in)           1 / 1/in / 1
+ *   spectral-nanotron  1 / 1 / 1                     s(in, out) / 1 / out/in               (as hidden)
+ *   spectral-adam      1 / 1 / 1                     s(in, out) / 1 / 1/in                 (as hidden)
+ * m = fan_in / base_fan_in (muP width multiplier), L = depth (number of layers),
+ * s(in, out) = (1/sqrt(in)) min(1, sqrt(out/in)) (the spectral init). The two spectral rules share
+ * the spectral condition's init (Yang, Simon, Bernstein 2023, arXiv 2310.17813, Parametrization 1);
+ * nanotron's learning rate out/in is that paper's SGD rate, which under Adam leaves square hidden
+ * matrices at a width-independent LR; Adam's entrywise-normalised update has spectral norm of order
+ * eta sqrt(in out), so the spectral condition (update norm sqrt(out/in)) gives eta ~ 1/in for Adam.
+ * Sources and the SGD, bias, norm and weight-decay rules are given at each rule in the implementation. */
 
 typedef enum {
     UMUP_PARAM_UMUP = 0,    /* u-muP ([GC] unit_scaling, [P]): the default */
     UMUP_PARAM_SP,          /* standard parametrization (PyTorch defaults) */
     UMUP_PARAM_MUP,         /* muP in the microsoft/mup form (base shapes, MuReadout, MuAdam/MuSGD) */
     UMUP_PARAM_MUS,         /* muS, "muNit Scaling" ([muS] Table 2) */
-    UMUP_PARAM_SPECTRAL,    /* spectral muP as huggingface/nanotron implements it */
-    UMUP_PARAM_COUNT
+    UMUP_PARAM_SPECTRAL_NANOTRON, /* spectral init with the SGD learning rate out/in, as huggingface/nanotron
+                               implements "spectral muP" (name "spectral-nanotron"; "spectral" before v0.2) */
+    UMUP_PARAM_SPECTRAL_ADAM,     /* spectral init with the spectral condition's Adam learning rate 1/in */
+    UMUP_PARAM_COUNT,
+    UMUP_PARAM_SPECTRAL = UMUP_PARAM_SPECTRAL_NANOTRON /* the old name of the same value */
 } umup_parametrization;
 
 typedef enum {
@@ -495,8 +541,10 @@ typedef enum {
 typedef enum {
     UMUP_DEPTH_RULE_DEFAULT = 0, /* u-muP: [GC]'s LR x depth^-1/2 inside the residual stack; others: none */
     UMUP_DEPTH_RULE_NONE,        /* no depth dependence */
-    UMUP_DEPTH_RULE_DEPTH_MUP,   /* Depth-muP (TP-VI, Bordelon et al.): branch x 1/sqrt(L/L0), Adam LR x (L/L0)^-1/2 */
-    UMUP_DEPTH_RULE_COMPLETEP    /* CompleteP (Dey et al. 2025): branch x (L/L0)^-alpha, LR x (L/L0)^(alpha-1), eps x (L/L0)^-alpha */
+    UMUP_DEPTH_RULE_DEPTH_MUP,   /* Depth-muP (TP-VI, Bordelon et al.): branch x 1/sqrt(L/L0), Adam LR x (L/L0)^-1/2
+                                    for every tensor in the blocks (weights, biases, norm gains) */
+    UMUP_DEPTH_RULE_COMPLETEP    /* CompleteP (Dey et al. 2025): branch x (L/L0)^-alpha, LR x (L/L0)^(alpha-1), eps x (L/L0)^-alpha;
+                                    refused for parametrizations with the tau residual form (u-muP) unless alpha = 1/2 */
 } umup_depth_rule;
 
 /* How weight decay applies to a tensor (lambda = the optimizer's weight_decay). */
@@ -504,7 +552,10 @@ typedef enum {
     UMUP_WD_NONE = 0,       /* no decay */
     UMUP_WD_DECOUPLED,      /* theta -= lr_t * lr_factor * lambda * wd_factor * theta (torch AdamW) */
     UMUP_WD_INDEPENDENT,    /* theta -= lambda * wd_factor * schedule(t) * theta, independent of the LR
-                               ([GC]/[AA] independent_weight_decay; muS's "fully decoupled" decay) */
+                               ([GC]/[AA] independent_weight_decay; muS's "fully decoupled" decay). Under
+                               Adam and SGD, as with [GC]'s optim.Adam / optim.SGD (scaled_parameters:
+                               weight_decay / param_lr, then torch's L2): L2 with lambda * wd_factor /
+                               (eta * lr_factor), eta the peak LR */
     UMUP_WD_COUPLED         /* L2: g += lambda * wd_factor * theta before the update (torch Adam, SGD) */
 } umup_wd_rule;
 
@@ -514,6 +565,8 @@ typedef struct umup_param_info umup_param_info; /* a whole parametrization; defi
 typedef struct {
     umup_parametrization param; /* a built-in parametrization (ignored when custom is set) */
     int base_width;         /* muP: width of the base model (0: the model's own width, m = 1) */
+    int base_head_size;     /* muP: head size of the base model, for the attention scale (0: the head size
+                               is fixed, the base model's equals this model's) */
     int depth;              /* number of layers L of the model (0: 1) */
     int base_depth;         /* L0 for the depth rules (0: depth, so depth factors are 1) */
     umup_depth_mode depth_mode; /* u-muP: depth = layers (default, [GC]) or 2 x layers ([AA]) */
@@ -543,13 +596,22 @@ typedef struct {
     float lr_adam;          /* LR factor for Adam, AdamW and Lion */
     float lr_sgd;           /* LR factor for SGD; NaN where the source defines no SGD rule (muS, spectral) */
     umup_wd_rule wd;        /* weight-decay rule under AdamW/Lion (Adam and SGD use UMUP_WD_COUPLED for DECOUPLED) */
-    float wd_factor;        /* multiplier on lambda */
+    float wd_factor;        /* multiplier on lambda under AdamW, Adam and Lion */
+    float wd_factor_sgd;    /* multiplier on lambda under SGD (muP: mup's MuSGD differs from MuAdam) */
     float eps_factor;       /* multiplier on Adam's epsilon (CompleteP), else 1 */
 } umup_tensor_rule;
 
-/* Resolved defaults: u-muP, base_width 0, depth 1, base_depth = depth, depth = layers,
- * default depth rule, completep_alpha 1, sigma_emb 1, alpha_emb 1, alpha_out 1, custom NULL. */
+/* Resolved defaults: u-muP, base_width 0, base_head_size 0, depth 1, base_depth = depth,
+ * depth = layers, default depth rule, completep_alpha 1, sigma_emb 1, alpha_emb 1, alpha_out 1,
+ * custom NULL. */
 UMUPDEF umup_param_config umup_param_config_default(void);
+
+/* Why cfg is not a valid parametrization setting, as one sentence, or NULL when it is valid (what
+ * umup_param_rule and umup_model_create refuse with UMUP_ERR_INVALID_ARG). Besides out-of-range
+ * fields: CompleteP with alpha != 1/2 under a parametrization whose residual form is TAU (u-muP):
+ * the tau rule fixes every branch's weight near 1/sqrt(L), while CompleteP's learning rates assume
+ * branches weighted (L/L0)^-alpha; alpha = 1/2 is Depth-muP, which the tau rule matches. */
+UMUPDEF const char *umup_param_config_error(const umup_param_config *cfg);
 
 /* Fills *out for tensor t in a model of width `width` (d_model): the parametrization's rule
  * (umup_param_info.rule, below) followed by the depth rule of cfg. Zero fields of cfg take their
@@ -564,13 +626,17 @@ UMUPDEF float umup_param_branch_multiplier(const umup_param_config *cfg);
 
 /* Attention logit scale for head size d_head in a model of width `width`, from the parametrization's
  * attention_scale hook: SP alpha_attn/sqrt(d_head); muP alpha_attn sqrt(d_base)/d_head with d_base
- * the head size at the base width (1/d_head scaling that equals SP's at the base width, mup README);
- * u-muP alpha_attn/d_head ([GC] sdpa mult / d_head); muS and spectral alpha_attn/d_head.
- * alpha_attn 0 means 1. NaN for invalid arguments. */
+ * the base model's head size (cfg->base_head_size, 0: d_head itself, so at a fixed head size the
+ * scale is SP's at every width; mup README: 1/d_head scaling that equals SP's at the base model);
+ * u-muP alpha_attn/d_head ([GC] sdpa mult / d_head); muS alpha_attn/sqrt(d_head) (the attention
+ * equations of [muS] section 2 keep the standard 1/sqrt(d_k)); both spectral rules alpha_attn/d_head
+ * (nanotron). alpha_attn 0 means 1. NaN for invalid arguments. */
 UMUPDEF float umup_param_attention_scale(const umup_param_config *cfg, int width, int d_head, float alpha_attn);
 
-/* Short names "umup", "sp", "mup", "mus", "spectral" and their parser (UMUP_ERR_INVALID_ARG if
- * unknown; "u-mup" is accepted for "umup"). umup_param_name gives "?" for an unknown value. */
+/* Short names "umup", "sp", "mup", "mus", "spectral-nanotron", "spectral-adam" and their parser
+ * (UMUP_ERR_INVALID_ARG if unknown; "u-mup" is accepted for "umup", and "spectral", the name of
+ * spectral-nanotron before v0.2, for it). umup_param_name gives "?" for an unknown value. Checkpoints
+ * record the name; one written as "spectral" loads into a spectral-nanotron trainer (the same rule). */
 UMUPDEF const char *umup_param_name(umup_parametrization p);
 UMUPDEF umup_status umup_param_parse(const char *name, umup_parametrization *out);
 
@@ -630,8 +696,10 @@ UMUPDEF umup_status umup_param_rule_mup(const umup_param_config *cfg, int width,
                                         umup_tensor_rule *out);
 UMUPDEF umup_status umup_param_rule_mus(const umup_param_config *cfg, int width, const umup_tensor_desc *t,
                                         umup_tensor_rule *out);
-UMUPDEF umup_status umup_param_rule_spectral(const umup_param_config *cfg, int width, const umup_tensor_desc *t,
-                                             umup_tensor_rule *out);
+UMUPDEF umup_status umup_param_rule_spectral_nanotron(const umup_param_config *cfg, int width,
+                                                      const umup_tensor_desc *t, umup_tensor_rule *out);
+UMUPDEF umup_status umup_param_rule_spectral_adam(const umup_param_config *cfg, int width, const umup_tensor_desc *t,
+                                                  umup_tensor_rule *out);
 
 /* ============================================================================================ */
 /* 8. Optimizers and LR schedules                                                    >>optim */
@@ -732,7 +800,8 @@ UMUPDEF int umup_optim_moments(const umup_optim_config *cfg);
  *     clip_rms > 0 and the RMS (norm / sqrt(elements in the groups)) exceeds it, times clip_rms / RMS
  *     (the smaller factor when both apply);
  *  2. per group with lr_g = lr_t * lr_factor: weight decay by its rule (AdamW, Lion: as stated;
- *     Adam, SGD: DECOUPLED acts as COUPLED, i.e. torch's L2 weight_decay);
+ *     Adam, SGD: DECOUPLED acts as COUPLED, i.e. torch's L2 weight_decay, and INDEPENDENT as COUPLED
+ *     with lambda * wd_factor / (lr * lr_factor), [GC]'s optim.Adam / optim.SGD; none when lr_factor is 0);
  *  3. AdamW/Adam: m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; theta -= lr_g mhat / (sqrt(vhat) + eps*eps_factor)
  *     with bias corrections 1 - b^(s+1); SGD: buf = momentum buf + g (buf = g on the first step),
  *     theta -= lr_g (nesterov ? g + momentum buf : buf); Lion: theta -= lr_g sign(b1 m + (1-b1) g),
@@ -762,7 +831,8 @@ UMUPDEF umup_status umup_optim_parse(const char *name, umup_optimizer_kind *out)
  *   h = embedding(ids)                                        (times the rule's multiplier if plain)
  *   per layer:  h = res(h, attn(in(h)))     attn(x) = linear_o(sdpa(split_heads(linear_qkv(x))))
  *               h = res(h, mlp(in(h)))      mlp(x)  = linear_2(silu_glu(linear_1(x), linear_gate(x)))
- *   logits = readout(norm(h));  loss = cross_entropy(logits, next byte)
+ *                                           (GELU MLP: mlp(x) = linear_2(gelu(linear_1(x))), no linear_gate)
+ *   logits = readout(norm(h));  loss = cross_entropy(logits, targets)
  *
  * with, by the residual form (umup_residual_form):
  *   TAU (u-muP, the reference TransformerDecoder, [GC] _modules.py): in = norm, res(h, f) =
@@ -777,14 +847,27 @@ UMUPDEF umup_status umup_optim_parse(const char *name, umup_optimizer_kind *out)
  * Norms are non-parametric (RMSNorm, or LayerNorm), no biases, no positional embedding (NoPE) unless
  * rope is set; dropout, when set, applies to each branch output before the residual (unit scaled
  * with unit-scaled ops, [GC]). FP8 simulation follows a per-tensor policy (umup_tensor_info.fp8)
- * that the chosen scheme fills in. */
+ * that the chosen scheme fills in.
+ * The loss: targets [B, T] name the next token of each position, or -1 (ignored); the loss is the
+ * mean over the counted rows (see umup_cross_entropy_scales for the 1/B). To reproduce [GC]'s
+ * TransformerDecoder.loss(input_ids [B, S]) (which runs the model on all S tokens and scores
+ * positions 0 .. S-2 against tokens 1 .. S-1), pass ids = input_ids with T = S and the targets of
+ * umup_next_token_targets (the last position's target -1), not the S - 1 shifted tokens: the
+ * unit-scaled attention's output scale and the embedding's gradient scale depend on the token
+ * count, so T = S - 1 is a slightly different model (with the reference decoder: loss off by about
+ * 1e-5 relative, gradients by up to 5e-2; tests/test_model.c measures both). */
 
 typedef enum { UMUP_NORM_RMS = 0, UMUP_NORM_LAYER } umup_norm_kind;
+
+/* The MLP block: SwiGLU (the reference's, [GC] MLP) or a GELU MLP (the muS paper's architecture;
+ * unit-scaled gelu with alpha_ffn_act under unit-scaled ops, exact-erf GELU otherwise). */
+typedef enum { UMUP_MLP_SWIGLU = 0, UMUP_MLP_GELU } umup_mlp_kind;
 
 /* FP8 simulation schemes: which linear layers cast their inputs (saturating, no scale factors; fp32
  * accumulation). A cast layer rounds its input activation and weight to the forward format (E4M3)
  * before the forward and backward products, and its output gradient to the backward format (E5M2).
- * Embedding, attention scores, readout and loss stay fp32. */
+ * Embedding, readout and loss stay fp32, and so does attention unless fp8_attention is set (the
+ * reference's simulate_fp8 also casts q, k and v; see umup_model_config.fp8_attention). */
 typedef enum {
     UMUP_FP8_SIM_NONE = 0,  /* fp32 throughout */
     UMUP_FP8_SIM_ALL,       /* every hidden linear (qkv, o, MLP up/gate/down) */
@@ -800,8 +883,9 @@ typedef struct {
     int heads;              /* 0: width / head_size */
     int head_size;          /* 0: 32 when heads is 0 too (the reference: width 64, 2 heads) */
     int max_seq;            /* longest sequence (0: 256) */
-    int mlp_expansion;      /* SwiGLU hidden size = mlp_expansion * width (0: 4) */
+    int mlp_expansion;      /* MLP hidden size = mlp_expansion * width (0: 4) */
     umup_norm_kind norm;
+    umup_mlp_kind mlp;      /* SwiGLU (default) or GELU */
     int rope;               /* rotary position embedding on q and k (base 10000; head size must be even) */
     float dropout;          /* residual-branch dropout probability in training, [0, 1) (0: none) */
     umup_param_config param;/* parametrization (default u-muP); depth is set to `layers` */
@@ -810,8 +894,14 @@ typedef struct {
     float alpha_res;        /* u-muP alpha_res (0: 1) */
     float alpha_res_attn_ratio; /* u-muP alpha_res-attn-ratio (0: 1) */
     float alpha_loss_softmax;   /* u-muP alpha_loss-softmax: logits multiplier in the loss (0: 1) */
-    float mus_tau;          /* muS residual weight tau in (0, 1) (0: 0.4, [muS]'s value for 4 layers, App. A.3) */
+    float mus_tau;          /* muS residual weight tau in (0, 1) (0: umup_mus_tau(layers), the paper's value) */
+    float sdpa_scale;       /* the attention op's output and input-grad scales (0: the op's own: u-muP's
+                               empirical model under unit-scaled ops, 1 for plain ops); an experiment
+                               knob: 1 under u-muP drops the iid-values assumption of its output scale */
     umup_fp8_sim fp8;       /* FP8 simulation scheme */
+    int fp8_attention;      /* 1: with a scheme other than NONE, also round q, k, v to the forward format
+                               before the attention and the gradient of its output to the backward
+                               format ([GC] simulate_fp8 on scaled_dot_product_attention) */
     umup_fp8_rounding fp8_rounding;
     int fp8_custom_formats; /* 0: E4M3 forward, E5M2 backward ([P]); 1: the two formats below */
     umup_fp8_format fp8_format_fwd, fp8_format_bwd;
@@ -850,10 +940,27 @@ typedef struct umup_model umup_model;
  * u-muP with every alpha 1, no FP8). */
 UMUPDEF umup_model_config umup_model_config_default(void);
 
+/* The muS paper's architecture on top of *c ([muS] section 3 and App. A: GELU MLP, LayerNorm, the
+ * Res-Post-LN residual of the muS parametrization): sets c->param.param = UMUP_PARAM_MUS,
+ * c->mlp = UMUP_MLP_GELU, c->norm = UMUP_NORM_LAYER; everything else is left as it is. */
+UMUPDEF void umup_model_config_mus(umup_model_config *c);
+
+/* muS's residual weight tau for a model of `layers` layers ([muS] App. A.3: tau falls with depth;
+ * 0.4 for the 4-layer width-transfer models). The value of the entry of the table in the
+ * implementation (umup__mus_tau_table) with the nearest number of layers; see the table for which
+ * depths the paper gives. layers < 1 gives the first entry. */
+UMUPDEF float umup_mus_tau(int layers);
+
+/* targets[b, t] = ids[b, t + 1] for t < T - 1, and -1 (ignored) for t = T - 1: the next-token
+ * targets of a batch of ids [B, T], [GC]'s TransformerDecoder.loss (see above). Errors:
+ * UMUP_ERR_NULL, UMUP_ERR_SHAPE (B or T < 1). targets may not overlap ids. */
+UMUPDEF umup_status umup_next_token_targets(int32_t *targets, const int32_t *ids, int B, int T);
+
 /* Creates a model for batches of up to max_batch sequences of up to cfg->max_seq tokens:
  * parameters (initialised from cfg->seed by the parametrization's rules), gradients, and
  * activations. Errors: UMUP_ERR_NULL, UMUP_ERR_SHAPE (sizes < 1, heads not dividing width),
- * UMUP_ERR_INVALID_ARG (alphas <= 0, bad enums, mus_tau outside (0, 1)), UMUP_ERR_NOMEM. */
+ * UMUP_ERR_INVALID_ARG (alphas <= 0, bad enums, mus_tau outside (0, 1), sdpa_scale < 0, an invalid
+ * parametrization setting: umup_param_config_error says why), UMUP_ERR_NOMEM. */
 UMUPDEF umup_status umup_model_create(umup_model **out, const umup_model_config *cfg, int max_batch);
 UMUPDEF void umup_model_destroy(umup_model *m);
 
@@ -925,8 +1032,8 @@ UMUPDEF const float *umup_model_logits(const umup_model *m);
 UMUPDEF umup_status umup_model_backward(umup_model *m);
 UMUPDEF void umup_model_zero_grad(umup_model *m);
 
-/* Fills groups[0 .. num_tensors) for umup_optim_step from the tensor rules (Adam-family or SGD
- * factor according to kind). Errors: UMUP_ERR_NULL; UMUP_ERR_INVALID_ARG (SGD under a
+/* Fills groups[0 .. num_tensors) for umup_optim_step from the tensor rules (the Adam-family or the
+ * SGD LR and weight-decay factors according to kind). Errors: UMUP_ERR_NULL; UMUP_ERR_INVALID_ARG (SGD under a
  * parametrization without an SGD rule). */
 UMUPDEF umup_status umup_model_param_groups(const umup_model *m, umup_optimizer_kind kind, umup_param_group *groups);
 
@@ -1038,6 +1145,12 @@ UMUPDEF const umup_optimizer *umup_trainer_optimizer(const umup_trainer *t);
 /* Bytes of optimizer state (moments). */
 UMUPDEF size_t umup_trainer_state_bytes(const umup_trainer *t);
 
+/* The optimizer's parameter groups, one per tensor in tensor-table order (*n receives their number,
+ * when n is not NULL): what every umup_trainer_step hands to umup_optim_step, filled at creation by
+ * umup_model_param_groups. A caller may change their factors between steps, e.g. lr_factor 0 to
+ * freeze a tensor in an ablation; a checkpoint does not record such changes. NULL for NULL. */
+UMUPDEF umup_param_group *umup_trainer_param_groups(umup_trainer *t, int *n);
+
 /* One step on a batch (ids, targets [B, T]); *loss is the batch loss before the update.
  * UMUP_ERR_NONFINITE when the loss or the gradient is NaN/Inf (the parameters are not changed). */
 UMUPDEF umup_status umup_trainer_step(umup_trainer *t, const int32_t *ids, const int32_t *targets, int B, int T,
@@ -1091,13 +1204,16 @@ UMUPDEF umup_status umup_model_sample(umup_model *m, const int32_t *prompt, int 
  *    first moment, SGD's momentum buffer, Lion's momentum) and "optim.v.<name>" (Adam's second
  *    moment). A PyTorch user drops every key that starts with "optim." and loads the rest with a
  *    strict load_state_dict; a weights-only checkpoint has no such keys at all;
- *  - "__metadata__" (string values only): "format" ("umup-checkpoint-2"), "contents" ("full" or
+ *  - "__metadata__" (string values only): "format" ("umup-checkpoint-3"), "contents" ("full" or
  *    "weights"), "step" (updates applied, decimal), every model and optimizer setting under its field
  *    name (vocab, width, layers, heads, head_size, ..., optimizer, lr, ..., schedule, warmup, total,
  *    min_ratio) with enums as names ("umup", "rms", "cosine", "sr", ...), booleans as "true"/"false",
  *    numbers in the fewest digits that read back exactly, and base_width / base_depth as the caller set them
  *    ("auto" for 0); the run information of umup_trainer_set_run_info as "run.<key>"; "writer".
- * Files of format "umup-checkpoint-1" (enums as numbers) are still read.
+ * Files of format "umup-checkpoint-2" (without base_head_size, mlp, sdpa_scale and fp8_attention,
+ * which then keep their defaults) and "umup-checkpoint-1" (enums as numbers) are still read. A
+ * built-in parametrization is compared by its current name: "spectral" (before v0.2) reads as
+ * "spectral-nanotron", the same rule.
  *
  * Saves are atomic and keep the previous file until the new one is complete: the data goes to a new
  * temporary file next to the target (".<name>.<pid>-<n>.umup-tmp", created exclusively), is flushed
@@ -1159,7 +1275,7 @@ UMUPDEF umup_status umup_trainer_load_weights(umup_trainer *t, const char *path)
 
 /* What a checkpoint file holds (umup_checkpoint_info). */
 typedef struct {
-    int version;              /* 2: this library's format; 1: the older umup format; 0: a safetensors
+    int version;              /* 3: this library's format; 2, 1: older umup formats; 0: a safetensors
                                  file without a umup "format" tag (e.g. written from PyTorch) */
     int has_config;           /* 1: model and optim hold the recorded settings (version >= 1) */
     int has_optimizer_state;  /* 1: a full checkpoint (umup_trainer_load); 0: weights only */
@@ -1391,17 +1507,26 @@ UMUPDEF umup_status umup_apply_constraint(umup_constraint c, float *scales, int 
     switch (c) {
     case UMUP_CONSTRAINT_NONE: return UMUP_OK;
     case UMUP_CONSTRAINT_TO_OUTPUT_SCALE: v = scales[0]; break;
-    case UMUP_CONSTRAINT_TO_GRAD_INPUT_SCALE:
-        if (n < 2) return UMUP_ERR_INVALID_ARG;
+    case UMUP_CONSTRAINT_TO_GRAD_INPUT_SCALE: /* [GC] to_grad_input_scale(output, grad_input) */
+        if (n != 2) return UMUP_ERR_INVALID_ARG;
         v = scales[1];
         break;
-    case UMUP_CONSTRAINT_GMEAN:
+    case UMUP_CONSTRAINT_TO_LEFT_GRAD_SCALE: /* [GC] to_left_grad_scale(output, left, right) */
+    case UMUP_CONSTRAINT_TO_RIGHT_GRAD_SCALE:
+        if (n != 3) return UMUP_ERR_INVALID_ARG;
+        v = scales[c == UMUP_CONSTRAINT_TO_LEFT_GRAD_SCALE ? 1 : 2];
+        break;
+    case UMUP_CONSTRAINT_GMEAN: /* prod(scales)^(1/n) */
         for (i = 0; i < n; i++) v += log((double)scales[i]);
         v = exp(v / n);
         break;
-    case UMUP_CONSTRAINT_HMEAN:
+    case UMUP_CONSTRAINT_HMEAN: /* 1 / mean(1/scales) */
         for (i = 0; i < n; i++) v += 1.0 / (double)scales[i];
         v = n / v;
+        break;
+    case UMUP_CONSTRAINT_AMEAN: /* mean(scales) */
+        for (i = 0; i < n; i++) v += (double)scales[i];
+        v /= n;
         break;
     default: return UMUP_ERR_INVALID_ARG;
     }
@@ -2275,13 +2400,20 @@ UMUPDEF umup_status umup_layer_norm_backward(float *dx, const float *dy, const f
 
 /* ---- 5. add, residuals, dropout ------------------------------------------------- >>residual */
 
-/* out = 2^-1/2, grad[0] = grad[1] = 2^-1/2, then the constraint */
-UMUPDEF umup_status umup_add_scales(umup_op_scales *s, umup_constraint c) {
+/* [GC] add: grad[i] = broadcast_factor_i^-1/2, out = 2^-1/2 (1 when an input is a single element),
+   then the constraint over (out, grad[0], grad[1]) */
+static umup_status umup__add_scales(umup_op_scales *s, double fa, double fb, int scalar_input, umup_constraint c) {
     umup_op_scales t;
     if (!s) return UMUP_ERR_NULL;
     umup__scales_ones(&t);
-    t.out = t.grad[0] = t.grad[1] = (float)(1.0 / UMUP__SQRT2);
+    t.out = scalar_input ? 1.0f : (float)(1.0 / UMUP__SQRT2);
+    t.grad[0] = (float)(1.0 / sqrt(fa));
+    t.grad[1] = (float)(1.0 / sqrt(fb));
     return umup__constrain_into(s, t, 2, c);
+}
+
+UMUPDEF umup_status umup_add_scales(umup_op_scales *s, umup_constraint c) {
+    return umup__add_scales(s, 1.0, 1.0, 0, c);
 }
 
 UMUPDEF umup_status umup_add_forward(float *y, const float *a, const float *b, size_t n, const umup_op_scales *s) {
@@ -2299,6 +2431,89 @@ UMUPDEF umup_status umup_add_backward(float *da, float *db, const float *dy, siz
         if (db) db[i] += s->grad[1] * dy[i];
     }
     return UMUP_OK;
+}
+
+/* Broadcast geometry of a [ndim] and b [ndim]: the output shape, element counts, and each input's
+   stride per output dimension (0 along a broadcast dimension). */
+typedef struct {
+    int ndim, shape[8];
+    size_t n, na, nb, sa[8], sb[8];
+} umup__bcast;
+
+static umup_status umup__bcast_init(umup__bcast *g, const int *as, const int *bs, int ndim) {
+    size_t ra = 1, rb = 1;
+    int i;
+    if (!as || !bs) return UMUP_ERR_NULL;
+    if (ndim < 1 || ndim > 8) return UMUP_ERR_SHAPE;
+    g->ndim = ndim;
+    g->n = g->na = g->nb = 1;
+    for (i = 0; i < ndim; i++) {
+        if (as[i] < 1 || bs[i] < 1 || (as[i] != bs[i] && as[i] != 1 && bs[i] != 1)) return UMUP_ERR_SHAPE;
+        g->shape[i] = as[i] > bs[i] ? as[i] : bs[i];
+        if (!umup__size_mul(&g->n, g->n, (size_t)g->shape[i]) || !umup__size_mul(&g->na, g->na, (size_t)as[i]) ||
+            !umup__size_mul(&g->nb, g->nb, (size_t)bs[i]))
+            return UMUP_ERR_SHAPE;
+    }
+    for (i = ndim - 1; i >= 0; i--) { /* row-major strides; 0 where the input is broadcast */
+        g->sa[i] = as[i] == 1 && g->shape[i] > 1 ? 0 : ra;
+        g->sb[i] = bs[i] == 1 && g->shape[i] > 1 ? 0 : rb;
+        ra *= (size_t)as[i];
+        rb *= (size_t)bs[i];
+    }
+    return UMUP_OK;
+}
+
+/* Visits the output elements in order with each input's offset: dir 0 forward (y = out (a + b)),
+   dir 1 backward (da += grad[0] dy, db += grad[1] dy, accumulated in output order). */
+static void umup__bcast_run(const umup__bcast *g, int dir, float *y, const float *a, const float *b, float *da, float *db,
+                            const float *dy, const umup_op_scales *s) {
+    int idx[8] = {0, 0, 0, 0, 0, 0, 0, 0}, k;
+    size_t i, oa = 0, ob = 0;
+    for (i = 0; i < g->n; i++) {
+        if (dir == 0) y[i] = s->out * (a[oa] + b[ob]);
+        else {
+            if (da) da[oa] += s->grad[0] * dy[i];
+            if (db) db[ob] += s->grad[1] * dy[i];
+        }
+        for (k = g->ndim - 1; k >= 0; k--) { /* odometer step over the output index */
+            oa += g->sa[k];
+            ob += g->sb[k];
+            if (++idx[k] < g->shape[k]) break;
+            oa -= g->sa[k] * (size_t)g->shape[k];
+            ob -= g->sb[k] * (size_t)g->shape[k];
+            idx[k] = 0;
+        }
+    }
+}
+
+UMUPDEF umup_status umup_add_broadcast_scales(umup_op_scales *s, const int *a_shape, const int *b_shape, int ndim,
+                                              umup_constraint c) {
+    umup__bcast g;
+    umup_status st;
+    if (!s) return UMUP_ERR_NULL;
+    st = umup__bcast_init(&g, a_shape, b_shape, ndim);
+    if (st != UMUP_OK) return st;
+    return umup__add_scales(s, (double)g.n / (double)g.na, (double)g.n / (double)g.nb, g.na == 1 || g.nb == 1, c);
+}
+
+UMUPDEF umup_status umup_add_broadcast_forward(float *y, const float *a, const int *a_shape, const float *b,
+                                               const int *b_shape, int ndim, const umup_op_scales *s) {
+    umup__bcast g;
+    umup_status st;
+    if (!y || !a || !b || !s) return UMUP_ERR_NULL;
+    st = umup__bcast_init(&g, a_shape, b_shape, ndim);
+    if (st == UMUP_OK) umup__bcast_run(&g, 0, y, a, b, NULL, NULL, NULL, s);
+    return st;
+}
+
+UMUPDEF umup_status umup_add_broadcast_backward(float *da, float *db, const float *dy, const int *a_shape,
+                                                const int *b_shape, int ndim, const umup_op_scales *s) {
+    umup__bcast g;
+    umup_status st;
+    if (!dy || !s) return UMUP_ERR_NULL;
+    st = umup__bcast_init(&g, a_shape, b_shape, ndim);
+    if (st == UMUP_OK) umup__bcast_run(&g, 1, NULL, NULL, NULL, da, db, dy, s);
+    return st;
 }
 
 static int umup__tau_ok(double tau) { return tau > 0.0 && tau < 1e300; }
@@ -3002,24 +3217,42 @@ UMUPDEF umup_param_config umup_param_config_default(void) {
     return c;
 }
 
-/* Resolve zero fields; returns UMUP_OK or UMUP_ERR_INVALID_ARG. */
-static umup_status umup__param_resolve(const umup_param_config *in, umup_param_config *c) {
+/* Resolve zero fields into *c; returns NULL, or why the configuration is invalid. */
+static const char *umup__param_resolve_why(const umup_param_config *in, umup_param_config *c) {
     *c = *in;
-    if (!c->custom && ((int)c->param < 0 || (int)c->param >= (int)UMUP_PARAM_COUNT)) return UMUP_ERR_INVALID_ARG;
-    if (c->custom && (!c->custom->rule || !c->custom->name)) return UMUP_ERR_INVALID_ARG;
-    if ((int)c->depth_rule < 0 || (int)c->depth_rule > (int)UMUP_DEPTH_RULE_COMPLETEP) return UMUP_ERR_INVALID_ARG;
-    if (c->depth_mode != UMUP_DEPTH_LAYERS && c->depth_mode != UMUP_DEPTH_2X_LAYERS) return UMUP_ERR_INVALID_ARG;
-    if (c->base_width < 0 || c->depth < 0 || c->base_depth < 0) return UMUP_ERR_INVALID_ARG;
+    if (!c->custom && ((int)c->param < 0 || (int)c->param >= (int)UMUP_PARAM_COUNT)) return "unknown parametrization";
+    if (c->custom && (!c->custom->rule || !c->custom->name)) return "a custom parametrization needs a name and a rule";
+    if ((int)c->depth_rule < 0 || (int)c->depth_rule > (int)UMUP_DEPTH_RULE_COMPLETEP) return "unknown depth rule";
+    if (c->depth_mode != UMUP_DEPTH_LAYERS && c->depth_mode != UMUP_DEPTH_2X_LAYERS) return "unknown depth mode";
+    if (c->base_width < 0 || c->base_head_size < 0 || c->depth < 0 || c->base_depth < 0)
+        return "base_width, base_head_size, depth and base_depth must not be negative";
     if (c->depth == 0) c->depth = 1;
     if (c->base_depth == 0) c->base_depth = c->depth;
     if (c->completep_alpha == 0.0f) c->completep_alpha = 1.0f;
-    if (!(c->completep_alpha >= 0.5f && c->completep_alpha <= 1.0f)) return UMUP_ERR_INVALID_ARG;
+    if (!(c->completep_alpha >= 0.5f && c->completep_alpha <= 1.0f)) return "completep_alpha must lie in [1/2, 1]";
     if (c->sigma_emb == 0.0f) c->sigma_emb = 1.0f;
     if (c->alpha_emb == 0.0f) c->alpha_emb = 1.0f;
     if (c->alpha_out == 0.0f) c->alpha_out = 1.0f;
-    if (!(c->sigma_emb > 0.0f) || !(c->alpha_emb > 0.0f) || !(c->alpha_out > 0.0f)) return UMUP_ERR_INVALID_ARG;
-    if (c->sigma_emb > 1e30f || c->alpha_emb > 1e30f || c->alpha_out > 1e30f) return UMUP_ERR_INVALID_ARG;
-    return UMUP_OK;
+    if (!(c->sigma_emb > 0.0f && c->sigma_emb < 1e30f) || !(c->alpha_emb > 0.0f && c->alpha_emb < 1e30f) ||
+        !(c->alpha_out > 0.0f && c->alpha_out < 1e30f))
+        return "sigma_emb, alpha_emb and alpha_out must be finite and > 0";
+    /* The tau residual form weights every branch near 1/sqrt(L) and ignores the depth rule's branch
+       multiplier: only CompleteP's alpha = 1/2 (Depth-muP) is consistent with it. */
+    if (c->depth_rule == UMUP_DEPTH_RULE_COMPLETEP && c->completep_alpha != 0.5f &&
+        umup_param_config_info(c)->residual == UMUP_RESIDUAL_TAU)
+        return "CompleteP with alpha != 1/2 does not fit the tau residual rule (u-muP), whose branch weights "
+               "scale as 1/sqrt(L): use depth_rule Depth-muP, or CompleteP with alpha = 1/2";
+    return NULL;
+}
+
+static umup_status umup__param_resolve(const umup_param_config *in, umup_param_config *c) {
+    return umup__param_resolve_why(in, c) ? UMUP_ERR_INVALID_ARG : UMUP_OK;
+}
+
+UMUPDEF const char *umup_param_config_error(const umup_param_config *cfg) {
+    umup_param_config c;
+    if (!cfg) return "no configuration (NULL)";
+    return umup__param_resolve_why(cfg, &c);
 }
 
 /* The answer every rule starts from: unit init, multiplier 1, LR factors 1, decoupled decay. */
@@ -3032,6 +3265,7 @@ static umup_tensor_rule umup__rule_base(const umup_tensor_desc *t) {
     r.lr_sgd = 1.0f;
     r.wd = UMUP_WD_DECOUPLED;
     r.wd_factor = 1.0f;
+    r.wd_factor_sgd = 1.0f;
     r.eps_factor = 1.0f;
     return r;
 }
@@ -3042,8 +3276,10 @@ static int umup__is_weight(const umup_tensor_desc *t) {
 
 UMUPDEF umup_status umup_param_rule_sp(const umup_param_config *c, int width, const umup_tensor_desc *t,
                                        umup_tensor_rule *out) {
-    /* PyTorch defaults: nn.Embedding N(0, 1) (sigma_emb), Linear std ~ 1/sqrt(fan_in), one LR for
-       all; AdamW decay on weights, none on biases and norm gains (common practice). */
+    /* PyTorch's scales: nn.Embedding N(0, 1) (sigma_emb); linears N(0, 1/fan_in), the variance-
+       preserving init (torch's own nn.Linear default, kaiming_uniform_(a = sqrt 5), is U(+-1/sqrt(fan_in)),
+       whose std is 1/sqrt(3 fan_in)); one LR for all; AdamW decay on weights, none on biases and norm
+       gains (common practice). */
     umup_tensor_rule r = umup__rule_base(t);
     (void)width;
     if (t->kind == UMUP_TENSOR_EMBEDDING) r.init_std = c->sigma_emb;
@@ -3055,31 +3291,33 @@ UMUPDEF umup_status umup_param_rule_sp(const umup_param_config *c, int width, co
 
 UMUPDEF umup_status umup_param_rule_mup(const umup_param_config *c, int width, const umup_tensor_desc *t,
                                         umup_tensor_rule *out) {
-    /* microsoft/mup (commit 1981497). Hidden ("matrix-like", two infinite dims): default init
-       std ~ 1/sqrt(fan_in), MuAdam lr /= width_mult, and (decoupled_wd=False, the default)
-       weight_decay *= width_mult so that AdamW's lr*wd stays width independent; MuSGD lr /=
-       fanin_fanout_mult_ratio (= 1 when both dims scale together). Vector-like tensors (embedding,
-       readout, biases, norms: one infinite dim): Adam LR unchanged, MuSGD lr *= width_mult.
-       MuReadout: forward multiplier output_mult / width_mult, weight rescaled once by
-       sqrt(width_mult) (init std 1/sqrt(base_fan_in)) unless readout_zero_init. The embedding
-       multiplier alpha_emb is the examples' input multiplier. At m = 1 everything equals SP. */
+    /* microsoft/mup (commit 1981497), optim.py with decoupled_wd=False (the default). Hidden
+       ("matrix-like", two infinite dims): default init std ~ 1/sqrt(fan_in); MuAdam lr /= width_mult,
+       weight_decay *= width_mult (so that AdamW's lr*wd stays width independent); MuSGD lr and
+       weight_decay by fanin_fanout_mult_ratio (= 1 when both dims scale together: x1). Vector-like
+       tensors (embedding, readout, biases, norms: one infinite dim): MuAdam leaves LR and weight
+       decay alone; MuSGD lr *= width_mult, weight_decay /= width_mult. MuReadout: forward multiplier
+       output_mult / width_mult, weight rescaled once by sqrt(width_mult) (init std
+       1/sqrt(base_fan_in)) unless readout_zero_init. The embedding multiplier alpha_emb is the
+       examples' input multiplier. At m = 1 everything equals SP. */
     umup_tensor_rule r = umup__rule_base(t);
     double fin = t->fan_in, m = c->base_width > 0 ? (double)width / c->base_width : 1.0; /* width multiplier */
-    if (t->kind == UMUP_TENSOR_EMBEDDING) {
-        r.init_std = c->sigma_emb;
-        r.multiplier = c->alpha_emb;
-        r.lr_sgd = (float)m;
-    } else if (t->kind == UMUP_TENSOR_HIDDEN) {
+    if (t->kind == UMUP_TENSOR_HIDDEN) {
         r.init_std = (float)(1.0 / sqrt(fin));
         r.lr_adam = (float)(1.0 / m);
         r.wd_factor = (float)m;
-    } else if (t->kind == UMUP_TENSOR_READOUT) {
-        r.init_std = c->readout_zero_init ? 0.0f : (float)(sqrt(m) / sqrt(fin));
-        r.multiplier = (float)(c->alpha_out / m);
+    } else { /* vector-like: MuSGD lr x m, wd / m */
         r.lr_sgd = (float)m;
-    } else {
-        r.lr_sgd = (float)m;
-        r.wd = UMUP_WD_NONE;
+        r.wd_factor_sgd = (float)(1.0 / m);
+        if (t->kind == UMUP_TENSOR_EMBEDDING) {
+            r.init_std = c->sigma_emb;
+            r.multiplier = c->alpha_emb;
+        } else if (t->kind == UMUP_TENSOR_READOUT) {
+            r.init_std = c->readout_zero_init ? 0.0f : (float)(sqrt(m) / sqrt(fin));
+            r.multiplier = (float)(c->alpha_out / m);
+        } else {
+            r.wd = UMUP_WD_NONE;
+        }
     }
     *out = r;
     return UMUP_OK;
@@ -3094,7 +3332,8 @@ UMUPDEF umup_status umup_param_rule_umup(const umup_param_config *c, int width, 
        "bias"/"norm" -> depth^-1/2; depth = mup_scaling_depth (number of layers, set by
        DepthSequential on residual-stack tensors only). lr_scale_func_sgd with the default
        readout constraint None equals the Adam rule. Independent weight decay on everything
-       (scaled_parameters(independent_weight_decay=True)). */
+       (scaled_parameters(independent_weight_decay=True): weight_decay / param_lr, which AdamW turns
+       into lambda x schedule and Adam / SGD into L2 with lambda / param_lr: UMUP_WD_INDEPENDENT). */
     umup_tensor_rule r = umup__rule_base(t);
     double fin = t->fan_in, depth_f = 1.0;
     (void)width;
@@ -3138,30 +3377,52 @@ UMUPDEF umup_status umup_param_rule_mus(const umup_param_config *c, int width, c
     return UMUP_OK;
 }
 
-UMUPDEF umup_status umup_param_rule_spectral(const umup_param_config *c, int width, const umup_tensor_desc *t,
-                                             umup_tensor_rule *out) {
-    /* huggingface/nanotron (2411b022) scaling/parametrization.py, SpectralMupParametrizator:
-       every linear (lm_head included) init std (1/sqrt(fan_in)) min(1, sqrt(fan_out/fan_in)),
-       AdamW LR lr * fan_out/fan_in; embeddings std 1 and norms at the global LR. AdamW only
-       (no SGD rule: lr_sgd NaN). */
+/* The spectral rules' common part: every linear (lm_head included) init std
+   (1/sqrt(fan_in)) min(1, sqrt(fan_out/fan_in)) ([spectral] Parametrization 1's sigma); embeddings
+   std 1 and norms at the global LR; decay on weights only; no SGD rule (lr_sgd NaN); lr_adam of a
+   linear = lr_linear. */
+static void umup__rule_spectral(const umup_tensor_desc *t, double lr_linear, umup_tensor_rule *out) {
     umup_tensor_rule r = umup__rule_base(t);
     double fin = t->fan_in, fout = t->fan_out;
-    (void)c; (void)width;
     r.lr_sgd = (float)NAN;
     if (t->kind == UMUP_TENSOR_HIDDEN || t->kind == UMUP_TENSOR_READOUT) {
         r.init_std = (float)(1.0 / sqrt(fin) * (fout < fin ? sqrt(fout / fin) : 1.0));
-        r.lr_adam = (float)(fout / fin);
+        r.lr_adam = (float)lr_linear;
     }
     if (!umup__is_weight(t)) r.wd = UMUP_WD_NONE;
     *out = r;
+}
+
+UMUPDEF umup_status umup_param_rule_spectral_nanotron(const umup_param_config *c, int width,
+                                                      const umup_tensor_desc *t, umup_tensor_rule *out) {
+    /* huggingface/nanotron (2411b022) scaling/parametrization.py, SpectralMupParametrizator: the
+       spectral init and AdamW LR lr * fan_out/fan_in on every linear: the spectral paper's SGD rate
+       (eta_l ~ n_l / n_(l-1)), applied to AdamW. */
+    (void)c; (void)width;
+    umup__rule_spectral(t, (double)t->fan_out / t->fan_in, out);
     return UMUP_OK;
 }
 
-/* Attention logit scales: SP alpha/sqrt(d_head); muP's 1/d_head that equals SP's at the base width
-   (mup README: sqrt(d_base)/d_head, d_base the head size at the base width); alpha/d_head for the
-   unit-scaled family ([GC] sdpa: mult / d_head) and spectral muP (nanotron). */
+UMUPDEF umup_status umup_param_rule_spectral_adam(const umup_param_config *c, int width, const umup_tensor_desc *t,
+                                                  umup_tensor_rule *out) {
+    /* The spectral condition (Yang, Simon, Bernstein 2023, arXiv 2310.17813: ||W|| and ||dW|| of order
+       sqrt(fan_out/fan_in)) for Adam: an Adam step changes every entry by about eta, a matrix of
+       spectral norm about eta sqrt(fan_in fan_out) for the low-rank updates of a batch, so eta ~ 1/fan_in
+       (muP's Adam rule, TP-V Table 3, in absolute form): every linear LR 1/fan_in, the spectral init.
+       The embedding (one-hot inputs, outside the condition's ||x|| ~ sqrt(fan_in)) keeps std 1 and the
+       global LR, as in nanotron. */
+    (void)c; (void)width;
+    umup__rule_spectral(t, 1.0 / t->fan_in, out);
+    return UMUP_OK;
+}
+
+/* Attention logit scales: SP alpha/sqrt(d_head); muP's 1/d_head that equals SP's at the base model
+   (mup README: sqrt(d_base)/d_head, d_base the base model's head size; at a fixed head size, the
+   demos' setting, d_base = d_head and the scale does not change with width); alpha/d_head for u-muP
+   ([GC] sdpa: mult / d_head) and the spectral rules (nanotron). */
 static float umup__attn_scale_mup(const umup_param_config *c, int width, int d_head, float a) {
-    double d_base = c->base_width > 0 ? (double)d_head * c->base_width / width : (double)d_head;
+    double d_base = c->base_head_size > 0 ? (double)c->base_head_size : (double)d_head;
+    (void)width;
     return (float)(a * sqrt(d_base) / d_head);
 }
 static float umup__attn_scale_inv_d(const umup_param_config *c, int width, int d_head, float a) {
@@ -3172,9 +3433,9 @@ static float umup__attn_scale_inv_d(const umup_param_config *c, int width, int d
 /* ---- the parametrization objects -------------------------------------------------- >>param-info */
 
 /* The built-in parametrizations, indexed by umup_parametrization. default_lr: the tested peak eta
-   with AdamW (README, LR sweeps: u-muP 2^-1 as in [P]; muS 2^-2, the best at widths 64 and 256; the
-   others 2^-9). default_clip, the global gradient-norm threshold: 1 where gradient norms are O(1)
-   at every width (SP, muP, spectral: 0.6 to 14 over widths 64 to 1024 in the first steps); none for
+   with AdamW (README, LR sweeps: u-muP 2^-1 as in [P]; muS 2^-2, the best at widths 64 and 256;
+   spectral-adam 2^-2; the others 2^-9). default_clip, the global gradient-norm threshold: 1 where gradient norms are O(1)
+   at every width (SP, muP, the spectral rules: 0.6 to 14 over widths 64 to 1024 in the first steps); none for
    u-muP, whose unit-scaled gradients have RMS ~1, so their norm grows as the square root of the
    parameter count (300 at width 64, 3,500 to 24,000 at width 1024): a fixed threshold would clip
    every step by a width-dependent factor, which under SGD is a width-dependent LR (clip_rms is the
@@ -3187,9 +3448,11 @@ static const umup_param_info umup__param_table[UMUP_PARAM_COUNT] = {
     {"mup", "muP in the microsoft/mup form (base shapes, MuReadout, MuAdam/MuSGD)",
      umup_param_rule_mup, 0, UMUP_RESIDUAL_PRE_NORM, umup__attn_scale_mup, 1.0 / 512, 1.0, 0.1f},
     {"mus", "muS, muNit Scaling: unit-scaled init, Res-Post-LayerNorm ([muS])",
-     umup_param_rule_mus, 0, UMUP_RESIDUAL_POST_NORM, umup__attn_scale_inv_d, 0.25, 0.0, 0.1f},
-    {"spectral", "spectral muP as huggingface/nanotron implements it",
-     umup_param_rule_spectral, 0, UMUP_RESIDUAL_PRE_NORM, umup__attn_scale_inv_d, 1.0 / 512, 1.0, 0.1f},
+     umup_param_rule_mus, 0, UMUP_RESIDUAL_POST_NORM, NULL, 0.25, 0.0, 0.1f},
+    {"spectral-nanotron", "spectral init with the SGD learning rate fan_out/fan_in under Adam, as huggingface/nanotron does",
+     umup_param_rule_spectral_nanotron, 0, UMUP_RESIDUAL_PRE_NORM, umup__attn_scale_inv_d, 1.0 / 512, 1.0, 0.1f},
+    {"spectral-adam", "spectral init with the spectral condition's Adam learning rate 1/fan_in",
+     umup_param_rule_spectral_adam, 0, UMUP_RESIDUAL_PRE_NORM, umup__attn_scale_inv_d, 0.25, 1.0, 0.1f},
 };
 
 UMUPDEF const umup_param_info *umup_param_info_of(umup_parametrization p) {
@@ -3208,7 +3471,7 @@ UMUPDEF umup_status umup_param_rule(const umup_param_config *cfg, int width, con
     umup_tensor_rule r;
     umup_status st;
     double mL, m;
-    int hidden;
+    int hidden, in_block;
     if (!cfg || !t || !out) return UMUP_ERR_NULL;
     st = umup__param_resolve(cfg, &c);
     if (st != UMUP_OK) return st;
@@ -3217,17 +3480,20 @@ UMUPDEF umup_status umup_param_rule(const umup_param_config *cfg, int width, con
     st = umup_param_config_info(&c)->rule(&c, width, t, &r);
     if (st != UMUP_OK) return st;
     /* Explicit depth rules (residual-stack tensors only). Depth-muP (TP-VI, Bordelon et al. 2023):
-       Adam LR x (L/L0)^-1/2 for hidden weights. CompleteP (Dey et al. 2025; EleutherAI nanoGPT-mup
+       Adam LR x (L/L0)^-1/2 for the weights, biases and norm gains of the blocks. CompleteP (Dey et al. 2025; EleutherAI nanoGPT-mup
        `completep`): hidden LR x (L/L0)^(alpha-1), norm/bias LR x (L/L0)^(alpha-1), Adam eps x
        m^-1 (L/L0)^-alpha for hidden weights. */
     mL = (double)c.depth / c.base_depth;                        /* depth multiplier L / L0 */
     m = c.base_width > 0 ? (double)width / c.base_width : 1.0;  /* width multiplier */
     hidden = t->kind == UMUP_TENSOR_HIDDEN;
-    if (t->in_residual && c.depth_rule == UMUP_DEPTH_RULE_DEPTH_MUP && hidden) {
+    in_block = t->in_residual && (hidden || t->kind == UMUP_TENSOR_BIAS || t->kind == UMUP_TENSOR_NORM);
+    if (in_block && c.depth_rule == UMUP_DEPTH_RULE_DEPTH_MUP) {
+        /* every parameter of a block: each changes its branch's output by O(eta) under Adam, and the
+           1/sqrt(L) branches sum over L blocks (TP-VI's Depth-muP for Adam; CompleteP at alpha = 1/2) */
         r.lr_adam *= (float)(1.0 / sqrt(mL));
-    } else if (t->in_residual && c.depth_rule == UMUP_DEPTH_RULE_COMPLETEP) {
+    } else if (in_block && c.depth_rule == UMUP_DEPTH_RULE_COMPLETEP) {
         double a = c.completep_alpha;
-        if (hidden || t->kind == UMUP_TENSOR_BIAS || t->kind == UMUP_TENSOR_NORM) r.lr_adam *= (float)pow(mL, a - 1.0);
+        r.lr_adam *= (float)pow(mL, a - 1.0);
         if (hidden) r.eps_factor = (float)(1.0 / m * pow(mL, -a));
     }
     *out = r;
@@ -3265,6 +3531,7 @@ UMUPDEF umup_status umup_param_parse(const char *name, umup_parametrization *out
     for (i = 0; i < (int)UMUP_PARAM_COUNT; i++)
         if (strcmp(name, umup__param_table[i].name) == 0) { *out = (umup_parametrization)i; return UMUP_OK; }
     if (strcmp(name, "u-mup") == 0) { *out = UMUP_PARAM_UMUP; return UMUP_OK; }
+    if (strcmp(name, "spectral") == 0) { *out = UMUP_PARAM_SPECTRAL_NANOTRON; return UMUP_OK; }
     return UMUP_ERR_INVALID_ARG;
 }
 
@@ -3438,6 +3705,12 @@ UMUPDEF umup_status umup_optim_step(umup_optimizer *opt, float *params, const fl
         size_t n = g->size;
         long i;
         if (!umup__optim_table[c->kind].decoupled && wd == UMUP_WD_DECOUPLED) wd = UMUP_WD_COUPLED;
+        if (!umup__optim_table[c->kind].decoupled && wd == UMUP_WD_INDEPENDENT) {
+            /* [GC] scaled_parameters: weight_decay / param_lr (the peak LR of the group), which torch's
+               Adam and SGD apply as L2; a frozen group (lr_factor 0) decays not at all */
+            wd = UMUP_WD_COUPLED;
+            lam = g->lr_factor > 0.0f ? lam / (c->lr * g->lr_factor) : 0.0;
+        }
         /* elementwise: the same result whatever the thread count */
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (n > 65536)
@@ -3512,16 +3785,17 @@ extern ssize_t readlink(const char *path, char *buf, size_t size);
 
 #define UMUP__TRY(x) do { umup_status umup__st_ = (x); if (umup__st_ != UMUP_OK) return umup__st_; } while (0)
 
-/* The five weights of a layer, in checkpoint order, with their roles and the constraint their
+/* The weights a layer can have, in checkpoint order, with their roles and the constraint their
  * unit-scaled linear uses ([GC] TransformerLayer: the attention linears to_output_scale, the MLP
  * linears unconstrained). Shapes [rows, cols] = [out, in]: qkv [3d, d], o [d, d], 1 and gate [hd, d],
- * 2 [d, hd]. */
-enum { UMUP__T_QKV = 0, UMUP__T_O, UMUP__T_1, UMUP__T_GATE, UMUP__T_2, UMUP__T_PER_LAYER };
+ * 2 [d, hd]. A SwiGLU layer has all five, a GELU layer all but the gate (m->slot maps a kind to its
+ * position among the layer's tensors, -1 when absent). */
+enum { UMUP__T_QKV = 0, UMUP__T_O, UMUP__T_1, UMUP__T_GATE, UMUP__T_2, UMUP__T_KINDS };
 static const struct {
     const char *name;
     umup_tensor_role role;
     umup_constraint unit_constraint;
-} umup__layer_tensor[UMUP__T_PER_LAYER] = {
+} umup__layer_tensor[UMUP__T_KINDS] = {
     {"mhsa.linear_qkv", UMUP_ROLE_QKV, UMUP_CONSTRAINT_TO_OUTPUT_SCALE},
     {"mhsa.linear_o", UMUP_ROLE_ATTN_OUT, UMUP_CONSTRAINT_TO_OUTPUT_SCALE},
     {"mlp.linear_1", UMUP_ROLE_MLP_UP, UMUP_CONSTRAINT_NONE},
@@ -3552,8 +3826,8 @@ typedef struct {
     float *aon;     /* [N, d]       post-norm form: norm(ao), what joins the stream */
     float *hmid;    /* [N, d]       residual stream after the attention branch */
     float *ln2;     /* [N, d]       MLP branch input in(hmid) */
-    float *u1, *ug; /* [N, hd]      linear_1 and linear_gate outputs */
-    float *g;       /* [N, hd]      silu_glu output */
+    float *u1, *ug; /* [N, hd]      linear_1 and linear_gate outputs (ug unused by a GELU MLP) */
+    float *g;       /* [N, hd]      silu_glu (or gelu) output */
     float *mo;      /* [N, d]       linear_2 output: the MLP branch */
     float *mon;     /* [N, d]       post-norm form: norm(mo) */
     float *hout;    /* [N, d]       residual stream after the layer */
@@ -3564,7 +3838,10 @@ struct umup_model {
     const umup_param_info *pinfo;   /* the parametrization: the model asks it, never tests which it is */
     int V, d, L, H, D, hd, maxB, maxT;
     int n_tensors;
-    umup_tensor_info *tensors;      /* [n_tensors]: embedding, 5 per layer, readout */
+    int tpl;                        /* tensors per layer: 5 (SwiGLU) or 4 (GELU) */
+    int slot[UMUP__T_KINDS];        /* position of each kind among a layer's tensors, -1 when absent */
+    int kind_at[UMUP__T_KINDS];     /* the kind at each position (tpl of them) */
+    umup_tensor_info *tensors;      /* [n_tensors]: embedding, tpl per layer, readout */
     float *params, *grads;          /* [n_params] each */
     size_t n_params;
     float *acts;                    /* one allocation for every activation and backward temporary */
@@ -3617,6 +3894,42 @@ UMUPDEF umup_model_config umup_model_config_default(void) {
     return c;
 }
 
+UMUPDEF void umup_model_config_mus(umup_model_config *c) {
+    if (!c) return;
+    c->param.param = UMUP_PARAM_MUS;
+    c->mlp = UMUP_MLP_GELU;
+    c->norm = UMUP_NORM_LAYER;
+}
+
+/* [muS] App. A.3: the residual weight tau by depth. Only the rows the paper's text gives: 0.4 for the
+   4-layer models of its width-transfer experiments (Fig. 9 shows tau* falling with depth between 20
+   and 100 layers; add those rows here, in increasing depth, with the paper's values). */
+static const struct { int layers; float tau; } umup__mus_tau_table[] = {
+    {4, 0.4f},
+};
+
+UMUPDEF float umup_mus_tau(int layers) {
+    int i, n = (int)(sizeof umup__mus_tau_table / sizeof umup__mus_tau_table[0]), best = 0;
+    for (i = 1; i < n; i++) {
+        int db = umup__mus_tau_table[best].layers - layers, di = umup__mus_tau_table[i].layers - layers;
+        if ((di < 0 ? -di : di) < (db < 0 ? -db : db)) best = i;
+    }
+    return umup__mus_tau_table[best].tau;
+}
+
+UMUPDEF umup_status umup_next_token_targets(int32_t *targets, const int32_t *ids, int B, int T) {
+    int b, t;
+    if (!targets || !ids) return UMUP_ERR_NULL;
+    if (B < 1 || T < 1) return UMUP_ERR_SHAPE;
+    for (b = 0; b < B; b++) {
+        const int32_t *row = ids + (size_t)b * T;
+        int32_t *tg = targets + (size_t)b * T;
+        for (t = 0; t + 1 < T; t++) tg[t] = row[t + 1];
+        tg[T - 1] = -1;
+    }
+    return UMUP_OK;
+}
+
 static umup_status umup__model_resolve(const umup_model_config *in, umup_model_config *c) {
     float *al[5];
     int i;
@@ -3637,6 +3950,9 @@ static umup_status umup__model_resolve(const umup_model_config *in, umup_model_c
     if (c->width % c->heads) return UMUP_ERR_SHAPE;
     c->head_size = c->width / c->heads;
     if ((int)c->norm < 0 || (int)c->norm > (int)UMUP_NORM_LAYER) return UMUP_ERR_INVALID_ARG;
+    if ((int)c->mlp < 0 || (int)c->mlp > (int)UMUP_MLP_GELU) return UMUP_ERR_INVALID_ARG;
+    if (!(c->sdpa_scale >= 0.0f && c->sdpa_scale < 1e30f) || c->fp8_attention < 0 || c->fp8_attention > 1)
+        return UMUP_ERR_INVALID_ARG;
     if (!(c->dropout >= 0.0f && c->dropout < 1.0f) || c->rope < 0 || c->rope > 1) return UMUP_ERR_INVALID_ARG;
     if (c->rope && c->head_size % 2) return UMUP_ERR_SHAPE;
     if ((int)c->fp8 < 0 || (int)c->fp8 > (int)UMUP_FP8_SIM_UMUP) return UMUP_ERR_INVALID_ARG;
@@ -3656,7 +3972,7 @@ static umup_status umup__model_resolve(const umup_model_config *in, umup_model_c
         if (!(*al[i] > 0.0f && *al[i] < 1e30f)) return UMUP_ERR_INVALID_ARG;
     }
     c->param.depth = c->layers;
-    if (c->mus_tau == 0.0f) c->mus_tau = 0.4f;
+    if (c->mus_tau == 0.0f) c->mus_tau = umup_mus_tau(c->layers);
     if (!(c->mus_tau > 0.0f && c->mus_tau < 1.0f)) return UMUP_ERR_INVALID_ARG;
     {   /* the parametrization itself (enums, custom object) */
         umup_param_config pc;
@@ -3694,7 +4010,7 @@ static umup_status umup__model_tensors(umup_model *m) {
             ti->rows = m->V; ti->cols = m->d; ti->kind = UMUP_TENSOR_READOUT; ti->role = UMUP_ROLE_READOUT;
             desc.fan_in = m->d; desc.fan_out = m->V;
         } else {
-            int li = (t - 1) / UMUP__T_PER_LAYER, k = (t - 1) % UMUP__T_PER_LAYER;
+            int li = (t - 1) / m->tpl, k = m->kind_at[(t - 1) % m->tpl];
             snprintf(ti->name, sizeof ti->name, "layers.%d.%s.weight", li, umup__layer_tensor[k].name);
             ti->role = umup__layer_tensor[k].role;
             ti->rows = k == UMUP__T_QKV ? 3 * m->d : (k == UMUP__T_1 || k == UMUP__T_GATE) ? m->hd : m->d;
@@ -3777,6 +4093,7 @@ static void umup__model_carve(umup_model *m, umup__carver *cv) {
 static umup_status umup__model_init(umup_model *m, const umup_model_config *cfg, int max_batch) {
     umup_model_config c;
     const int imax = 2147483647;
+    int k;
     UMUP__TRY(umup__model_resolve(cfg, &c));
     if (max_batch < 1) return UMUP_ERR_SHAPE;
     m->cfg = c;
@@ -3784,10 +4101,17 @@ static umup_status umup__model_init(umup_model *m, const umup_model_config *cfg,
     m->V = c.vocab; m->d = c.width; m->L = c.layers; m->H = c.heads; m->D = c.head_size;
     m->maxB = max_batch; m->maxT = c.max_seq;
     if (c.mlp_expansion > imax / c.width || c.width > imax / 3 || max_batch > imax / c.max_seq ||
-        max_batch > imax / c.heads || c.layers > (imax - 2) / UMUP__T_PER_LAYER || c.layers > imax / 24 - 1)
+        max_batch > imax / c.heads || c.layers > (imax - 2) / UMUP__T_KINDS || c.layers > imax / 24 - 1)
         return UMUP_ERR_NOMEM; /* beyond what the int-sized ops can index */
     m->hd = c.mlp_expansion * c.width;
-    m->n_tensors = 2 + UMUP__T_PER_LAYER * m->L;
+    m->tpl = 0;
+    for (k = 0; k < UMUP__T_KINDS; k++) { /* the layer's tensors: every kind but the gate for a GELU MLP */
+        m->slot[k] = -1;
+        if (k == UMUP__T_GATE && c.mlp == UMUP_MLP_GELU) continue;
+        m->kind_at[m->tpl] = k;
+        m->slot[k] = m->tpl++;
+    }
+    m->n_tensors = 2 + m->tpl * m->L;
     m->max_stats = 6 + 24 * m->L; /* 3 + 9 L module outputs, 3 per linear layer (5 L + 1 of them) */
     m->tensors = (umup_tensor_info *)UMUP_MALLOC(sizeof(umup_tensor_info) * (size_t)m->n_tensors);
     if (!m->tensors) return UMUP_ERR_NOMEM;
@@ -4017,7 +4341,13 @@ static void umup__lin_scales(const umup_model *m, int t, int rows, umup_op_scale
     s->out = s->grad[0] = s->grad[1] = s->grad[2] = s->grad_w = ti->rule.multiplier;
     if (!m->pinfo->unit_ops) return;
     if (ti->role == UMUP_ROLE_READOUT) umup_linear_readout_scales(s, rows, ti->cols, ti->rows, UMUP_CONSTRAINT_NONE);
-    else umup_linear_scales(s, rows, ti->cols, ti->rows, umup__layer_tensor[(t - 1) % UMUP__T_PER_LAYER].unit_constraint);
+    else umup_linear_scales(s, rows, ti->cols, ti->rows, umup__layer_tensor[m->kind_at[(t - 1) % m->tpl]].unit_constraint);
+}
+
+/* Index of layer l's tensor of kind k (which the layer must have). */
+static int umup__tidx(const umup_model *m, int l, int k) {
+    UMUP_ASSERT(m->slot[k] >= 0);
+    return 1 + l * m->tpl + m->slot[k];
 }
 
 /* seed of the stochastic-rounding stream for (step, tensor, purpose) */
@@ -4144,15 +4474,36 @@ static void umup__rope(const umup_model *m, float *x, int B, int T, int inverse)
         }
 }
 
-/* The scales of the ops inside the blocks: unit-scaled (sdpa, silu_glu, dropout) or plain (ones). */
+/* The scales of the ops inside the blocks: unit-scaled (sdpa, the MLP activation: silu_glu or gelu
+   with to_output_scale, dropout) or plain (ones); sdpa_scale, when set, replaces the attention's. */
 static void umup__ops_scales(const umup_model *m, int T, umup_op_scales *sa, umup_op_scales *sg, umup_op_scales *sd) {
     umup__scales_ones(sa);
     umup__scales_ones(sg);
     umup__scales_ones(sd);
-    if (!m->pinfo->unit_ops) return;
-    umup_sdpa_scales(sa, T, m->D, 1, m->cfg.alpha_attn);
-    umup_silu_glu_scales(sg, m->cfg.alpha_ffn_act);
-    umup_dropout_scales(sd, m->cfg.dropout);
+    if (m->pinfo->unit_ops) {
+        umup_sdpa_scales(sa, T, m->D, 1, m->cfg.alpha_attn);
+        if (m->cfg.mlp == UMUP_MLP_GELU) umup_gelu_scales(sg, m->cfg.alpha_ffn_act, UMUP_CONSTRAINT_TO_OUTPUT_SCALE);
+        else umup_silu_glu_scales(sg, m->cfg.alpha_ffn_act);
+        umup_dropout_scales(sd, m->cfg.dropout);
+    }
+    if (m->cfg.sdpa_scale > 0.0f) sa->out = sa->grad[0] = sa->grad[1] = sa->grad[2] = m->cfg.sdpa_scale;
+}
+
+/* FP8 simulation of the attention op (fp8_attention, [GC] simulate_fp8 on sdpa): q, k, v [n] rounded
+   in place to the forward format (backward = 0; the backward pass then sees the values the forward
+   used), or the output gradient dout [n] to the backward format (backward = 1). The streams are
+   those of a virtual tensor n_tensors + l, so they never meet a linear layer's. */
+static void umup__attention_cast(umup_model *m, int l, float *q, float *k, float *v, float *dout, size_t n) {
+    const umup_tensor_info *ti = &m->tensors[umup__tidx(m, l, UMUP__T_QKV)];
+    int vt = m->n_tensors + l;
+    if (m->cfg.fp8 == UMUP_FP8_SIM_NONE) return;
+    if (dout) {
+        umup_fp8_quantise_array(dout, dout, n, ti->fp8.bwd, ti->fp8.rounding, 1, umup__sr_seed(m, vt, 3), 0);
+        return;
+    }
+    umup_fp8_quantise_array(q, q, n, ti->fp8.fwd, ti->fp8.rounding, 1, umup__sr_seed(m, vt, 0), 0);
+    umup_fp8_quantise_array(k, k, n, ti->fp8.fwd, ti->fp8.rounding, 1, umup__sr_seed(m, vt, 1), 0);
+    umup_fp8_quantise_array(v, v, n, ti->fp8.fwd, ti->fp8.rounding, 1, umup__sr_seed(m, vt, 2), 0);
 }
 
 /* Dropout of a branch output (in place); mask from (seed, step, branch), element i of the whole
@@ -4230,18 +4581,19 @@ static void umup__residual_bwd_skip(const umup_model *m, int i, float *dx, const
 /* ---- the attention branch: ao = linear_o(sdpa(split_heads(linear_qkv(ln1)))) ---------------- */
 static umup_status umup__attention_fwd(umup_model *m, int l, int B, int T) {
     umup__layer_acts *A = &m->layer[l];
-    int t0 = 1 + l * UMUP__T_PER_LAYER, N = B * T;
+    int N = B * T;
     size_t n = (size_t)N * m->d;
     umup_op_scales sa, sg, sd;
     umup__ops_scales(m, T, &sa, &sg, &sd);
-    UMUP__TRY(umup__linear_fwd(m, t0 + UMUP__T_QKV, A->ln1, A->qkv, N));          /* qkv [N, 3d] */
+    UMUP__TRY(umup__linear_fwd(m, umup__tidx(m, l, UMUP__T_QKV), A->ln1, A->qkv, N)); /* qkv [N, 3d] */
     umup__stat(m, "mhsa.linear_qkv", l, A->qkv, 3 * n);
     umup__heads(m, A->qkv, A->q, A->k, A->v, B, T, 0);                            /* q, k, v [B, H, T, D] */
     if (m->cfg.rope) { umup__rope(m, A->q, B, T, 0); umup__rope(m, A->k, B, T, 0); }
+    if (m->cfg.fp8_attention) umup__attention_cast(m, l, A->q, A->k, A->v, NULL, n);
     UMUP__TRY(umup_sdpa_flash_forward(A->ah, A->lse, A->q, A->k, A->v, B, m->H, T, m->D, 1, m->attn_scale, &sa));
     umup__merge(m, A->ah, A->a, B, T, 0);                                          /* a [N, d] */
     umup__stat(m, "mhsa.attention", l, A->a, n);
-    UMUP__TRY(umup__linear_fwd(m, t0 + UMUP__T_O, A->a, A->ao, N));               /* ao [N, d] */
+    UMUP__TRY(umup__linear_fwd(m, umup__tidx(m, l, UMUP__T_O), A->a, A->ao, N));  /* ao [N, d] */
     umup__stat(m, "mhsa.linear_o", l, A->ao, n);
     return UMUP_OK;
 }
@@ -4249,13 +4601,14 @@ static umup_status umup__attention_fwd(umup_model *m, int l, int B, int T) {
 /* dao [N, d] (in m->dtmp) -> d ln1 [N, d] (into m->dxin) and the weight gradients */
 static umup_status umup__attention_bwd(umup_model *m, int l) {
     umup__layer_acts *A = &m->layer[l];
-    int t0 = 1 + l * UMUP__T_PER_LAYER, B = m->B, T = m->T, N = B * T;
+    int B = m->B, T = m->T, N = B * T;
     size_t n = (size_t)N * m->d;
     umup_op_scales sa, sg, sd;
     umup__ops_scales(m, T, &sa, &sg, &sd);
     memset(m->da, 0, sizeof(float) * n);
-    UMUP__TRY(umup__linear_bwd(m, t0 + UMUP__T_O, A->a, m->dtmp, m->da, N));
+    UMUP__TRY(umup__linear_bwd(m, umup__tidx(m, l, UMUP__T_O), A->a, m->dtmp, m->da, N));
     umup__merge(m, m->dah, m->da, B, T, 1);
+    if (m->cfg.fp8_attention) umup__attention_cast(m, l, NULL, NULL, NULL, m->dah, n);
     memset(m->dq, 0, sizeof(float) * n);
     memset(m->dk, 0, sizeof(float) * n);
     memset(m->dv, 0, sizeof(float) * n);
@@ -4265,23 +4618,29 @@ static umup_status umup__attention_bwd(umup_model *m, int l) {
     memset(m->dqkv, 0, sizeof(float) * n * 3);
     umup__heads(m, m->dqkv, m->dq, m->dk, m->dv, B, T, 1);
     memset(m->dxin, 0, sizeof(float) * n);
-    return umup__linear_bwd(m, t0 + UMUP__T_QKV, A->ln1, m->dqkv, m->dxin, N);
+    return umup__linear_bwd(m, umup__tidx(m, l, UMUP__T_QKV), A->ln1, m->dqkv, m->dxin, N);
 }
 
 /* ---- the MLP branch: mo = linear_2(silu_glu(linear_1(ln2), linear_gate(ln2))) --------------- */
+/* (GELU MLP: mo = linear_2(gelu(linear_1(ln2)))) */
 static umup_status umup__mlp_fwd(umup_model *m, int l, int N) {
     umup__layer_acts *A = &m->layer[l];
-    int t0 = 1 + l * UMUP__T_PER_LAYER;
     size_t n = (size_t)N * m->d, nh = (size_t)N * m->hd;
+    int gelu = m->cfg.mlp == UMUP_MLP_GELU;
     umup_op_scales sa, sg, sd;
     umup__ops_scales(m, 1, &sa, &sg, &sd);
-    UMUP__TRY(umup__linear_fwd(m, t0 + UMUP__T_1, A->ln2, A->u1, N));             /* u1 [N, hd] */
-    UMUP__TRY(umup__linear_fwd(m, t0 + UMUP__T_GATE, A->ln2, A->ug, N));          /* ug [N, hd] */
-    UMUP__TRY(umup_silu_glu_forward(A->g, A->u1, A->ug, nh, m->cfg.alpha_ffn_act, &sg)); /* g [N, hd] */
-    umup__stat(m, "mlp.linear_1", l, A->u1, nh);
-    umup__stat(m, "mlp.linear_gate", l, A->ug, nh);
+    UMUP__TRY(umup__linear_fwd(m, umup__tidx(m, l, UMUP__T_1), A->ln2, A->u1, N));    /* u1 [N, hd] */
+    if (gelu) {
+        UMUP__TRY(umup_gelu_forward(A->g, A->u1, nh, m->cfg.alpha_ffn_act, &sg));    /* g [N, hd] */
+        umup__stat(m, "mlp.linear_1", l, A->u1, nh);
+    } else {
+        UMUP__TRY(umup__linear_fwd(m, umup__tidx(m, l, UMUP__T_GATE), A->ln2, A->ug, N)); /* ug [N, hd] */
+        UMUP__TRY(umup_silu_glu_forward(A->g, A->u1, A->ug, nh, m->cfg.alpha_ffn_act, &sg)); /* g [N, hd] */
+        umup__stat(m, "mlp.linear_1", l, A->u1, nh);
+        umup__stat(m, "mlp.linear_gate", l, A->ug, nh);
+    }
     umup__stat(m, "mlp.act", l, A->g, nh);
-    UMUP__TRY(umup__linear_fwd(m, t0 + UMUP__T_2, A->g, A->mo, N));               /* mo [N, d] */
+    UMUP__TRY(umup__linear_fwd(m, umup__tidx(m, l, UMUP__T_2), A->g, A->mo, N));     /* mo [N, d] */
     umup__stat(m, "mlp.linear_2", l, A->mo, n);
     return UMUP_OK;
 }
@@ -4289,18 +4648,22 @@ static umup_status umup__mlp_fwd(umup_model *m, int l, int N) {
 /* dmo [N, d] (in m->dtmp) -> d ln2 [N, d] (into m->dxin) and the weight gradients */
 static umup_status umup__mlp_bwd(umup_model *m, int l) {
     umup__layer_acts *A = &m->layer[l];
-    int t0 = 1 + l * UMUP__T_PER_LAYER, N = m->B * m->T;
+    int N = m->B * m->T;
     size_t n = (size_t)N * m->d, nh = (size_t)N * m->hd;
     umup_op_scales sa, sg, sd;
     umup__ops_scales(m, 1, &sa, &sg, &sd);
     memset(m->dg, 0, sizeof(float) * nh);
-    UMUP__TRY(umup__linear_bwd(m, t0 + UMUP__T_2, A->g, m->dtmp, m->dg, N));
+    UMUP__TRY(umup__linear_bwd(m, umup__tidx(m, l, UMUP__T_2), A->g, m->dtmp, m->dg, N));
     memset(m->du1, 0, sizeof(float) * nh);
+    memset(m->dxin, 0, sizeof(float) * n);
+    if (m->cfg.mlp == UMUP_MLP_GELU) {
+        UMUP__TRY(umup_gelu_backward(m->du1, m->dg, A->u1, nh, m->cfg.alpha_ffn_act, &sg));
+        return umup__linear_bwd(m, umup__tidx(m, l, UMUP__T_1), A->ln2, m->du1, m->dxin, N);
+    }
     memset(m->dug, 0, sizeof(float) * nh);
     UMUP__TRY(umup_silu_glu_backward(m->du1, m->dug, m->dg, A->u1, A->ug, nh, m->cfg.alpha_ffn_act, &sg));
-    memset(m->dxin, 0, sizeof(float) * n);
-    UMUP__TRY(umup__linear_bwd(m, t0 + UMUP__T_1, A->ln2, m->du1, m->dxin, N));
-    return umup__linear_bwd(m, t0 + UMUP__T_GATE, A->ln2, m->dug, m->dxin, N);
+    UMUP__TRY(umup__linear_bwd(m, umup__tidx(m, l, UMUP__T_1), A->ln2, m->du1, m->dxin, N));
+    return umup__linear_bwd(m, umup__tidx(m, l, UMUP__T_GATE), A->ln2, m->dug, m->dxin, N);
 }
 
 /* ---- forward ------------------------------------------------------------------------------------ */
@@ -4432,7 +4795,7 @@ UMUPDEF umup_status umup_model_param_groups(const umup_model *m, umup_optimizer_
         groups[t].size = ti->size;
         groups[t].lr_factor = f;
         groups[t].wd = ti->rule.wd;
-        groups[t].wd_factor = ti->rule.wd_factor;
+        groups[t].wd_factor = kind == UMUP_OPT_SGD ? ti->rule.wd_factor_sgd : ti->rule.wd_factor;
         groups[t].eps_factor = ti->rule.eps_factor;
     }
     return UMUP_OK;
@@ -4731,6 +5094,10 @@ UMUPDEF void umup_trainer_destroy(umup_trainer *t) {
 UMUPDEF umup_model *umup_trainer_model(umup_trainer *t) { return t ? t->model : NULL; }
 UMUPDEF const umup_optimizer *umup_trainer_optimizer(const umup_trainer *t) { return t ? &t->opt : NULL; }
 UMUPDEF size_t umup_trainer_state_bytes(const umup_trainer *t) { return t ? t->n_state * sizeof(float) : 0; }
+UMUPDEF umup_param_group *umup_trainer_param_groups(umup_trainer *t, int *n) {
+    if (n) *n = t ? umup_model_num_tensors(t->model) : 0;
+    return t ? t->groups : NULL;
+}
 UMUPDEF const char *umup_trainer_error(const umup_trainer *t) { return t ? t->err : ""; }
 
 /* The accumulation buffer for shards or data parallelism. */
@@ -5401,6 +5768,7 @@ static const char *umup__nm_depth_rule(int v) {
     static const char *const n[] = {"default", "none", "depth_mup", "completep"};
     return v >= 0 && v < 4 ? n[v] : NULL;
 }
+static const char *umup__nm_mlp(int v) { static const char *const n[] = {"swiglu", "gelu"}; return v >= 0 && v < 2 ? n[v] : NULL; }
 static const char *umup__nm_fp8(int v) { static const char *const n[] = {"none", "all", "umup"}; return v >= 0 && v < 3 ? n[v] : NULL; }
 static const char *umup__nm_rounding(int v) {
     static const char *const n[] = {"rne", "sr", "sr16"};
@@ -5432,6 +5800,7 @@ typedef struct {
 #define UMUP__M2(k, m, ty, cl, nm) {k, ty, cl, 0, 2, offsetof(umup_model_config, m), sizeof(((umup_model_config *)0)->m), nm}
 #define UMUP__OF(k, m, ty, cl, nm) {k, ty, cl, 1, 1, offsetof(umup_optim_config, m), sizeof(((umup_optim_config *)0)->m), nm}
 #define UMUP__O2(k, m, ty, cl, nm) {k, ty, cl, 1, 2, offsetof(umup_optim_config, m), sizeof(((umup_optim_config *)0)->m), nm}
+#define UMUP__M3(k, m, ty, cl, nm) {k, ty, cl, 0, 3, offsetof(umup_model_config, m), sizeof(((umup_model_config *)0)->m), nm}
 /* The one list of recorded settings: the writer, the reader, the comparison and
  * umup_checkpoint_info all follow it. A new setting gets a line here. */
 static const umup__ckpt_field umup__ckpt_fields[] = {
@@ -5442,12 +5811,14 @@ static const umup__ckpt_field umup__ckpt_fields[] = {
     UMUP__M2("head_size", head_size, UMUP__FT_INT, UMUP__FC_ARCH, NULL),
     UMUP__MF("max_seq", max_seq, UMUP__FT_INT, UMUP__FC_TRAIN, NULL),
     UMUP__MF("mlp_expansion", mlp_expansion, UMUP__FT_INT, UMUP__FC_ARCH, NULL),
+    UMUP__M3("mlp", mlp, UMUP__FT_ENUM, UMUP__FC_ARCH, umup__nm_mlp),
     UMUP__MF("norm", norm, UMUP__FT_ENUM, UMUP__FC_ARCH, umup__nm_norm),
     UMUP__MF("rope", rope, UMUP__FT_BOOL, UMUP__FC_ARCH, NULL),
     UMUP__MF("dropout", dropout, UMUP__FT_FLOAT, UMUP__FC_TRAIN, NULL),
     UMUP__MF("param", param, UMUP__FT_PARAM, UMUP__FC_ARCH, NULL),
     UMUP__MF("base_width", param.base_width, UMUP__FT_AUTO, UMUP__FC_ARCH, NULL),
     UMUP__MF("base_depth", param.base_depth, UMUP__FT_AUTO, UMUP__FC_ARCH, NULL),
+    UMUP__M3("base_head_size", param.base_head_size, UMUP__FT_INT, UMUP__FC_ARCH, NULL),
     UMUP__MF("depth_mode", param.depth_mode, UMUP__FT_ENUM, UMUP__FC_ARCH, umup__nm_depth_mode),
     UMUP__MF("depth_rule", param.depth_rule, UMUP__FT_ENUM, UMUP__FC_ARCH, umup__nm_depth_rule),
     UMUP__MF("completep_alpha", param.completep_alpha, UMUP__FT_FLOAT, UMUP__FC_ARCH, NULL),
@@ -5461,8 +5832,10 @@ static const umup__ckpt_field umup__ckpt_fields[] = {
     UMUP__MF("alpha_res_attn_ratio", alpha_res_attn_ratio, UMUP__FT_FLOAT, UMUP__FC_ARCH, NULL),
     UMUP__MF("alpha_loss_softmax", alpha_loss_softmax, UMUP__FT_FLOAT, UMUP__FC_ARCH, NULL),
     UMUP__MF("mus_tau", mus_tau, UMUP__FT_FLOAT, UMUP__FC_ARCH, NULL),
+    UMUP__M3("sdpa_scale", sdpa_scale, UMUP__FT_FLOAT, UMUP__FC_ARCH, NULL),
     UMUP__MF("fp8", fp8, UMUP__FT_ENUM, UMUP__FC_TRAIN, umup__nm_fp8),
     UMUP__MF("fp8_rounding", fp8_rounding, UMUP__FT_ENUM, UMUP__FC_TRAIN, umup__nm_rounding),
+    UMUP__M3("fp8_attention", fp8_attention, UMUP__FT_BOOL, UMUP__FC_TRAIN, NULL),
     UMUP__M2("fp8_custom_formats", fp8_custom_formats, UMUP__FT_BOOL, UMUP__FC_TRAIN, NULL),
     UMUP__M2("fp8_format_fwd", fp8_format_fwd, UMUP__FT_ENUM, UMUP__FC_TRAIN, umup__nm_fp8_format),
     UMUP__M2("fp8_format_bwd", fp8_format_bwd, UMUP__FT_ENUM, UMUP__FC_TRAIN, umup__nm_fp8_format),
@@ -5485,6 +5858,7 @@ static const umup__ckpt_field umup__ckpt_fields[] = {
 #undef UMUP__M2
 #undef UMUP__OF
 #undef UMUP__O2
+#undef UMUP__M3
 #define UMUP__N_FIELDS ((int)(sizeof umup__ckpt_fields / sizeof umup__ckpt_fields[0]))
 
 /* The field's storage in (mc, oc). Enums and ints are int-sized (checked in umup__field_get). */
@@ -5662,7 +6036,7 @@ typedef struct {
     int n_meta;
     uint64_t hlen, data_off, dsize;   /* data [data_off, data_off + dsize) of the file */
     unsigned char *data;              /* dsize bytes when read */
-    int version;                      /* 2, 1, or 0 (no umup format tag) */
+    int version;                      /* 3, 2, 1, or 0 (no umup format tag) */
     int full;                         /* optimizer state present ("contents": "full", or version 1) */
     long step;                        /* -1: not recorded */
     char param_name[64];              /* the parametrization's name (version >= 1) */
@@ -5841,10 +6215,11 @@ static umup_status umup__ckpt_read(umup__ckpt *c, const char *path, int want_dat
         const char *fmt = umup__ckpt_meta(c, "format"), *contents = umup__ckpt_meta(c, "contents"),
                    *step = umup__ckpt_meta(c, "step");
         int bad = 0;
-        c->version = fmt && !strcmp(fmt, "umup-checkpoint-2") ? 2 : fmt && !strcmp(fmt, "umup-checkpoint-1") ? 1 : 0;
+        c->version = !fmt ? 0 : !strcmp(fmt, "umup-checkpoint-3") ? 3 : !strcmp(fmt, "umup-checkpoint-2") ? 2
+                   : !strcmp(fmt, "umup-checkpoint-1") ? 1 : 0;
         if (!c->version && fmt && !strncmp(fmt, "umup-checkpoint-", 16))
             UMUP__FAIL(UMUP_ERR_FORMAT, "%.300s has format %.60s, which this version of umup cannot read", path, fmt);
-        if (c->version == 2) {
+        if (c->version >= 2) {
             if (!contents || (strcmp(contents, "full") && strcmp(contents, "weights")))
                 UMUP__FAIL(UMUP_ERR_FORMAT, "%.300s: \"contents\" is missing or not full/weights", path);
             c->full = contents[0] == 'f';
@@ -5876,7 +6251,8 @@ static umup_status umup__ckpt_read(umup__ckpt *c, const char *path, int want_dat
                             umup__msg_add(msg, "bad value \"%.60s\" for %s", v, f->key);
                             bad++;
                         }
-                    }
+                    } else /* a built-in one under its current name ("spectral" -> "spectral-nanotron") */
+                        snprintf(c->param_name, sizeof c->param_name, "%s", umup_param_name(c->mc.param.param));
                 } else if (!umup__field_parse(f, v, c->version, p)) {
                     umup__msg_add(msg, "bad value \"%.60s\" for %s", v, f->key);
                     bad++;
@@ -6006,7 +6382,7 @@ static umup_status umup__trainer_save(umup_trainer *t, const char *path, int ful
     /* header: metadata (strings only), then the tensors in order */
     memset(&hb, 0, sizeof hb);
     umup__ckpt_recorded(t, &mc, &oc);
-    snprintf(line, sizeof line, "{\"__metadata__\":{\"format\":\"umup-checkpoint-2\",\"contents\":\"%s\",\"step\":\"%ld\"",
+    snprintf(line, sizeof line, "{\"__metadata__\":{\"format\":\"umup-checkpoint-3\",\"contents\":\"%s\",\"step\":\"%ld\"",
              full ? "full" : "weights", t->opt.step);
     umup__sb_add(&hb, line);
     for (i = 0; i < UMUP__N_FIELDS; i++) {

@@ -7,20 +7,31 @@
  * are flat across widths (hidden activations neither blow up nor vanish as the model widens);
  * under SP they grow with width once the weights have been updated.
  *
- *   ./build/coord_check                              widths 64..1024, SP, muP and u-muP, 5 steps
+ *   ./build/coord_check                              widths 64..1024, every parametrization, 5 steps
  *   ./build/coord_check --quick                      widths 64, 128, 256, 3 steps, small batch (< 1 min)
  *   ./build/coord_check --params umup,mus --widths 128,512 --check-steps 8 --lr 1
+ *   ./build/coord_check --params umup --widths 256,1024 --freeze mlp.linear_2 --label frozen --append
  *
- * Every flag of demos/train is accepted (model, optimizer, data); the defaults differ only in
- * the schedule (constant LR without warmup, the parametrization's default LR, see train --help) and
- * the muP base width (default: the smallest width of the list, where muP equals SP).
- * Output: OUT/coord_check.csv with rows param,width,step,module,layer,mean_abs,rms, and one
- * summary line per parametrization and step:
- *   coord param=<p> step=<t> max_growth_4x=<r> module=<m> min_ratio_4x=<r>
- * where max_growth_4x is the largest ratio mean|x|(4w) / mean|x|(w) over modules and widths w,
+ * Every flag of demos/train is accepted (model, optimizer, data); the defaults differ in the
+ * schedule (constant LR without warmup at the parametrization's default LR, see train --help), in
+ * fp32 (--fp8 none) and no gradient clipping (--clip 0): the check measures the parametrization
+ * alone (give --fp8 / --clip to see their effect), and in the muP base width (default: the smallest
+ * width of the list, where muP equals SP). The first output line states these settings.
+ * Output: OUT/coord_check.csv with rows param,width,step,module,layer,mean_abs,rms;
+ * OUT/coord_check_summary.csv with rows label,param,step,max_ratio_4x,max_module,min_ratio_4x,
+ * min_module,max_ratio_top,logits_min,logits_max; and one summary line per parametrization and step:
+ *   coord param=<p> step=<t> max_growth_4x=<r> module=<m> min_ratio_4x=<r> min_module=<m> max_growth_<w>to<4w>=<r>
+ *     logits_4x=<lo>..<hi>
+ * where max_growth_4x is the largest ratio mean|x|(4w) / mean|x|(w) over the modules and widths w,
  * 4w in the list (1 = flat; > 1 grows with width), min_ratio_4x the smallest, and
- * max_growth_<w>to<4w> the largest for the widest such pair alone. make plots
- * renders docs/coord_check_<param>.png from the CSV. */
+ * max_growth_<w>to<4w> (max_ratio_top) the largest for the widest such pair alone. The logits
+ * (module "projection") are reported apart, as logits_4x: the muP family's readouts (mup's MuReadout,
+ * the 1/fan_in readout of u-muP and muS) start them at Theta(1/sqrt(width)) by design (TP-V Table 3:
+ * output init variance 1/fan_in^2), a ratio of 1/2 per 4x width at step 1, until the first
+ * updates make them Theta(1). --append adds
+ * to OUT's CSVs instead of replacing them, --label names the run in the summary (default: the
+ * parametrization). make plots renders docs/coord_check_<param>.png from the CSV, and
+ * docs/coord_check_levers.png from results/levers/coord_check_summary.csv. */
 #define _POSIX_C_SOURCE 200809L
 #define UMUP_IMPLEMENTATION
 #include "umup.h"
@@ -38,16 +49,19 @@
 
 /* coord_check's own flags (the shared ones are in train_args.h) */
 typedef struct {
-    const char *widths, *params, *out;
-    int check_steps, quick;
+    const char *widths, *params, *out, *freeze, *label;
+    int check_steps, quick, append;
 } cc_opts;
 
 #define CO(f) offsetof(cc_opts, f)
 static const ta_flag cc_flags[] = {
     {"--widths", NULL, "LIST", TA_STRING, CO(widths), 0, 0, NULL, "comma-separated widths", NULL, "coord_check"},
-    {"--params", NULL, "LIST", TA_STRING, CO(params), 0, 0, NULL, "parametrizations (also mus, spectral)", NULL, "coord_check"},
+    {"--params", NULL, "LIST", TA_STRING, CO(params), 0, 0, NULL, "parametrizations", NULL, "coord_check"},
     {"--check-steps", NULL, "K", TA_INT, CO(check_steps), 1, 1000, NULL, "steps t = 1..K recorded before each update", NULL, "coord_check"},
+    {"--freeze", NULL, "NAME", TA_STRING, CO(freeze), 0, 0, NULL, "do not update the tensors whose name contains NAME (e.g. mlp.linear_2)", "none", "coord_check"},
     {"--out", NULL, "DIR", TA_STRING, CO(out), 0, 0, NULL, "output folder", NULL, "coord_check"},
+    {"--label", NULL, "NAME", TA_STRING, CO(label), 0, 0, NULL, "name of the run in the summary CSV", "the parametrization", "coord_check"},
+    {"--append", NULL, NULL, TA_SWITCH, CO(append), 0, 0, NULL, "add to OUT's CSVs instead of replacing them", "off", "coord_check"},
     {"--quick", NULL, NULL, TA_SWITCH, CO(quick), 0, 0, NULL, "widths 64,128,256, 3 steps, batch 4, seq 64, 2 layers", NULL, "coord_check"},
 };
 #undef CO
@@ -55,7 +69,8 @@ static const ta_flag cc_flags[] = {
 static const char cc_intro[] =
     "usage: coord_check [options] [train flags]\n"
     "Train flags have the same meaning as in demos/train (--steps is ignored); the defaults differ in the\n"
-    "schedule (constant LR, no warmup) and muP's base width (the smallest width of the list).\n";
+    "schedule (constant LR, no warmup), fp32 (--fp8 none), no clipping (--clip 0) and muP's base width\n"
+    "(the smallest width of the list).\n";
 
 #define DIE(...) do { fprintf(stderr, "coord_check: " __VA_ARGS__); fputc('\n', stderr); exit(1); } while (0)
 
@@ -80,23 +95,38 @@ typedef struct {
     double mean_abs, rms;
 } rec;
 
+/* Opens OUT/name for writing (or appending), with its header when the file is new. */
+static FILE *open_csv(const char *dir, const char *name, const char *header, int append, char *path, size_t cap) {
+    FILE *f;
+    struct stat st;
+    int fresh;
+    snprintf(path, cap, "%s/%s", dir, name);
+    fresh = !append || stat(path, &st) != 0 || st.st_size == 0;
+    f = fopen(path, fresh ? "w" : "a");
+    if (f && fresh) fprintf(f, "%s\n", header);
+    return f;
+}
+
 int main(int argc, char **argv) {
     train_args ta;
     cc_opts o;
     int widths[MAX_W], nw, np, k, i, pi, wi, t, rc;
     umup_parametrization params[MAX_P];
-    char path[1024];
-    FILE *csv;
+    char path[1024], spath[1024];
+    FILE *csv, *scsv;
     umup_dataset ds;
     rec *recs = NULL;
     size_t nrec = 0, caprec = 0;
 
     train_args_init(&ta);
-    ta.oc.schedule.decay = UMUP_SCHED_CONSTANT; /* as if --schedule constant --warmup 0 were given */
-    ta.set[train_args_find("--schedule")] = ta.set[train_args_find("--warmup")] = 1;
+    /* as if --schedule constant --warmup 0 --fp8 none --clip 0 were given */
+    ta.oc.schedule.decay = UMUP_SCHED_CONSTANT;
+    ta.mc.fp8 = UMUP_FP8_SIM_NONE;
+    ta.oc.clip_norm = 0.0;
+    ta.set[train_args_find("--schedule")] = ta.set[train_args_find("--warmup")] = ta.set[train_args_find("--clip")] = 1;
     memset(&o, 0, sizeof o);
     o.widths = "64,128,256,512,1024";
-    o.params = "sp,mup,umup";
+    o.params = "sp,mup,umup,mus,spectral-nanotron,spectral-adam";
     o.out = "results";
     o.check_steps = 5;
     rc = train_args_parse(&ta, argc, argv, "coord_check", cc_intro, cc_flags, (int)(sizeof cc_flags / sizeof cc_flags[0]), &o);
@@ -115,20 +145,30 @@ int main(int argc, char **argv) {
         return 2;
     }
     k = o.check_steps;
-    /* muP equals SP at its base width: a fixed base width (the smallest width) makes the widths differ */
-    if (ta.mc.param.base_width == 0) {
+    /* muP equals SP at its base width: a fixed base width (the smallest width) makes the widths differ;
+       with a fixed head count (--heads) the head size grows with width too, so the base model's head
+       size is the smallest width's */
+    {
         int wmin = widths[0];
         for (i = 1; i < nw; i++) if (widths[i] < wmin) wmin = widths[i];
-        ta.mc.param.base_width = wmin;
+        if (ta.mc.param.base_width == 0) ta.mc.param.base_width = wmin;
+        if (ta.mc.param.base_head_size == 0 && ta.mc.heads > 0 && wmin % ta.mc.heads == 0)
+            ta.mc.param.base_head_size = wmin / ta.mc.heads;
     }
     ta.steps = k;
+    printf("coord_check: widths %s, %d steps, batch %d x %d, fp8=%s clip=%g schedule=%s, muP base width %d%s%s\n", o.widths,
+           k, ta.batch, ta.seq, ta.mc.fp8 == UMUP_FP8_SIM_NONE ? "none" : ta.mc.fp8 == UMUP_FP8_SIM_ALL ? "all" : "umup",
+           ta.oc.clip_norm,
+           ta.oc.schedule.decay == UMUP_SCHED_CONSTANT ? "constant" : "decaying", ta.mc.param.base_width,
+           o.freeze ? ", frozen: " : "", o.freeze ? o.freeze : "");
 
     if (train_args_dataset(&ta, &ds) != UMUP_OK) DIE("cannot load data %s", ta.data_path ? ta.data_path : "(embedded corpus)");
     mkdir(o.out, 0777);
-    snprintf(path, sizeof path, "%s/coord_check.csv", o.out);
-    csv = fopen(path, "w");
-    if (!csv) DIE("cannot write %s", path);
-    fprintf(csv, "param,width,step,module,layer,mean_abs,rms\n");
+    csv = open_csv(o.out, "coord_check.csv", "param,width,step,module,layer,mean_abs,rms", o.append, path, sizeof path);
+    scsv = open_csv(o.out, "coord_check_summary.csv",
+                    "label,param,step,max_ratio_4x,max_module,min_ratio_4x,min_module,max_ratio_top,logits_min,logits_max", o.append,
+                    spath, sizeof spath);
+    if (!csv || !scsv) DIE("cannot write %s and %s", path, spath);
 
     for (pi = 0; pi < np; pi++) {
         for (wi = 0; wi < nw; wi++) {
@@ -144,8 +184,15 @@ int main(int argc, char **argv) {
             B = a.batch;
             T = a.seq;
             st = umup_trainer_create(&tr, &a.mc, &a.oc, B);
-            if (st != UMUP_OK) DIE("%s width %d: invalid configuration: %s", umup_param_name(params[pi]), widths[wi], umup_status_string(st));
+            if (st != UMUP_OK) DIE("%s width %d: invalid configuration: %s", umup_param_name(params[pi]), widths[wi], train_args_why(&a.mc, st));
             m = umup_trainer_model(tr);
+            if (o.freeze) { /* lr factor 0 for the matching tensors */
+                int n, j, hit = 0;
+                umup_param_group *g = umup_trainer_param_groups(tr, &n);
+                for (j = 0; j < n; j++)
+                    if (strstr(umup_model_tensor(m, j)->name, o.freeze)) { g[j].lr_factor = 0.0f; hit++; }
+                if (!hit) DIE("--freeze %s: no tensor name contains it", o.freeze);
+            }
             umup_model_record_stats(m, 1);
             ids = (int32_t *)malloc(sizeof(int32_t) * (size_t)B * T);
             tg = (int32_t *)malloc(sizeof(int32_t) * (size_t)B * T);
@@ -181,10 +228,10 @@ int main(int argc, char **argv) {
             free(tg);
             umup_trainer_destroy(tr);
         }
-        /* summary: the largest and smallest ratio between widths 4x apart, per step */
+        /* summary: the largest and smallest ratio between widths 4x apart, per step (the logits apart) */
         for (t = 1; t <= k; t++) {
-            double gmax = 0, gmin = 1e300, wmax = 0;
-            const char *worst = "-";
+            double gmax = 0, gmin = 1e300, wmax = 0, lmin = 1e300, lmax = 0;
+            const char *worst = "-", *least = "-";
             int wtop = 0;
             size_t x, y;
             for (x = 0; x < nrec; x++) {
@@ -194,21 +241,33 @@ int main(int argc, char **argv) {
                     if (recs[y].p != pi || recs[y].t != t || recs[y].w != 4 * recs[x].w || strcmp(recs[x].module, recs[y].module)) continue;
                     if (!(recs[x].mean_abs > 0)) continue;
                     r = recs[y].mean_abs / recs[x].mean_abs;
+                    if (!strcmp(recs[x].module, "projection")) {
+                        if (r < lmin) lmin = r;
+                        if (r > lmax || r != r) lmax = r;
+                        continue;
+                    }
                     if (r > gmax || r != r) { gmax = r; worst = recs[x].module; }
-                    if (r < gmin) gmin = r;
+                    if (r < gmin) { gmin = r; least = recs[x].module; }
                     if (recs[x].w > wtop) { wtop = recs[x].w; wmax = 0; }
                     if (recs[x].w == wtop && r > wmax) wmax = r;
                 }
             }
-            if (gmax > 0)
-                printf("coord param=%s step=%d max_growth_4x=%.3f module=%s min_ratio_4x=%.3f max_growth_%dto%d=%.3f\n",
-                       umup_param_name(params[pi]), t, gmax, worst, gmin, wtop, 4 * wtop, wmax);
-            else printf("coord param=%s step=%d max_growth_4x=nan module=- min_ratio_4x=nan (no widths 4x apart)\n", umup_param_name(params[pi]), t);
+            if (gmax > 0) {
+                printf("coord param=%s step=%d max_growth_4x=%.3f module=%s min_ratio_4x=%.3f min_module=%s max_growth_%dto%d=%.3f "
+                       "logits_4x=%.3f..%.3f\n", umup_param_name(params[pi]), t, gmax, worst, gmin, least, wtop, 4 * wtop, wmax,
+                       lmin, lmax);
+                fprintf(scsv, "%s,%s,%d,%.4f,%s,%.4f,%s,%.4f,%.4f,%.4f\n", o.label ? o.label : umup_param_name(params[pi]),
+                        umup_param_name(params[pi]), t, gmax, worst, gmin, least, wmax, lmin, lmax);
+            } else {
+                printf("coord param=%s step=%d max_growth_4x=nan module=- min_ratio_4x=nan (no widths 4x apart)\n", umup_param_name(params[pi]), t);
+            }
         }
         fflush(stdout);
+        fflush(scsv);
     }
     fclose(csv);
-    printf("wrote %s (%zu rows)\n", path, nrec);
+    fclose(scsv);
+    printf("wrote %s (%zu rows) and %s\n", path, nrec, spath);
     free(recs);
     umup_dataset_free(&ds);
     return 0;

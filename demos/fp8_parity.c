@@ -1,16 +1,17 @@
 /* demos/fp8_parity.c - does a model train in FP8 without per-tensor scaling factors?
  *
- * For each parametrization (default SP and u-muP, at their default hyperparameters), trains the
+ * For each parametrization (default SP, u-muP and muS, at their default hyperparameters), trains the
  * same model (same seed, same batches) five times: fp32, and FP8-simulated with E4M3 forward /
- * E5M2 backward casts of the matmul inputs, for both schemes (all hidden matmuls; the u-muP scheme
- * that keeps the attention-out and FFN-down projections in fp32) and both roundings (RNE, SR).
+ * E5M2 backward casts of the matmul inputs, for both schemes (all hidden matmuls, muS's own claim;
+ * the u-muP scheme that keeps the attention-out and FFN-down projections in fp32) and both roundings
+ * (RNE, SR). --fp8-attention also casts attention's q, k and v, as the reference's simulate_fp8.
  * No scaling factor is used anywhere: a tensor whose values sit far from 1 loses its small values
  * to underflow, or clips at the format's maximum. Every --track-every steps it records, per
  * tensor, the RMS of the linear layers' inputs, weights, output gradients and weight gradients,
  * and the fractions of each that an FP8 cast flushes to zero, sends into the subnormal range, or
  * clips.
  *
- *   ./build/fp8_parity                           SP and u-muP, width 128, 600 steps (train's defaults)
+ *   ./build/fp8_parity                           SP, u-muP and muS, width 128, 600 steps (train's defaults)
  *   ./build/fp8_parity --quick                   smoke test (width 64, 60 steps; well under a minute)
  *   ./build/fp8_parity --params umup,mup --width 256 --steps 1000 --lr 1
  *
@@ -20,7 +21,7 @@
  * (param,fp8,rounding,step,tensor,kind,layer,fp8_cast,rms,max_abs,frac_underflow,frac_subnormal,
  * frac_overflow) and one line per run:
  *   parity param=<p> fp8=<none|all|umup> rounding=<rne|sr> val_loss=<x> fp32_val_loss=<y> rel_diff=<z>
- *     max_underflow=<u> max_overflow=<o>
+ *     max_underflow=<u> max_overflow=<o> [fp8_attention=1]
  * (the largest fractions over the cast tensors and the recorded steps). make plots draws
  * docs/fp8_parity_loss.png and docs/fp8_parity_scales_<param>.png. */
 #define _POSIX_C_SOURCE 200809L
@@ -46,7 +47,7 @@ typedef struct {
 
 #define FO(f) offsetof(fp_opts, f)
 static const ta_flag fp_flags[] = {
-    {"--params", NULL, "LIST", TA_STRING, FO(params), 0, 0, NULL, "parametrizations (also mup, mus, spectral)", NULL, "fp8_parity"},
+    {"--params", NULL, "LIST", TA_STRING, FO(params), 0, 0, NULL, "parametrizations", NULL, "fp8_parity"},
     {"--track-every", NULL, "N", TA_LONG, FO(track_every), 1, 1e9, NULL, "record tensor statistics every N steps", "--eval-interval", "fp8_parity"},
     {"--out", NULL, "DIR", TA_STRING, FO(out), 0, 0, NULL, "output folder", NULL, "fp8_parity"},
     {"--quick", NULL, NULL, TA_SWITCH, FO(quick), 0, 0, NULL, "width 64, 60 steps of 4 x 32 tokens, evaluation every 20 steps", NULL, "fp8_parity"},
@@ -78,7 +79,7 @@ int main(int argc, char **argv) {
 
     train_args_init(&ta);
     memset(&o, 0, sizeof o);
-    o.params = "sp,umup";
+    o.params = "sp,umup,mus";
     o.out = "results";
     r = train_args_parse(&ta, argc, argv, "fp8_parity", fp_intro, fp_flags, (int)(sizeof fp_flags / sizeof fp_flags[0]), &o);
     if (r) return r == 1 ? 0 : 2;
@@ -124,7 +125,7 @@ int main(int argc, char **argv) {
             T = a.seq;
             nsteps = a.steps;
             st = umup_trainer_create(&tr, &a.mc, &a.oc, B);
-            if (st != UMUP_OK) DIE("%s: invalid configuration: %s", umup_param_name(params[pi]), umup_status_string(st));
+            if (st != UMUP_OK) DIE("%s: invalid configuration: %s", umup_param_name(params[pi]), train_args_why(&a.mc, st));
             m = umup_trainer_model(tr);
             ids = (int32_t *)malloc(sizeof(int32_t) * (size_t)B * T);
             tg = (int32_t *)malloc(sizeof(int32_t) * (size_t)B * T);
@@ -175,9 +176,10 @@ int main(int argc, char **argv) {
             fflush(scsv);
             if (diverged) val = NAN;
             if (ci == 0) fp32_val = val;
-            printf("parity param=%s fp8=%s rounding=%s val_loss=%.4f fp32_val_loss=%.4f rel_diff=%+.2f%% max_underflow=%.4f max_overflow=%.6f%s\n",
+            printf("parity param=%s fp8=%s rounding=%s val_loss=%.4f fp32_val_loss=%.4f rel_diff=%+.2f%% max_underflow=%.4f max_overflow=%.6f%s%s\n",
                    umup_param_name(params[pi]), fp8_name(sims[ci]), ci == 0 ? "-" : rn, val, fp32_val,
-                   100.0 * (val - fp32_val) / fp32_val, max_under, max_over, diverged ? " (diverged)" : "");
+                   100.0 * (val - fp32_val) / fp32_val, max_under, max_over, a.mc.fp8_attention && ci ? " fp8_attention=1" : "",
+                   diverged ? " (diverged)" : "");
             fflush(stdout);
             free(ids);
             free(tg);

@@ -45,9 +45,9 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: lr_sweep [options] [train flags]\n"
             "  --widths LIST        comma-separated widths (default 64,128,256,512)\n"
-            "  --params LIST        parametrizations (default sp,mup,umup; also mus, spectral)\n"
+            "  --params LIST        parametrizations (default sp,mup,umup; also mus, spectral-nanotron, spectral-adam)\n"
             "  --lr-range P:LO:HI   LR grid of P: 2^LO, 2^(LO+1), ..., 2^HI (integers). Defaults:\n"
-            "                       umup -3:2, mus -5:0, sp/mup/spectral -12:-6\n"
+            "                       umup -3:2, mus and spectral-adam -5:0, sp/mup/spectral-nanotron -12:-6\n"
             "  --seeds LIST         seeds (default 1)\n"
             "  --steps N            training steps per run (default 300)\n"
             "  -j N                 run N trainings at once (default 1); each gets cores/N OpenMP threads\n"
@@ -191,6 +191,7 @@ int main(int argc, char **argv) {
     for (i = 0; i < MAX_P; i++) { lo[i] = -12; hi[i] = -6; }
     lo[UMUP_PARAM_UMUP] = -3; hi[UMUP_PARAM_UMUP] = 2;
     lo[UMUP_PARAM_MUS] = -5; hi[UMUP_PARAM_MUS] = 0;
+    lo[UMUP_PARAM_SPECTRAL_ADAM] = -5; hi[UMUP_PARAM_SPECTRAL_ADAM] = 0;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
@@ -243,7 +244,10 @@ int main(int argc, char **argv) {
         if (!widths_set) { widths[0] = 64; widths[1] = 128; nw = 2; }
         if (!steps_set) steps = 40;
         for (k = 0; k < MAX_P; k++)
-            if (!range_set[k]) { int c = k == UMUP_PARAM_UMUP ? -1 : k == UMUP_PARAM_MUS ? -2 : -9; lo[k] = c - 1; hi[k] = c + 1; }
+            if (!range_set[k]) { /* around the parametrization's default LR */
+                int c = (int)floor(log2(umup_param_info_of((umup_parametrization)k)->default_lr) + 0.5);
+                lo[k] = c - 1; hi[k] = c + 1;
+            }
         /* the quick defaults go first so that the user's flags override them */
         if (npass + 10 > MAX_ARGS - 40) DIE("too many flags");
         memmove(pass + 10, pass, sizeof(char *) * (size_t)npass);

@@ -119,7 +119,7 @@ static int dry_run(const train_args *ta) {
         fprintf(stderr, "train: this configuration needs more memory than can be addressed (its sizes overflow)\n");
         return 1;
     }
-    if (st != UMUP_OK) { fprintf(stderr, "train: invalid configuration: %s\n", umup_status_string(st)); return 1; }
+    if (st != UMUP_OK) { fprintf(stderr, "train: invalid configuration: %s\n", train_args_why(&ta->mc, st)); return 1; }
     if (ta->data_path) {
         FILE *fp = fopen(ta->data_path, "rb");
         if (!fp) { fprintf(stderr, "train: cannot load data %s: %s\n", ta->data_path, umup_status_string(UMUP_ERR_IO)); return 1; }
@@ -192,7 +192,7 @@ int main(int argc, char **argv) {
     if (ds.n - ds.n_train < (size_t)T + 1) DIE("the validation split (%zu bytes) is shorter than --seq %d + 1", ds.n - ds.n_train, T);
 
     st = umup_trainer_create(&tr, &ta.mc, &ta.oc, B);
-    if (st != UMUP_OK) DIE("invalid configuration: %s", umup_status_string(st));
+    if (st != UMUP_OK) DIE("invalid configuration: %s", train_args_why(&ta.mc, st));
     {   /* what a bit-exact resume needs beyond the model and optimizer settings */
         char v[128];
         snprintf(v, sizeof v, "%d", B);

@@ -65,9 +65,11 @@ typedef struct {
     double corpus_bytes;         /* size of the embedded corpus */
     long eval_interval;
     int eval_batches;
+    int arch;                    /* 0: the reference's (SwiGLU, RMSNorm); 1: the muS paper's (GELU, LayerNorm) */
     unsigned char set[64];       /* set[i]: flag i of train_args_flags was given */
 } train_args;
 
+#define TA_PARAM_NAMES "umup | sp | mup | mus | spectral-nanotron | spectral-adam"
 #define TA_M(f) offsetof(train_args, mc.f)
 #define TA_O(f) offsetof(train_args, oc.f)
 #define TA_A(f) offsetof(train_args, f)
@@ -77,26 +79,31 @@ static const ta_flag train_args_flags[] = {
     {"--heads", NULL, "H", TA_INT, TA_M(heads), 1, 4096, NULL, "attention heads (instead of --head-size)", "width/head-size", "model"},
     {"--head-size", NULL, "D", TA_INT, TA_M(head_size), 1, 4096, NULL, "head size (instead of --heads)", NULL, "model"},
     {"--mlp-expansion", NULL, "E", TA_INT, TA_M(mlp_expansion), 1, 64, NULL, "SwiGLU hidden size = E x width", NULL, "model"},
+    {"--arch", NULL, NULL, TA_CHOICE, TA_A(arch), 0, 0, "reference|mus", "architecture preset: SwiGLU + RMSNorm, or the muS paper's GELU + LayerNorm (--mlp and --norm override it)", NULL, "model"},
     {"--norm", NULL, NULL, TA_CHOICE, TA_M(norm), 0, 0, "rms|layer", "non-parametric norm", NULL, "model"},
+    {"--mlp", NULL, NULL, TA_CHOICE, TA_M(mlp), 0, 0, "swiglu|gelu", "MLP block", NULL, "model"},
     {"--rope", NULL, NULL, TA_SWITCH, TA_M(rope), 0, 0, NULL, "rotary position embedding (default: none, NoPE like the reference)", "off", "model"},
     {"--dropout", NULL, "P", TA_FLOAT, TA_M(dropout), 0, 0.99, NULL, "residual-branch dropout in training", NULL, "model"},
-    {"--param", NULL, "P", TA_PARAM, TA_M(param.param), 0, 0, NULL, "parametrization: umup | sp | mup | mus | spectral", NULL, "model"},
-    {"--mus-tau", NULL, "T", TA_FLOAT, TA_M(mus_tau), 1e-6, 0.999999, NULL, "muS residual weight in (0, 1)", "0.4", "model"},
+    {"--param", NULL, "P", TA_PARAM, TA_M(param.param), 0, 0, NULL, "parametrization: " TA_PARAM_NAMES, NULL, "model"},
+    {"--mus-tau", NULL, "T", TA_FLOAT, TA_M(mus_tau), 1e-6, 0.999999, NULL, "muS residual weight in (0, 1)", "the paper's for the depth: 0.4 at 4 layers", "model"},
     {"--base-width", NULL, "W", TA_INT, TA_M(param.base_width), 1, 65536, NULL, "muP base width", "the model's width", "model"},
+    {"--base-head-size", NULL, "D", TA_INT, TA_M(param.base_head_size), 1, 65536, NULL, "muP base model's head size (attention scale)", "the head size: fixed as width grows", "model"},
     {"--alpha-attn", NULL, "A", TA_FLOAT, TA_M(alpha_attn), 1e-6, 1e6, NULL, "u-muP attention softmax temperature", NULL, "model"},
     {"--alpha-ffn-act", NULL, "A", TA_FLOAT, TA_M(alpha_ffn_act), 1e-6, 1e6, NULL, "u-muP SwiGLU temperature", NULL, "model"},
     {"--alpha-res", NULL, "A", TA_FLOAT, TA_M(alpha_res), 1e-6, 1e6, NULL, "u-muP residual weight", NULL, "model"},
     {"--alpha-res-attn-ratio", NULL, "A", TA_FLOAT, TA_M(alpha_res_attn_ratio), 1e-6, 1e6, NULL, "u-muP attention/MLP residual ratio", NULL, "model"},
     {"--alpha-loss", NULL, "A", TA_FLOAT, TA_M(alpha_loss_softmax), 1e-6, 1e6, NULL, "u-muP loss softmax temperature", NULL, "model"},
+    {"--sdpa-scale", NULL, "S", TA_FLOAT, TA_M(sdpa_scale), 1e-6, 1e6, NULL, "replace the attention op's output and grad scales by S (experiments)", "the op's own", "model"},
     {"--alpha-emb", NULL, "A", TA_FLOAT, TA_M(param.alpha_emb), 1e-6, 1e6, NULL, "muP embedding multiplier", "1", "model"},
     {"--alpha-out", NULL, "A", TA_FLOAT, TA_M(param.alpha_out), 1e-6, 1e6, NULL, "muP readout multiplier", "1", "model"},
     {"--fp8", NULL, NULL, TA_CHOICE, TA_M(fp8), 0, 0, "none|all|umup", "FP8 simulation of the hidden matmuls", NULL, "model"},
     {"--fp8-rounding", NULL, NULL, TA_CHOICE, TA_M(fp8_rounding), 0, 0, "rne|sr|sr16", "FP8 rounding", NULL, "model"},
+    {"--fp8-attention", NULL, NULL, TA_SWITCH, TA_M(fp8_attention), 0, 0, NULL, "also cast attention's q, k, v (and its output gradient), as the reference's simulate_fp8", "off", "model"},
     {"--steps", NULL, "N", TA_LONG, TA_A(steps), 1, 1e9, NULL, "optimizer steps", NULL, "training"},
     {"--batch", NULL, "B", TA_INT, TA_A(batch), 1, 65536, NULL, "sequences per batch", NULL, "training"},
     {"--seq", NULL, "T", TA_INT, TA_A(seq), 2, 65536, NULL, "sequence length", NULL, "training"},
     {"--optimizer", NULL, NULL, TA_OPTIMIZER, TA_A(optimizer), 0, 0, NULL, "adamw | adam | sgd | lion", NULL, "training"},
-    {"--lr", NULL, "X", TA_DOUBLE, TA_O(lr), 1e-12, 1e6, NULL, "peak learning rate eta", "the parametrization's: 2^-1 umup, 2^-2 mus, 2^-9 sp/mup/spectral", "training"},
+    {"--lr", NULL, "X", TA_DOUBLE, TA_O(lr), 1e-12, 1e6, NULL, "peak learning rate eta", "the parametrization's: 2^-1 umup, 2^-2 mus and spectral-adam, 2^-9 sp/mup/spectral-nanotron", "training"},
     {"--warmup", NULL, "N", TA_LONG, TA_O(schedule.warmup), 0, 1e9, NULL, "linear warmup steps", "steps/10", "training"},
     {"--schedule", NULL, NULL, TA_CHOICE, TA_O(schedule.decay), 0, 0, "constant|cosine|linear", "LR decay after warmup", "cosine", "training"},
     {"--min-lr-ratio", NULL, "R", TA_FLOAT, TA_O(schedule.min_ratio), 0, 1, NULL, "decay floor as a fraction of eta", "0.1", "training"},
@@ -202,7 +209,7 @@ static inline int train_args_store(const ta_flag *f, void *base, const char *v, 
     }
     case TA_PARAM:
         if (umup_param_parse(v, (umup_parametrization *)(void *)p) == UMUP_OK) return 1;
-        snprintf(why, cap, "want one of umup, sp, mup, mus, spectral");
+        snprintf(why, cap, "want one of %s", TA_PARAM_NAMES);
         return 0;
     case TA_OPTIMIZER:
         if (umup_optim_parse(v, (umup_optimizer_kind *)(void *)p) == UMUP_OK) return 1;
@@ -312,14 +319,20 @@ static inline size_t train_args_field_size(ta_type t) {
          : t == TA_FLOAT ? sizeof(float) : t == TA_STRING ? sizeof(const char *) : sizeof(int);
 }
 
-/* Resolves what depends on several flags: max_seq = seq, and the optimizer: the parametrization's
- * defaults for a run of `steps` updates (umup_optim_config_for_info: eta, clipping, warmup steps/10,
- * cosine decay to 0.1 eta, SGD momentum 0.9), with every optimizer flag given on the command line
- * laid over them. */
+/* Resolves what depends on several flags: max_seq = seq, the --arch preset (for the flags of --mlp
+ * and --norm not given), and the optimizer: the parametrization's defaults for a run of `steps`
+ * updates (umup_optim_config_for_info: eta, clipping, warmup steps/10, cosine decay to 0.1 eta, SGD
+ * momentum 0.9), with every optimizer flag given on the command line laid over them. */
 static inline void train_args_finish(train_args *a) {
     train_args d = *a;
     int i;
     a->mc.max_seq = a->seq;
+    if (a->arch == 1) { /* the muS paper's architecture (umup_model_config_mus, without the parametrization) */
+        umup_model_config p = a->mc;
+        umup_model_config_mus(&p);
+        if (!train_args_given(a, "--mlp")) a->mc.mlp = p.mlp;
+        if (!train_args_given(a, "--norm")) a->mc.norm = p.norm;
+    }
     d.oc = umup_optim_config_for_info(umup_param_config_info(&a->mc.param), a->optimizer, a->steps);
     for (i = 0; i < TRAIN_ARGS_NFLAGS; i++) {
         size_t o = train_args_flags[i].offset;
@@ -346,6 +359,13 @@ static inline int train_args_parse_params(const char *s, umup_parametrization *o
         if (*s == ',') s++;
     }
     return n;
+}
+
+/* Why creating a model or trainer for mc failed with st: the parametrization's own explanation when
+ * it has one (umup_param_config_error), else the status. */
+static inline const char *train_args_why(const umup_model_config *mc, umup_status st) {
+    const char *why = umup_param_config_error(&mc->param);
+    return why ? why : umup_status_string(st);
 }
 
 /* Loads --data FILE or generates the embedded corpus (seed 1234, 10% validation). */

@@ -98,21 +98,24 @@ def write_safetensors(path, tensors, metadata=None):
 
 # ---- the recorded settings ---------------------------------------------------------------------------
 
-_INT = ("vocab", "width", "layers", "heads", "head_size", "max_seq", "mlp_expansion", "warmup", "total", "seed")
+_INT = ("vocab", "width", "layers", "heads", "head_size", "max_seq", "mlp_expansion", "warmup", "total", "seed",
+        "base_head_size")
 _FLOAT = ("dropout", "completep_alpha", "sigma_emb", "alpha_emb", "alpha_out", "alpha_attn", "alpha_ffn_act",
           "alpha_res", "alpha_res_attn_ratio", "alpha_loss_softmax", "mus_tau", "lr", "beta1", "beta2", "eps",
-          "momentum", "weight_decay", "clip_norm", "clip_rms", "min_ratio")
-_BOOL = ("rope", "nesterov", "readout_zero_init", "fp8_custom_formats")
+          "momentum", "weight_decay", "clip_norm", "clip_rms", "min_ratio", "sdpa_scale")
+_BOOL = ("rope", "nesterov", "readout_zero_init", "fp8_custom_formats", "fp8_attention")
 # format 1 wrote these enums as numbers
 _ENUMS = {"norm": ["rms", "layer"], "depth_mode": ["layers", "2x_layers"],
           "depth_rule": ["default", "none", "depth_mup", "completep"], "fp8": ["none", "all", "umup"],
-          "fp8_rounding": ["rne", "sr", "sr16"], "schedule": ["constant", "cosine", "linear"]}
+          "fp8_rounding": ["rne", "sr", "sr16"], "schedule": ["constant", "cosine", "linear"], "mlp": ["swiglu", "gelu"]}
+# added by format 3 (a format-2 file without them has their defaults)
+_V3 = ("base_head_size", "mlp", "sdpa_scale", "fp8_attention")
 
 
 def config_from_metadata(meta):
     """The settings of a umup checkpoint's metadata as Python values (ints, floats, bools, names)."""
     fmt = meta.get("format", "")
-    if fmt not in ("umup-checkpoint-1", "umup-checkpoint-2"):
+    if fmt not in ("umup-checkpoint-1", "umup-checkpoint-2", "umup-checkpoint-3"):
         raise ValueError(f"not a umup checkpoint (format {fmt!r})")
     cfg = {}
     for k, v in meta.items():
@@ -134,8 +137,10 @@ def config_from_metadata(meta):
 
 
 def metadata_from_config(cfg, contents="weights", step=0):
-    """The metadata strings of a umup format-2 checkpoint for cfg (floats written exactly)."""
-    meta = OrderedDict([("format", "umup-checkpoint-2"), ("contents", contents), ("step", str(step))])
+    """The metadata strings of a umup checkpoint for cfg (floats written exactly): format 3, or format 2
+    when cfg came from a format-2 file (without the format-3 settings)."""
+    fmt = "umup-checkpoint-3" if all(k in cfg for k in _V3) else "umup-checkpoint-2"
+    meta = OrderedDict([("format", fmt), ("contents", contents), ("step", str(step))])
     for k, v in cfg.items():
         if k in ("format", "contents", "step", "writer"):
             continue
@@ -307,6 +312,8 @@ class UmupDecoder(torch.nn.Module):
         super().__init__()
         if cfg.get("param", "umup") != "umup":
             raise NotImplementedError(f"only the u-muP parametrization is ported, not {cfg.get('param')!r}")
+        if cfg.get("mlp", "swiglu") != "swiglu" or cfg.get("sdpa_scale", 0.0) != 0.0:
+            raise NotImplementedError("only the SwiGLU MLP and the attention op's own scale are ported")
         self.cfg = dict(cfg)
         d, V = cfg["width"], cfg["vocab"]
         self.heads = cfg["heads"]

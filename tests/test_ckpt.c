@@ -258,7 +258,9 @@ static void test_format(void) {
     UT_CHECK(strstr(hdr, "\"layers.1.mlp.linear_gate.weight\":{\"dtype\":\"F32\",\"shape\":[256,64]") != NULL);
     UT_CHECK(strstr(hdr, "\"embedding.weight\"") && strstr(hdr, "\"projection.weight\""));
     UT_CHECK(strstr(hdr, "\"optim.m.projection.weight\"") && strstr(hdr, "\"optim.v.projection.weight\""));
-    UT_CHECK(strstr(hdr, "\"format\":\"umup-checkpoint-2\"") && strstr(hdr, "\"contents\":\"full\"") && strstr(hdr, "\"step\":\"0\""));
+    UT_CHECK(strstr(hdr, "\"format\":\"umup-checkpoint-3\"") && strstr(hdr, "\"contents\":\"full\"") && strstr(hdr, "\"step\":\"0\""));
+    UT_CHECK(strstr(hdr, "\"mlp\":\"swiglu\"") && strstr(hdr, "\"base_head_size\":\"0\"") && strstr(hdr, "\"sdpa_scale\":\"0\"") &&
+             strstr(hdr, "\"fp8_attention\":\"false\""));
     /* values as names, exact floats, base_depth as set */
     UT_CHECK(strstr(hdr, "\"fp8\":\"umup\"") && strstr(hdr, "\"fp8_rounding\":\"sr\"") && strstr(hdr, "\"norm\":\"rms\""));
     UT_CHECK(strstr(hdr, "\"schedule\":\"cosine\"") && strstr(hdr, "\"optimizer\":\"adamw\"") && strstr(hdr, "\"param\":\"umup\""));
@@ -356,7 +358,7 @@ static void test_weights(void) {
         umup_trainer_destroy(v);
     }
     /* a foreign file (no umup metadata, e.g. written from PyTorch): weights only */
-    rewrite(DIR_ "/w.safetensors", DIR_ "/f.safetensors", "\"format\":\"umup-checkpoint-2\"", "\"format\":\"pt\"");
+    rewrite(DIR_ "/w.safetensors", DIR_ "/f.safetensors", "\"format\":\"umup-checkpoint-3\"", "\"format\":\"pt\"");
     run(u, 0, 1, l);
     UT_CHECKF(umup_trainer_load_weights(u, DIR_ "/f.safetensors") == UMUP_OK, "%.300s", umup_trainer_error(u));
     UT_CHECK(same_params(t, u));
@@ -426,7 +428,7 @@ static void test_version1(void) {
     if (!t || !u) return;
     run(t, 0, 3, l);
     UT_CHECK(umup_trainer_save(t, CK) == UMUP_OK);
-    rewrite(CK, DIR_ "/v1.safetensors", "\"format\":\"umup-checkpoint-2\",\"contents\":\"full\",", "\"format\":\"umup-checkpoint-1\",");
+    rewrite(CK, DIR_ "/v1.safetensors", "\"format\":\"umup-checkpoint-3\",\"contents\":\"full\",", "\"format\":\"umup-checkpoint-1\",");
     rewrite(DIR_ "/v1.safetensors", DIR_ "/v1.safetensors", "\"fp8\":\"umup\"", "\"fp8\":\"2\"");
     rewrite(DIR_ "/v1.safetensors", DIR_ "/v1.safetensors", "\"schedule\":\"cosine\"", "\"schedule\":\"1\"");
     rewrite(DIR_ "/v1.safetensors", DIR_ "/v1.safetensors", "\"rope\":\"false\"", "\"rope\":\"0\"");
@@ -440,9 +442,55 @@ static void test_version1(void) {
     UT_CHECK(umup_trainer_load(u, DIR_ "/bad.safetensors") == UMUP_ERR_FORMAT);
     UT_CHECKF(strstr(umup_trainer_error(u), "bad value \"2\" for fp8") != NULL, "%.300s", umup_trainer_error(u));
     /* a future format is refused by name */
-    rewrite(CK, DIR_ "/bad.safetensors", "umup-checkpoint-2", "umup-checkpoint-9");
+    rewrite(CK, DIR_ "/bad.safetensors", "umup-checkpoint-3", "umup-checkpoint-9");
     UT_CHECK(umup_trainer_load(u, DIR_ "/bad.safetensors") == UMUP_ERR_FORMAT);
     UT_CHECKF(strstr(umup_trainer_error(u), "umup-checkpoint-9") != NULL, "%.300s", umup_trainer_error(u));
+    umup_trainer_destroy(t);
+    umup_trainer_destroy(u);
+}
+
+/* A format-2 file (no base_head_size, mlp, sdpa_scale, fp8_attention) loads with their defaults; one
+ * that records a format-3 setting differently from the trainer is refused; a checkpoint written under
+ * "spectral" (spectral-nanotron's name before v0.2) loads into a spectral-nanotron trainer. */
+static void test_version2(void) {
+    static const char *const drop[] = {",\"mlp\":\"swiglu\"", ",\"base_head_size\":\"0\"", ",\"sdpa_scale\":\"0\"",
+                                       ",\"fp8_attention\":\"false\""};
+    umup_trainer *t = make(UMUP_OPT_ADAMW, 64), *u = make(UMUP_OPT_ADAMW, 64);
+    umup_model_config mc = umup_model_config_default();
+    umup_optim_config oc = umup_optim_config_default(UMUP_OPT_ADAMW);
+    umup_checkpoint_meta m;
+    float l[20];
+    int i;
+    if (!t || !u) return;
+    run(t, 0, 2, l);
+    UT_CHECK(umup_trainer_save(t, CK) == UMUP_OK);
+    rewrite(CK, DIR_ "/v2.safetensors", "umup-checkpoint-3", "umup-checkpoint-2");
+    for (i = 0; i < 4; i++) rewrite(DIR_ "/v2.safetensors", DIR_ "/v2.safetensors", drop[i], "");
+    UT_CHECKF(umup_trainer_load(u, DIR_ "/v2.safetensors") == UMUP_OK, "%.300s", umup_trainer_error(u));
+    UT_CHECK(same_params(t, u) && umup_trainer_optimizer(u)->step == 2);
+    UT_CHECK(umup_checkpoint_info(DIR_ "/v2.safetensors", &m, NULL, 0) == UMUP_OK && m.version == 2 &&
+             m.model.mlp == UMUP_MLP_SWIGLU && m.model.sdpa_scale == 0.0f && m.model.fp8_attention == 0);
+    rewrite(CK, DIR_ "/bad.safetensors", "\"mlp\":\"swiglu\"", "\"mlp\":\"gelu\"");
+    UT_CHECK(umup_trainer_load(u, DIR_ "/bad.safetensors") == UMUP_ERR_MISMATCH);
+    UT_CHECKF(strstr(umup_trainer_error(u), "mlp: the checkpoint has gelu, this trainer swiglu") != NULL, "%.300s",
+              umup_trainer_error(u));
+    umup_trainer_destroy(t);
+    umup_trainer_destroy(u);
+    /* the old name of spectral-nanotron */
+    mc.width = 64;
+    mc.layers = 1;
+    mc.max_seq = 32;
+    mc.param.param = UMUP_PARAM_SPECTRAL_NANOTRON;
+    oc.lr = 1e-3;
+    oc.schedule.total = 20;
+    t = u = NULL;
+    UT_CHECK(umup_trainer_create(&t, &mc, &oc, 4) == UMUP_OK && umup_trainer_create(&u, &mc, &oc, 4) == UMUP_OK);
+    if (!t || !u) { umup_trainer_destroy(t); umup_trainer_destroy(u); return; }
+    run(t, 0, 2, l);
+    UT_CHECK(umup_trainer_save(t, CK) == UMUP_OK);
+    rewrite(CK, DIR_ "/old.safetensors", "\"param\":\"spectral-nanotron\"", "\"param\":\"spectral\"");
+    UT_CHECKF(umup_trainer_load(u, DIR_ "/old.safetensors") == UMUP_OK, "%.300s", umup_trainer_error(u));
+    UT_CHECK(same_params(t, u));
     umup_trainer_destroy(t);
     umup_trainer_destroy(u);
 }
@@ -888,6 +936,7 @@ int main(void) {
     UT_RUN(test_custom_param);
     UT_RUN(test_version1);
     UT_RUN(test_version1_file);
+    UT_RUN(test_version2);
     UT_RUN(test_corruption);
     UT_RUN(test_values);
     UT_RUN(test_mismatch_list);

@@ -109,10 +109,21 @@ static void cc_row(char **f, int nf, void *v) {
     else if (!(a > 0 && r >= a)) c->nonpositive++; /* mean |x| > 0 and RMS >= mean |x| */
 }
 
+typedef struct { long bad_fields, bad_ratio; } cs_ctx;
+static void cs_row(char **f, int nf, void *v) {
+    cs_ctx *c = (cs_ctx *)v;
+    double mx, mn;
+    if (nf != 10) { c->bad_fields++; return; }
+    mx = strtod(f[3], NULL);
+    mn = strtod(f[5], NULL);
+    if (!(mn > 0 && mn <= mx && mx < 1e30)) c->bad_ratio++; /* smallest ratio <= largest */
+}
+
 static void test_coord_check_quick(void) {
     const char *d = demo_dir();
     char cmd[480], path[1024];
     cc_ctx c = {0, 0, 0};
+    cs_ctx cs = {0, 0};
     int bad;
     long rows;
     if (!d) { UT_SKIP("coord_check --quick: runs in make test (needs UMUP_DEMO_DIR, and not the quick sanitizer run)"); return; }
@@ -120,10 +131,30 @@ static void test_coord_check_quick(void) {
     UT_CHECKF(run(cmd) == 0, "%s", cmd);
     snprintf(path, sizeof path, "%s/demo_out/coord_check.csv", d);
     rows = read_csv(path, "param,width,step,module,layer,mean_abs,rms", cc_row, &c, &bad);
-    /* 3 parametrizations x 3 widths x 3 steps x (3 + 9 x 2 layers) module outputs */
-    UT_CHECKF(rows == 3 * 3 * 3 * 21 && !bad, "%ld rows, header ok %d", rows, !bad);
+    /* 6 parametrizations x 3 widths x 3 steps x (3 + 9 x 2 layers) module outputs */
+    UT_CHECKF(rows == 6 * 3 * 3 * 21 && !bad, "%ld rows, header ok %d", rows, !bad);
     UT_CHECKF(c.bad_fields == 0 && c.nonfinite == 0 && c.nonpositive == 0, "%ld %ld %ld", c.bad_fields, c.nonfinite, c.nonpositive);
+    /* the summary: largest and smallest ratio per parametrization and step */
+    snprintf(path, sizeof path, "%s/demo_out/coord_check_summary.csv", d);
+    rows = read_csv(path, "label,param,step,max_ratio_4x,max_module,min_ratio_4x,min_module,max_ratio_top,logits_min,logits_max", cs_row, &cs, &bad);
+    UT_CHECKF(rows == 6 * 3 && !bad && cs.bad_fields == 0 && cs.bad_ratio == 0, "summary: %ld rows, %ld bad", rows, cs.bad_ratio);
+    /* the settings the check ran with are stated: fp32, no clipping (its defaults) */
+    snprintf(cmd, sizeof cmd, "head -1 %s/demo_out_coord.txt | grep -q 'fp8=none clip=0 schedule=constant'", d);
+    UT_CHECK(run(cmd) == 0);
+    snprintf(cmd, sizeof cmd, "grep -c 'min_ratio_4x=.* min_module=' %s/demo_out_coord.txt | grep -qx 18", d);
+    UT_CHECK(run(cmd) == 0);
+    /* an ablation appended under its own label: u-muP with the attention output scale 1 and linear_2 frozen */
+    snprintf(cmd, sizeof cmd, "%s/coord_check --quick --params umup --sdpa-scale 1 --freeze mlp.linear_2 --label ablation "
+             "--append --out %s/demo_out > /dev/null 2>&1", d, d);
+    UT_CHECK(run(cmd) == 0);
+    memset(&cs, 0, sizeof cs);
+    rows = read_csv(path, "label,param,step,max_ratio_4x,max_module,min_ratio_4x,min_module,max_ratio_top,logits_min,logits_max", cs_row, &cs, &bad);
+    UT_CHECKF(rows == 6 * 3 + 3 && !bad && cs.bad_ratio == 0, "appended summary: %ld rows", rows);
+    snprintf(cmd, sizeof cmd, "grep -c '^ablation,umup,' %s/demo_out/coord_check_summary.csv | grep -qx 3", d);
+    UT_CHECK(run(cmd) == 0);
     snprintf(cmd, sizeof cmd, "%s/coord_check --bogus > /dev/null 2>&1", d);
+    UT_CHECK(run(cmd) != 0);
+    snprintf(cmd, sizeof cmd, "%s/coord_check --quick --params umup --freeze nosuchtensor --out %s/demo_out/x > /dev/null 2>&1", d, d);
     UT_CHECK(run(cmd) != 0);
 }
 
@@ -217,15 +248,17 @@ static void test_fp8_parity_quick(void) {
     UT_CHECKF(run(cmd) == 0, "%s", cmd);
     snprintf(path, sizeof path, "%s/demo_out/fp8_parity_loss.csv", d);
     rows = read_csv(path, "param,fp8,rounding,step,train_loss,val_loss", fp_row, &c, &bad);
-    UT_CHECKF(rows == 2 * 5 * 3 && !bad, "%ld rows", rows); /* 2 parametrizations x 5 runs x 3 evaluations */
+    UT_CHECKF(rows == 3 * 5 * 3 && !bad, "%ld rows", rows); /* SP, u-muP, muS x 5 runs x 3 evaluations */
     UT_CHECK(c.bad_fields == 0 && c.nonfinite == 0 && c.rows_umup == 5);
+    snprintf(cmd, sizeof cmd, "grep -c '^parity param=mus ' %s/demo_out_fp8.txt | grep -qx 5", d);
+    UT_CHECK(run(cmd) == 0); /* muS is reported next to SP and u-muP */
     /* u-muP in FP8 lands within 1% of its fp32 loss (measured: within 0.1% on this run) */
     UT_CHECKF(c.worst_umup < 0.01, "u-muP FP8 vs fp32: %.4f", c.worst_umup);
     snprintf(path, sizeof path, "%s/demo_out/fp8_parity_scales.csv", d);
     rows = read_csv(path, "param,fp8,rounding,step,tensor,kind,layer,fp8_cast,rms,max_abs,frac_underflow,frac_subnormal,frac_overflow",
                     fs_row, &s, &bad);
     /* per recorded step (4: steps 1, 20, 40, 60): 33 x/w/dy tensors + 12 weight gradients */
-    UT_CHECKF(rows == 2 * 5 * 4 * (33 + 12) && !bad && s.bad_fields == 0 && s.bad_frac == 0, "%ld rows, %ld bad", rows, s.bad_frac);
+    UT_CHECKF(rows == 3 * 5 * 4 * (33 + 12) && !bad && s.bad_fields == 0 && s.bad_frac == 0, "%ld rows, %ld bad", rows, s.bad_frac);
 }
 
 /* ---- param_table: formulas beside the numbers ------------------------------------------------ */

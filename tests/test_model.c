@@ -1,10 +1,14 @@
 /* tests/test_model.c - the transformer of umup.h:
  *  - reproduces the reference TransformerDecoder (hidden 64, vocab 256, 2 layers, 2 heads) of
  *    tests/data/umup_ref.bin: loss to relative 1e-5, every parameter gradient to L2-relative 1e-4;
- *  - whole-model finite differences (SP, muP: true gradients; u-muP: the unit-scaled gradient is
- *    the true gradient times a per-tensor constant, checked against the reference above);
- *  - FP8 simulation: finite, different from fp32, close to it;
- *  - memory accounting, configuration errors. */
+ *    with the reference loss's targets (umup_next_token_targets over all 17 tokens); the "obvious"
+ *    mapping over 16 tokens measurably differs, as the header says;
+ *  - whole-model finite differences (SP, muP, muS, both spectral rules, GELU MLPs: true gradients;
+ *    u-muP: the unit-scaled gradient is the true gradient times a per-tensor constant, checked
+ *    against the reference above);
+ *  - FP8 simulation: finite, different from fp32, close to it; attention's q, k, v cast (saturation);
+ *  - the attention scale override, the GELU/LayerNorm architecture, muS's tau by depth;
+ *  - memory accounting, configuration errors (u-muP with CompleteP refused). */
 #define UMUP_IMPLEMENTATION
 #include "umup.h"
 #include "umup_test.h"
@@ -36,8 +40,9 @@ static void test_reference_decoder(void) {
         if (rt && rt->count == ti->size) memcpy(umup_model_params(m) + ti->offset, rt->data, ti->size * sizeof(float));
     }
     /* loss on positions 0..15 against tokens 1..16; position 16 runs through the model but is not counted */
+    UT_CHECK(umup_next_token_targets(tg, ids, 2, 17) == UMUP_OK);
     for (b = 0; b < 2; b++)
-        for (t = 0; t < 17; t++) tg[b * 17 + t] = t < 16 ? ids[b * 17 + t + 1] : -1;
+        for (t = 0; t < 17; t++) UT_CHECK(tg[b * 17 + t] == (t < 16 ? ids[b * 17 + t + 1] : -1));
     umup_model_zero_grad(m);
     UT_CHECK(umup_model_forward(m, ids, tg, 2, 17, 0, &loss) == UMUP_OK);
     UT_CHECKF(fabs(loss - loss_ref[0]) <= 1e-5 * fabs(loss_ref[0]), "loss %.9g, reference %.9g", (double)loss, (double)loss_ref[0]);
@@ -53,11 +58,38 @@ static void test_reference_decoder(void) {
         err = ut_l2_rel(umup_model_grads(m) + ti->offset, (const float *)rt->data, ti->size);
         UT_CHECKF(err <= 1e-4, "gradient of %s: L2-relative error %.3g", ti->name, err);
     }
+    /* the obvious mapping, the 16 shifted tokens of each row (T = 16): the same 32 predictions, but the
+       attention's output scale and the embedding's gradient scale see 16 tokens, not 17 */
+    {
+        int32_t ids16[32], tg16[32];
+        double worst = 0;
+        for (b = 0; b < 2; b++)
+            for (t = 0; t < 16; t++) { ids16[b * 16 + t] = ids[b * 17 + t]; tg16[b * 16 + t] = ids[b * 17 + t + 1]; }
+        umup_model_zero_grad(m);
+        UT_CHECK(umup_model_forward(m, ids16, tg16, 2, 16, 0, &loss) == UMUP_OK);
+        UT_CHECK(umup_model_backward(m) == UMUP_OK);
+        for (t = 0; t < umup_model_num_tensors(m); t++) {
+            const umup_tensor_info *ti = umup_model_tensor(m, t);
+            char name[128];
+            const ref_tensor *rt;
+            snprintf(name, sizeof name, "decoder/grad/%s", ti->name);
+            rt = ref_find(&R, name);
+            if (rt && rt->count == ti->size) {
+                double e = ut_l2_rel(umup_model_grads(m) + ti->offset, (const float *)rt->data, ti->size);
+                if (e > worst) worst = e;
+            }
+        }
+        printf("    T = 16 instead of 17: loss relative error %.2g, worst gradient error %.2g\n",
+               fabs(loss - loss_ref[0]) / fabs(loss_ref[0]), worst);
+        UT_CHECKF(fabs(loss - loss_ref[0]) > 1e-7 * fabs(loss_ref[0]) && worst > 1e-3, "T = 16: loss %.9g, gradient error %.3g",
+                  (double)loss, worst);
+    }
+    UT_CHECK(umup_next_token_targets(tg, ids, 0, 17) == UMUP_ERR_SHAPE && umup_next_token_targets(NULL, ids, 2, 17) == UMUP_ERR_NULL);
     umup_model_destroy(m);
 }
 
 /* Central differences of the loss on a few coordinates of every tensor of a small plain model. */
-static void fd_model(umup_parametrization p, const char *what, int rope, float dropout) {
+static void fd_model_arch(umup_parametrization p, const char *what, int rope, float dropout, int mus_arch) {
     umup_model_config c = umup_model_config_default();
     umup_model *m = NULL;
     int32_t ids[2 * 6], tg[2 * 6];
@@ -69,6 +101,7 @@ static void fd_model(umup_parametrization p, const char *what, int rope, float d
     c.seed = 5;
     c.rope = rope;
     c.dropout = dropout;
+    if (mus_arch) { umup_model_config_mus(&c); c.param.param = p; } /* GELU MLP, LayerNorm */
     UT_CHECK(umup_model_create(&m, &c, 2) == UMUP_OK);
     if (!m) return;
     umup_model_set_training(m, dropout > 0.0f); /* the same mask in every forward of step 0 */
@@ -96,11 +129,18 @@ static void fd_model(umup_parametrization p, const char *what, int rope, float d
     umup_model_destroy(m);
 }
 
+static void fd_model(umup_parametrization p, const char *what, int rope, float dropout) {
+    fd_model_arch(p, what, rope, dropout, 0);
+}
+
 static void test_finite_differences(void) {
     fd_model(UMUP_PARAM_SP, "SP", 0, 0.0f);
     fd_model(UMUP_PARAM_MUP, "muP", 0, 0.0f);
-    fd_model(UMUP_PARAM_SPECTRAL, "spectral", 0, 0.0f);
+    fd_model(UMUP_PARAM_SPECTRAL_NANOTRON, "spectral-nanotron", 0, 0.0f);
+    fd_model(UMUP_PARAM_SPECTRAL_ADAM, "spectral-adam", 0, 0.0f);
     fd_model(UMUP_PARAM_MUS, "muS (Res-Post-LN)", 0, 0.0f);
+    fd_model_arch(UMUP_PARAM_MUS, "muS, the paper's architecture (GELU, LayerNorm)", 0, 0.0f, 1);
+    fd_model_arch(UMUP_PARAM_SP, "SP, GELU MLP, LayerNorm", 0, 0.0f, 1);
     fd_model(UMUP_PARAM_SP, "SP + RoPE", 1, 0.0f);
     fd_model(UMUP_PARAM_SP, "SP + dropout 0.2", 0, 0.2f);
 }
@@ -342,6 +382,156 @@ static void test_memory_and_errors(void) {
     c.mus_tau = 1.5f;
     UT_CHECK(umup_model_create(&m, &c, 2) == UMUP_ERR_INVALID_ARG);
     UT_CHECK(umup_model_create(NULL, &c, 2) == UMUP_ERR_NULL);
+    /* u-muP with CompleteP (alpha 1): refused, and the reason is available */
+    c = umup_model_config_default();
+    c.layers = 4; c.param.base_depth = 2; c.param.depth_rule = UMUP_DEPTH_RULE_COMPLETEP;
+    UT_CHECK(umup_model_create(&m, &c, 2) == UMUP_ERR_INVALID_ARG && m == NULL);
+    UT_CHECK(umup_param_config_error(&c.param) != NULL);
+    c.param.depth_rule = UMUP_DEPTH_RULE_DEPTH_MUP;
+    UT_CHECK(umup_model_create(&m, &c, 2) == UMUP_OK);
+    umup_model_destroy(m);
+    m = NULL;
+    c = umup_model_config_default();
+    c.sdpa_scale = -1.0f;
+    UT_CHECK(umup_model_create(&m, &c, 2) == UMUP_ERR_INVALID_ARG);
+    c.sdpa_scale = 0.0f; c.mlp = (umup_mlp_kind)5;
+    UT_CHECK(umup_model_create(&m, &c, 2) == UMUP_ERR_INVALID_ARG);
+    c.mlp = UMUP_MLP_SWIGLU; c.fp8_attention = 2;
+    UT_CHECK(umup_model_create(&m, &c, 2) == UMUP_ERR_INVALID_ARG && m == NULL);
+}
+
+/* The muS paper's architecture and residual weight: umup_model_config_mus gives a GELU MLP (4 tensors
+ * a layer, no gate) and LayerNorm; tau comes from umup_mus_tau by depth (0.4 at 4 layers). A u-muP
+ * model with a GELU MLP trains (unit-scaled gelu). */
+static void test_mus_architecture(void) {
+    umup_model_config c = umup_model_config_default();
+    umup_model *m = NULL;
+    umup_trainer *tr = NULL;
+    umup_optim_config o;
+    int32_t ids[32], tg[32];
+    float l0 = 0, l1 = 0;
+    int i;
+    umup_model_config_mus(&c);
+    c.layers = 4;
+    UT_CHECK(c.param.param == UMUP_PARAM_MUS && c.mlp == UMUP_MLP_GELU && c.norm == UMUP_NORM_LAYER);
+    UT_CHECK(umup_model_create(&m, &c, 1) == UMUP_OK);
+    if (!m) return;
+    UT_CHECK(umup_model_num_tensors(m) == 2 + 4 * 4);
+    UT_CHECK(umup_model_find_tensor(m, "layers.0.mlp.linear_gate.weight") == NULL);
+    UT_CHECK(umup_model_find_tensor(m, "layers.3.mlp.linear_2.weight") != NULL &&
+             umup_model_find_tensor(m, "layers.3.mlp.linear_2.weight")->role == UMUP_ROLE_MLP_DOWN);
+    UT_CHECK(umup_model_num_params(m) == (size_t)2 * 256 * 64 + (size_t)4 * (3 + 1 + 4 + 4) * 64 * 64);
+    UT_NEAR(umup_model_get_config(m)->mus_tau, 0.4, 1e-7);
+    UT_NEAR(umup_mus_tau(4), 0.4, 1e-7);
+    UT_CHECK(umup_model_get_config(m)->mus_tau == umup_mus_tau(4));
+    umup_model_destroy(m);
+    c = umup_model_config_default();
+    c.mlp = UMUP_MLP_GELU;
+    o = umup_optim_config_for(UMUP_PARAM_UMUP, UMUP_OPT_ADAMW, 0);
+    UT_CHECK(umup_trainer_create(&tr, &c, &o, 1) == UMUP_OK);
+    if (!tr) return;
+    for (i = 0; i < 32; i++) { ids[i] = (int32_t)(umup_rng_u32(8, (uint64_t)i) % 256); tg[i] = ids[i]; } /* copy task */
+    for (i = 0; i < 20; i++) UT_CHECK(umup_trainer_step(tr, ids, tg, 1, 32, i ? &l1 : &l0) == UMUP_OK);
+    UT_CHECKF(l1 < l0 - 0.5f, "u-muP GELU MLP: loss %.4f -> %.4f", (double)l0, (double)l1);
+    umup_trainer_destroy(tr);
+}
+
+/* The attention scale override: sdpa_scale equal to the op's own scale changes nothing (bit for bit);
+ * sdpa_scale 1 divides layer 0's attention output by that scale (same input, linear in it). */
+static void test_sdpa_scale_override(void) {
+    umup_model_config c = umup_model_config_default();
+    umup_model *a = NULL, *b = NULL, *u = NULL;
+    umup_op_scales s;
+    int32_t ids[64], tg[64];
+    float la = 0, lb = 0, lu = 0;
+    int i, n;
+    double ma = 0, mu = 0;
+    c.max_seq = 64;
+    umup_sdpa_scales(&s, 64, 32, 1, 1.0f);
+    UT_CHECK(umup_model_create(&a, &c, 1) == UMUP_OK);
+    c.sdpa_scale = s.out;
+    UT_CHECK(umup_model_create(&b, &c, 1) == UMUP_OK);
+    c.sdpa_scale = 1.0f;
+    UT_CHECK(umup_model_create(&u, &c, 1) == UMUP_OK);
+    if (!a || !b || !u) { umup_model_destroy(a); umup_model_destroy(b); umup_model_destroy(u); return; }
+    for (i = 0; i < 64; i++) { ids[i] = (int32_t)(umup_rng_u32(6, (uint64_t)i) % 256); tg[i] = (int32_t)(umup_rng_u32(7, (uint64_t)i) % 256); }
+    umup_model_record_stats(a, 1);
+    umup_model_record_stats(u, 1);
+    umup_model_forward(a, ids, tg, 1, 64, 0, &la);
+    umup_model_forward(b, ids, tg, 1, 64, 0, &lb);
+    umup_model_forward(u, ids, tg, 1, 64, 0, &lu);
+    UT_CHECKF(la == lb, "sdpa_scale = the op's scale: loss %.9g vs %.9g", (double)la, (double)lb);
+    UT_CHECK(lu != la);
+    {
+        const umup_tensor_stats *st = umup_model_stats(a, &n);
+        for (i = 0; i < n; i++) if (!strcmp(st[i].name, "layers.0.mhsa.attention")) ma = st[i].mean_abs;
+        st = umup_model_stats(u, &n);
+        for (i = 0; i < n; i++) if (!strcmp(st[i].name, "layers.0.mhsa.attention")) mu = st[i].mean_abs;
+    }
+    UT_CHECKF(ma > 0 && fabs(mu * s.out / ma - 1) < 1e-5, "attention mean|x| %.6g at scale %.4g, %.6g at 1", ma, (double)s.out, mu);
+    umup_model_destroy(a);
+    umup_model_destroy(b);
+    umup_model_destroy(u);
+}
+
+/* fp8_attention ([GC] simulate_fp8 casts q, k, v): with value rows of W_qkv at 400, |v| exceeds E4M3's
+ * 448, so the attention output (a convex combination of the v rows under SP's unit scales) exceeds
+ * 448 without the cast and stays within 448 with it. It is inert without an FP8 scheme, and with one
+ * it moves the loss a little. */
+static void test_fp8_attention(void) {
+    umup_model_config c = umup_model_config_default();
+    umup_model *m[3] = {NULL, NULL, NULL};
+    int32_t ids[32], tg[32];
+    float loss[3];
+    double amax[3] = {0, 0, 0};
+    int i, k, n;
+    c.param.param = UMUP_PARAM_SP; c.width = 16; c.heads = 0; c.head_size = 8; c.layers = 1; c.max_seq = 32;
+    c.fp8 = UMUP_FP8_SIM_ALL; c.fp8_rounding = UMUP_FP8_RNE;
+    for (k = 0; k < 3; k++) {
+        c.fp8_attention = k > 0;
+        if (k == 2) c.fp8 = UMUP_FP8_SIM_NONE;
+        UT_CHECK(umup_model_create(&m[k], &c, 1) == UMUP_OK);
+    }
+    if (!m[0] || !m[1] || !m[2]) { for (k = 0; k < 3; k++) umup_model_destroy(m[k]); return; }
+    for (i = 0; i < 32; i++) { ids[i] = (int32_t)(umup_rng_u32(9, (uint64_t)i) % 256); tg[i] = (int32_t)(umup_rng_u32(10, (uint64_t)i) % 256); }
+    for (k = 0; k < 2; k++) {
+        const umup_tensor_info *q = umup_model_find_tensor(m[k], "layers.0.mhsa.linear_qkv.weight");
+        float *w = umup_model_params(m[k]) + q->offset;
+        for (i = 2 * 16 * 16; i < 3 * 16 * 16; i++) w[i] = 400.0f; /* the v rows */
+        umup_model_record_stats(m[k], 1);
+        UT_CHECK(umup_model_forward(m[k], ids, tg, 1, 32, 0, &loss[k]) == UMUP_OK);
+        {
+            const umup_tensor_stats *st = umup_model_stats(m[k], &n);
+            for (i = 0; i < n; i++) if (!strcmp(st[i].name, "layers.0.mhsa.attention")) amax[k] = st[i].max_abs;
+        }
+    }
+    UT_CHECKF(amax[0] > 448.0 && amax[1] <= 448.0, "attention max |x| %.6g without the cast, %.6g with it", amax[0], amax[1]);
+    /* inert without a scheme: m[2] (fp8 none, fp8_attention 1) equals an fp32 model */
+    {
+        umup_model *f = NULL;
+        float lf = 0;
+        c.fp8_attention = 0;
+        UT_CHECK(umup_model_create(&f, &c, 1) == UMUP_OK);
+        if (f) {
+            umup_model_forward(f, ids, tg, 1, 32, 0, &lf);
+            umup_model_forward(m[2], ids, tg, 1, 32, 0, &loss[2]);
+            UT_CHECK(lf == loss[2]);
+            UT_CHECK(umup_model_backward(m[2]) == UMUP_OK);
+        }
+        umup_model_destroy(f);
+    }
+    /* with a scheme at the model's own weights: the loss moves, a little; the backward pass runs */
+    for (k = 0; k < 2; k++) { umup_model_destroy(m[k]); m[k] = NULL; }
+    c.fp8 = UMUP_FP8_SIM_ALL;
+    for (k = 0; k < 2; k++) {
+        c.fp8_attention = k;
+        umup_model_create(&m[k], &c, 1);
+        if (m[k]) umup_model_forward(m[k], ids, tg, 1, 32, 0, &loss[k]);
+    }
+    UT_CHECKF(m[0] && m[1] && loss[0] != loss[1] && fabs(loss[1] - loss[0]) < 0.01 * loss[0], "loss %.6f without, %.6f with",
+              (double)loss[0], (double)loss[1]);
+    if (m[1]) UT_CHECK(umup_model_backward(m[1]) == UMUP_OK);
+    for (k = 0; k < 3; k++) umup_model_destroy(m[k]);
 }
 
 /* A parametrization added through the documented route (a umup_param_info pointed to by
@@ -418,8 +608,8 @@ static void test_custom_parametrization(void) {
 /* The parametrization table answers every question the model asks; the FP8 schemes are a role table. */
 static void test_param_objects_and_fp8_policy(void) {
     static const umup_residual_form res[UMUP_PARAM_COUNT] = {UMUP_RESIDUAL_TAU, UMUP_RESIDUAL_PRE_NORM,
-        UMUP_RESIDUAL_PRE_NORM, UMUP_RESIDUAL_POST_NORM, UMUP_RESIDUAL_PRE_NORM};
-    static const double lr[UMUP_PARAM_COUNT] = {0.5, 1.0 / 512, 1.0 / 512, 0.25, 1.0 / 512};
+        UMUP_RESIDUAL_PRE_NORM, UMUP_RESIDUAL_POST_NORM, UMUP_RESIDUAL_PRE_NORM, UMUP_RESIDUAL_PRE_NORM};
+    static const double lr[UMUP_PARAM_COUNT] = {0.5, 1.0 / 512, 1.0 / 512, 0.25, 1.0 / 512, 0.25};
     int p, s, t;
     for (p = 0; p < (int)UMUP_PARAM_COUNT; p++) {
         const umup_param_info *pi = umup_param_info_of((umup_parametrization)p);
@@ -515,6 +705,9 @@ int main(void) {
     UT_RUN(test_thread_invariance);
     UT_RUN(test_memory_and_errors);
     UT_RUN(test_custom_parametrization);
+    UT_RUN(test_mus_architecture);
+    UT_RUN(test_sdpa_scale_override);
+    UT_RUN(test_fp8_attention);
     UT_RUN(test_param_objects_and_fp8_policy);
     UT_RUN(test_sizes_and_overflow);
     ref_free(&R);

@@ -2,6 +2,7 @@
  *  1. reference agreement: every op case of tests/data/umup_ref.bin (computed by the reference
  *     u-muP library in float64) reproduced to L2-relative error <= 1e-5, output and every gradient;
  *     the residual taus of tests/data/umup_ref_rules.json;
+ *     every constraint of every op against [GC]'s formulas (constraints.py, functional.py);
  *  2. finite differences: each backward equals (true gradient) x (declared grad scale), for every op
  *     (matmul, linear, readout, gelu, silu, silu_glu, softmax, norms, sdpa, cross-entropy, residual
  *     pair, add, dropout, embedding, scale_fwd/scale_bwd);
@@ -49,6 +50,152 @@ static void ref_check(const char *cas, const char *what, const float *got, size_
     const float *want = ref_f32(&R, cas, what);
     double err = want ? ut_l2_rel(got, want, n) : 1.0;
     UT_CHECKF(want && err <= REF_TOL, "%s/%s: L2-relative error %.3g", cas, what, err);
+}
+
+/* ---- 1b. every constraint of every op pinned to [GC]'s formulas (functional.py, constraints.py) ---- */
+/* The reference's constraint functions, written out: scales[0] is the output scale, then the
+ * input-grad scales; returns 0 where the reference raises (an input-selecting constraint of the wrong
+ * arity), else 1 with every scale replaced (none: left alone). */
+static int ref_constrain(umup_constraint c, double *v, int n) {
+    double r = 0;
+    int i;
+    switch (c) {
+    case UMUP_CONSTRAINT_NONE: return 1;
+    case UMUP_CONSTRAINT_TO_OUTPUT_SCALE: r = v[0]; break;
+    case UMUP_CONSTRAINT_TO_GRAD_INPUT_SCALE: if (n != 2) return 0; r = v[1]; break;
+    case UMUP_CONSTRAINT_TO_LEFT_GRAD_SCALE: if (n != 3) return 0; r = v[1]; break;
+    case UMUP_CONSTRAINT_TO_RIGHT_GRAD_SCALE: if (n != 3) return 0; r = v[2]; break;
+    case UMUP_CONSTRAINT_GMEAN: r = 1; for (i = 0; i < n; i++) r *= v[i]; r = pow(r, 1.0 / n); break;
+    case UMUP_CONSTRAINT_HMEAN: for (i = 0; i < n; i++) r += 1 / v[i]; r = 1 / (r / n); break;
+    case UMUP_CONSTRAINT_AMEAN: for (i = 0; i < n; i++) r += v[i]; r /= n; break;
+    default: return 0;
+    }
+    for (i = 0; i < n; i++) v[i] = r;
+    return 1;
+}
+
+/* s (from the op's scales function, which returned st) against the raw scales raw[0 .. n) constrained
+ * by c: out, then grad[0 .. n-1) */
+static void check_constrained(const char *op, umup_constraint c, umup_status st, const umup_op_scales *s, const double *raw,
+                              int n) {
+    double v[3];
+    int i, ok;
+    for (i = 0; i < n; i++) v[i] = raw[i];
+    ok = ref_constrain(c, v, n);
+    UT_CHECKF(ok ? st == UMUP_OK : st == UMUP_ERR_INVALID_ARG, "%s, constraint %d: status %d, reference %s", op, (int)c,
+              (int)st, ok ? "accepts" : "raises");
+    if (!ok || st != UMUP_OK) return;
+    UT_CHECKF(fabs(s->out - v[0]) <= 1e-6 * v[0], "%s, constraint %d: out %.9g, reference %.9g", op, (int)c, (double)s->out, v[0]);
+    for (i = 1; i < n; i++)
+        UT_CHECKF(fabs(s->grad[i - 1] - v[i]) <= 1e-6 * v[i], "%s, constraint %d: grad[%d] %.9g, reference %.9g", op, (int)c,
+                  i - 1, (double)s->grad[i - 1], v[i]);
+}
+
+static double li(double a, double lo, double hi) { return exp(a * log(hi) + (1 - a) * log(lo)); }
+
+static void test_constraints_pinned(void) {
+    const double pi = 3.14159265358979323846;
+    int c;
+    for (c = 0; c <= (int)UMUP_CONSTRAINT_TO_RIGHT_GRAD_SCALE; c++) {
+        umup_constraint k = (umup_constraint)c;
+        umup_op_scales s;
+        double raw[3], m;
+        umup_status st;
+        /* matmul(a [7, 12], b [12, 5]): out k^-1/2, left n^-1/2, right m^-1/2 */
+        raw[0] = pow(12, -0.5); raw[1] = pow(5, -0.5); raw[2] = pow(7, -0.5);
+        st = umup_matmul_scales(&s, 7, 12, 5, k);
+        check_constrained("matmul", k, st, &s, raw, 3);
+        /* linear(x [9, 16], w [6, 16]): out fan_in^-1/2, grad_input fan_out^-1/2; grad_w batch^-1/2 always */
+        raw[0] = pow(16, -0.5); raw[1] = pow(6, -0.5);
+        st = umup_linear_scales(&s, 9, 16, 6, k);
+        check_constrained("linear", k, st, &s, raw, 2);
+        if (st == UMUP_OK) UT_NEAR(s.grad_w, pow(9, -0.5), 1e-7);
+        /* linear_readout: scale_power (1, 0.5, 0.5) */
+        raw[0] = 1.0 / 16; raw[1] = pow(6, -0.5);
+        st = umup_linear_readout_scales(&s, 9, 16, 6, k);
+        check_constrained("linear_readout", k, st, &s, raw, 2);
+        for (m = 0.5; m <= 2.0; m *= 4) { /* mult 0.5 and 2 */
+            double a = 1 / (1 + 0.25 / (m * m));
+            raw[0] = li(a, 2, sqrt(2 / (1 - 1 / pi))); raw[1] = li(a, 2, sqrt(2.0));
+            st = umup_gelu_scales(&s, (float)m, k);
+            check_constrained("gelu", k, st, &s, raw, 2);
+            raw[1] = li(1 / (1 + 1 / (m * m)), 2, sqrt(2.0));
+            st = umup_silu_scales(&s, (float)m, k);
+            check_constrained("silu", k, st, &s, raw, 2);
+            a = 1 / (1 + 4 / (m * m));
+            raw[0] = li(a, 40, sqrt(40.0)); raw[1] = li(a, 40 / m, sqrt(40 / m));
+            st = umup_softmax_scales(&s, 40, (float)m, k);
+            check_constrained("softmax", k, st, &s, raw, 2);
+        }
+        /* add, same shapes: out 2^-1/2, grads broadcast_factor^-1/2 = 1 */
+        raw[0] = pow(2, -0.5); raw[1] = 1; raw[2] = 1;
+        st = umup_add_scales(&s, k);
+        check_constrained("add", k, st, &s, raw, 3);
+        {   /* add with broadcasting: a [4, 1, 6] + b [3, 6] -> [4, 3, 6]: factors 3 and 4; a one-element
+               input leaves the output scale at 1 */
+            int as[3] = {4, 1, 6}, bs[3] = {1, 3, 6}, one[3] = {1, 1, 1};
+            raw[0] = pow(2, -0.5); raw[1] = pow(3, -0.5); raw[2] = pow(4, -0.5);
+            st = umup_add_broadcast_scales(&s, as, bs, 3, k);
+            check_constrained("add [4,1,6] + [3,6]", k, st, &s, raw, 3);
+            raw[0] = 1; raw[1] = 1; raw[2] = pow(24, -0.5); /* the output is a's shape, 24 elements */
+            st = umup_add_broadcast_scales(&s, as, one, 3, k);
+            check_constrained("add [4,1,6] + scalar", k, st, &s, raw, 3);
+        }
+    }
+    {   /* the numbers: add under gmean 2^-1/6, hmean 3/(2 + sqrt 2); none keeps 1, 1 */
+        umup_op_scales s;
+        umup_add_scales(&s, UMUP_CONSTRAINT_GMEAN);
+        UT_NEAR(s.grad[0], pow(2, -1.0 / 6), 1e-6);
+        UT_NEAR(s.grad[0], 0.8909, 1e-4);
+        umup_add_scales(&s, UMUP_CONSTRAINT_HMEAN);
+        UT_NEAR(s.out, 0.8787, 1e-4);
+        umup_add_scales(&s, UMUP_CONSTRAINT_NONE);
+        UT_CHECK(s.grad[0] == 1.0f && s.grad[1] == 1.0f);
+        UT_NEAR(s.out, pow(2, -0.5), 1e-7);
+        UT_CHECK(umup_add_scales(&s, (umup_constraint)99) == UMUP_ERR_INVALID_ARG);
+    }
+}
+
+/* add with broadcasting: forward values, gradients against the sums of dy over the broadcast
+ * dimensions written out, equality with the plain add for equal shapes, and shape errors. */
+static void test_add_broadcast(void) {
+    int as[3] = {4, 1, 6}, bs[3] = {1, 3, 6}, bad[3] = {2, 3, 6}, i, j, k;
+    float a[24], b[18], y[72], dy[72], da[24], db[18], y2[72];
+    double e1 = 0, e2 = 0;
+    umup_op_scales s;
+    randn(a, 24, 11); randn(b, 18, 12); randn(dy, 72, 13);
+    UT_CHECK(umup_add_broadcast_scales(&s, as, bs, 3, UMUP_CONSTRAINT_NONE) == UMUP_OK);
+    UT_CHECK(umup_add_broadcast_forward(y, a, as, b, bs, 3, &s) == UMUP_OK);
+    for (i = 0; i < 4; i++)
+        for (j = 0; j < 3; j++)
+            for (k = 0; k < 6; k++)
+                UT_CHECKF(fabsf(y[(i * 3 + j) * 6 + k] - s.out * (a[i * 6 + k] + b[j * 6 + k])) < 1e-6f, "y[%d,%d,%d]", i, j, k);
+    memset(da, 0, sizeof da); memset(db, 0, sizeof db);
+    UT_CHECK(umup_add_broadcast_backward(da, db, dy, as, bs, 3, &s) == UMUP_OK);
+    for (i = 0; i < 24; i++) { /* d/da_i of <dy, y> = out * sum of dy over the 3 copies; da = grad[0] x that / out */
+        double want = 0;
+        for (j = 0; j < 3; j++) want += dy[((i / 6) * 3 + j) * 6 + i % 6];
+        e1 = fmax(e1, fabs(da[i] - s.grad[0] * want));
+    }
+    for (i = 0; i < 18; i++) {
+        double want = 0;
+        for (j = 0; j < 4; j++) want += dy[(j * 3 + i / 6) * 6 + i % 6];
+        e2 = fmax(e2, fabs(db[i] - s.grad[1] * want));
+    }
+    UT_CHECKF(e1 < 1e-5 && e2 < 1e-5, "broadcast add gradients: %.3g %.3g", e1, e2);
+    /* same shapes: the broadcast op equals the plain one */
+    {
+        int sh[2] = {4, 6};
+        umup_add_scales(&s, UMUP_CONSTRAINT_TO_OUTPUT_SCALE);
+        umup_add_forward(y2, a, a + 0, 24, &s);
+        UT_CHECK(umup_add_broadcast_forward(y, a, sh, a, sh, 2, &s) == UMUP_OK);
+        UT_CHECK(memcmp(y, y2, 24 * sizeof(float)) == 0);
+    }
+    UT_CHECK(umup_add_broadcast_scales(&s, as, bad, 3, UMUP_CONSTRAINT_NONE) == UMUP_ERR_SHAPE);
+    UT_CHECK(umup_add_broadcast_forward(y, a, as, b, bad, 3, &s) == UMUP_ERR_SHAPE);
+    UT_CHECK(umup_add_broadcast_forward(y, a, as, b, bs, 9, &s) == UMUP_ERR_SHAPE);
+    UT_CHECK(umup_add_broadcast_backward(da, db, NULL, as, bs, 3, &s) == UMUP_ERR_NULL);
+    UT_CHECK(umup_add_broadcast_scales(&s, as, bs, 3, UMUP_CONSTRAINT_TO_GRAD_INPUT_SCALE) == UMUP_ERR_INVALID_ARG);
 }
 
 /* ---- 1. reference agreement ---- */
@@ -915,6 +1062,8 @@ int main(void) {
     UT_RUN(test_ref_residual);
     UT_RUN(test_ref_embedding_ce);
     UT_RUN(test_ref_taus);
+    UT_RUN(test_constraints_pinned);
+    UT_RUN(test_add_broadcast);
     UT_RUN(test_finite_differences);
     UT_RUN(test_unit_scale_stats);
     UT_RUN(test_finite_differences_more);

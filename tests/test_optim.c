@@ -55,6 +55,34 @@ static void test_adam_coupled(void) {
     UT_NEAR(st[0], 0.1 * ge, 1e-7);
 }
 
+/* u-muP's independent weight decay under plain Adam and SGD follows [GC] optim.Adam / optim.SGD:
+ * scaled_parameters sets the group's weight_decay to lambda / param_lr (param_lr = peak LR x the
+ * group's LR factor), which torch's Adam and SGD apply as L2: g += (lambda / param_lr) theta. With a
+ * warmup schedule the L2 coefficient stays at the peak value (only the LR is scheduled). */
+static void test_independent_under_adam_sgd(void) {
+    umup_optim_config c = umup_optim_config_default(UMUP_OPT_ADAM);
+    umup_optimizer o;
+    float p[2] = {2.0f, 2.0f}, g[2] = {0.1f, 0.1f}, st[4] = {0, 0, 0, 0};
+    umup_param_group gr[2];
+    double lam = 0.01 / (0.05 * 0.25), ge = 0.1 + lam * 2.0, lr_t = 0.05 * 0.5;
+    c.lr = 0.05; c.weight_decay = 0.01; c.eps = 1e-3;
+    c.schedule.warmup = 2; /* step 0: lr x 1/2 */
+    gr[0] = group(0, 1, 0.25f, UMUP_WD_INDEPENDENT);
+    gr[1] = group(1, 1, 0.0f, UMUP_WD_INDEPENDENT); /* frozen: no update, no decay */
+    UT_CHECK(umup_optim_init(&o, &c) == UMUP_OK);
+    UT_CHECK(umup_optim_step(&o, p, g, st, 2, gr, 2) == UMUP_OK);
+    UT_NEAR(p[0], 2.0 - lr_t * 0.25 * ge / (ge + 1e-3), 2e-7);
+    UT_NEAR(st[0], 0.1 * ge, 1e-7);
+    UT_CHECK(p[1] == 2.0f);
+    /* SGD (no momentum): theta -= lr_t f (g + lambda / (lr f) theta) */
+    c = umup_optim_config_default(UMUP_OPT_SGD);
+    c.lr = 0.05; c.weight_decay = 0.01;
+    p[0] = 2.0f;
+    UT_CHECK(umup_optim_init(&o, &c) == UMUP_OK);
+    UT_CHECK(umup_optim_step(&o, p, g, st, 1, gr, 1) == UMUP_OK);
+    UT_NEAR(p[0], 2.0 - 0.05 * 0.25 * (0.1 + 0.01 / (0.05 * 0.25) * 2.0), 2e-7);
+}
+
 static void test_sgd(void) {
     umup_optim_config c = umup_optim_config_default(UMUP_OPT_SGD);
     umup_optimizer o;
@@ -204,6 +232,7 @@ static void test_optim_errors(void) {
 int main(void) {
     UT_RUN(test_adamw_two_steps);
     UT_RUN(test_adam_coupled);
+    UT_RUN(test_independent_under_adam_sgd);
     UT_RUN(test_sgd);
     UT_RUN(test_lion);
     UT_RUN(test_clipping_and_nonfinite);
