@@ -209,6 +209,8 @@ plots:
 	    gnuplot -e "csv='$(RESULTS)/coord_check.csv'; param='$$p'; out='$(PLOTS)/coord_check_$$p.png'" demos/plots/coord_check.gp \
 	    && echo "$(PLOTS)/coord_check_$$p.png" || exit 1; done; \
 	    else echo "no $(RESULTS)/coord_check.csv (run ./$(B)/coord_check)"; fi
+	@if [ -f $(RESULTS)/levers/coord_check_summary.csv ]; then gnuplot -e "csv='$(RESULTS)/levers/coord_check_summary.csv'; \
+	    out='$(PLOTS)/coord_check_levers.png'" demos/plots/coord_check_levers.gp && echo $(PLOTS)/coord_check_levers.png; fi
 	@if [ -f $(RESULTS)/lr_sweep.csv ]; then gnuplot -e "csv='$(RESULTS)/lr_sweep.csv'; out='$(PLOTS)/lr_sweep.png'" demos/plots/lr_sweep.gp \
 	    && echo $(PLOTS)/lr_sweep.png; else echo "no $(RESULTS)/lr_sweep.csv (run ./$(B)/lr_sweep)"; fi
 	@if [ -f $(RESULTS)/fp8_parity_loss.csv ]; then gnuplot -e "dir='$(RESULTS)'; outdir='$(PLOTS)'" demos/plots/fp8_parity.gp \

@@ -768,8 +768,8 @@ typedef struct {
 UMUPDEF umup_optim_config umup_optim_config_default(umup_optimizer_kind kind);
 
 /* What a run of total_steps updates under parametrization p should start from: the optimizer's
- * defaults with the parametrization's tested peak eta (u-muP 2^-1, muS 2^-2, SP/muP/spectral 2^-9:
- * the README's LR sweeps), its default clipping, a linear warmup over its default fraction of the
+ * defaults with the parametrization's tested peak eta (u-muP and spectral-adam 2^-1, muS 2^-2,
+ * SP/muP/spectral-nanotron 2^-9: the README's LR sweeps), its default clipping, a linear warmup over its default fraction of the
  * run (0.1), then cosine decay to 0.1 eta at total_steps (total_steps < 1: constant LR, no warmup);
  * SGD gets momentum 0.9.
  * The _info variant takes a parametrization object (a custom one too). An unknown p or NULL info
@@ -3434,7 +3434,8 @@ static float umup__attn_scale_inv_d(const umup_param_config *c, int width, int d
 
 /* The built-in parametrizations, indexed by umup_parametrization. default_lr: the tested peak eta
    with AdamW (README, LR sweeps: u-muP 2^-1 as in [P]; muS 2^-2, the best at widths 64 and 256;
-   spectral-adam 2^-2; the others 2^-9). default_clip, the global gradient-norm threshold: 1 where gradient norms are O(1)
+   spectral-adam 2^-1, the best at width 256 and within 0.01 nats of the best at 64; the others
+   2^-9). default_clip, the global gradient-norm threshold: 1 where gradient norms are O(1)
    at every width (SP, muP, the spectral rules: 0.6 to 14 over widths 64 to 1024 in the first steps); none for
    u-muP, whose unit-scaled gradients have RMS ~1, so their norm grows as the square root of the
    parameter count (300 at width 64, 3,500 to 24,000 at width 1024): a fixed threshold would clip
@@ -3452,7 +3453,7 @@ static const umup_param_info umup__param_table[UMUP_PARAM_COUNT] = {
     {"spectral-nanotron", "spectral init with the SGD learning rate fan_out/fan_in under Adam, as huggingface/nanotron does",
      umup_param_rule_spectral_nanotron, 0, UMUP_RESIDUAL_PRE_NORM, umup__attn_scale_inv_d, 1.0 / 512, 1.0, 0.1f},
     {"spectral-adam", "spectral init with the spectral condition's Adam learning rate 1/fan_in",
-     umup_param_rule_spectral_adam, 0, UMUP_RESIDUAL_PRE_NORM, umup__attn_scale_inv_d, 0.25, 1.0, 0.1f},
+     umup_param_rule_spectral_adam, 0, UMUP_RESIDUAL_PRE_NORM, umup__attn_scale_inv_d, 0.5, 1.0, 0.1f},
 };
 
 UMUPDEF const umup_param_info *umup_param_info_of(umup_parametrization p) {

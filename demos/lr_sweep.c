@@ -47,7 +47,7 @@ static void usage(FILE *f) {
             "  --widths LIST        comma-separated widths (default 64,128,256,512)\n"
             "  --params LIST        parametrizations (default sp,mup,umup; also mus, spectral-nanotron, spectral-adam)\n"
             "  --lr-range P:LO:HI   LR grid of P: 2^LO, 2^(LO+1), ..., 2^HI (integers). Defaults:\n"
-            "                       umup -3:2, mus and spectral-adam -5:0, sp/mup/spectral-nanotron -12:-6\n"
+            "                       umup -3:2, spectral-adam -4:1, mus -5:0, sp/mup/spectral-nanotron -12:-6\n"
             "  --seeds LIST         seeds (default 1)\n"
             "  --steps N            training steps per run (default 300)\n"
             "  -j N                 run N trainings at once (default 1); each gets cores/N OpenMP threads\n"
@@ -191,7 +191,7 @@ int main(int argc, char **argv) {
     for (i = 0; i < MAX_P; i++) { lo[i] = -12; hi[i] = -6; }
     lo[UMUP_PARAM_UMUP] = -3; hi[UMUP_PARAM_UMUP] = 2;
     lo[UMUP_PARAM_MUS] = -5; hi[UMUP_PARAM_MUS] = 0;
-    lo[UMUP_PARAM_SPECTRAL_ADAM] = -5; hi[UMUP_PARAM_SPECTRAL_ADAM] = 0;
+    lo[UMUP_PARAM_SPECTRAL_ADAM] = -4; hi[UMUP_PARAM_SPECTRAL_ADAM] = 1;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }

@@ -103,7 +103,7 @@ static const ta_flag train_args_flags[] = {
     {"--batch", NULL, "B", TA_INT, TA_A(batch), 1, 65536, NULL, "sequences per batch", NULL, "training"},
     {"--seq", NULL, "T", TA_INT, TA_A(seq), 2, 65536, NULL, "sequence length", NULL, "training"},
     {"--optimizer", NULL, NULL, TA_OPTIMIZER, TA_A(optimizer), 0, 0, NULL, "adamw | adam | sgd | lion", NULL, "training"},
-    {"--lr", NULL, "X", TA_DOUBLE, TA_O(lr), 1e-12, 1e6, NULL, "peak learning rate eta", "the parametrization's: 2^-1 umup, 2^-2 mus and spectral-adam, 2^-9 sp/mup/spectral-nanotron", "training"},
+    {"--lr", NULL, "X", TA_DOUBLE, TA_O(lr), 1e-12, 1e6, NULL, "peak learning rate eta", "the parametrization's: 2^-1 umup and spectral-adam, 2^-2 mus, 2^-9 sp/mup/spectral-nanotron", "training"},
     {"--warmup", NULL, "N", TA_LONG, TA_O(schedule.warmup), 0, 1e9, NULL, "linear warmup steps", "steps/10", "training"},
     {"--schedule", NULL, NULL, TA_CHOICE, TA_O(schedule.decay), 0, 0, "constant|cosine|linear", "LR decay after warmup", "cosine", "training"},
     {"--min-lr-ratio", NULL, "R", TA_FLOAT, TA_O(schedule.min_ratio), 0, 1, NULL, "decay floor as a fraction of eta", "0.1", "training"},

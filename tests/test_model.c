@@ -609,7 +609,7 @@ static void test_custom_parametrization(void) {
 static void test_param_objects_and_fp8_policy(void) {
     static const umup_residual_form res[UMUP_PARAM_COUNT] = {UMUP_RESIDUAL_TAU, UMUP_RESIDUAL_PRE_NORM,
         UMUP_RESIDUAL_PRE_NORM, UMUP_RESIDUAL_POST_NORM, UMUP_RESIDUAL_PRE_NORM, UMUP_RESIDUAL_PRE_NORM};
-    static const double lr[UMUP_PARAM_COUNT] = {0.5, 1.0 / 512, 1.0 / 512, 0.25, 1.0 / 512, 0.25};
+    static const double lr[UMUP_PARAM_COUNT] = {0.5, 1.0 / 512, 1.0 / 512, 0.25, 1.0 / 512, 0.5};
     int p, s, t;
     for (p = 0; p < (int)UMUP_PARAM_COUNT; p++) {
         const umup_param_info *pi = umup_param_info_of((umup_parametrization)p);
