@@ -22,11 +22,12 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: param_table [options]\n"
-            "  --param P          umup | sp | mup | mus | spectral   (default umup)\n"
+            "  --param P          umup | sp | mup | mus | spectral-nanotron | spectral-adam (default umup)\n"
             "  --widths LIST      comma-separated model widths        (default 64,256,1024)\n"
             "  --depth L          number of layers                    (default 4)\n"
             "  --heads H          attention heads (or --head-size D)  (default 4)\n"
             "  --head-size D      fixed head size; heads = width / D\n"
+            "  --base-head-size D muP: the base model's head size     (default: the head size)\n"
             "  --vocab V          vocabulary size                     (default 256)\n"
             "  --mlp-expansion E  SwiGLU hidden = E x width           (default 4)\n"
             "  --base-width W     muP base width                      (default: the first width)\n"
@@ -95,11 +96,11 @@ static void rule_formulas(const umup_param_config *c, umup_tensor_kind k, int in
         if (hidden) { strcpy(f->q[Q_MULT], "1/sqrt(fan_in)"); strcpy(f->q[Q_ADAM], "1/sqrt(fan_in)"); }
         if (readout) strcpy(f->q[Q_MULT], "1/fan_in");
         break;
-    default: /* spectral muP */
+    default: /* the spectral pair: nanotron's LR (the spectral paper's SGD rate) or the Adam rate */
         strcpy(f->q[Q_SGD], "n/a");
         if (hidden || readout) {
             strcpy(f->q[Q_INIT], "min(1, sqrt(fan_out/fan_in))/sqrt(fan_in)");
-            strcpy(f->q[Q_ADAM], "fan_out/fan_in");
+            strcpy(f->q[Q_ADAM], c->param == UMUP_PARAM_SPECTRAL_ADAM ? "1/fan_in" : "fan_out/fan_in");
         }
         break;
     }
@@ -113,7 +114,8 @@ static void rule_formulas(const umup_param_config *c, umup_tensor_kind k, int in
 
 /* q[0]: the attention logit scale (d_head: the head size), q[1]: the residual branch multiplier. */
 static void model_formulas(const umup_param_config *c, formula_set *f) {
-    strcpy(f->q[0], c->param == UMUP_PARAM_SP ? "1/sqrt(d_head)" : c->param == UMUP_PARAM_MUP ? "sqrt(d_head/m)/d_head" : "1/d_head");
+    strcpy(f->q[0], c->param == UMUP_PARAM_SP || c->param == UMUP_PARAM_MUS ? "1/sqrt(d_head)"
+                    : c->param == UMUP_PARAM_MUP ? "sqrt(d_base)/d_head" : "1/d_head");
     strcpy(f->q[1], c->depth_rule == UMUP_DEPTH_RULE_DEPTH_MUP ? "1/sqrt(L/L0)"
                     : c->depth_rule == UMUP_DEPTH_RULE_COMPLETEP ? "(L/L0)^(-a)" : "1");
 }
@@ -145,6 +147,7 @@ static int print_row(const table_ctx *tc, const char *label, const char *formula
             {"L", c->depth}, {"L0", c->base_depth ? c->base_depth : c->depth},
             {"m", (double)d / c->base_width}, {"a", c->completep_alpha > 0.0f ? c->completep_alpha : 1.0},
             {"d_head", tc->head_size ? tc->head_size : d / tc->heads},
+            {"d_base", c->base_head_size ? c->base_head_size : (tc->head_size ? tc->head_size : d / tc->heads)},
             {"s_emb", 1.0}, {"a_emb", 1.0}, {"a_out", 1.0}, /* muP's knobs at their defaults */
         };
         double f = NAN;
@@ -176,7 +179,7 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "--depth-2x")) { cfg.depth_mode = UMUP_DEPTH_2X_LAYERS; continue; }
         if (strcmp(a, "--param") && strcmp(a, "--widths") && strcmp(a, "--depth") && strcmp(a, "--heads") &&
             strcmp(a, "--head-size") && strcmp(a, "--vocab") && strcmp(a, "--mlp-expansion") && strcmp(a, "--base-width") &&
-            strcmp(a, "--base-depth") && strcmp(a, "--alpha") && strcmp(a, "--depth-rule")) {
+            strcmp(a, "--base-depth") && strcmp(a, "--alpha") && strcmp(a, "--depth-rule") && strcmp(a, "--base-head-size")) {
             fprintf(stderr, "param_table: unknown option %s\n", a);
             usage(stderr);
             return 2;
@@ -200,6 +203,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--vocab")) ok = parse_int(v, 2, 1 << 24, &vocab);
         else if (!strcmp(a, "--mlp-expansion")) ok = parse_int(v, 1, 64, &expansion);
         else if (!strcmp(a, "--base-width")) ok = parse_int(v, 1, 1 << 20, &base_width);
+        else if (!strcmp(a, "--base-head-size")) ok = parse_int(v, 1, 1 << 16, &cfg.base_head_size);
         else if (!strcmp(a, "--base-depth")) ok = parse_int(v, 1, 100000, &cfg.base_depth);
         else if (!strcmp(a, "--alpha")) { cfg.completep_alpha = (float)strtod(v, NULL); ok = cfg.completep_alpha >= 0.5f && cfg.completep_alpha <= 1.0f; }
         else if (!strcmp(a, "--depth-rule")) {
@@ -241,7 +245,8 @@ int main(int argc, char **argv) {
         printf("parametrization %s; d = width, L = %d layers", umup_param_name(cfg.param), depth);
         if (cfg.base_depth) printf(" (base depth L0 = %d)", cfg.base_depth);
         printf(", V = %d (vocabulary), E = %d (SwiGLU expansion)\n", vocab, expansion);
-        if (cfg.param == UMUP_PARAM_MUP) printf("muP width multiplier m = d / %d (the base width)\n", cfg.base_width);
+        if (cfg.param == UMUP_PARAM_MUP)
+            printf("muP width multiplier m = d / %d (the base width); d_base: the base model's head size\n", cfg.base_width);
         if (cfg.param == UMUP_PARAM_SP || cfg.param == UMUP_PARAM_MUP)
             printf("s_emb: the embedding's init std%s (1 here, torch's nn.Embedding)\n",
                    cfg.param == UMUP_PARAM_MUP ? "; a_emb, a_out: the embedding and readout multipliers" : "");

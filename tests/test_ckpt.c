@@ -292,7 +292,7 @@ static void test_info(void) {
     UT_CHECK(umup_trainer_save(t, CK) == UMUP_OK);
     UT_CHECKF(umup_checkpoint_info(CK, &m, err, sizeof err) == UMUP_OK, "%s", err);
     mc = umup_model_get_config(umup_trainer_model(t));
-    UT_CHECK(m.version == 2 && m.has_config && m.has_optimizer_state && m.step == 5);
+    UT_CHECK(m.version == 3 && m.has_config && m.has_optimizer_state && m.step == 5);
     UT_CHECK(m.model.width == 64 && m.model.layers == 2 && m.model.heads == 2 && m.model.head_size == 32);
     UT_CHECK(m.model.fp8 == UMUP_FP8_SIM_UMUP && m.model.fp8_rounding == UMUP_FP8_SR && m.model.seed == 3);
     UT_CHECK(m.model.param.param == UMUP_PARAM_UMUP && m.model.alpha_attn == mc->alpha_attn && m.model.max_seq == 32);

@@ -328,7 +328,7 @@ static char *pt_run(const char *d, const char *args, int *rc) {
 }
 
 static void test_param_table(void) {
-    static const char *params[] = {"umup", "sp", "mup", "mus", "spectral"};
+    static const char *params[] = {"umup", "sp", "mup", "mus", "spectral-nanotron", "spectral-adam"};
     static const char *rules[] = {"default", "none", "depth-mup", "completep"};
     const char *d = demo_dir();
     char args[200], formula[96];
@@ -337,12 +337,13 @@ static void test_param_table(void) {
     int rc, pi, ri, bad = 0;
     if (!d) { UT_SKIP("param_table: runs in make test (needs UMUP_DEMO_DIR, and not the quick sanitizer run)"); return; }
     /* param_table exits 3 if a formula disagrees with umup_param_rule at any width: try them all */
-    for (pi = 0; pi < 5; pi++)
+    for (pi = 0; pi < 6; pi++)
         for (ri = 0; ri < 4; ri++) {
+            const int refused = pi == 0 && ri == 3; /* u-muP's tau rule with CompleteP: refused (exit 2) */
             snprintf(args, sizeof args, "--param %s --depth-rule %s --widths 64,96,384,1024 --depth 6 --base-depth 2 --alpha 0.75",
                      params[pi], rules[ri]);
             out = pt_run(d, args, &rc);
-            UT_CHECKF(rc == 0 && out, "param_table %s: exit %d", args, rc);
+            UT_CHECKF(refused ? rc == 2 : rc == 0 && out != NULL, "param_table %s: exit %d", args, rc);
             if (out && strchr(out, '|')) bad++;
             free(out);
         }
@@ -362,6 +363,20 @@ static void test_param_table(void) {
     UT_CHECK(pt_row(out, "projection.weight", "multiplier", formula, sizeof formula, v) == 2 && !strcmp(formula, "1/fan_in") &&
              v[0] == 0.015625 && fabs(v[1] - 1.0 / 256) < 1e-6);
     UT_CHECK(pt_row(out, "projection.weight", "init std", formula, sizeof formula, v) == 2 && !strcmp(formula, "1") && v[0] == 1);
+    free(out);
+    /* the Adam-correct spectral rule: 1/fan_in; muP's attention scale at a fixed head size: constant */
+    out = pt_run(d, "--param spectral-adam --widths 64,256", &rc);
+    UT_CHECK(rc == 0 && out != NULL);
+    UT_CHECK(out && pt_row(out, "mhsa.linear_o", "Adam LR", formula, sizeof formula, v) == 2 && !strcmp(formula, "1/fan_in") &&
+             v[0] == 1.0 / 64 && v[1] == 1.0 / 256);
+    free(out);
+    out = pt_run(d, "--param mup --widths 64,256 --head-size 16 --base-width 64", &rc);
+    UT_CHECK(rc == 0 && out != NULL);
+    {
+        const char *al = out ? strstr(out, "attention logits") : NULL;
+        UT_CHECK(al && sscanf(al + 16, "%95s %lf %lf", formula, &v[0], &v[1]) == 3 && !strcmp(formula, "sqrt(d_base)/d_head") &&
+                 v[0] == 0.25 && v[1] == 0.25);
+    }
     free(out);
     /* muP, base width 64: m = 4 at width 256 */
     out = pt_run(d, "--param mup --widths 64,256 --base-width 64", &rc);

@@ -208,7 +208,7 @@ static void test_torch_to_umup(void) {
     UT_CHECKF(script("export " DIR_ "/settings.safetensors " DIR_ "/torch.safetensors --seed 5 --batch " DIR_
                      "/in.batch --logits " DIR_ "/torch.batch") == 0, "umup_torch.py export failed");
     UT_CHECK(umup_checkpoint_info(DIR_ "/torch.safetensors", &m, err, sizeof err) == UMUP_OK);
-    UT_CHECK(m.version == 2 && !m.has_optimizer_state && m.model.width == 64 && m.optim.schedule.total == 30);
+    UT_CHECK(m.version == 3 && !m.has_optimizer_state && m.model.width == 64 && m.optim.schedule.total == 30);
     UT_CHECKF(umup_trainer_from_checkpoint(&t, DIR_ "/torch.safetensors", 4, err, sizeof err) == UMUP_OK, "%s", err);
     e = eval_copy(DIR_ "/torch.safetensors", B);
     nz = (size_t)B * T * 256;
