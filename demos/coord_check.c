@@ -161,6 +161,7 @@ int main(int argc, char **argv) {
            ta.oc.clip_norm,
            ta.oc.schedule.decay == UMUP_SCHED_CONSTANT ? "constant" : "decaying", ta.mc.param.base_width,
            o.freeze ? ", frozen: " : "", o.freeze ? o.freeze : "");
+    fflush(stdout); /* the settings line first, before the progress lines on stderr */
 
     if (train_args_dataset(&ta, &ds) != UMUP_OK) DIE("cannot load data %s", ta.data_path ? ta.data_path : "(embedded corpus)");
     mkdir(o.out, 0777);
