@@ -85,7 +85,8 @@ EXAMPLE_SRC := $(wildcard examples/*.c)
 EXAMPLE_BIN := $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
 # (the sanitizer run leaves out train_small: minutes under ASan; test_train covers the trainer there)
 ASAN_EXAMPLE_BIN := $(patsubst examples/%.c,$(B)/asan/examples/%,$(filter-out examples/train_small.c,$(EXAMPLE_SRC)))
-COMPILE_BIN := $(B)/compile_c99 $(B)/compile_cpp $(B)/compile_static $(B)/compile_two_tu $(B)/compile_no_trainer $(B)/compile_noposix
+COMPILE_BIN := $(B)/compile_c99 $(B)/compile_cpp $(B)/compile_static $(B)/compile_two_tu $(B)/compile_no_trainer $(B)/compile_noposix \
+             $(B)/compile_conversion
 
 # ---- CUDA=1: the CUDA backend, its tests and benchmark in $(B)/gpu ------------------------------
 CUDA      ?= 0
@@ -127,8 +128,8 @@ $(B)/asan/test_%: tests/test_%.c $(HEADERS) | $(B)/.dir
 	$(CC) $(CFLAGS_ALL) -O1 -g $(ARCH) $(SAN) -o $@ $< $(LDLIBS_ALL)
 
 # Compile checks: the headers as strict C99, as C++ (with ARCH: the SIMD kernels too), with UMUP_STATIC,
-# from two translation units, the core alone (UMUP_NO_TRAINER), and with UMUP_NO_POSIX (plain-C
-# checkpoint files).
+# from two translation units, the core alone (UMUP_NO_TRAINER), with UMUP_NO_POSIX (plain-C
+# checkpoint files), and under -Wconversion (with OpenMP and ARCH).
 $(B)/compile_c99: tests/compile/c99.c $(HEADERS) | $(B)/.dir
 	$(CC) -std=c99 -pedantic-errors $(WARN) -Werror $(INC) -O1 -o $@ $< $(LIBS)
 $(B)/compile_cpp: tests/compile/cpp.cpp $(HEADERS) | $(B)/.dir
@@ -139,6 +140,8 @@ $(B)/compile_no_trainer: tests/compile/no_trainer.c $(HEADERS) | $(B)/.dir
 	$(CC) -std=c99 -pedantic-errors $(WARN) -Werror $(INC) -O1 -o $@ $< $(LIBS)
 $(B)/compile_noposix: tests/compile/noposix.c $(HEADERS) | $(B)/.dir
 	$(CC) -std=c99 -pedantic-errors $(WARN) -Werror $(INC) -O1 -o $@ $< $(LIBS)
+$(B)/compile_conversion: tests/compile/conversion.c $(HEADERS) | $(B)/.dir
+	$(CC) -std=c99 $(WARN) -Wconversion -Werror $(INC) $(OMPFLAGS) -O1 $(ARCH) -o $@ $< $(OMPFLAGS) $(LIBS)
 $(B)/compile_two_tu: tests/compile/two_tu_a.c tests/compile/two_tu_b.c $(HEADERS) | $(B)/.dir
 	$(CC) -std=c99 $(WARN) -Werror $(INC) -O1 -o $@ tests/compile/two_tu_a.c tests/compile/two_tu_b.c $(LIBS)
 

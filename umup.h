@@ -1649,7 +1649,7 @@ UMUPDEF umup_status umup_linear_forward_ex(float *y, const float *x, const float
     if (st == UMUP_OK && bias) {
         int r, j;
         for (r = 0; r < rows; r++)
-            for (j = 0; j < out; j++) y[(size_t)r * out + j] += bias[j];
+            for (j = 0; j < out; j++) y[(size_t)r * (size_t)out + (size_t)j] += bias[j];
     }
     return st;
 }
@@ -1679,7 +1679,7 @@ UMUPDEF umup_status umup_linear_backward_ex(float *dx, float *dW, float *dbias, 
         int r, j;
         for (j = 0; j < out; j++) {
             double acc = 0.0;
-            for (r = 0; r < rows; r++) acc += dy[(size_t)r * out + j];
+            for (r = 0; r < rows; r++) acc += dy[(size_t)r * (size_t)out + (size_t)j];
             dbias[j] += s->grad_w * (float)acc;
         }
     }
@@ -1897,8 +1897,8 @@ UMUPDEF umup_status umup_softmax_forward(float *y, const float *x, int rows, int
     p = (double *)UMUP_MALLOC((size_t)n * sizeof(double));
     if (!p) return UMUP_ERR_NOMEM;
     for (r = 0; r < rows; r++) {
-        umup__softmax_row(p, x + (size_t)r * n, n, n, mult);
-        for (j = 0; j < n; j++) y[(size_t)r * n + j] = (float)(s->out * p[j]);
+        umup__softmax_row(p, x + (size_t)r * (size_t)n, n, n, mult);
+        for (j = 0; j < n; j++) y[(size_t)r * (size_t)n + (size_t)j] = (float)(s->out * p[j]);
     }
     UMUP_FREE(p);
     return UMUP_OK;
@@ -1914,11 +1914,11 @@ UMUPDEF umup_status umup_softmax_backward(float *dx, const float *dy, const floa
     p = (double *)UMUP_MALLOC((size_t)n * sizeof(double));
     if (!p) return UMUP_ERR_NOMEM;
     for (r = 0; r < rows; r++) {
-        const float *g = dy + (size_t)r * n;
+        const float *g = dy + (size_t)r * (size_t)n;
         double dot = 0.0;
-        umup__softmax_row(p, x + (size_t)r * n, n, n, mult);
+        umup__softmax_row(p, x + (size_t)r * (size_t)n, n, n, mult);
         for (j = 0; j < n; j++) dot += g[j] * p[j];
-        for (j = 0; j < n; j++) dx[(size_t)r * n + j] += (float)(s->grad[0] * mult * p[j] * (g[j] - dot));
+        for (j = 0; j < n; j++) dx[(size_t)r * (size_t)n + (size_t)j] += (float)(s->grad[0] * mult * p[j] * (g[j] - dot));
     }
     UMUP_FREE(p);
     return UMUP_OK;
@@ -1965,12 +1965,12 @@ UMUPDEF umup_status umup_sdpa_forward(float *out, float *att, const float *q, co
 #pragma omp parallel for schedule(static) if (B * H > 1)
 #endif
     for (bh = 0; bh < B * H; bh++) {
-        const float *qh = q + (size_t)bh * S * D, *kh = k + (size_t)bh * S * D, *vh = v + (size_t)bh * S * D;
-        float *ah = att + (size_t)bh * S * S, *oh = out + (size_t)bh * S * D;
+        const float *qh = q + (size_t)bh * (size_t)S * (size_t)D, *kh = k + (size_t)bh * (size_t)S * (size_t)D, *vh = v + (size_t)bh * (size_t)S * (size_t)D;
+        float *ah = att + (size_t)bh * (size_t)S * (size_t)S, *oh = out + (size_t)bh * (size_t)S * (size_t)D;
         int i, j;
         umup__sgemm_portable(0, 1, S, S, D, logit_scale, qh, D, kh, D, 0.0f, ah, S); /* logits */
         for (i = 0; i < S; i++) {
-            float *row = ah + (size_t)i * S;
+            float *row = ah + (size_t)i * (size_t)S;
             int valid = causal ? i + 1 : S;
             float mx = row[0];
             double sum = 0.0;
@@ -1997,27 +1997,27 @@ UMUPDEF umup_status umup_sdpa_backward(float *dq, float *dk, float *dv, const fl
     nt = omp_get_max_threads();
     if (nt < 1) nt = 1;
 #endif
-    ds_all = (float *)UMUP_MALLOC((size_t)nt * S * S * sizeof(float)); /* an S x S scratch per thread */
+    ds_all = (float *)UMUP_MALLOC((size_t)nt * (size_t)S * (size_t)S * sizeof(float)); /* an S x S scratch per thread */
     if (!ds_all) return UMUP_ERR_NOMEM;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(nt) if (B * H > 1 && nt > 1)
 #endif
     for (bh = 0; bh < B * H; bh++) {
-        size_t o = (size_t)bh * S * D;
-        const float *ah = att + (size_t)bh * S * S, *go = dout + o;
+        size_t o = (size_t)bh * (size_t)S * (size_t)D;
+        const float *ah = att + (size_t)bh * (size_t)S * (size_t)S, *go = dout + o;
         int i, j, tid = 0;
         float *ds;
 #ifdef _OPENMP
         tid = omp_get_thread_num(); /* < nt: the team has at most nt threads */
 #endif
-        ds = ds_all + (size_t)tid * S * S;
+        ds = ds_all + (size_t)tid * (size_t)S * (size_t)S;
         /* dv += grad[2] * att^T dout */
         umup__sgemm_portable(1, 0, S, D, S, s->grad[2], ah, S, go, D, 1.0f, dv + o, D);
         /* dP = dout v^T; dS = P (dP - rowsum(P dP)) */
         umup__sgemm_portable(0, 1, S, S, D, 1.0f, go, D, v + o, D, 0.0f, ds, S);
         for (i = 0; i < S; i++) {
-            float *row = ds + (size_t)i * S;
-            const float *p = ah + (size_t)i * S;
+            float *row = ds + (size_t)i * (size_t)S;
+            const float *p = ah + (size_t)i * (size_t)S;
             double dot = 0.0;
             for (j = 0; j < S; j++) dot += (double)p[j] * row[j];
             for (j = 0; j < S; j++) row[j] = (float)(p[j] * (row[j] - dot));
@@ -2240,7 +2240,7 @@ UMUPDEF umup_status umup_sdpa_flash_backward(float *dq, float *dk, float *dv, co
 #endif
     for (bh = 0; bh < B * H; bh++) {
         size_t o = (size_t)bh * (size_t)S * (size_t)D;
-        const float *qh = q + o, *kh = k + o, *vh = v + o, *go = dout + o, *yo = out + o, *lh = lse + (size_t)bh * S;
+        const float *qh = q + o, *kh = k + o, *vh = v + o, *go = dout + o, *yo = out + o, *lh = lse + (size_t)bh * (size_t)S;
         float *dqh = dq + o, *dkh = dk + o, *dvh = dv + o;
         int tid = 0, i0, j0, i, j, br, bc, MR = kd->mr, NR = kd->nr;
         float *w, *qa, *doa, *qb, *dob, *kb, *vt, *kn, *pt, *dst, *pta, *dsa, *dsta, *dka, *dva, *delta;
@@ -2276,7 +2276,7 @@ UMUPDEF umup_status umup_sdpa_flash_backward(float *dq, float *dk, float *dv, co
         umup__sgemm_packB(1, vh, D, 0, D, 0, S, NR, vt);
         for (i = 0; i < S; i++) { /* delta_i = <dout_i, p_i v> = <dout_i, out_i> / s.out */
             double acc = 0.0;
-            for (j = 0; j < D; j++) acc += (double)go[(size_t)i * D + j] * (double)yo[(size_t)i * D + j];
+            for (j = 0; j < D; j++) acc += (double)go[(size_t)i * (size_t)D + (size_t)j] * (double)yo[(size_t)i * (size_t)D + (size_t)j];
             delta[i] = (float)acc * inv_out;
         }
         for (j0 = 0; j0 < S; j0 += f.bc) {
@@ -2285,12 +2285,12 @@ UMUPDEF umup_status umup_sdpa_flash_backward(float *dq, float *dk, float *dv, co
             for (i0 = causal ? j0 / f.br * f.br : 0; i0 < S; i0 += f.br) {
                 br = S - i0 < f.br ? S - i0 : f.br;
                 /* pt = logit_scale q_i k_j^T, dst = dout_i v_j^T  [br, bc] */
-                umup__gemm_packed(kd, br, bc, D, logit_scale, qa + (size_t)i0 * D, (size_t)MR * D, kb + (size_t)j0 * D,
-                                  (size_t)NR * D, 0.0f, pt, f.bc);
-                umup__gemm_packed(kd, br, bc, D, 1.0f, doa + (size_t)i0 * D, (size_t)MR * D, vt + (size_t)j0 * D,
-                                  (size_t)NR * D, 0.0f, dst, f.bc);
+                umup__gemm_packed(kd, br, bc, D, logit_scale, qa + (size_t)i0 * (size_t)D, (size_t)MR * (size_t)D, kb + (size_t)j0 * (size_t)D,
+                                  (size_t)NR * (size_t)D, 0.0f, pt, f.bc);
+                umup__gemm_packed(kd, br, bc, D, 1.0f, doa + (size_t)i0 * (size_t)D, (size_t)MR * (size_t)D, vt + (size_t)j0 * (size_t)D,
+                                  (size_t)NR * (size_t)D, 0.0f, dst, f.bc);
                 for (i = 0; i < br; i++) { /* p = exp(logit - lse), dS = p (dP - delta) */
-                    float *p = pt + (size_t)i * f.bc, *g = dst + (size_t)i * f.bc, l = lh[i0 + i], dl = delta[i0 + i];
+                    float *p = pt + (size_t)i * (size_t)f.bc, *g = dst + (size_t)i * (size_t)f.bc, l = lh[i0 + i], dl = delta[i0 + i];
                     int valid = causal ? (i0 + i - j0 + 1 < bc ? i0 + i - j0 + 1 : bc) : bc;
                     if (valid < 0) valid = 0;
                     for (j = 0; j < valid; j++) {
@@ -2301,19 +2301,19 @@ UMUPDEF umup_status umup_sdpa_flash_backward(float *dq, float *dk, float *dv, co
                 }
                 /* dv_j += p^T dout_i; dk_j += dS^T q_i; dq_i += grad0 ls dS k_j */
                 umup__sgemm_packA(1, pt, f.bc, 0, bc, 0, br, MR, pta);
-                umup__gemm_packed(kd, bc, D, br, 1.0f, pta, (size_t)MR * br, dobp + (size_t)i0 * NR, (size_t)NR * S, 1.0f,
+                umup__gemm_packed(kd, bc, D, br, 1.0f, pta, (size_t)MR * (size_t)br, dobp + (size_t)i0 * (size_t)NR, (size_t)NR * (size_t)S, 1.0f,
                                   dva, D);
                 umup__sgemm_packA(1, dst, f.bc, 0, bc, 0, br, MR, dsta);
-                umup__gemm_packed(kd, bc, D, br, 1.0f, dsta, (size_t)MR * br, qbp + (size_t)i0 * NR, (size_t)NR * S, 1.0f,
+                umup__gemm_packed(kd, bc, D, br, 1.0f, dsta, (size_t)MR * (size_t)br, qbp + (size_t)i0 * (size_t)NR, (size_t)NR * (size_t)S, 1.0f,
                                   dka, D);
                 umup__sgemm_packA(0, dst, f.bc, 0, br, 0, bc, MR, dsa);
-                umup__gemm_packed(kd, br, D, bc, s->grad[0] * logit_scale, dsa, (size_t)MR * bc, knp + (size_t)j0 * NR,
-                                  (size_t)NR * S, 1.0f, dqh + (size_t)i0 * D, D);
+                umup__gemm_packed(kd, br, D, bc, s->grad[0] * logit_scale, dsa, (size_t)MR * (size_t)bc, knp + (size_t)j0 * (size_t)NR,
+                                  (size_t)NR * (size_t)S, 1.0f, dqh + (size_t)i0 * (size_t)D, D);
             }
             {
                 const float gk = s->grad[1] * logit_scale, gv = s->grad[2];
                 size_t n = (size_t)bc * (size_t)D, e;
-                float *yk = dkh + (size_t)j0 * D, *yv = dvh + (size_t)j0 * D;
+                float *yk = dkh + (size_t)j0 * (size_t)D, *yv = dvh + (size_t)j0 * (size_t)D;
                 for (e = 0; e < n; e++) { yk[e] += gk * dka[e]; yv[e] += gv * dva[e]; }
             }
         }
@@ -2351,8 +2351,8 @@ static umup_status umup__norm_forward(float *y, const float *x, int rows, int d,
 #pragma omp parallel for schedule(static) if ((double)rows * d > 32768.0)
 #endif
     for (r = 0; r < rows; r++) {
-        const float *xr = x + (size_t)r * d;
-        float *yr = y + (size_t)r * d;
+        const float *xr = x + (size_t)r * (size_t)d;
+        float *yr = y + (size_t)r * (size_t)d;
         double m, rs;
         umup__row_stats(xr, d, rms, &m, &rs);
         for (j = 0; j < d; j++) yr[j] = (float)((xr[j] - m) * rs);
@@ -2370,7 +2370,7 @@ static umup_status umup__norm_backward(float *dx, const float *dy, const float *
 #pragma omp parallel for schedule(static) if ((double)rows * d > 32768.0)
 #endif
     for (r = 0; r < rows; r++) {
-        const float *xr = x + (size_t)r * d, *gr = dy + (size_t)r * d;
+        const float *xr = x + (size_t)r * (size_t)d, *gr = dy + (size_t)r * (size_t)d;
         double m, rs, mg = 0.0, mgx = 0.0;
         umup__row_stats(xr, d, rms, &m, &rs);
         for (j = 0; j < d; j++) {
@@ -2380,7 +2380,7 @@ static umup_status umup__norm_backward(float *dx, const float *dy, const float *
         mg /= d;
         mgx /= d;
         if (rms) mg = 0.0;
-        for (j = 0; j < d; j++) dx[(size_t)r * d + j] += (float)(rs * (gr[j] - mg - (xr[j] - m) * rs * mgx));
+        for (j = 0; j < d; j++) dx[(size_t)r * (size_t)d + (size_t)j] += (float)(rs * (gr[j] - mg - (xr[j] - m) * rs * mgx));
     }
     return UMUP_OK;
 }
@@ -2518,6 +2518,15 @@ UMUPDEF umup_status umup_add_broadcast_backward(float *da, float *db, const floa
 
 static int umup__tau_ok(double tau) { return tau > 0.0 && tau < 1e300; }
 
+/* The residual junction's two coefficients, the one place the formula is written:
+ * a = tau / sqrt(1 + tau^2) on the residual branch, b = 1 / sqrt(1 + tau^2) on the skip
+ * (a^2 + b^2 = 1, so unit-variance inputs give a unit-variance sum). */
+static void umup__residual_coefs(double tau, double *a, double *b) {
+    double n = sqrt(1.0 + tau * tau);
+    *a = tau / n;
+    *b = 1.0 / n;
+}
+
 UMUPDEF umup_status umup_residual_split_forward(float *r, float *s, const float *x, size_t n) {
     if (n && !x) return UMUP_ERR_NULL;
     if (n && r && r != x) memmove(r, x, n * sizeof *r);
@@ -2531,8 +2540,7 @@ UMUPDEF umup_status umup_residual_split_backward(float *dx, const float *dr, con
     long i;
     if (n && (!dx || !dr || !ds)) return UMUP_ERR_NULL;
     if (!umup__tau_ok(tau)) return UMUP_ERR_INVALID_ARG;
-    a = tau / sqrt(1.0 + tau * tau);
-    b = 1.0 / sqrt(1.0 + tau * tau);
+    umup__residual_coefs(tau, &a, &b);
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (n > 32768)
 #endif
@@ -2546,8 +2554,7 @@ UMUPDEF umup_status umup_residual_add_forward(float *y, const float *r, const fl
     long i;
     if (n && (!y || !r || !s)) return UMUP_ERR_NULL;
     if (!umup__tau_ok(tau)) return UMUP_ERR_INVALID_ARG;
-    a = tau / sqrt(1.0 + tau * tau);
-    b = 1.0 / sqrt(1.0 + tau * tau);
+    umup__residual_coefs(tau, &a, &b);
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (n > 32768)
 #endif
@@ -2682,7 +2689,7 @@ UMUPDEF umup_status umup_embedding_forward(float *y, const int32_t *ids, int n_i
     if (!y || !ids || !W) return UMUP_ERR_NULL;
     if (n_ids <= 0 || V <= 0 || d <= 0) return UMUP_ERR_SHAPE;
     if (umup__ids_check(ids, n_ids, V, 0) != UMUP_OK) return UMUP_ERR_INVALID_ARG;
-    for (i = 0; i < n_ids; i++) memcpy(y + (size_t)i * d, W + (size_t)ids[i] * d, (size_t)d * sizeof *y);
+    for (i = 0; i < n_ids; i++) memcpy(y + (size_t)i * (size_t)d, W + (size_t)ids[i] * (size_t)d, (size_t)d * sizeof *y);
     return UMUP_OK;
 }
 
@@ -2693,8 +2700,8 @@ UMUPDEF umup_status umup_embedding_backward(float *dW, const float *dy, const in
     if (n_ids <= 0 || V <= 0 || d <= 0) return UMUP_ERR_SHAPE;
     if (umup__ids_check(ids, n_ids, V, 0) != UMUP_OK) return UMUP_ERR_INVALID_ARG;
     for (i = 0; i < n_ids; i++) {
-        float *w = dW + (size_t)ids[i] * d;
-        const float *g = dy + (size_t)i * d;
+        float *w = dW + (size_t)ids[i] * (size_t)d;
+        const float *g = dy + (size_t)i * (size_t)d;
         for (j = 0; j < d; j++) w[j] += s->grad_w * g[j];
     }
     return UMUP_OK;
@@ -2736,7 +2743,7 @@ UMUPDEF umup_status umup_cross_entropy_forward(float *loss, const float *z, cons
 #pragma omp parallel for schedule(static) if ((double)rows * V > 65536.0)
 #endif
     for (r = 0; r < rows; r++) {
-        const float *zr = z + (size_t)r * V;
+        const float *zr = z + (size_t)r * (size_t)V;
         double mx = -HUGE_VAL, sum = 0.0, m = s->out;
         int j;
         lr[r] = 0.0;
@@ -2761,20 +2768,20 @@ UMUPDEF umup_status umup_cross_entropy_backward(float *dz, const float *z, const
     nt = omp_get_max_threads();
     if (nt < 1) nt = 1;
 #endif
-    p_all = (double *)UMUP_MALLOC((size_t)nt * V * sizeof(double)); /* a softmax row per thread */
+    p_all = (double *)UMUP_MALLOC((size_t)nt * (size_t)V * sizeof(double)); /* a softmax row per thread */
     if (!p_all) return UMUP_ERR_NOMEM;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && (double)rows * V > 65536.0)
 #endif
     for (r = 0; r < rows; r++) {
-        float *dr = dz + (size_t)r * V;
+        float *dr = dz + (size_t)r * (size_t)V;
         double *p = p_all;
         int j;
 #ifdef _OPENMP
-        p = p_all + (size_t)omp_get_thread_num() * V; /* the team has at most nt threads */
+        p = p_all + (size_t)omp_get_thread_num() * (size_t)V; /* the team has at most nt threads */
 #endif
         if (targets[r] < 0) continue;
-        umup__softmax_row(p, z + (size_t)r * V, V, V, s->out);
+        umup__softmax_row(p, z + (size_t)r * (size_t)V, V, V, s->out);
         p[targets[r]] -= 1.0;
         for (j = 0; j < V; j++) dr[j] += (float)((double)dloss * s->grad[0] * p[j]);
     }
@@ -3923,8 +3930,8 @@ UMUPDEF umup_status umup_next_token_targets(int32_t *targets, const int32_t *ids
     if (!targets || !ids) return UMUP_ERR_NULL;
     if (B < 1 || T < 1) return UMUP_ERR_SHAPE;
     for (b = 0; b < B; b++) {
-        const int32_t *row = ids + (size_t)b * T;
-        int32_t *tg = targets + (size_t)b * T;
+        const int32_t *row = ids + (size_t)b * (size_t)T;
+        int32_t *tg = targets + (size_t)b * (size_t)T;
         for (t = 0; t + 1 < T; t++) tg[t] = row[t + 1];
         tg[T - 1] = -1;
     }
@@ -4372,14 +4379,14 @@ static void umup__lin_cast(umup_model *m, int t, int rows, const float **x, cons
     h->weight_key = m->params + ti->offset;
     h->weight_epoch = m->epoch;
     if (!ti->fp8.cast) return;
-    umup_fp8_quantise_array(m->fp8_x, *x, (size_t)rows * ti->cols, ti->fp8.fwd, ti->fp8.rounding, 1, umup__sr_seed(m, t, 0),
+    umup_fp8_quantise_array(m->fp8_x, *x, (size_t)rows * (size_t)ti->cols, ti->fp8.fwd, ti->fp8.rounding, 1, umup__sr_seed(m, t, 0),
                             (uint64_t)m->row0 * (uint64_t)ti->cols);
     umup_fp8_quantise_array(m->fp8_w, *W, ti->size, ti->fp8.fwd, ti->fp8.rounding, 1, umup__sr_seed(m, t, 1), 0);
     *x = m->fp8_x;
     *W = m->fp8_w;
     h->x_values = h->w_values = umup__gemm_values(ti->fp8.fwd);
     if (dy) {
-        umup_fp8_quantise_array(m->fp8_dy, *dy, (size_t)rows * ti->rows, ti->fp8.bwd, ti->fp8.rounding, 1,
+        umup_fp8_quantise_array(m->fp8_dy, *dy, (size_t)rows * (size_t)ti->rows, ti->fp8.bwd, ti->fp8.rounding, 1,
                                 umup__sr_seed(m, t, 2), (uint64_t)m->row0 * (uint64_t)ti->rows);
         *dy = m->fp8_dy;
         h->dy_values = umup__gemm_values(ti->fp8.bwd);
@@ -4394,7 +4401,7 @@ static umup_status umup__linear_fwd(umup_model *m, int t, const float *x, float 
     umup_linear_hints h;
     umup__lin_scales(m, t, m->total_rows, &s); /* a shard's scales are the whole batch's */
     if (m->record) {
-        umup__lin_stat(m, t, UMUP_STAT_MATMUL_X, x, (size_t)rows * ti->cols);
+        umup__lin_stat(m, t, UMUP_STAT_MATMUL_X, x, (size_t)rows * (size_t)ti->cols);
         umup__lin_stat(m, t, UMUP_STAT_MATMUL_W, W, ti->size);
     }
     umup__lin_cast(m, t, rows, &x, &W, NULL, &h);
@@ -4408,7 +4415,7 @@ static umup_status umup__linear_bwd(umup_model *m, int t, const float *x, const 
     umup_op_scales s;
     umup_linear_hints h;
     umup__lin_scales(m, t, m->total_rows, &s);
-    if (m->record) umup__lin_stat(m, t, UMUP_STAT_MATMUL_DY, dy, (size_t)rows * ti->rows);
+    if (m->record) umup__lin_stat(m, t, UMUP_STAT_MATMUL_DY, dy, (size_t)rows * (size_t)ti->rows);
     umup__lin_cast(m, t, rows, &x, &W, &dy, &h);
     return umup_linear_backward_ex(dx, m->grads + ti->offset, NULL, dy, x, W, rows, ti->cols, ti->rows, &s, &h);
 }
@@ -4431,12 +4438,12 @@ static void umup__heads(const umup_model *m, float *qkv, float *q, float *k, flo
 #endif
     for (b = 0; b < B; b++)
         for (t = 0; t < T; t++) {
-            float *row = qkv + ((size_t)b * T + t) * 3 * d;
+            float *row = qkv + ((size_t)b * (size_t)T + (size_t)t) * 3 * (size_t)d;
             for (h = 0; h < H; h++) {
-                size_t o = (((size_t)b * H + h) * T + t) * D;
+                size_t o = (((size_t)b * (size_t)H + (size_t)h) * (size_t)T + (size_t)t) * (size_t)D;
                 for (j = 0; j < D; j++) {
-                    if (dir == 0) { q[o + j] = row[h * D + j]; k[o + j] = row[d + h * D + j]; v[o + j] = row[2 * d + h * D + j]; }
-                    else { row[h * D + j] += q[o + j]; row[d + h * D + j] += k[o + j]; row[2 * d + h * D + j] += v[o + j]; }
+                    if (dir == 0) { q[o + (size_t)j] = row[h * D + j]; k[o + (size_t)j] = row[d + h * D + j]; v[o + (size_t)j] = row[2 * d + h * D + j]; }
+                    else { row[h * D + j] += q[o + (size_t)j]; row[d + h * D + j] += k[o + (size_t)j]; row[2 * d + h * D + j] += v[o + (size_t)j]; }
                 }
             }
         }
@@ -4451,10 +4458,10 @@ static void umup__merge(const umup_model *m, float *x_heads, float *y, int B, in
     for (b = 0; b < B; b++)
         for (t = 0; t < T; t++)
             for (h = 0; h < H; h++) {
-                size_t o = (((size_t)b * H + h) * T + t) * D, r = ((size_t)b * T + t) * m->d + (size_t)h * D;
+                size_t o = (((size_t)b * (size_t)H + (size_t)h) * (size_t)T + (size_t)t) * (size_t)D, r = ((size_t)b * (size_t)T + (size_t)t) * (size_t)m->d + (size_t)h * (size_t)D;
                 for (j = 0; j < D; j++) {
-                    if (dir == 0) y[r + j] = x_heads[o + j];
-                    else x_heads[o + j] = y[r + j];
+                    if (dir == 0) y[r + (size_t)j] = x_heads[o + (size_t)j];
+                    else x_heads[o + (size_t)j] = y[r + (size_t)j];
                 }
             }
 }
@@ -4465,7 +4472,7 @@ static void umup__rope(const umup_model *m, float *x, int B, int T, int inverse)
     int bh, t, i, D = m->D;
     for (bh = 0; bh < B * m->H; bh++)
         for (t = 0; t < T; t++) {
-            float *r = x + ((size_t)bh * T + t) * D;
+            float *r = x + ((size_t)bh * (size_t)T + (size_t)t) * (size_t)D;
             for (i = 0; i < D / 2; i++) {
                 double th = t * pow(10000.0, -2.0 * i / D), c = cos(th), s = inverse ? -sin(th) : sin(th);
                 double a = r[2 * i], b = r[2 * i + 1];
@@ -4526,26 +4533,26 @@ static void umup__branch_dropout(umup_model *m, float *x, float *tmp, size_t n, 
 /* ---- the residual connection: h_out = res_i(h, f) ------------------------------------------- */
 /* Branch input in(h): norm(h) for the pre-norm forms, h itself for the post-norm form. */
 static void umup__branch_in_fwd(const umup_model *m, float *xin, const float *h, int N) {
-    if (m->pinfo->residual == UMUP_RESIDUAL_POST_NORM) memcpy(xin, h, sizeof(float) * (size_t)N * m->d);
+    if (m->pinfo->residual == UMUP_RESIDUAL_POST_NORM) memcpy(xin, h, sizeof(float) * (size_t)N * (size_t)m->d);
     else umup__norm_fwd(m, xin, h, N);
 }
 /* dh [N, d] += in'(h)^T dxin */
 static void umup__branch_in_bwd(const umup_model *m, float *dh, const float *dxin, const float *h, int N) {
-    if (m->pinfo->residual == UMUP_RESIDUAL_POST_NORM) umup_scale_fwd_backward(dh, dxin, (size_t)N * m->d);
+    if (m->pinfo->residual == UMUP_RESIDUAL_POST_NORM) umup_scale_fwd_backward(dh, dxin, (size_t)N * (size_t)m->d);
     else umup__norm_bwd(m, dh, dxin, h, N);
 }
 
 /* Branch output out(f) [N, d], what joins the stream: norm(f) into fn for the post-norm form, else
  * f; then the branch's dropout in training (in place). Returns it. */
 static float *umup__branch_out_fwd(umup_model *m, float *f, float *fn, int N, int branch) {
-    size_t n = (size_t)N * m->d;
+    size_t n = (size_t)N * (size_t)m->d;
     if (m->pinfo->residual == UMUP_RESIDUAL_POST_NORM) { umup__norm_fwd(m, fn, f, N); f = fn; }
     if (m->training && m->cfg.dropout > 0.0f) umup__branch_dropout(m, f, NULL, n, branch, 0);
     return f;
 }
 /* df [N, d]: the gradient at out(f) in, the gradient at f out (scratch [N, d]); f: the raw branch output. */
 static void umup__branch_out_bwd(umup_model *m, float *df, float *scratch, const float *f, int N, int branch) {
-    size_t n = (size_t)N * m->d;
+    size_t n = (size_t)N * (size_t)m->d;
     if (m->training && m->cfg.dropout > 0.0f) umup__branch_dropout(m, df, scratch, n, branch, 1);
     if (m->pinfo->residual == UMUP_RESIDUAL_POST_NORM) {
         memset(scratch, 0, sizeof(float) * n);
@@ -4583,7 +4590,7 @@ static void umup__residual_bwd_skip(const umup_model *m, int i, float *dx, const
 static umup_status umup__attention_fwd(umup_model *m, int l, int B, int T) {
     umup__layer_acts *A = &m->layer[l];
     int N = B * T;
-    size_t n = (size_t)N * m->d;
+    size_t n = (size_t)N * (size_t)m->d;
     umup_op_scales sa, sg, sd;
     umup__ops_scales(m, T, &sa, &sg, &sd);
     UMUP__TRY(umup__linear_fwd(m, umup__tidx(m, l, UMUP__T_QKV), A->ln1, A->qkv, N)); /* qkv [N, 3d] */
@@ -4603,7 +4610,7 @@ static umup_status umup__attention_fwd(umup_model *m, int l, int B, int T) {
 static umup_status umup__attention_bwd(umup_model *m, int l) {
     umup__layer_acts *A = &m->layer[l];
     int B = m->B, T = m->T, N = B * T;
-    size_t n = (size_t)N * m->d;
+    size_t n = (size_t)N * (size_t)m->d;
     umup_op_scales sa, sg, sd;
     umup__ops_scales(m, T, &sa, &sg, &sd);
     memset(m->da, 0, sizeof(float) * n);
@@ -4626,7 +4633,7 @@ static umup_status umup__attention_bwd(umup_model *m, int l) {
 /* (GELU MLP: mo = linear_2(gelu(linear_1(ln2)))) */
 static umup_status umup__mlp_fwd(umup_model *m, int l, int N) {
     umup__layer_acts *A = &m->layer[l];
-    size_t n = (size_t)N * m->d, nh = (size_t)N * m->hd;
+    size_t n = (size_t)N * (size_t)m->d, nh = (size_t)N * (size_t)m->hd;
     int gelu = m->cfg.mlp == UMUP_MLP_GELU;
     umup_op_scales sa, sg, sd;
     umup__ops_scales(m, 1, &sa, &sg, &sd);
@@ -4650,7 +4657,7 @@ static umup_status umup__mlp_fwd(umup_model *m, int l, int N) {
 static umup_status umup__mlp_bwd(umup_model *m, int l) {
     umup__layer_acts *A = &m->layer[l];
     int N = m->B * m->T;
-    size_t n = (size_t)N * m->d, nh = (size_t)N * m->hd;
+    size_t n = (size_t)N * (size_t)m->d, nh = (size_t)N * (size_t)m->hd;
     umup_op_scales sa, sg, sd;
     umup__ops_scales(m, 1, &sa, &sg, &sd);
     memset(m->dg, 0, sizeof(float) * nh);
@@ -4686,7 +4693,7 @@ UMUPDEF umup_status umup_model_forward_shard(umup_model *m, const int32_t *ids, 
                   shard->total_seqs > 2147483647 / T))
         return UMUP_ERR_SHAPE;
     N = B * T;
-    n = (size_t)N * m->d;
+    n = (size_t)N * (size_t)m->d;
     for (i = 0; i < N; i++) {
         if (ids[i] < 0 || ids[i] >= m->V) return UMUP_ERR_INVALID_ARG;
         if (targets) {
@@ -4729,7 +4736,7 @@ UMUPDEF umup_status umup_model_forward_shard(umup_model *m, const int32_t *ids, 
     umup__norm_fwd(m, m->lnf, h, N);
     umup__stat(m, "final_norm", -1, m->lnf, n);
     UMUP__TRY(umup__linear_fwd(m, m->n_tensors - 1, m->lnf, m->logits, N));
-    umup__stat(m, "projection", -1, m->logits, (size_t)N * m->V);
+    umup__stat(m, "projection", -1, m->logits, (size_t)N * (size_t)m->V);
     if (!targets) return UMUP_OK;
     if (!counted) { *loss = 0.0f; return UMUP_OK; } /* a shard without counted targets */
     umup_cross_entropy_scales(&s, counted, m->V, m->cfg.alpha_loss_softmax, m->pinfo->unit_ops);
@@ -4747,9 +4754,9 @@ UMUPDEF umup_status umup_model_backward(umup_model *m) {
     if (!m) return UMUP_ERR_NULL;
     if (!m->has_targets || m->B < 1) return UMUP_ERR_INVALID_ARG;
     N = m->B * m->T;
-    n = (size_t)N * m->d;
+    n = (size_t)N * (size_t)m->d;
     /* loss -> logits -> final norm: dh [N, d] */
-    memset(m->dlogits, 0, sizeof(float) * (size_t)N * m->V);
+    memset(m->dlogits, 0, sizeof(float) * (size_t)N * (size_t)m->V);
     umup_cross_entropy_scales(&s, (int)m->total_counted, m->V, m->cfg.alpha_loss_softmax, m->pinfo->unit_ops);
     for (l = 0; l < N && m->targets[l] < 0; l++) {}
     if (l < N) UMUP__TRY(umup_cross_entropy_backward(m->dlogits, m->logits, m->targets, N, m->V, 1.0f, &s));
@@ -4855,12 +4862,12 @@ static void umup__gen_put(umup__gen *g, const char *s) {
 static void umup__gen_word(char *w, int cls, int idx) {
     static const char *const cons[16] = {"b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "sh", "th"};
     static const char *const vow[6] = {"a", "e", "i", "o", "u", "ai"};
-    uint32_t h = umup_rng_u32(0xC0FFEEull + (uint64_t)cls, (uint64_t)idx);
+    uint32_t h = umup_rng_u32((uint64_t)0xC0FFEEu + (uint64_t)cls, (uint64_t)idx);
     int syl = 1 + (int)(h % 3u), s;
     w[0] = 0;
     if (cls == 2 && syl > 2) syl = 2;
     for (s = 0; s < syl; s++) {
-        uint32_t r = umup_rng_u32(0xBEEFull + (uint64_t)cls * 7919u + (uint64_t)idx, (uint64_t)s);
+        uint32_t r = umup_rng_u32((uint64_t)0xBEEFu + (uint64_t)cls * 7919u + (uint64_t)idx, (uint64_t)s);
         strcat(w, cons[r % 16u]);
         strcat(w, vow[(r >> 8) % 6u]);
     }
@@ -5028,7 +5035,7 @@ UMUPDEF double umup_dataset_unigram_entropy(const umup_dataset *ds) {
     if (!ds || !ds->data || !ds->n_train) return 0.0;
     for (i = 0; i < ds->n_train; i++) cnt[ds->data[i]] += 1.0;
     for (c = 0; c < 256; c++)
-        if (cnt[c] > 0) h -= cnt[c] / ds->n_train * log(cnt[c] / ds->n_train) / log(2.0);
+        if (cnt[c] > 0) h -= cnt[c] / (double)ds->n_train * log(cnt[c] / (double)ds->n_train) / log(2.0);
     return h;
 }
 
@@ -5245,7 +5252,7 @@ UMUPDEF umup_status umup_model_sample(umup_model *m, const int32_t *prompt, int 
         double mx = -HUGE_VAL, sum = 0.0, u, acc = 0.0, mult = m->cfg.alpha_loss_softmax;
         st = umup_model_forward(m, ctx + (i - T), NULL, 1, T, 0, NULL);
         if (st != UMUP_OK) break;
-        z = m->logits + (size_t)(T - 1) * V;
+        z = m->logits + (size_t)(T - 1) * (size_t)V;
         for (j = 0; j < V; j++) if (z[j] > z[best]) best = j;
         if (temperature == 0.0f) { ctx[i] = best; continue; }
         for (j = 0; j < V; j++) { p[j] = mult * z[j] / temperature; if (p[j] > mx) mx = p[j]; }

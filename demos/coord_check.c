@@ -11,6 +11,7 @@
  *   ./build/coord_check --quick                      widths 64, 128, 256, 3 steps, small batch (< 1 min)
  *   ./build/coord_check --params umup,mus --widths 128,512 --check-steps 8 --lr 1
  *   ./build/coord_check --params umup --widths 256,1024 --freeze mlp.linear_2 --label frozen --append
+ *   ./build/coord_check --params mup --seeds 4       each value the mean over seeds 1..4
  *
  * Every flag of demos/train is accepted (model, optimizer, data); the defaults differ in the
  * schedule (constant LR without warmup at the parametrization's default LR, see train --help), in
@@ -22,7 +23,10 @@
  * min_module,max_ratio_top,logits_min,logits_max; and one summary line per parametrization and step:
  *   coord param=<p> step=<t> max_growth_4x=<r> module=<m> min_ratio_4x=<r> min_module=<m> max_growth_<w>to<4w>=<r>
  *     logits_4x=<lo>..<hi>
- * where max_growth_4x is the largest ratio mean|x|(4w) / mean|x|(w) over the modules and widths w,
+ * With --seeds N every mean |x| and RMS is the mean over N runs (seeds S ... S+N-1 for the
+ * initialisation and the batch, as mup's coordinate check averages over nseeds), which takes the
+ * initialisation noise of one seed out of the ratios; the CSV then holds the means.
+ * max_growth_4x is the largest ratio mean|x|(4w) / mean|x|(w) over the modules and widths w,
  * 4w in the list (1 = flat; > 1 grows with width), min_ratio_4x the smallest, and
  * max_growth_<w>to<4w> (max_ratio_top) the largest for the widest such pair alone. The logits
  * (module "projection") are reported apart, as logits_4x: the muP family's readouts (mup's MuReadout,
@@ -36,6 +40,7 @@
 #define UMUP_IMPLEMENTATION
 #include "umup.h"
 #include "train_args.h"
+#include "progress.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -50,7 +55,7 @@
 /* coord_check's own flags (the shared ones are in train_args.h) */
 typedef struct {
     const char *widths, *params, *out, *freeze, *label;
-    int check_steps, quick, append;
+    int check_steps, quick, append, seeds;
 } cc_opts;
 
 #define CO(f) offsetof(cc_opts, f)
@@ -58,6 +63,7 @@ static const ta_flag cc_flags[] = {
     {"--widths", NULL, "LIST", TA_STRING, CO(widths), 0, 0, NULL, "comma-separated widths", NULL, "coord_check"},
     {"--params", NULL, "LIST", TA_STRING, CO(params), 0, 0, NULL, "parametrizations", NULL, "coord_check"},
     {"--check-steps", NULL, "K", TA_INT, CO(check_steps), 1, 1000, NULL, "steps t = 1..K recorded before each update", NULL, "coord_check"},
+    {"--seeds", NULL, "N", TA_INT, CO(seeds), 1, 1000, NULL, "average every value over N runs with seeds S, S+1, ... (init and batch; mup's nseeds)", "1", "coord_check"},
     {"--freeze", NULL, "NAME", TA_STRING, CO(freeze), 0, 0, NULL, "do not update the tensors whose name contains NAME (e.g. mlp.linear_2)", "none", "coord_check"},
     {"--out", NULL, "DIR", TA_STRING, CO(out), 0, 0, NULL, "output folder", NULL, "coord_check"},
     {"--label", NULL, "NAME", TA_STRING, CO(label), 0, 0, NULL, "name of the run in the summary CSV", "the parametrization", "coord_check"},
@@ -90,7 +96,7 @@ static int parse_list(const char *s, int *out, int max) {
 
 /* one recorded value */
 typedef struct {
-    int p, w, t;
+    int p, w, t, layer;
     char module[48];
     double mean_abs, rms;
 } rec;
@@ -112,7 +118,8 @@ int main(int argc, char **argv) {
     cc_opts o;
     int widths[MAX_W], nw, np, k, i, pi, wi, t, rc;
     umup_parametrization params[MAX_P];
-    char path[1024], spath[1024];
+    char path[1024], spath[1024], what[160];
+    progress prog;
     FILE *csv, *scsv;
     umup_dataset ds;
     rec *recs = NULL;
@@ -129,6 +136,7 @@ int main(int argc, char **argv) {
     o.params = "sp,mup,umup,mus,spectral-nanotron,spectral-adam";
     o.out = "results";
     o.check_steps = 5;
+    o.seeds = 1;
     rc = train_args_parse(&ta, argc, argv, "coord_check", cc_intro, cc_flags, (int)(sizeof cc_flags / sizeof cc_flags[0]), &o);
     if (rc) return rc == 1 ? 0 : 2;
     if (o.quick) {
@@ -156,8 +164,8 @@ int main(int argc, char **argv) {
             ta.mc.param.base_head_size = wmin / ta.mc.heads;
     }
     ta.steps = k;
-    printf("coord_check: widths %s, %d steps, batch %d x %d, fp8=%s clip=%g schedule=%s, muP base width %d%s%s\n", o.widths,
-           k, ta.batch, ta.seq, ta.mc.fp8 == UMUP_FP8_SIM_NONE ? "none" : ta.mc.fp8 == UMUP_FP8_SIM_ALL ? "all" : "umup",
+    printf("coord_check: widths %s, %d steps, batch %d x %d, %d seed%s from %llu, fp8=%s clip=%g schedule=%s, muP base width %d%s%s\n",
+           o.widths, k, ta.batch, ta.seq, o.seeds, o.seeds > 1 ? "s" : "", (unsigned long long)ta.mc.seed, ta.mc.fp8 == UMUP_FP8_SIM_NONE ? "none" : ta.mc.fp8 == UMUP_FP8_SIM_ALL ? "all" : "umup",
            ta.oc.clip_norm,
            ta.oc.schedule.decay == UMUP_SCHED_CONSTANT ? "constant" : "decaying", ta.mc.param.base_width,
            o.freeze ? ", frozen: " : "", o.freeze ? o.freeze : "");
@@ -171,63 +179,86 @@ int main(int argc, char **argv) {
                     spath, sizeof spath);
     if (!csv || !scsv) DIE("cannot write %s and %s", path, spath);
 
+    progress_start(&prog, np * nw);
     for (pi = 0; pi < np; pi++) {
         for (wi = 0; wi < nw; wi++) {
-            train_args a = ta;
-            umup_trainer *tr = NULL;
-            umup_model *m;
-            umup_status st;
-            int B, T;
-            int32_t *ids, *tg;
-            a.mc.param.param = params[pi];
-            a.mc.width = widths[wi];
-            train_args_finish(&a);
-            B = a.batch;
-            T = a.seq;
-            st = umup_trainer_create(&tr, &a.mc, &a.oc, B);
-            if (st != UMUP_OK) DIE("%s width %d: invalid configuration: %s", umup_param_name(params[pi]), widths[wi], train_args_why(&a.mc, st));
-            m = umup_trainer_model(tr);
-            if (o.freeze) { /* lr factor 0 for the matching tensors */
-                int n, j, hit = 0;
-                umup_param_group *g = umup_trainer_param_groups(tr, &n);
-                for (j = 0; j < n; j++)
-                    if (strstr(umup_model_tensor(m, j)->name, o.freeze)) { g[j].lr_factor = 0.0f; hit++; }
-                if (!hit) DIE("--freeze %s: no tensor name contains it", o.freeze);
-            }
-            umup_model_record_stats(m, 1);
-            ids = (int32_t *)malloc(sizeof(int32_t) * (size_t)B * T);
-            tg = (int32_t *)malloc(sizeof(int32_t) * (size_t)B * T);
-            if (!ids || !tg) DIE("out of memory");
-            if (umup_dataset_batch(&ds, 0, a.mc.seed, 0, B, T, ids, tg) != UMUP_OK) DIE("the data is shorter than --seq + 1");
-            for (t = 1; t <= k; t++) {
-                float loss;
-                int n, j;
-                const umup_tensor_stats *s;
-                st = umup_trainer_step(tr, ids, tg, B, T, &loss);
-                s = umup_model_stats(m, &n);
-                if (st != UMUP_OK && st != UMUP_ERR_NONFINITE) DIE("step failed: %s", umup_status_string(st));
-                for (j = 0; j < n; j++) {
-                    if (s[j].kind != UMUP_STAT_OUTPUT) continue;
-                    fprintf(csv, "%s,%d,%d,%s,%d,%.6g,%.6g\n", umup_param_name(params[pi]), widths[wi], t, s[j].name,
-                            s[j].layer, s[j].mean_abs, s[j].rms);
-                    if (nrec == caprec) {
-                        caprec = caprec ? 2 * caprec : 1024;
-                        recs = (rec *)realloc(recs, caprec * sizeof(rec));
-                        if (!recs) DIE("out of memory");
-                    }
-                    recs[nrec].p = pi; recs[nrec].w = widths[wi]; recs[nrec].t = t;
-                    snprintf(recs[nrec].module, sizeof recs[nrec].module, "%s", s[j].name);
-                    recs[nrec].mean_abs = s[j].mean_abs;
-                    recs[nrec].rms = s[j].rms;
-                    nrec++;
+            size_t base = nrec; /* this width's records: seed 0 appends them, later seeds add to them */
+            int sd;
+            double lr = 0;
+            for (sd = 0; sd < o.seeds; sd++) {
+                train_args a = ta;
+                umup_trainer *tr = NULL;
+                umup_model *m;
+                umup_status st;
+                int B, T;
+                size_t at = base;
+                int32_t *ids, *tg;
+                a.mc.param.param = params[pi];
+                a.mc.width = widths[wi];
+                a.mc.seed = ta.mc.seed + (uint64_t)sd;
+                train_args_finish(&a);
+                lr = a.oc.lr;
+                B = a.batch;
+                T = a.seq;
+                st = umup_trainer_create(&tr, &a.mc, &a.oc, B);
+                if (st != UMUP_OK) DIE("%s width %d: invalid configuration: %s", umup_param_name(params[pi]), widths[wi], train_args_why(&a.mc, st));
+                m = umup_trainer_model(tr);
+                if (o.freeze) { /* lr factor 0 for the matching tensors */
+                    int n, j, hit = 0;
+                    umup_param_group *g = umup_trainer_param_groups(tr, &n);
+                    for (j = 0; j < n; j++)
+                        if (strstr(umup_model_tensor(m, j)->name, o.freeze)) { g[j].lr_factor = 0.0f; hit++; }
+                    if (!hit) DIE("--freeze %s: no tensor name contains it", o.freeze);
                 }
-                if (st == UMUP_ERR_NONFINITE) { printf("%s width %d: not finite at step %d\n", umup_param_name(params[pi]), widths[wi], t); break; }
+                umup_model_record_stats(m, 1);
+                ids = (int32_t *)malloc(sizeof(int32_t) * (size_t)B * (size_t)T);
+                tg = (int32_t *)malloc(sizeof(int32_t) * (size_t)B * (size_t)T);
+                if (!ids || !tg) DIE("out of memory");
+                if (umup_dataset_batch(&ds, 0, a.mc.seed, 0, B, T, ids, tg) != UMUP_OK) DIE("the data is shorter than --seq + 1");
+                for (t = 1; t <= k; t++) {
+                    float loss;
+                    int n, j;
+                    const umup_tensor_stats *s;
+                    st = umup_trainer_step(tr, ids, tg, B, T, &loss);
+                    s = umup_model_stats(m, &n);
+                    if (st != UMUP_OK && st != UMUP_ERR_NONFINITE) DIE("step failed: %s", umup_status_string(st));
+                    for (j = 0; j < n; j++) {
+                        rec *r;
+                        if (s[j].kind != UMUP_STAT_OUTPUT) continue;
+                        if (sd == 0) {
+                            if (nrec == caprec) {
+                                caprec = caprec ? 2 * caprec : 1024;
+                                recs = (rec *)realloc(recs, caprec * sizeof(rec));
+                                if (!recs) DIE("out of memory");
+                            }
+                            r = &recs[nrec++];
+                            memset(r, 0, sizeof *r);
+                            r->p = pi; r->w = widths[wi]; r->t = t; r->layer = s[j].layer;
+                            snprintf(r->module, sizeof r->module, "%s", s[j].name);
+                        } else { /* the same modules come in the same order for every seed */
+                            if (at == nrec) DIE("seed %d recorded more values than seed 0", sd);
+                            r = &recs[at++];
+                            if (r->t != t || r->layer != s[j].layer || strcmp(r->module, s[j].name)) DIE("seed %d recorded other modules", sd);
+                        }
+                        r->mean_abs += s[j].mean_abs / o.seeds;
+                        r->rms += s[j].rms / o.seeds;
+                    }
+                    if (st == UMUP_ERR_NONFINITE) {
+                        printf("%s width %d seed %llu: not finite at step %d\n", umup_param_name(params[pi]), widths[wi],
+                               (unsigned long long)a.mc.seed, t);
+                        break;
+                    }
+                }
+                free(ids);
+                free(tg);
+                umup_trainer_destroy(tr);
             }
+            for (; base < nrec; base++) /* the means over the seeds */
+                fprintf(csv, "%s,%d,%d,%s,%d,%.6g,%.6g\n", umup_param_name(params[pi]), widths[wi], recs[base].t, recs[base].module,
+                        recs[base].layer, recs[base].mean_abs, recs[base].rms);
             fflush(csv);
-            fprintf(stderr, "coord_check: %s width %d done (lr %g)\n", umup_param_name(params[pi]), widths[wi], a.oc.lr);
-            free(ids);
-            free(tg);
-            umup_trainer_destroy(tr);
+            snprintf(what, sizeof what, "%s width %d done (lr %g)", umup_param_name(params[pi]), widths[wi], lr);
+            progress_step(&prog, stderr, "coord_check", what);
         }
         /* summary: the largest and smallest ratio between widths 4x apart, per step (the logits apart) */
         for (t = 1; t <= k; t++) {

@@ -158,6 +158,43 @@ static void test_coord_check_quick(void) {
     UT_CHECK(run(cmd) != 0);
 }
 
+/* the mean |x| column of a coord_check.csv, in file order */
+typedef struct { double v[256]; int n; } cv_ctx;
+static void cv_row(char **f, int nf, void *v) {
+    cv_ctx *c = (cv_ctx *)v;
+    if (nf == 7 && c->n < 256) c->v[c->n++] = strtod(f[5], NULL);
+}
+
+/* --seeds N: every value the mean of the N single-seed runs; the progress lines give done/total and an ETA */
+static void test_coord_check_seeds(void) {
+    const char *d = demo_dir();
+    static cv_ctx a, b, ab;
+    char cmd[480], path[1024];
+    const char *base = "--quick --params umup --widths 64 --check-steps 2";
+    int bad, i, close = 1;
+    if (!d) { UT_SKIP("coord_check --seeds: runs in make test (needs UMUP_DEMO_DIR, and not the quick sanitizer run)"); return; }
+    snprintf(cmd, sizeof cmd, "%s/coord_check %s --seed 5 --out %s/demo_out/s5 > /dev/null 2>&1", d, base, d);
+    UT_CHECKF(run(cmd) == 0, "%s", cmd);
+    snprintf(cmd, sizeof cmd, "%s/coord_check %s --seed 6 --out %s/demo_out/s6 > /dev/null 2>&1", d, base, d);
+    UT_CHECKF(run(cmd) == 0, "%s", cmd);
+    snprintf(cmd, sizeof cmd, "%s/coord_check %s --seed 5 --seeds 2 --out %s/demo_out/s56 > %s/demo_out_seeds.txt 2>&1", d, base, d, d);
+    UT_CHECKF(run(cmd) == 0, "%s", cmd);
+    memset(&a, 0, sizeof a); memset(&b, 0, sizeof b); memset(&ab, 0, sizeof ab);
+    snprintf(path, sizeof path, "%s/demo_out/s5/coord_check.csv", d);
+    read_csv(path, "param,width,step,module,layer,mean_abs,rms", cv_row, &a, &bad);
+    snprintf(path, sizeof path, "%s/demo_out/s6/coord_check.csv", d);
+    read_csv(path, "param,width,step,module,layer,mean_abs,rms", cv_row, &b, &bad);
+    snprintf(path, sizeof path, "%s/demo_out/s56/coord_check.csv", d);
+    read_csv(path, "param,width,step,module,layer,mean_abs,rms", cv_row, &ab, &bad);
+    UT_CHECKF(a.n == 2 * 21 && b.n == a.n && ab.n == a.n, "rows %d %d %d", a.n, b.n, ab.n);
+    for (i = 0; i < a.n && i < b.n && i < ab.n; i++) /* the CSV keeps 6 digits */
+        close &= fabs(ab.v[i] - 0.5 * (a.v[i] + b.v[i])) <= 2e-5 * fabs(ab.v[i]) && a.v[i] != b.v[i];
+    UT_CHECKF(close, "the 2-seed values are the means of the two runs (and the runs differ)");
+    snprintf(cmd, sizeof cmd, "grep -q '2 seeds from 5' %s/demo_out_seeds.txt && grep -q '\\[1/1, .* elapsed, done\\] umup width 64 done' "
+             "%s/demo_out_seeds.txt", d, d);
+    UT_CHECKF(run(cmd) == 0, "%s", cmd);
+}
+
 typedef struct { long bad_fields, umup_div, umup_rows, sp_rows; } ls_ctx;
 static void ls_row(char **f, int nf, void *v) {
     ls_ctx *c = (ls_ctx *)v;
@@ -402,6 +439,7 @@ int main(void) {
     UT_RUN(test_param_formula);
     UT_RUN(test_param_table);
     UT_RUN(test_coord_check_quick);
+    UT_RUN(test_coord_check_seeds);
     UT_RUN(test_lr_sweep_quick);
     UT_RUN(test_fp8_parity_quick);
     return ut_finish("test_demos");
