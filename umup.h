@@ -1032,6 +1032,16 @@ UMUPDEF const float *umup_model_logits(const umup_model *m);
 UMUPDEF umup_status umup_model_backward(umup_model *m);
 UMUPDEF void umup_model_zero_grad(umup_model *m);
 
+/* Gradient hook: during umup_model_backward, fn(ctx, tensor) is called as soon as tensor `tensor`'s
+ * gradient (umup_model_grads + its offset, size floats) is complete for this pass: nothing later in
+ * the pass adds to it. The order is the backward pass's: the readout, then each layer from the last
+ * (its MLP's tensors, then its attention's), then the embedding; every tensor once per pass. fn runs
+ * on the calling thread, outside any OpenMP parallel region, and may read the gradients (e.g. start
+ * sending them: the overlapped data-parallel exchange of umup_mpi.h) but must not write them. fn NULL
+ * removes the hook. */
+typedef void (*umup_grad_hook)(void *ctx, int tensor);
+UMUPDEF void umup_model_set_grad_hook(umup_model *m, umup_grad_hook fn, void *ctx);
+
 /* Fills groups[0 .. num_tensors) for umup_optim_step from the tensor rules (the Adam-family or the
  * SGD LR and weight-decay factors according to kind). Errors: UMUP_ERR_NULL; UMUP_ERR_INVALID_ARG (SGD under a
  * parametrization without an SGD rule). */
@@ -1177,7 +1187,11 @@ UMUPDEF umup_status umup_trainer_set_shards(umup_trainer *t, int shards);
  * process, and sum the processes' loss shares (double) in rank order likewise; every process then
  * applies the same update. A single process with umup_trainer_set_shards(t, size) adds the same
  * shard gradients in the same order, so N processes reproduce it bit for bit (tested). umup_mpi.h
- * provides such an allreduce over MPI. dp NULL switches data parallelism off. Errors: UMUP_ERR_NULL,
+ * provides such an allreduce over MPI. A process whose own shard fails (a non-finite loss, an id out
+ * of range in its rows) still calls allreduce, with *loss = NaN and zero gradients, so that no
+ * process waits for it: the summed loss is then NaN everywhere and the step fails on every process
+ * without an update (its own error on the failing one, UMUP_ERR_NONFINITE on the others; an error
+ * that allreduce returns is returned too). dp NULL switches data parallelism off. Errors: UMUP_ERR_NULL,
  * UMUP_ERR_INVALID_ARG (rank outside [0, size), size < 1, no allreduce, shards != 1), UMUP_ERR_NOMEM;
  * a training batch whose B is not a multiple of size gets UMUP_ERR_SHAPE from umup_trainer_step. */
 typedef struct {
@@ -3878,6 +3892,8 @@ struct umup_model {
     float *fp8_x, *fp8_w, *fp8_dy;  /* FP8 simulation scratch: [N, max in], [largest weight], [N, max out] */
     int record, n_stats, max_stats; /* tensor statistics (umup_model_record_stats) */
     umup_tensor_stats *stats;       /* [max_stats] */
+    umup_grad_hook grad_hook;       /* umup_model_set_grad_hook: told when a tensor's gradient is complete */
+    void *grad_hook_ctx;
 };
 
 UMUPDEF umup_model_config umup_model_config_default(void) {
@@ -4249,6 +4265,11 @@ UMUPDEF void umup_model_memory(const umup_model *m, size_t *param_bytes, size_t 
 UMUPDEF void umup_model_set_training(umup_model *m, int training) {
     if (m) m->training = training != 0;
 }
+UMUPDEF void umup_model_set_grad_hook(umup_model *m, umup_grad_hook fn, void *ctx) {
+    if (!m) return;
+    m->grad_hook = fn;
+    m->grad_hook_ctx = ctx;
+}
 
 /* ---- tensor statistics ----------------------------------------------------------------- >>stats */
 
@@ -4417,7 +4438,9 @@ static umup_status umup__linear_bwd(umup_model *m, int t, const float *x, const 
     umup__lin_scales(m, t, m->total_rows, &s);
     if (m->record) umup__lin_stat(m, t, UMUP_STAT_MATMUL_DY, dy, (size_t)rows * (size_t)ti->rows);
     umup__lin_cast(m, t, rows, &x, &W, &dy, &h);
-    return umup_linear_backward_ex(dx, m->grads + ti->offset, NULL, dy, x, W, rows, ti->cols, ti->rows, &s, &h);
+    UMUP__TRY(umup_linear_backward_ex(dx, m->grads + ti->offset, NULL, dy, x, W, rows, ti->cols, ti->rows, &s, &h));
+    if (m->grad_hook) m->grad_hook(m->grad_hook_ctx, t); /* each weight is used once: its gradient is complete */
+    return UMUP_OK;
 }
 
 static void umup__norm_fwd(const umup_model *m, float *y, const float *x, int rows) {
@@ -4789,7 +4812,9 @@ UMUPDEF umup_status umup_model_backward(umup_model *m) {
     umup__scales_ones(&s);
     if (m->pinfo->unit_ops) umup_embedding_scales(&s, m->V, m->total_rows);
     else s.grad_w = m->tensors[0].rule.multiplier;
-    return umup_embedding_backward(m->grads, m->dh, m->ids, N, m->V, m->d, &s);
+    UMUP__TRY(umup_embedding_backward(m->grads, m->dh, m->ids, N, m->V, m->d, &s));
+    if (m->grad_hook) m->grad_hook(m->grad_hook_ctx, 0);
+    return UMUP_OK;
 }
 
 UMUPDEF umup_status umup_model_param_groups(const umup_model *m, umup_optimizer_kind kind, umup_param_group *groups) {
@@ -5187,7 +5212,14 @@ UMUPDEF umup_status umup_trainer_step(umup_trainer *t, const int32_t *ids, const
         if (B < 1 || T < 1 || B % S) { umup_model_set_training(t->model, 0); return UMUP_ERR_SHAPE; }
         for (i = 0; i < nt; i++) counted += targets[i] >= 0;
         st = counted ? umup__trainer_shards(t, ids, targets, S, first, last, B / S, T, counted, &ls) : UMUP_ERR_INVALID_ARG;
-        if (st == UMUP_OK && t->dp_on) st = t->dp.allreduce(t->dp.ctx, t->gacc, umup_model_num_params(t->model), &ls);
+        if (t->dp_on && counted) { /* every process takes part, also one whose own shard failed: none waits forever */
+            umup_status sr;
+            size_t n = umup_model_num_params(t->model);
+            if (st != UMUP_OK) { ls = NAN; memset(t->gacc, 0, n * sizeof(float)); }
+            sr = t->dp.allreduce(t->dp.ctx, t->gacc, n, &ls);
+            if (st == UMUP_OK) st = sr;
+            if (st == UMUP_OK && !(ls < 3.4e38)) st = UMUP_ERR_NONFINITE; /* some process's share failed */
+        }
         l = (float)ls;
         grads = t->gacc;
     }

@@ -126,7 +126,9 @@ typedef enum {
     UMUP_ERR_FORMAT,        /* a file is corrupt, truncated or not in the expected format */
     UMUP_ERR_MISMATCH,      /* a file is valid but does not match the model/config it is loaded into */
     UMUP_ERR_UNSUPPORTED,   /* the request is valid but not supported by this build (or device) */
-    UMUP_ERR_DEVICE         /* a device (GPU) runtime or library call failed; the backend keeps the message */
+    UMUP_ERR_DEVICE,        /* a device (GPU) runtime or library call failed; the backend keeps the message */
+    UMUP_ERR_COMM           /* an exchange between processes failed or timed out (data parallelism, umup_mpi.h,
+                               which keeps the message) */
 } umup_status;
 
 /* A short English description of a status code (never NULL; static storage). */
@@ -493,6 +495,7 @@ UMUPDEF const char *umup_status_string(umup_status s) {
     case UMUP_ERR_MISMATCH: return "file does not match the configuration it is loaded into";
     case UMUP_ERR_UNSUPPORTED: return "not supported by this build";
     case UMUP_ERR_DEVICE: return "a device (GPU) call failed";
+    case UMUP_ERR_COMM: return "an exchange with another process failed or timed out";
     }
     return "unknown status code";
 }

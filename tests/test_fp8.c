@@ -483,7 +483,7 @@ static void test_errors(void) {
     UT_CHECK(umup_fp8_parse(NULL, &pf) == UMUP_ERR_NULL);
     {
         int s, distinct = 1;
-        for (s = 1; s <= (int)UMUP_ERR_DEVICE; s++)
+        for (s = 1; s <= (int)UMUP_ERR_COMM; s++)
             if (strcmp(umup_status_string((umup_status)s), umup_status_string((umup_status)(s - 1))) == 0) distinct = 0;
         UT_CHECK(distinct);
         UT_CHECK(strcmp(umup_status_string((umup_status)1000), "unknown status code") == 0);
