@@ -23,6 +23,12 @@
 #          `make test CUDA=1` / `make bench CUDA=1` run them after the CPU ones (SKIP lines without a
 #          GPU), `make test-cuda CUDA=1` runs only them. CUDA_ARCH= the nvcc -gencode flags.
 #          The CPU programs are the same with or without CUDA=1.
+#          MPI=1: data parallelism over MPI (umup_mpi.h): everything is compiled with MPICC (default
+#          mpicc; Debian: apt-get install openmpi-bin libopenmpi-dev) and -DUMUP_USE_MPI into build/mpi,
+#          so BUILD/train runs under `mpirun -np N`; `make test MPI=1` adds the MPI tests (mpirun with 1, 2
+#          and 3 processes), `make test-mpi MPI=1` runs only them, `make bench-mpi MPI=1` the scaling
+#          benchmark. MPIRUN= how to start processes (default: mpirun --oversubscribe, plus
+#          --allow-run-as-root for root).
 # The library itself needs nothing but libc and libm: see the top of umup.h.
 
 CC      ?= cc
@@ -33,6 +39,10 @@ ARCH    ?= -march=native
 PREFIX  ?= /usr/local
 # The version, read from the one place it is written (umup_fp8.h's UMUP_VERSION_STRING).
 VERSION := $(shell sed -n 's/^.define UMUP_VERSION_STRING "\([^"]*\)".*/\1/p' umup_fp8.h)
+MPI     ?= 0
+ifeq ($(MPI),1)
+BUILD   ?= build/mpi$(if $(filter 1,$(BLAS)),-blas)
+endif
 ifeq ($(BLAS),1)
 BUILD   ?= build/blas
 else
@@ -68,10 +78,18 @@ BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas
 endif
 endif
 
-CFLAGS_ALL = $(CSTD) $(WARN) $(INC) $(OMPFLAGS) $(BLAS_CFLAGS)
+# ---- MPI=1: the MPI compiler wrapper for every program; the MPI tests and benchmark -----------------
+ifeq ($(MPI),1)
+MPICC       ?= mpicc
+MPICXX      ?= mpicxx
+override CC := $(MPICC)
+MPI_CFLAGS  := -DUMUP_USE_MPI
+endif
+
+CFLAGS_ALL = $(CSTD) $(WARN) $(INC) $(OMPFLAGS) $(BLAS_CFLAGS) $(MPI_CFLAGS)
 LDLIBS_ALL = $(OMPFLAGS) $(BLAS_LIBS) $(LIBS)
 
-HEADERS := umup.h umup_fp8.h umup_cblas.h tests/umup_test.h $(wildcard tests/*.h) $(wildcard bench/*.h)
+HEADERS := umup.h umup_fp8.h umup_cblas.h tests/umup_test.h $(wildcard tests/*.h) $(wildcard bench/*.h) $(if $(MPI_CFLAGS),umup_mpi.h)
 
 B := $(BUILD)
 TEST_SRC  := $(wildcard tests/test_*.c)
@@ -111,11 +129,17 @@ CUDA_BIN  := $(G)/test_cuda $(G)/test_cuda_host $(G)/bench_cuda
 CUDA_RUN  := $(G)
 endif
 
+# tests/mpi/test_mpi.sh (copied to BUILD/test_mpi, which tests/run.sh runs) drives mpi_unit and train under
+# mpirun; umup_mpi.h also compiles as strict C99 and as C++.
+ifeq ($(MPI),1)
+MPI_BIN := $(B)/mpi_unit $(B)/bench_mpi $(B)/compile_mpi_c99 $(B)/compile_mpi_cpp $(B)/test_mpi
+endif
+
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all test test-cuda asan test-full test-package bench demo demos plots clean install uninstall compile-checks
+.PHONY: all test test-cuda test-mpi asan test-full test-package bench bench-mpi demo demos plots clean install uninstall compile-checks
 
-all: $(TEST_BIN) $(DEMO_BIN) $(BENCH_BIN) $(COMPILE_BIN) $(EXAMPLE_BIN) $(CUDA_BIN)
+all: $(TEST_BIN) $(DEMO_BIN) $(BENCH_BIN) $(COMPILE_BIN) $(EXAMPLE_BIN) $(CUDA_BIN) $(MPI_BIN)
 
 $(B)/.dir:
 	@mkdir -p $(B)/asan && touch $@
@@ -158,13 +182,13 @@ $(B)/asan/examples/%: examples/%.c $(HEADERS) | $(B)/.dir
 
 # tests/test_demos runs the demos' --quick modes: they are built first and found through UMUP_DEMO_DIR;
 # tests/test_examples runs the examples, found through UMUP_EXAMPLE_DIR.
-test: $(COMPILE_BIN) $(TEST_BIN) $(DEMO_BIN) $(EXAMPLE_BIN) $(CUDA_BIN)
+test: $(COMPILE_BIN) $(TEST_BIN) $(DEMO_BIN) $(EXAMPLE_BIN) $(CUDA_BIN) $(MPI_BIN)
 	@UMUP_DEMO_DIR=$(B) UMUP_EXAMPLE_DIR=$(B)/examples sh tests/run.sh $(B) $(CUDA_RUN)
 
 asan: $(ASAN_BIN) $(ASAN_EXAMPLE_BIN)
 	@UMUP_TEST_QUICK=1 UMUP_EXAMPLE_DIR=$(B)/asan/examples ASAN_OPTIONS=detect_leaks=1 sh tests/run.sh $(B)/asan
 
-test-full: $(COMPILE_BIN) $(TEST_BIN) $(DEMO_BIN) $(EXAMPLE_BIN) $(CUDA_BIN)
+test-full: $(COMPILE_BIN) $(TEST_BIN) $(DEMO_BIN) $(EXAMPLE_BIN) $(CUDA_BIN) $(MPI_BIN)
 	@UMUP_TEST_FULL=1 UMUP_DEMO_DIR=$(B) UMUP_EXAMPLE_DIR=$(B)/examples sh tests/run.sh $(B) $(CUDA_RUN)
 
 # ---- CUDA=1 rules ---------------------------------------------------------------------------
@@ -188,6 +212,29 @@ $(G)/test_cuda: tests/cuda/test_cuda.c tests/cuda/cast_inputs.h $(G)/umup_cuda.o
 
 $(G)/bench_cuda: bench/cuda/bench_cuda.c $(G)/umup_cuda.o umup_cuda.h $(HEADERS) | $(G)/.dir
 	$(CC) $(CFLAGS_ALL) $(CUDA_INC) $(FAST) -o $@ $< $(G)/umup_cuda.o $(LDLIBS_ALL) $(CUDA_LIBS)
+
+# ---- MPI=1 rules ------------------------------------------------------------------------------
+test-mpi: $(MPI_BIN) $(B)/train
+	@[ "$(MPI)" = 1 ] || { echo "make test-mpi needs MPI=1"; exit 1; }
+	@$(B)/test_mpi
+
+bench-mpi: $(B)/bench_mpi $(B)/train
+	@[ "$(MPI)" = 1 ] || { echo "make bench-mpi needs MPI=1"; exit 1; }
+	@sh bench/mpi/scaling.sh $(B)
+
+$(B)/mpi_unit: tests/mpi/test_mpi.c $(HEADERS) | $(B)/.dir
+	$(CC) $(CFLAGS_ALL) $(OPT) -o $@ $< $(LDLIBS_ALL)
+
+$(B)/bench_mpi: bench/mpi/bench_mpi.c $(HEADERS) | $(B)/.dir
+	$(CC) $(CFLAGS_ALL) $(FAST) -o $@ $< $(LDLIBS_ALL)
+
+$(B)/test_mpi: tests/mpi/test_mpi.sh | $(B)/.dir
+	cp $< $@ && chmod +x $@
+
+$(B)/compile_mpi_c99: tests/compile/mpi.c $(HEADERS) | $(B)/.dir
+	$(CC) -std=c99 -pedantic-errors $(WARN) -Werror $(INC) -O1 -o $@ $< $(LIBS)
+$(B)/compile_mpi_cpp: tests/compile/mpi_cpp.cpp $(HEADERS) | $(B)/.dir
+	$(MPICXX) -std=c++11 $(WARN) -Werror $(INC) -O1 -o $@ $< $(LIBS)
 
 # ---- demos and benchmarks ------------------------------------------------
 $(B)/%: demos/%.c $(HEADERS) | $(B)/.dir

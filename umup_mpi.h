@@ -77,6 +77,12 @@
 #ifndef UMUP_MPI_H
 #define UMUP_MPI_H
 
+#if defined(__cplusplus) && !defined(OMPI_SKIP_MPICXX)
+#define OMPI_SKIP_MPICXX 1  /* the C API only: no deprecated C++ bindings (Open MPI, MPICH) from C++ files */
+#endif
+#if defined(__cplusplus) && !defined(MPICH_SKIP_MPICXX)
+#define MPICH_SKIP_MPICXX 1
+#endif
 #include <mpi.h>
 
 #ifdef __cplusplus

@@ -6,6 +6,9 @@
  *   ./build/train --steps 2000 --save run.safetensors --save-every 500 --keep 2
  *   ./build/train --steps 4000 --resume run.safetensors        (continues to 4000 steps)
  *   ./build/train --init-from run.safetensors --eval-only      (evaluates a checkpoint)
+ *   ./build/train --grad-shards 4                 the batch in 4 shards, their gradients added in order
+ *   mpirun -np 4 ./build/mpi/train                (make MPI=1) 4 processes, each one shard of every batch:
+ *                                                 bit for bit the run of --grad-shards 4 on one process
  *
  * The last line is machine-readable:
  *   done steps=<n> train_loss=<x> val_loss=<y> tokens_per_s=<z>
@@ -13,15 +16,20 @@
 #define _POSIX_C_SOURCE 200809L
 #define UMUP_IMPLEMENTATION
 #include "umup.h"
+#ifdef UMUP_USE_MPI
+#include "umup_mpi.h"
+#endif
 #include "train_args.h"
 
 #include <stddef.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <fcntl.h>
 
 /* train's own flags (the shared ones are in train_args.h) */
 typedef struct {
@@ -29,6 +37,8 @@ typedef struct {
     long save_every;
     int keep, eval_only, sample, top_k, dry_run, quiet;
     double temperature;
+    int grad_shards, overlap;
+    double timeout;
 } train_opts;
 
 #define TO(f) offsetof(train_opts, f)
@@ -43,6 +53,11 @@ static const ta_flag train_flags[] = {
     {"--prompt", NULL, "STR", TA_STRING, TO(prompt), 0, 0, NULL, "sampling prompt", NULL, "checkpoints and sampling"},
     {"--temperature", NULL, "T", TA_DOUBLE, TO(temperature), 0, 100, NULL, "sampling temperature", NULL, "checkpoints and sampling"},
     {"--top-k", NULL, "K", TA_INT, TO(top_k), 0, 1e6, NULL, "sample among the K most likely (0 = all)", NULL, "checkpoints and sampling"},
+    {"--grad-shards", NULL, "N", TA_INT, TO(grad_shards), 1, 65536, NULL, "cut every batch into N shards whose gradients are added in order (with MPI: the number of processes)", "1", "data parallelism"},
+#ifdef UMUP_USE_MPI
+    {"--overlap", NULL, NULL, TA_SWITCH, TO(overlap), 0, 0, NULL, "exchange gradients during the backward pass (same bits)", "off", "data parallelism"},
+    {"--mpi-timeout", NULL, "S", TA_DOUBLE, TO(timeout), 0.1, 1e7, NULL, "fail when another process has not answered for S seconds", "600", "data parallelism"},
+#endif
     {"--dry-run", NULL, NULL, TA_SWITCH, TO(dry_run), 0, 0, NULL, "check the flags and the configuration, print it and the memory it needs, exit (0 if valid)", NULL, "other"},
     {"--quiet", NULL, NULL, TA_SWITCH, TO(quiet), 0, 0, NULL, "only the final line", NULL, "other"},
 };
@@ -54,7 +69,64 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-#define DIE(...) do { fprintf(stderr, "train: " __VA_ARGS__); fputc('\n', stderr); exit(1); } while (0)
+/* ---- processes: with MPI (make MPI=1) every process runs this program on the same command line ---- */
+static int RANK = 0, NPROC = 1; /* this process, and how many; rank 0 prints and writes checkpoints */
+#ifdef UMUP_USE_MPI
+static umup_mpi *DP = NULL;
+#endif
+
+/* Stops this process and, with MPI, every other (a failure the others cannot know about). */
+static void die_all(void) {
+#ifdef UMUP_USE_MPI
+    if (NPROC > 1) MPI_Abort(MPI_COMM_WORLD, 1);
+#endif
+    exit(1);
+}
+#define DIE(...) do { fprintf(stderr, "train%s: ", rank_tag()); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); die_all(); } while (0)
+
+static const char *rank_tag(void) {
+    static char tag[48];
+    if (NPROC > 1) snprintf(tag, sizeof tag, " (rank %d of %d)", RANK, NPROC);
+    return tag;
+}
+
+/* Sends fd to /dev/null; returns a duplicate of the old one (-1 if it failed). */
+static int silence(int fd) {
+    int old = dup(fd), nul = open("/dev/null", O_WRONLY);
+    fflush(fd == STDOUT_FILENO ? stdout : stderr);
+    if (nul >= 0) { dup2(nul, fd); close(nul); }
+    return old;
+}
+
+/* Ends every process with status rc (all of them call it). */
+static int finish(int rc) {
+#ifdef UMUP_USE_MPI
+    umup_mpi_destroy(DP);
+    MPI_Finalize();
+#endif
+    return rc;
+}
+
+/* A step that may fail on one process only (loading, writing): every process passes its own status and
+ * message; returns 1 on every process when any failed, rank 0 having printed the first failure. */
+static int failed_anywhere(umup_status st, const char *fmt, ...) {
+    char msg[200] = "";
+    va_list ap;
+    if (st != UMUP_OK) {
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+    }
+#ifdef UMUP_USE_MPI
+    if (DP) {
+        umup_status all = umup_mpi_agree(DP, st, msg);
+        if (all == UMUP_ERR_COMM) DIE("%s%s%s", msg, msg[0] ? "; " : "", umup_mpi_error(DP)); /* perhaps no agreement */
+        if (all != UMUP_OK && RANK == 0) fprintf(stderr, "train: %s\n", umup_mpi_error(DP));
+        return all != UMUP_OK;
+    }
+#endif
+    if (st != UMUP_OK) fprintf(stderr, "train: %s\n", msg);
+    return st != UMUP_OK;
 
 /* The periodic checkpoint of step: "<save path without .safetensors>.step<8 digits>.safetensors"
  * (malloc'd; NULL when out of memory). */
@@ -144,7 +216,7 @@ int main(int argc, char **argv) {
     umup_trainer *tr = NULL;
     umup_dataset ds;
     umup_status st;
-    int B, T, tty, r, diverged = 0, i;
+    int B, T, tty, r, S, err_fd = -1, diverged = 0, i;
     ckpt_series series;
     long step, nsteps;
     int32_t *ids, *tg;
@@ -154,45 +226,103 @@ int main(int argc, char **argv) {
     const umup_model_config *mc;
     const umup_optim_config *oc;
 
+#ifdef UMUP_USE_MPI
+    {
+        int provided = 0;
+        MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided); /* OpenMP threads never call MPI */
+        MPI_Comm_rank(MPI_COMM_WORLD, &RANK);
+        MPI_Comm_size(MPI_COMM_WORLD, &NPROC);
+    }
+#endif
     train_args_init(&ta);
     memset(&o, 0, sizeof o);
     o.sample = 200;
     o.prompt = "the ";
     o.temperature = 0.8;
     o.keep = 3;
+    if (RANK != 0) { /* rank 0 prints; the others write only their own errors, to stderr */
+        int out_fd = silence(STDOUT_FILENO);
+        if (out_fd >= 0) close(out_fd);
+        err_fd = silence(STDERR_FILENO); /* every process parses the same command line: one report is enough */
+    }
     r = train_args_parse(&ta, argc, argv, "train", "usage: train [options]\n", train_flags,
                          (int)(sizeof train_flags / sizeof train_flags[0]), &o);
-    if (r) return r == 1 ? 0 : 2;
+    if (err_fd >= 0) { fflush(stderr); dup2(err_fd, STDERR_FILENO); close(err_fd); }
+    if (r) return finish(r == 1 ? 0 : 2);
     train_args_finish(&ta);
-    if (o.save_every > 0 && !o.save) { fprintf(stderr, "train: --save-every needs --save PATH\n"); return 2; }
-    if (o.resume && o.init_from) { fprintf(stderr, "train: --resume and --init-from exclude each other\n"); return 2; }
-    if (o.resume && !train_args_given(&ta, "--warmup")) {
-        /* the default warmup (a fraction of --steps) would change with a longer run: keep the run's own */
-        umup_checkpoint_meta info;
-        char err[512];
-        if (umup_checkpoint_info(o.resume, &info, err, sizeof err) != UMUP_OK) DIE("cannot resume from %s: %s", o.resume, err);
-        if (info.has_config) ta.oc.schedule.warmup = info.optim.schedule.warmup;
-    }
-    if (o.save) { /* an unusable path fails now, not after the training */
-        char err[512], *first = NULL;
-        st = umup_checkpoint_check_writable(o.save, err, sizeof err);
-        if (st == UMUP_OK && o.save_every > 0 && (first = ckpt_step_path(o.save, o.save_every)) != NULL)
-            st = umup_checkpoint_check_writable(first, err, sizeof err);
-        free(first);
-        if (st != UMUP_OK) DIE("cannot save to %s: %s", o.save, err);
-    }
-    if (o.dry_run) return dry_run(&ta);
     B = ta.batch;
     T = ta.seq;
     nsteps = ta.steps;
+    /* the same flags on every process: rank 0 reports what is wrong with them, all stop */
+    if (o.save_every > 0 && !o.save) {
+        if (RANK == 0) fprintf(stderr, "train: --save-every needs --save PATH\n");
+        return finish(2);
+    }
+    if (o.resume && o.init_from) {
+        if (RANK == 0) fprintf(stderr, "train: --resume and --init-from exclude each other\n");
+        return finish(2);
+    }
+    /* S shards per batch: one per process, or --grad-shards on one process (the same bits) */
+    S = NPROC > 1 ? NPROC : o.grad_shards ? o.grad_shards : 1;
+    if (NPROC > 1 && o.grad_shards && o.grad_shards != NPROC) {
+        if (RANK == 0) fprintf(stderr, "train: --grad-shards %d with %d processes: each process computes one shard, so the "
+                                       "shards are the processes (leave --grad-shards out)\n", o.grad_shards, NPROC);
+        return finish(2);
+    }
+    if (B % S) {
+        if (RANK == 0)
+            fprintf(stderr, "train: --batch %d is not a multiple of the %d %s: every shard must hold as many sequences "
+                            "(try --batch %d)\n", B, S, NPROC > 1 ? "processes" : "shards", (B / S + 1) * S);
+        return finish(2);
+    }
+#ifdef UMUP_USE_MPI
+    if (NPROC > 1) {
+        umup_mpi_config mcfg;
+        memset(&mcfg, 0, sizeof mcfg);
+        mcfg.overlap = o.overlap;
+        mcfg.timeout_s = o.timeout;
+        if (umup_mpi_create(&DP, MPI_COMM_WORLD, &mcfg) != UMUP_OK) DIE("%s", umup_mpi_error(NULL));
+    }
+#endif
+    if (o.resume && !train_args_given(&ta, "--warmup")) {
+        /* the default warmup (a fraction of --steps) would change with a longer run: keep the run's own */
+        umup_checkpoint_meta info;
+        char err[512] = "";
+        st = umup_checkpoint_info(o.resume, &info, err, sizeof err);
+        if (failed_anywhere(st, "cannot resume from %s: %s", o.resume, err)) return finish(1);
+        if (info.has_config) ta.oc.schedule.warmup = info.optim.schedule.warmup;
+    }
+    if (o.save) { /* an unusable path fails now, not after the training (rank 0 writes) */
+        char err[512] = "", *first = NULL;
+        st = RANK == 0 ? umup_checkpoint_check_writable(o.save, err, sizeof err) : UMUP_OK;
+        if (RANK == 0 && st == UMUP_OK && o.save_every > 0 && (first = ckpt_step_path(o.save, o.save_every)) != NULL)
+            st = umup_checkpoint_check_writable(first, err, sizeof err);
+        free(first);
+        if (failed_anywhere(st, "cannot save to %s: %s", o.save, err)) return finish(1);
+    }
+    if (o.dry_run) {
+        r = RANK == 0 ? dry_run(&ta) : 0;
+#ifdef UMUP_USE_MPI
+        MPI_Bcast(&r, 1, MPI_INT, 0, MPI_COMM_WORLD);
+#endif
+        return finish(r);
+    }
 
-    /* data */
+    /* data: every process loads it (each needs the whole batch: the trainer takes its shard) */
     st = train_args_dataset(&ta, &ds);
-    if (st != UMUP_OK) DIE("cannot load data %s: %s", ta.data_path ? ta.data_path : "(embedded corpus)", umup_status_string(st));
-    if (ds.n - ds.n_train < (size_t)T + 1) DIE("the validation split (%zu bytes) is shorter than --seq %d + 1", ds.n - ds.n_train, T);
+    if (failed_anywhere(st, "cannot load data %s: %s", ta.data_path ? ta.data_path : "(embedded corpus)", umup_status_string(st)))
+        return finish(1);
+    if (ds.n - ds.n_train < (size_t)T + 1) {
+        if (RANK == 0) fprintf(stderr, "train: the validation split (%zu bytes) is shorter than --seq %d + 1\n", ds.n - ds.n_train, T);
+        return finish(1);
+    }
 
-    st = umup_trainer_create(&tr, &ta.mc, &ta.oc, B);
-    if (st != UMUP_OK) DIE("invalid configuration: %s", train_args_why(&ta.mc, st));
+    /* activations for one shard of B / S sequences: every process, and one process with shards, alike */
+    st = umup_trainer_create(&tr, &ta.mc, &ta.oc, B / S);
+    if (st != UMUP_OK) {
+        if (RANK == 0) fprintf(stderr, "train: invalid configuration: %s\n", train_args_why(&ta.mc, st));
+        return finish(1);
+    }
     {   /* what a bit-exact resume needs beyond the model and optimizer settings */
         char v[128];
         snprintf(v, sizeof v, "%d", B);
@@ -203,13 +333,23 @@ int main(int argc, char **argv) {
         else snprintf(v, sizeof v, "embedded corpus (%zu bytes)", ds.n);
         umup_trainer_set_run_info(tr, "data", v);
     }
-    if (o.resume) {
-        st = umup_trainer_load(tr, o.resume);
-        if (st != UMUP_OK) DIE("cannot resume from %s (%s): %s", o.resume, umup_status_string(st), umup_trainer_error(tr));
-    } else if (o.init_from) {
-        st = umup_trainer_load_weights(tr, o.init_from);
-        if (st != UMUP_OK) DIE("cannot initialise from %s (%s): %s", o.init_from, umup_status_string(st), umup_trainer_error(tr));
+    st = o.resume ? umup_trainer_load(tr, o.resume) : UMUP_OK;
+    if (failed_anywhere(st, "cannot resume from %s (%s): %s", o.resume, umup_status_string(st), umup_trainer_error(tr)))
+        return finish(1);
+    st = o.init_from ? umup_trainer_load_weights(tr, o.init_from) : UMUP_OK;
+    if (failed_anywhere(st, "cannot initialise from %s (%s): %s", o.init_from, umup_status_string(st), umup_trainer_error(tr)))
+        return finish(1);
+    if (NPROC == 1 && S > 1 && umup_trainer_set_shards(tr, S) != UMUP_OK) DIE("out of memory (gradient accumulation)");
+#ifdef UMUP_USE_MPI
+    if (DP) { /* checks that every process holds the same model (a resume from another file is caught here) */
+        st = umup_mpi_attach(DP, tr);
+        if (st == UMUP_ERR_COMM) DIE("%s", umup_mpi_error(DP));
+        if (st != UMUP_OK) {
+            if (RANK == 0) fprintf(stderr, "train: %s\n", umup_mpi_error(DP));
+            return finish(1);
+        }
     }
+#endif
     start_step = umup_trainer_optimizer(tr)->step;
     mc = umup_model_get_config(umup_trainer_model(tr));          /* resolved */
     oc = &umup_trainer_optimizer(tr)->cfg;
@@ -228,7 +368,12 @@ int main(int argc, char **argv) {
                (double)oc->schedule.min_ratio, oc->weight_decay, oc->clip_norm, B, T, nsteps);
         printf("memory: parameters %.2f MB + gradients %.2f MB + optimizer state %.2f MB (%.0f bytes per parameter), "
                "activations %.2f MB (%.0f bytes per token)\n",
-               pb / 1e6, gb / 1e6, sb / 1e6, (double)(pb + gb + sb) / (double)np, ab / 1e6, (double)ab / ((double)B * T));
+               pb / 1e6, gb / 1e6, sb / 1e6, (double)(pb + gb + sb) / (double)np, ab / 1e6, (double)ab / ((double)(B / S) * T));
+        if (NPROC > 1)
+            printf("data parallel: %d processes, %d sequences each; gradients (%.2f MB) summed in rank order %s\n", NPROC,
+                   B / S, gb / 1e6, o.overlap ? "during the backward pass (--overlap)" : "after the backward pass");
+        else if (S > 1)
+            printf("gradient accumulation: %d shards of %d sequences, their gradients added in order\n", S, B / S);
         printf("data: %s, %zu bytes (%zu train / %zu validation); unigram entropy %.3f bits/byte = %.3f nats/byte",
                ta.data_path ? ta.data_path : "embedded corpus", ds.n, ds.n_train, ds.n - ds.n_train,
                umup_dataset_unigram_entropy(&ds), umup_dataset_unigram_entropy(&ds) * log(2.0));
@@ -247,14 +392,17 @@ int main(int argc, char **argv) {
         float loss = 0;
         umup_dataset_batch(&ds, 0, ta.mc.seed, step, B, T, ids, tg);
         st = umup_trainer_step(tr, ids, tg, B, T, &loss);
-        if (st == UMUP_ERR_NONFINITE) {
+        if (st != UMUP_OK && st != UMUP_ERR_NONFINITE) { /* with MPI: every process's step failed, one for this reason */
+            if (failed_anywhere(st, "training step %ld failed: %s", step + 1, umup_status_string(st))) return finish(1);
+        }
+        if (st == UMUP_ERR_NONFINITE) { /* the same on every process: the summed loss or gradient */
+            if (failed_anywhere(UMUP_OK, "")) return finish(1); /* another process's failure showed as a NaN share */
             if (!o.quiet) printf("%sstep %ld: the loss or a gradient is not finite: diverged\n", tty ? "\n" : "", step + 1);
             train_loss = NAN;
             val_loss = NAN;
             diverged = 1;
             break;
         }
-        if (st != UMUP_OK) DIE("training step failed: %s", umup_status_string(st));
         loss_acc += loss;
         loss_n++;
         tok_s = (double)(step + 1 - start_step) * B * T / (now_s() - t0);
@@ -274,7 +422,8 @@ int main(int argc, char **argv) {
                 fflush(stdout);
             }
         }
-        if (o.save_every > 0 && (step + 1) % o.save_every == 0) ckpt_periodic(tr, o.save, step + 1, o.keep, &series, o.quiet);
+        if (o.save_every > 0 && (step + 1) % o.save_every == 0 && RANK == 0) /* a failure here is only reported */
+            ckpt_periodic(tr, o.save, step + 1, o.keep, &series, o.quiet);
     }
     if (!diverged && loss_n == 0 && train_loss != train_loss) { /* nothing trained: --eval-only, or at --steps already */
         if (!o.quiet && !o.eval_only) printf("nothing to train: the model is at step %ld of %ld\n", start_step, nsteps);
@@ -285,12 +434,12 @@ int main(int argc, char **argv) {
                    val_loss / log(2.0));
     }
     for (i = 0; i < series.n; i++) free(series.path[i]);
-    if (o.save && !o.eval_only) {
-        st = umup_trainer_save(tr, o.save);
-        if (st != UMUP_OK) DIE("cannot save %s: %s", o.save, umup_trainer_error(tr));
+    if (o.save && !o.eval_only) { /* rank 0 writes (atomically: umup_trainer_save); all learn whether it worked */
+        st = RANK == 0 ? umup_trainer_save(tr, o.save) : UMUP_OK;
+        if (failed_anywhere(st, "cannot save %s: %s", o.save, umup_trainer_error(tr))) return finish(1);
         if (!o.quiet) printf("saved %s at step %ld\n", o.save, umup_trainer_optimizer(tr)->step);
     }
-    if (o.sample > 0 && !o.quiet && train_loss == train_loss) {
+    if (o.sample > 0 && !o.quiet && train_loss == train_loss && RANK == 0) {
         int np = (int)strlen(o.prompt), k, n = o.sample;
         int32_t *pr = (int32_t *)malloc(sizeof(int32_t) * (size_t)np), *out = (int32_t *)malloc(sizeof(int32_t) * (size_t)n);
         umup_model *m1 = NULL;
@@ -308,11 +457,25 @@ int main(int argc, char **argv) {
         free(pr);
         free(out);
     }
+#ifdef UMUP_USE_MPI
+    if (DP && !o.quiet) {
+        umup_mpi_stats es;
+        umup_mpi_get_stats(DP, &es);
+        if (es.exchanges)
+            printf("exchange: %.3g MB sent per step by rank 0, %.1f ms per step in the exchange (%.0f%% of the step)%s\n",
+                   (double)es.bytes_sent / (double)es.exchanges / 1e6, 1e3 * es.seconds / (double)es.exchanges,
+                   100.0 * es.seconds * tok_s / ((double)es.exchanges * B * T),
+                   o.overlap ? "; segments started during the backward pass are not counted" : "");
+    }
+#endif
     printf("done steps=%ld train_loss=%.4f val_loss=%.4f tokens_per_s=%.0f\n", umup_trainer_optimizer(tr)->step, train_loss,
            val_loss, tok_s);
     free(ids);
     free(tg);
+#ifdef UMUP_USE_MPI
+    umup_mpi_detach(DP);
+#endif
     umup_trainer_destroy(tr);
     umup_dataset_free(&ds);
-    return train_loss == train_loss ? 0 : 3;
+    return finish(train_loss == train_loss ? 0 : 3);
 }

@@ -7,6 +7,7 @@
  * Every check compares bits: the all-reduce against the rank-order sum each process recomputes from
  * every process's seed, and P processes' training against one process with P shards (the reference
  * trainer runs in every process). */
+#define _POSIX_C_SOURCE 200809L /* getpid: a checkpoint name of this job's own */
 #define UMUP_IMPLEMENTATION
 #include "umup.h"
 #include "umup_mpi.h"
@@ -14,6 +15,7 @@
 
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 static int RANK, SIZE;
 static umup_dataset DS;
@@ -213,6 +215,111 @@ static void test_failure_on_one_rank_fails_every_rank(void) {
     }
 }
 
+/* Bytes of a file (NULL if unreadable); *n its size. */
+static unsigned char *read_all(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    unsigned char *b = NULL;
+    long len;
+    if (!f) return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (b = (unsigned char *)malloc((size_t)len)) != NULL && fread(b, 1, (size_t)len, f) != (size_t)len) {
+        free(b);
+        b = NULL;
+    }
+    *n = b ? (size_t)len : 0;
+    fclose(f);
+    return b;
+}
+
+/* Steps first .. last of trainer t on batches of B sequences; 0 if one failed. */
+static int train_steps(umup_trainer *t, long first, long last, int B) {
+    int32_t *ids = (int32_t *)malloc(sizeof(int32_t) * (size_t)B * T_SEQ), *tg = (int32_t *)malloc(sizeof(int32_t) * (size_t)B * T_SEQ);
+    long s;
+    int ok = ids && tg;
+    for (s = first; s <= last && ok; s++) {
+        float l;
+        umup_dataset_batch(&DS, 0, 42, s, B, T_SEQ, ids, tg);
+        ok = umup_trainer_step(t, ids, tg, B, T_SEQ, &l) == UMUP_OK;
+    }
+    free(ids);
+    free(tg);
+    return ok;
+}
+
+/* Checkpoints and process counts: P processes train 3 steps, rank 0 writes a checkpoint (the others
+ * write nothing), they train 3 more and rank 0 writes the final one. One process with P shards resumed
+ * from the first checkpoint writes the same final bytes. And the first P - 1 processes (a communicator
+ * of their own; one process when P = 2) resume from it too: they train like one process with P - 1
+ * shards resumed from it, bit for bit. */
+static void test_resume_with_another_process_count(void) {
+    char mid[256], fin[256], ref[256];
+    const char *tmp = getenv("TMPDIR");
+    int B = 6 * (SIZE - 1) * SIZE, color = RANK < SIZE - 1, pid = (int)getpid();
+    umup_trainer *t = new_trainer(B / SIZE, 32), *r = NULL, *u = NULL, *ur = NULL;
+    umup_mpi *c = NULL, *cs = NULL;
+    MPI_Comm half = MPI_COMM_NULL;
+    size_t na = 0, nb = 0;
+    unsigned char *a, *b;
+    MPI_Bcast(&pid, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    snprintf(mid, sizeof mid, "%s/umup_mpi_%d_mid.safetensors", tmp && tmp[0] ? tmp : "/tmp", pid);
+    snprintf(fin, sizeof fin, "%s/umup_mpi_%d_fin.safetensors", tmp && tmp[0] ? tmp : "/tmp", pid);
+    snprintf(ref, sizeof ref, "%s/umup_mpi_%d_ref.safetensors", tmp && tmp[0] ? tmp : "/tmp", pid);
+    UT_CHECK(umup_mpi_create(&c, MPI_COMM_WORLD, NULL) == UMUP_OK && t && umup_mpi_attach(c, t) == UMUP_OK);
+    if (!c || !t) goto done;
+    UT_CHECK(train_steps(t, 0, 2, B));
+    if (RANK == 0) UT_CHECK(umup_trainer_save(t, mid) == UMUP_OK);
+    UT_CHECK(train_steps(t, 3, 5, B));
+    if (RANK == 0) UT_CHECK(umup_trainer_save(t, fin) == UMUP_OK);
+    MPI_Barrier(MPI_COMM_WORLD);
+    /* one process, P shards, from the checkpoint */
+    if (RANK == 0) {
+        r = new_trainer(B / SIZE, 32);
+        UT_CHECK(r && umup_trainer_set_shards(r, SIZE) == UMUP_OK && umup_trainer_load(r, mid) == UMUP_OK);
+        UT_CHECK(r && umup_trainer_optimizer(r)->step == 3 && train_steps(r, 3, 5, B));
+        UT_CHECK(r && umup_trainer_save(r, ref) == UMUP_OK);
+        a = read_all(fin, &na);
+        b = read_all(ref, &nb);
+        UT_CHECKF(a && b && na == nb && memcmp(a, b, na) == 0, "the %d-process checkpoint (%zu bytes) and the resumed "
+                  "one-process one (%zu bytes) differ", SIZE, na, nb);
+        free(a);
+        free(b);
+    }
+    /* P - 1 processes resume from the P-process checkpoint */
+    MPI_Comm_split(MPI_COMM_WORLD, color, RANK, &half);
+    if (color) {
+        u = new_trainer(B / (SIZE - 1), 32);
+        UT_CHECK(u && umup_trainer_load(u, mid) == UMUP_OK);
+        if (SIZE - 1 > 1) {
+            UT_CHECK(umup_mpi_create(&cs, half, NULL) == UMUP_OK);
+            UT_CHECKF(cs && u && umup_mpi_attach(cs, u) == UMUP_OK, "%.300s", cs ? umup_mpi_error(cs) : "");
+        }
+        UT_CHECK(u && train_steps(u, 3, 5, B));
+        if (RANK == 0) {
+            size_t n, i, diff = 0;
+            ur = new_trainer(B / (SIZE - 1), 32);
+            UT_CHECK(ur && umup_trainer_set_shards(ur, SIZE - 1) == UMUP_OK && umup_trainer_load(ur, mid) == UMUP_OK);
+            UT_CHECK(ur && train_steps(ur, 3, 5, B));
+            n = u && ur ? umup_model_num_params(umup_trainer_model(u)) : 0;
+            for (i = 0; i < n; i++)
+                diff += memcmp(&umup_model_params(umup_trainer_model(u))[i], &umup_model_params(umup_trainer_model(ur))[i], 4) != 0;
+            UT_CHECKF(u && ur && diff == 0, "%d processes resumed from a %d-process checkpoint: %zu parameters differ from "
+                      "one process with %d shards", SIZE - 1, SIZE, diff, SIZE - 1);
+        }
+        umup_mpi_detach(cs);
+        umup_mpi_destroy(cs);
+    }
+done:
+    if (half != MPI_COMM_NULL) MPI_Comm_free(&half);
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (RANK == 0) { remove(mid); remove(fin); remove(ref); }
+    umup_mpi_detach(c);
+    umup_mpi_destroy(c);
+    umup_trainer_destroy(t);
+    umup_trainer_destroy(r);
+    umup_trainer_destroy(u);
+    umup_trainer_destroy(ur);
+}
+
 /* A process that starts from other parameters (another checkpoint) is caught by umup_mpi_attach on
  * every process; a different configuration too. Bad arguments. */
 static void test_attach_checks_and_errors(void) {
@@ -298,6 +405,7 @@ int main(int argc, char **argv) {
     UT_RUN(test_training_matches_one_process_with_shards);
     UT_RUN(test_failure_on_one_rank_fails_every_rank);
     UT_RUN(test_attach_checks_and_errors);
+    UT_RUN(test_resume_with_another_process_count);
     umup_dataset_free(&DS);
     counts[0] = ut_passed_; counts[1] = ut_failed_; counts[2] = ut_skipped_;
     MPI_Reduce(counts, sums, 3, MPI_INT, MPI_SUM, 0, MPI_COMM_WORLD); /* integer counts: any order */
