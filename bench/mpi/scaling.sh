@@ -26,7 +26,7 @@ export OMP_NUM_THREADS=1
 work=$(mktemp -d "${TMPDIR:-/tmp}/umup_bench_mpi.XXXXXX") || exit 1
 trap 'rm -rf "$work"' EXIT INT TERM
 ARGS="--width $WIDTH --seq $SEQ --steps $STEPS --eval-interval 1000000 --eval-batches 1 --corpus-bytes 1000000 --sample 0 --quiet"
-echo "scaling: width $WIDTH, seq $SEQ, $STEPS steps per run, 1 thread per process, $REPS repetitions ($(nproc) cores)"
+echo "scaling: width $WIDTH, seq $SEQ, $STEPS steps per run, 1 thread per process, $REPS repetitions ($(getconf _NPROCESSORS_ONLN) cores)"
 # tokens per second of one run (the final line's tokens_per_s)
 tps() { np=$1; shift; $MPIRUN -np "$np" "$B/train" $ARGS "$@" 2>&1 | sed -n 's/.*tokens_per_s=\([0-9.]*\).*/\1/p' | tail -n 1; }
 for r in $(seq 1 "$REPS"); do
@@ -36,9 +36,9 @@ for r in $(seq 1 "$REPS"); do
     echo "$r $a $b $c $d" | awk '{ printf "rep %d: tokens/s p1_b16 %.0f  p1_b8 %.0f  p2_b16 %.0f  p2_ovl %.0f   strong %.3f  weak %.3f  overlap %.3f\n", $1, $2, $3, $4, $5, $4 / $2, $4 / (2 * $3), $5 / $4 }' | tee -a "$work/reps"
 done
 median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-echo "median of $REPS: strong speedup (2 processes / 1, batch 16) $(awk '{print $14}' "$work/reps" | median)," \
-     "weak efficiency (batch 8 per process) $(awk '{print $16}' "$work/reps" | median)," \
-     "overlap gain $(awk '{print $18}' "$work/reps" | median)"
+echo "median of $REPS: strong speedup (2 processes / 1, batch 16) $(awk '{print $13}' "$work/reps" | median)," \
+     "weak efficiency (batch 8 per process) $(awk '{print $15}' "$work/reps" | median)," \
+     "overlap gain $(awk '{print $17}' "$work/reps" | median)"
 echo "the exchange alone (2 processes; median of 7 calls):"
 $MPIRUN -np 2 "$B/bench_mpi" --width "$WIDTH" || exit 1
 $MPIRUN -np 2 "$B/bench_mpi" --width 1024 --reps 5 || exit 1
