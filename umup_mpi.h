@@ -114,10 +114,12 @@ typedef struct umup_mpi umup_mpi;
  * UMUP_ERR_COMM (MPI refused); umup_mpi_error(NULL) then says why. */
 UMUPDEF umup_status umup_mpi_create(umup_mpi **out, MPI_Comm comm, const umup_mpi_config *cfg);
 
-/* Frees the context (after its trainer is destroyed or detached); collective over the communicator
- * unless the context is broken. NULL is ignored. */
+/* Frees the context; collective over its communicator unless the context is broken. It does not
+ * touch the trainer: destroy the trainer first, or umup_mpi_detach it to keep training alone.
+ * NULL is ignored. */
 UMUPDEF void umup_mpi_destroy(umup_mpi *c);
 
+/* This process's rank and the number of processes in the context's communicator (c NULL: 0 and 1). */
 UMUPDEF int umup_mpi_rank(const umup_mpi *c);
 UMUPDEF int umup_mpi_size(const umup_mpi *c);
 
@@ -125,7 +127,8 @@ UMUPDEF int umup_mpi_size(const umup_mpi *c);
  * umup_mpi_allreduce; with overlap, also the model's gradient hook). Collective: checks that every
  * process passes a trainer with the same number of tensors and parameters, the same parameter bits,
  * the same optimizer step and the same umup_mpi_config; UMUP_ERR_MISMATCH otherwise (on every
- * process, the message naming the first process that differs from rank 0). A context serves one
+ * process, the message naming the first process that differs from rank 0). It reads the parameters
+ * through umup_model_params (GEMM backends then refresh cached weights once). A context serves one
  * trainer at a time. Errors: UMUP_ERR_NULL, UMUP_ERR_INVALID_ARG (already attached; the trainer uses
  * umup_trainer_set_shards), UMUP_ERR_MISMATCH, UMUP_ERR_NOMEM, UMUP_ERR_COMM. */
 UMUPDEF umup_status umup_mpi_attach(umup_mpi *c, umup_trainer *t);
@@ -135,6 +138,8 @@ UMUPDEF void umup_mpi_detach(umup_mpi *c);
 
 /* The umup_data_parallel allreduce (ctx: a umup_mpi attached to the trainer that calls it): grads [n]
  * becomes the rank-order sum of every process's grads, *loss the rank-order sum of the loss shares.
+ * With overlap the gradient sent is the attached model's own (umup_model_grads, which
+ * umup_trainer_step has copied into grads), part of it already on its way since the backward pass.
  * When a share is not finite (a process's pass failed), the gradients are not exchanged (left as
  * they are), *loss is NaN on every process and umup_mpi_error() names the processes; the status is
  * UMUP_OK (umup_trainer_step turns the NaN into its error). Errors: UMUP_ERR_NULL, UMUP_ERR_SHAPE
@@ -151,6 +156,7 @@ UMUPDEF umup_status umup_mpi_agree(umup_mpi *c, umup_status local, const char *m
 /* The message of the last failure ("" if none); c NULL: that of the last failed umup_mpi_create. */
 UMUPDEF const char *umup_mpi_error(const umup_mpi *c);
 
+/* The counters since creation (c NULL: zeros). */
 UMUPDEF void umup_mpi_get_stats(const umup_mpi *c, umup_mpi_stats *s);
 
 #ifdef __cplusplus
@@ -338,7 +344,6 @@ static void umup__mpi_free_segments(umup_mpi *c) {
 
 UMUPDEF void umup_mpi_destroy(umup_mpi *c) {
     if (!c) return;
-    umup_mpi_detach(c);
     if (!c->broken) { /* a broken context may have collectives in flight: leave its communicators to MPI_Abort */
         if (c->ca != MPI_COMM_NULL) MPI_Comm_free(&c->ca);
         if (c->cg != MPI_COMM_NULL) MPI_Comm_free(&c->cg);

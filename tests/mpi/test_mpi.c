@@ -348,6 +348,16 @@ static void test_attach_checks_and_errors(void) {
         snprintf(want, sizeof want, "rank 1 differs from rank 0 in the parameter values");
         UT_CHECKF(st == UMUP_ERR_MISMATCH && strstr(umup_mpi_error(c), want), "%s: %.300s", umup_status_string(st), umup_mpi_error(c));
         umup_model_params(umup_trainer_model(t))[5] = keep;
+        {   /* rank 1 asks for the overlapped exchange, the others not */
+            umup_mpi *c2 = NULL;
+            umup_mpi_config other = cfg;
+            other.overlap = RANK == 1;
+            UT_CHECK(umup_mpi_create(&c2, MPI_COMM_WORLD, &other) == UMUP_OK);
+            st = c2 ? umup_mpi_attach(c2, t) : UMUP_ERR_NULL;
+            UT_CHECKF(st == UMUP_ERR_MISMATCH && c2 && strstr(umup_mpi_error(c2), "rank 1 differs from rank 0 in the umup_mpi_config"),
+                      "%s: %.300s", umup_status_string(st), c2 ? umup_mpi_error(c2) : "");
+            umup_mpi_destroy(c2);
+        }
     }
     UT_CHECKF((st = umup_mpi_attach(c, t)) == UMUP_OK, "%.300s", umup_mpi_error(c));
     UT_CHECK(umup_mpi_attach(c, t) == UMUP_ERR_INVALID_ARG);        /* already attached */
