@@ -255,11 +255,13 @@ static void test_resume_with_another_process_count(void) {
     char mid[256], fin[256], ref[256];
     const char *tmp = getenv("TMPDIR");
     int B = 6 * (SIZE - 1) * SIZE, color = RANK < SIZE - 1, pid = (int)getpid();
-    umup_trainer *t = new_trainer(B / SIZE, 32), *r = NULL, *u = NULL, *ur = NULL;
+    umup_trainer *t, *r = NULL, *u = NULL, *ur = NULL;
     umup_mpi *c = NULL, *cs = NULL;
     MPI_Comm half = MPI_COMM_NULL;
     size_t na = 0, nb = 0;
     unsigned char *a, *b;
+    if (SIZE < 2) return; /* needs another process count to resume on */
+    t = new_trainer(B / SIZE, 32);
     MPI_Bcast(&pid, 1, MPI_INT, 0, MPI_COMM_WORLD);
     snprintf(mid, sizeof mid, "%s/umup_mpi_%d_mid.safetensors", tmp && tmp[0] ? tmp : "/tmp", pid);
     snprintf(fin, sizeof fin, "%s/umup_mpi_%d_fin.safetensors", tmp && tmp[0] ? tmp : "/tmp", pid);

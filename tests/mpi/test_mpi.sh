@@ -2,7 +2,7 @@
 # tests/mpi/test_mpi.sh - the MPI tests (make MPI=1 copies this script to BUILD/test_mpi; tests/run.sh runs it
 # with the other tests, `make test-mpi MPI=1` alone). Needs BUILD/mpi_unit and BUILD/train built with MPI=1.
 #
-#   1. mpi_unit under mpirun -np 2 and -np 3: the all-reduce is the rank-order sum, N processes train bit for
+#   1. mpi_unit under mpirun -np 1, 2 and 3: the all-reduce is the rank-order sum, N processes train bit for
 #      bit like one process with N shards (both exchange modes), a failure on one process fails every
 #      process's step without a hang, attach catches processes that start from different models;
 #   2. mpi_unit --timeout: a process that stops taking part makes the others fail within the timeout;
@@ -57,7 +57,7 @@ add_unit() {
     grep -E '^FAIL' "$work/$1.out" | head -n 20
 }
 
-for np in 2 3; do
+for np in 1 2 3; do
     run unit$np 300 $np "$dir/mpi_unit"
     add_unit unit$np
 done
