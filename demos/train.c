@@ -127,6 +127,7 @@ static int failed_anywhere(umup_status st, const char *fmt, ...) {
 #endif
     if (st != UMUP_OK) fprintf(stderr, "train: %s\n", msg);
     return st != UMUP_OK;
+}
 
 /* The periodic checkpoint of step: "<save path without .safetensors>.step<8 digits>.safetensors"
  * (malloc'd; NULL when out of memory). */
@@ -181,12 +182,13 @@ static double physical_memory(void) {
     return pages > 0 && size > 0 ? (double)pages * (double)size : 0.0;
 }
 
-/* --dry-run: validate without allocating the model, report what the run needs, refuse what cannot be
- * allocated. Returns the exit status. */
-static int dry_run(const train_args *ta) {
+/* --dry-run: validate without allocating the model, report what the run needs (each process: the
+ * activations of one shard of `shard_batch` sequences), refuse what cannot be allocated. Returns the
+ * exit status. */
+static int dry_run(const train_args *ta, int shard_batch) {
     size_t pb = 0, gb = 0, ab = 0, n;
     double total, phys = physical_memory();
-    umup_status st = umup_model_memory_needed(&ta->mc, ta->batch, &pb, &gb, &ab);
+    umup_status st = umup_model_memory_needed(&ta->mc, shard_batch, &pb, &gb, &ab);
     if (st == UMUP_ERR_NOMEM) {
         fprintf(stderr, "train: this configuration needs more memory than can be addressed (its sizes overflow)\n");
         return 1;
@@ -201,8 +203,9 @@ static int dry_run(const train_args *ta) {
     total = (double)pb + (double)gb + (double)ab + (double)umup_optim_state_size(ta->oc.kind, n) * sizeof(float);
     printf("configuration ok: %s width %d layers %d lr %g steps %ld batch %d seq %d\n",
            umup_param_name(ta->mc.param.param), ta->mc.width, ta->mc.layers, ta->oc.lr, ta->steps, ta->batch, ta->seq);
-    printf("memory: parameters %.3g MB, gradients %.3g MB, optimizer state %.3g MB, activations %.3g MB: %.3g GB in all\n",
-           pb / 1e6, gb / 1e6, (double)umup_optim_state_size(ta->oc.kind, n) * 4 / 1e6, ab / 1e6, total / 1e9);
+    printf("memory: parameters %.3g MB, gradients %.3g MB, optimizer state %.3g MB, activations %.3g MB: %.3g GB in all%s\n",
+           pb / 1e6, gb / 1e6, (double)umup_optim_state_size(ta->oc.kind, n) * 4 / 1e6, ab / 1e6, total / 1e9,
+           shard_batch < ta->batch ? " (activations of one shard; with MPI, per process)" : "");
     if (phys > 0 && total > phys) {
         fprintf(stderr, "train: the run needs %.3g GB, more than this machine's %.3g GB of memory\n", total / 1e9, phys / 1e9);
         return 1;
@@ -301,7 +304,7 @@ int main(int argc, char **argv) {
         if (failed_anywhere(st, "cannot save to %s: %s", o.save, err)) return finish(1);
     }
     if (o.dry_run) {
-        r = RANK == 0 ? dry_run(&ta) : 0;
+        r = RANK == 0 ? dry_run(&ta, B / S) : 0;
 #ifdef UMUP_USE_MPI
         MPI_Bcast(&r, 1, MPI_INT, 0, MPI_COMM_WORLD);
 #endif
