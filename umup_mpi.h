@@ -148,9 +148,9 @@ UMUPDEF umup_status umup_mpi_allreduce(void *ctx, float *grads, size_t n, double
 
 /* Collective: every process passes its own status and a message for it (may be NULL). Returns the
  * status of the lowest-ranked process that failed (UMUP_OK if none), the same on every process, and
- * umup_mpi_error() then reads "rank R: <its message>". For the steps of a program where one process
- * may fail alone (loading its data, writing a checkpoint), so that all stop together. Errors:
- * UMUP_ERR_NULL, UMUP_ERR_COMM. */
+ * umup_mpi_error() then reads "rank R: <its message>" (the message's first 1023 bytes). For the steps
+ * of a program where one process may fail alone (loading its data, writing a checkpoint), so that all
+ * stop together. Errors: UMUP_ERR_NULL, UMUP_ERR_COMM. */
 UMUPDEF umup_status umup_mpi_agree(umup_mpi *c, umup_status local, const char *message);
 
 /* The message of the last failure ("" if none); c NULL: that of the last failed umup_mpi_create. */
@@ -187,7 +187,7 @@ UMUPDEF void umup_mpi_get_stats(const umup_mpi *c, umup_mpi_stats *s);
 #define UMUP_MPI_TIMEOUT 600.0
 #endif
 #define UMUP__MPI_MAX_SEG ((size_t)1 << 28) /* floats: keeps every MPI count and displacement an int */
-#define UMUP__MPI_MSG 200                   /* bytes of a message carried by umup_mpi_agree */
+#define UMUP__MPI_MSG 1024                  /* bytes of a message carried by umup_mpi_agree */
 #define UMUP__MPI_TRY(x) do { umup_status umup__mst_ = (x); if (umup__mst_ != UMUP_OK) return umup__mst_; } while (0)
 
 /* One segment [off, off + len) of the gradient, exchanged as a unit. Chunk c of it, [off + lo_c,
@@ -224,8 +224,8 @@ struct umup_mpi {
     double *shares;         /* [P] loss shares */
     char *msgs;             /* [P * (sizeof(int) + UMUP__MPI_MSG)] umup_mpi_agree's exchange */
     umup_mpi_stats stats;
-    char err[512];
-    char broken_why[512];   /* the failure that broke the context */
+    char err[UMUP__MPI_MSG + 64]; /* the last failure's message: "rank R: " and up to UMUP__MPI_MSG bytes */
+    char broken_why[UMUP__MPI_MSG + 64]; /* the failure that broke the context */
 };
 
 static char umup__mpi_create_err[512];

@@ -110,7 +110,7 @@ static int finish(int rc) {
 /* A step that may fail on one process only (loading, writing): every process passes its own status and
  * message; returns 1 on every process when any failed, rank 0 having printed the first failure. */
 static int failed_anywhere(umup_status st, const char *fmt, ...) {
-    char msg[200] = "";
+    char msg[1200] = ""; /* umup_trainer_error's message (up to 1 KiB) and its context */
     va_list ap;
     if (st != UMUP_OK) {
         va_start(ap, fmt);
