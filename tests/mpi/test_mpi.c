@@ -119,7 +119,7 @@ static void test_training_matches_one_process_with_shards(void) {
         cfg.bucket_bytes = mode ? 4096 : 0;
         UT_CHECK(ref && umup_trainer_set_shards(ref, SIZE) == UMUP_OK);
         UT_CHECK(umup_mpi_create(&c, MPI_COMM_WORLD, &cfg) == UMUP_OK);
-        UT_CHECKF(c && t && umup_mpi_attach(c, t) == UMUP_OK, "%s", c ? umup_mpi_error(c) : "");
+        UT_CHECKF(c && t && umup_mpi_attach(c, t) == UMUP_OK, "%.300s", c ? umup_mpi_error(c) : "");
         if (!ref || !t || !c || !ids || !tg) goto done;
         for (s = 0; s < STEPS; s++) {
             float l = 0, lr = 0;
