@@ -242,13 +242,13 @@ bench: $(BENCH_BIN) $(CUDA_BIN)
 # with a seed corpus in fuzz/corpus/<target>; fuzz/run.sh runs them one after the other.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ         ?= ckpt,data
+FUZZ         ?= ckpt,data,flags
 FUZZ_LIST    := $(subst $(COMMA), ,$(FUZZ))
 FUZZ_BIN     := $(patsubst %,$(B)/fuzz/fuzz_%,$(FUZZ_LIST))
 FUZZ_FLAGS   := -std=c99 -g -O1 $(WARN) -Wno-unknown-pragmas $(INC) -Ifuzz -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-$(B)/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_common.h $(HEADERS) | $(B)/.dir
+$(B)/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_common.h $(HEADERS) demos/train_args.h | $(B)/.dir
 	@mkdir -p $(B)/fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIBS)
 

@@ -2623,6 +2623,7 @@ UMUPDEF umup_status umup_residual_sum_forward(float *y, const float *x, const fl
                                               double branch_w) {
     long i;
     if (n && (!y || !x || !f)) return UMUP_ERR_NULL;
+    if (UMUP__TOO_MANY(n, sizeof(float))) return UMUP_ERR_SHAPE;
     if (!umup__weight_ok(skip_w) || !umup__weight_ok(branch_w)) return UMUP_ERR_INVALID_ARG;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (n > 32768)
@@ -2636,6 +2637,7 @@ UMUPDEF umup_status umup_residual_sum_backward(float *dx, float *df, const float
                                                double branch_w) {
     long i;
     if (n && !dy) return UMUP_ERR_NULL;
+    if (UMUP__TOO_MANY(n, sizeof(float))) return UMUP_ERR_SHAPE;
     if (!umup__weight_ok(skip_w) || !umup__weight_ok(branch_w)) return UMUP_ERR_INVALID_ARG;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (n > 32768)

@@ -299,62 +299,17 @@ static int build_argv(char **av, char bufs[][64], const sweep *s, const job *j) 
     return n;
 }
 
-/* Every setting of a parsed and finished train_args that changes a run's result, as space-separated
- * key=value tokens (the "config" line train prints). */
-static void train_args_config_line(const train_args *a, char *buf, size_t n) {
-    const umup_model_config *c = &a->mc;
-    const umup_optim_config *o = &a->oc;
-    char data[600];
-    size_t k, m = 0;
-    const char *d = a->data_path ? a->data_path : "";
-    /* the data path as one token: %XX for spaces, '%' and control characters */
-    for (k = 0; d[k] && m + 4 < sizeof data; k++) {
-        unsigned char ch = (unsigned char)d[k];
-        if (ch <= ' ' || ch == '%' || ch == 127) m += (size_t)snprintf(data + m, sizeof data - m, "%%%02X", ch);
-        else data[m++] = (char)ch;
-    }
-    data[m] = 0;
-    snprintf(buf, n,
-             "steps=%.0f batch=%.0f seq=%.0f data=%s corpus_bytes=%.0f eval_interval=%.0f eval_batches=%.0f "
-             "vocab=%d width=%d layers=%d heads=%d head_size=%d max_seq=%d mlp_expansion=%d norm=%d rope=%d dropout=%.9g "
-             "param=%s base_width=%d base_depth=%d depth_mode=%d depth_rule=%d completep_alpha=%.9g sigma_emb=%.9g "
-             "alpha_emb=%.9g alpha_out=%.9g readout_zero_init=%d alpha_attn=%.9g alpha_ffn_act=%.9g alpha_res=%.9g "
-             "alpha_res_attn_ratio=%.9g alpha_loss_softmax=%.9g mus_tau=%.9g fp8=%d fp8_rounding=%d seed=%llu "
-             "optimizer=%s lr=%.17g beta1=%.17g beta2=%.17g eps=%.17g momentum=%.17g nesterov=%d weight_decay=%.17g "
-             "clip_norm=%.17g schedule=%d warmup=%ld total=%ld min_ratio=%.9g",
-             a->steps, a->batch, a->seq, data[0] ? data : "(embedded)", a->corpus_bytes, a->eval_interval, a->eval_batches,
-             c->vocab, c->width, c->layers, c->heads, c->head_size, c->max_seq, c->mlp_expansion, (int)c->norm, c->rope,
-             (double)c->dropout, umup_param_name(c->param.param), c->param.base_width, c->param.base_depth,
-             (int)c->param.depth_mode, (int)c->param.depth_rule, (double)c->param.completep_alpha, (double)c->param.sigma_emb,
-             (double)c->param.alpha_emb, (double)c->param.alpha_out, c->param.readout_zero_init, (double)c->alpha_attn,
-             (double)c->alpha_ffn_act, (double)c->alpha_res, (double)c->alpha_res_attn_ratio, (double)c->alpha_loss_softmax,
-             (double)c->mus_tau, (int)c->fp8, (int)c->fp8_rounding, (unsigned long long)c->seed, umup_optim_name(o->kind), o->lr,
-             o->beta1, o->beta2, o->eps, o->momentum, o->nesterov, o->weight_decay, o->clip_norm, (int)o->schedule.decay,
-             o->schedule.warmup, o->schedule.total, (double)o->schedule.min_ratio);
-}
-
 /* The configuration line train prints for this job ("config ..." without the prefix), computed
  * here by the same parser and formatter (train_args.h), so that a log can be checked against it
  * without running anything. 0 on success, 2 when the flags do not parse (the error is printed). */
 static int job_config(const sweep *s, const job *j, char *out, size_t n) {
     char *av[MAX_ARGS + 32], bufs[8][64];
-    int ac = build_argv(av, bufs, s, j), i;
+    int ac = build_argv(av, bufs, s, j);
     train_args ta;
+    train_opts o;
     train_args_init(&ta);
-    for (i = 1; i < ac; i++) {
-        int r = train_args_parse(&ta, ac, av, &i, "lr_sweep (a train flag)");
-        if (r < 0) return 2;
-        if (r > 0) continue;
-        /* train's own flags that do not change the result */
-        if (!strcmp(av[i], "--quiet") || !strcmp(av[i], "--dry-run")) continue;
-        if (!strcmp(av[i], "--sample") || !strcmp(av[i], "--prompt") || !strcmp(av[i], "--temperature") ||
-            !strcmp(av[i], "--top-k") || !strcmp(av[i], "--save")) {
-            i++;
-            continue;
-        }
-        fprintf(stderr, "lr_sweep: train does not know %s\n", av[i]);
-        return 2;
-    }
+    train_opts_init(&o);
+    if (train_args_parse(&ta, ac, av, "lr_sweep (a train flag)", "", train_opts_flags, TRAIN_OPTS_NFLAGS, &o) != 0) return 2;
     train_args_finish(&ta);
     train_args_config_line(&ta, out, n);
     return 0;

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 /* A path of this process's own, on a memory file system when there is one (/dev/shm). */
-static const char *fuzz_tmp_path(const char *tag) {
+static inline const char *fuzz_tmp_path(const char *tag) {
     static char path[256];
     if (!path[0]) {
         const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
@@ -20,7 +20,7 @@ static const char *fuzz_tmp_path(const char *tag) {
 }
 
 /* Writes data[0 .. n) to path (replacing it); aborts when it cannot, which libFuzzer reports. */
-static void fuzz_write_file(const char *path, const uint8_t *data, size_t n) {
+static inline void fuzz_write_file(const char *path, const uint8_t *data, size_t n) {
     FILE *f = fopen(path, "wb");
     if (!f || (n && fwrite(data, 1, n, f) != n) || fclose(f) != 0) {
         perror(path);
