@@ -510,6 +510,63 @@ static void test_lr_sweep_error_exits(void) {
     }
 }
 
+/* train's command line and --dry-run (issue 13, defects 8 and 9): a fractional integer is refused,
+ * --width 16 explains the default head size, and a FIFO or a directory as --data is refused at once
+ * (a FIFO hung the loader, a directory asked malloc for 8 EiB), by --dry-run too. The first line is
+ * the configuration, also with --quiet. */
+static void test_train_flags(void) {
+    const char *d = demo_dir();
+    char cmd[1600], out[600], fifo[600], *a;
+    int rc;
+    if (!d) { UT_SKIP("train flags: runs in make test (needs UMUP_DEMO_DIR, and not the quick sanitizer run)"); return; }
+    snprintf(out, sizeof out, "%s/demo_out_train_flags.txt", d);
+    snprintf(cmd, sizeof cmd, "%s/train --steps 1.5 --dry-run > %s 2>&1", d, out);
+    rc = run(cmd);
+    a = slurp(out);
+    UT_CHECKF(WIFEXITED(rc) && WEXITSTATUS(rc) == 2 && a && strstr(a, "bad value '1.5' for --steps: want an integer"), "%s", a ? a : "");
+    free(a);
+    snprintf(cmd, sizeof cmd, "%s/train --width 16 --dry-run > %s 2>&1", d, out);
+    rc = run(cmd);
+    a = slurp(out);
+    UT_CHECKF(WIFEXITED(rc) && WEXITSTATUS(rc) == 2 && a && strstr(a, "head size 32 (the default)") && strstr(a, "--heads H or --head-size D"),
+              "%s", a ? a : "");
+    free(a);
+    snprintf(cmd, sizeof cmd, "%s/train --width 16 --heads 2 --dry-run > %s 2>&1", d, out);
+    UT_CHECK(run(cmd) == 0);
+    snprintf(fifo, sizeof fifo, "%s/demo_out_fifo", d);
+    remove(fifo);
+    snprintf(cmd, sizeof cmd, "mkfifo %s", fifo);
+    UT_CHECK(run(cmd) == 0);
+    snprintf(cmd, sizeof cmd, "timeout 20 %s/train --data %s --dry-run > %s 2>&1", d, fifo, out);
+    rc = run(cmd);
+    a = slurp(out);
+    UT_CHECKF(WIFEXITED(rc) && WEXITSTATUS(rc) == 1 && a && strstr(a, "FIFO"), "exit %d: %s", WEXITSTATUS(rc), a ? a : "");
+    free(a);
+    snprintf(cmd, sizeof cmd, "timeout 20 %s/train --data %s --quiet > %s 2>&1", d, fifo, out);
+    rc = run(cmd);
+    a = slurp(out);
+    UT_CHECKF(WIFEXITED(rc) && WEXITSTATUS(rc) == 1 && a && strstr(a, "FIFO"), "exit %d: %s", WEXITSTATUS(rc), a ? a : "");
+    free(a);
+    remove(fifo);
+    snprintf(cmd, sizeof cmd, "timeout 20 %s/train --data demos --dry-run > %s 2>&1", d, out);
+    rc = run(cmd);
+    a = slurp(out);
+    UT_CHECKF(WIFEXITED(rc) && WEXITSTATUS(rc) == 1 && a && strstr(a, "is a directory") && !strstr(a, "out of memory"), "%s", a ? a : "");
+    free(a);
+    snprintf(cmd, sizeof cmd, "%s/train --data umup.h --seq 16 --dry-run > %s 2>&1", d, out);
+    rc = run(cmd);
+    a = slurp(out);
+    UT_CHECKF(rc == 0 && a && !strncmp(a, "config width=128 ", 17) && strstr(a, " data=umup.h ") && strstr(a, "configuration ok"), "%s",
+              a ? a : "");
+    free(a);
+    snprintf(cmd, sizeof cmd, "%s/train --quiet --steps 2 --width 32 --seq 16 --batch 2 --eval-batches 1 --corpus-bytes 20000 > %s 2>&1", d, out);
+    rc = run(cmd);
+    a = slurp(out);
+    UT_CHECKF(rc == 0 && a && !strncmp(a, "config width=32 ", 16) && strstr(a, " steps=2 ") && strstr(a, "\ndone steps=2 ") &&
+                  strchr(strchr(a, '\n') + 1, '\n') == a + strlen(a) - 1, "%s", a ? a : "");
+    free(a);
+}
+
 typedef struct { long bad_fields, nonfinite, rows_umup; double fp32[8], worst_umup; } fp_ctx;
 static void fp_row(char **f, int nf, void *v) {
     fp_ctx *c = (fp_ctx *)v;
@@ -708,6 +765,7 @@ int main(void) {
     UT_RUN(test_lr_sweep_quick);
     UT_RUN(test_lr_sweep_failures);
     UT_RUN(test_lr_sweep_error_exits);
+    UT_RUN(test_train_flags);
     UT_RUN(test_fp8_parity_quick);
     return ut_finish("test_demos");
 }
