@@ -39,10 +39,10 @@
         pid_t pid_;                                                                                         \
         fflush(NULL);                                                                                       \
         pid_ = fork();                                                                                      \
-        if (pid_ == 0) _exit((int)(call));                                                                  \
+        if (pid_ == 0) _exit(100 + (int)(call)); /* 100 + status: never a sanitizer's exit code */         \
         if (pid_ > 0) waitpid(pid_, &ws_, 0);                                                               \
-        UT_CHECKF(pid_ > 0 && WIFEXITED(ws_) && WEXITSTATUS(ws_) == (int)(want), "%s -> %s %d, want %d (%s)", #call,  \
-                  WIFSIGNALED(ws_) ? "killed by signal" : "status", WIFSIGNALED(ws_) ? WTERMSIG(ws_) : WEXITSTATUS(ws_), \
+        UT_CHECKF(pid_ > 0 && WIFEXITED(ws_) && WEXITSTATUS(ws_) == 100 + (int)(want), "%s -> %s %d, want 100 + %d (%s)", #call, \
+                  WIFSIGNALED(ws_) ? "killed by signal" : "exit", WIFSIGNALED(ws_) ? WTERMSIG(ws_) : WEXITSTATUS(ws_), \
                   (int)(want), umup_status_string(want));                                                   \
     } while (0)
 
