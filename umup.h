@@ -3808,6 +3808,7 @@ UMUPDEF umup_status umup_optim_parse(const char *name, umup_optimizer_kind *out)
 #ifndef UMUP_NO_TRAINER /* sections 9-11 */
 #include <stdio.h> /* snprintf and file I/O; the library never prints */
 #include <stdarg.h>
+#include <errno.h>
 #include <limits.h>
 #include <locale.h>
 #include <time.h>
@@ -3818,7 +3819,6 @@ UMUPDEF umup_status umup_optim_parse(const char *name, umup_optimizer_kind *out)
 #if !defined(UMUP_NO_POSIX) && (defined(__unix__) || defined(__unix) || (defined(__APPLE__) && defined(__MACH__)))
 #define UMUP__POSIX 1
 #include <dirent.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
