@@ -1983,13 +1983,14 @@ UMUPDEF umup_status umup_head_dim(int width, int n_heads, int *d_head) {
     return UMUP_OK;
 }
 
+/* with_att: the call has an att [B H S S] tensor (umup_sdpa_*; the flash ops have lse [B H S]). */
 static umup_status umup__sdpa_check(const void *a, const void *b, const void *c, const void *d, const void *e,
-                                    const void *f, int B, int H, int S, int D, float ls) {
+                                    const void *f, int B, int H, int S, int D, float ls, int with_att) {
     if (!a || !b || !c || !d || !e || !f) return UMUP_ERR_NULL;
     if (B <= 0 || H <= 0 || S <= 0 || D <= 0) return UMUP_ERR_SHAPE;
     /* B H (batch, head) pairs counted in an int; q, k, v, out [B H S D] and att [B H S S] */
     if (B > INT_MAX / H || !umup__buf_ok(sizeof(float), (size_t)B * H, (size_t)S, (size_t)D) ||
-        !umup__buf_ok(sizeof(float), (size_t)B * H, (size_t)S, (size_t)S))
+        (with_att && !umup__buf_ok(sizeof(float), (size_t)B * H, (size_t)S, (size_t)S)))
         return UMUP_ERR_SHAPE;
     if (!(ls > 0.0f) || !(ls < 3.4e38f)) return UMUP_ERR_INVALID_ARG;
     return UMUP_OK;
@@ -1999,7 +2000,7 @@ UMUPDEF umup_status umup_sdpa_forward(float *out, float *att, const float *q, co
                                       int B, int H, int S, int D, int causal, float logit_scale,
                                       const umup_op_scales *s) {
     int bh;
-    umup_status st = umup__sdpa_check(out, att, q, k, v, s, B, H, S, D, logit_scale);
+    umup_status st = umup__sdpa_check(out, att, q, k, v, s, B, H, S, D, logit_scale, 1);
     if (st != UMUP_OK) return st;
     /* one (batch, head) per thread; the GEMMs inside then run single-threaded (no nested teams) */
 #ifdef _OPENMP
@@ -2030,7 +2031,7 @@ UMUPDEF umup_status umup_sdpa_backward(float *dq, float *dk, float *dv, const fl
                                        int D, float logit_scale, const umup_op_scales *s) {
     int bh, nt;
     float *ds_all;
-    umup_status st = umup__sdpa_check(dq, dk, dv, dout, att, s, B, H, S, D, logit_scale);
+    umup_status st = umup__sdpa_check(dq, dk, dv, dout, att, s, B, H, S, D, logit_scale, 1);
     if (st != UMUP_OK) return st;
     if (!q || !k || !v) return UMUP_ERR_NULL;
     nt = 1;
@@ -2188,7 +2189,7 @@ UMUPDEF umup_status umup_sdpa_flash_forward(float *out, float *lse, const float 
     int nt = 1, bh;
     void *raw = NULL;
     float *scratch;
-    umup_status st = umup__sdpa_check(out, lse, q, k, v, s, B, H, S, D, logit_scale);
+    umup_status st = umup__sdpa_check(out, lse, q, k, v, s, B, H, S, D, logit_scale, 0);
     if (st != UMUP_OK) return st;
     scratch = umup__flash_setup(&f, kd, S, D, B * H, &nt, &raw);
     if (!scratch) return UMUP_ERR_NOMEM;
@@ -2270,7 +2271,7 @@ UMUPDEF umup_status umup_sdpa_flash_backward(float *dq, float *dk, float *dv, co
     int nt = 1, bh;
     void *raw = NULL;
     float *scratch;
-    umup_status st = umup__sdpa_check(dq, dk, dv, dout, out, s, B, H, S, D, logit_scale);
+    umup_status st = umup__sdpa_check(dq, dk, dv, dout, out, s, B, H, S, D, logit_scale, 0);
     if (st != UMUP_OK) return st;
     if (!lse || !q || !k || !v) return UMUP_ERR_NULL;
     if (!(s->out != 0.0f) || !(fabsf(s->out) < 3.4e38f)) return UMUP_ERR_INVALID_ARG;

@@ -346,6 +346,15 @@ static void test_matrix_ops(void) {
     EXPECT(umup_sdpa_backward(F1, F2, F3, F4, F5, F6, F7, F1, 1, 1, 2, -2, 0.5f, s), UMUP_ERR_SHAPE);
     EXPECT(umup_sdpa_backward(F1, F2, F3, F4, F5, F6, F7, F1, 65536, 65536, 1, 1, 0.5f, s), UMUP_ERR_SHAPE);
     EXPECT(umup_sdpa_backward(F1, F2, F3, F4, F5, F6, F7, F1, 1, 1, M, 1, 0.5f, s), UMUP_ERR_SHAPE);
+    /* the flash ops: lse [B H S] instead of att, so only q, k, v, out [B H S D] bound S */
+    EXPECT(umup_sdpa_flash_forward(F1, F2, F3, F4, NULL, 1, 1, 2, 2, 1, 0.5f, s), UMUP_ERR_NULL);
+    EXPECT(umup_sdpa_flash_forward(F1, F2, F3, F4, F5, 1, 1, 0, 2, 1, 0.5f, s), UMUP_ERR_SHAPE);
+    EXPECT(umup_sdpa_flash_forward(F1, F2, F3, F4, F5, 1, 1, 2, 2, 1, 0.0f, s), UMUP_ERR_INVALID_ARG);
+    EXPECT(umup_sdpa_flash_forward(F1, F2, F3, F4, F5, 65536, 65536, 1, 1, 1, 0.5f, s), UMUP_ERR_SHAPE);
+    EXPECT(umup_sdpa_flash_forward(F1, F2, F3, F4, F5, 1, 1, M, M, 1, 0.5f, s), UMUP_ERR_SHAPE); /* S x D floats */
+    EXPECT(umup_sdpa_flash_backward(F1, F2, F3, F4, F5, F6, F7, F1, NULL, 1, 1, 2, 2, 1, 0.5f, s), UMUP_ERR_NULL);
+    EXPECT(umup_sdpa_flash_backward(F1, F2, F3, F4, F5, F6, F7, F1, F2, 1, 1, 2, -2, 1, 0.5f, s), UMUP_ERR_SHAPE);
+    EXPECT(umup_sdpa_flash_backward(F1, F2, F3, F4, F5, F6, F7, F1, F2, 1, 1, M, M, 1, 0.5f, s), UMUP_ERR_SHAPE);
     EXPECT(umup_embedding_forward(F1, NULL, 2, F2, 4, 2), UMUP_ERR_NULL);
     EXPECT(umup_embedding_forward(F1, I1, 0, F2, 4, 2), UMUP_ERR_SHAPE);
     EXPECT(umup_embedding_forward(F1, I1, 2, F2, M, M), UMUP_ERR_SHAPE);
@@ -369,6 +378,21 @@ static void test_matrix_ops(void) {
         EXPECT(umup_cross_entropy_backward(F2, F1, I1, M, M, 1, &ce), UMUP_ERR_SHAPE);
     }
     UT_CHECK(untouched(F3));
+}
+
+/* The micro-kernel switch: an unknown kernel is refused, and the selection survives a refusal. */
+static void test_gemm_kernels(void) {
+    umup_gemm_kernel k = umup_gemm_get_kernel();
+    UT_CHECK(k != UMUP_GEMM_KERNEL_AUTO && umup_gemm_kernel_available(k) && umup_gemm_kernel_available(UMUP_GEMM_KERNEL_AUTO));
+    UT_CHECK(!umup_gemm_kernel_available((umup_gemm_kernel)99) && !umup_gemm_kernel_available((umup_gemm_kernel)-1));
+    UT_CHECK(umup_gemm_kernel_name((umup_gemm_kernel)99) != NULL && umup_gemm_kernel_name((umup_gemm_kernel)-1) != NULL);
+    EXPECT(umup_gemm_set_kernel((umup_gemm_kernel)99), UMUP_ERR_INVALID_ARG);
+    EXPECT(umup_gemm_set_kernel((umup_gemm_kernel)-1), UMUP_ERR_INVALID_ARG);
+    UT_CHECK(umup_gemm_get_kernel() == k);
+    EXPECT(umup_gemm_set_kernel(UMUP_GEMM_KERNEL_C), UMUP_OK);
+    UT_CHECK(umup_gemm_get_kernel() == UMUP_GEMM_KERNEL_C);
+    EXPECT(umup_gemm_set_kernel(UMUP_GEMM_KERNEL_AUTO), UMUP_OK);
+    UT_CHECK(umup_gemm_get_kernel() == k);
 }
 
 /* ---- sections 7-8: parametrizations and optimizers ---------------------------------------------- */
@@ -578,6 +602,24 @@ static void test_model(void) {
     EXPECT(umup_model_forward(m, ids, tg, 2, 4, 0, &loss), UMUP_ERR_SHAPE); /* B > max_batch */
     EXPECT(umup_model_forward(m, ids, tg, 1, 5, 0, &loss), UMUP_ERR_SHAPE); /* T > max_seq */
     EXPECT(umup_model_forward(m, ids, tg, INT_MAX, INT_MAX, 0, &loss), UMUP_ERR_SHAPE);
+    {
+        umup_batch_shard sh;
+        sh.first_seq = 0; sh.total_seqs = 1; sh.total_counted = 4;
+        EXPECT(umup_model_forward_shard(NULL, ids, tg, 1, 4, 0, &sh, &loss), UMUP_ERR_NULL);
+        EXPECT(umup_model_forward_shard(m, NULL, tg, 1, 4, 0, &sh, &loss), UMUP_ERR_NULL);
+        EXPECT(umup_model_forward_shard(m, ids, tg, 0, 4, 0, &sh, &loss), UMUP_ERR_SHAPE);
+        sh.first_seq = 1;
+        EXPECT(umup_model_forward_shard(m, ids, tg, 1, 4, 0, &sh, &loss), UMUP_ERR_SHAPE);   /* first_seq + B > total */
+        sh.first_seq = INT_MAX; sh.total_seqs = INT_MAX;
+        EXPECT(umup_model_forward_shard(m, ids, tg, 1, 4, 0, &sh, &loss), UMUP_ERR_SHAPE);   /* total x T beyond int */
+        sh.first_seq = 0; sh.total_seqs = 1; sh.total_counted = 0;
+        EXPECT(umup_model_forward_shard(m, ids, tg, 1, 4, 0, &sh, &loss), UMUP_ERR_INVALID_ARG);
+        sh.total_counted = 3;                                                                   /* < the shard's own 4 */
+        EXPECT(umup_model_forward_shard(m, ids, tg, 1, 4, 0, &sh, &loss), UMUP_ERR_INVALID_ARG);
+        sh.total_counted = 4;
+        EXPECT(umup_model_forward_shard(m, ids, tg, 1, 4, 0, &sh, &loss), UMUP_OK);
+        EXPECT(umup_model_forward_shard(m, ids, tg, 1, 4, 0, NULL, &loss), UMUP_OK);            /* the whole batch */
+    }
     ids[0] = 16;
     EXPECT(umup_model_forward(m, ids, tg, 1, 4, 0, &loss), UMUP_ERR_INVALID_ARG);
     ids[0] = 1;
@@ -655,6 +697,32 @@ static void test_data_trainer(void) {
     EXPECT(umup_trainer_eval(NULL, ids, tg, 1, 4, &loss), UMUP_ERR_NULL);
     EXPECT(umup_trainer_save(NULL, "build/x.st"), UMUP_ERR_NULL);
     EXPECT(umup_trainer_load(NULL, "build/x.st"), UMUP_ERR_NULL);
+    EXPECT(umup_trainer_save_weights(NULL, "build/x.st"), UMUP_ERR_NULL);
+    EXPECT(umup_trainer_load_weights(NULL, "build/x.st"), UMUP_ERR_NULL);
+    EXPECT(umup_trainer_set_shards(NULL, 1), UMUP_ERR_NULL);
+    EXPECT(umup_trainer_set_data_parallel(NULL, NULL), UMUP_ERR_NULL);
+    EXPECT(umup_trainer_set_total_steps(NULL, 10), UMUP_ERR_NULL);
+    EXPECT(umup_trainer_set_run_info(NULL, "batch", "1"), UMUP_ERR_NULL);
+    {
+        umup_checkpoint_meta meta;
+        umup_trainer *t2 = NULL;
+        char err[8];
+        EXPECT(umup_checkpoint_info(NULL, &meta, err, sizeof err), UMUP_ERR_NULL);
+        EXPECT(umup_checkpoint_info("umup.h", NULL, err, sizeof err), UMUP_ERR_NULL);
+        EXPECT(umup_checkpoint_info("", &meta, NULL, 0), UMUP_ERR_IO);
+        EXPECT(umup_checkpoint_info("tests", &meta, err, sizeof err), UMUP_ERR_IO);       /* a directory */
+        UT_CHECK(strlen(err) < sizeof err);                                                  /* the reason fits err_cap */
+        EXPECT(umup_checkpoint_info("umup.h", &meta, err, 1), UMUP_ERR_FORMAT);
+        UT_CHECK(err[0] == 0);
+        EXPECT(umup_checkpoint_check_writable(NULL, err, sizeof err), UMUP_ERR_NULL);
+        EXPECT(umup_checkpoint_check_writable("tests", NULL, 0), UMUP_ERR_IO);               /* a directory */
+        EXPECT(umup_checkpoint_check_writable("build/no-such-dir/x.st", err, sizeof err), UMUP_ERR_IO);
+        EXPECT(umup_trainer_from_checkpoint(NULL, "umup.h", 1, err, sizeof err), UMUP_ERR_NULL);
+        EXPECT(umup_trainer_from_checkpoint(&t2, NULL, 1, err, sizeof err), UMUP_ERR_NULL);
+        EXPECT(umup_trainer_from_checkpoint(&t2, "umup.h", 1, NULL, 0), UMUP_ERR_FORMAT);
+        EXPECT(umup_trainer_from_checkpoint(&t2, "", 1, NULL, 0), UMUP_ERR_IO);
+        UT_CHECK(t2 == NULL);
+    }
     oc = umup_optim_config_default(UMUP_OPT_ADAMW);
     EXPECT(umup_trainer_create(&t, &mc, &oc, 1), UMUP_OK);
     if (!t) return;
@@ -671,18 +739,94 @@ static void test_data_trainer(void) {
     EXPECT(umup_trainer_load(t, NULL), UMUP_ERR_NULL);
     EXPECT(umup_trainer_save(t, ""), UMUP_ERR_IO);
     EXPECT(umup_trainer_load(t, ""), UMUP_ERR_IO);
+    EXPECT(umup_trainer_save_weights(t, NULL), UMUP_ERR_NULL);
+    EXPECT(umup_trainer_load_weights(t, NULL), UMUP_ERR_NULL);
+    EXPECT(umup_trainer_save_weights(t, "tests"), UMUP_ERR_IO);
+    EXPECT(umup_trainer_load_weights(t, "tests"), UMUP_ERR_IO);
+    EXPECT(umup_trainer_set_shards(t, 0), UMUP_ERR_INVALID_ARG);
+    EXPECT(umup_trainer_set_shards(t, INT_MIN), UMUP_ERR_INVALID_ARG);
+    {
+        umup_data_parallel dp;
+        memset(&dp, 0, sizeof dp);
+        dp.size = 1;
+        EXPECT(umup_trainer_set_data_parallel(t, &dp), UMUP_ERR_INVALID_ARG);               /* no allreduce */
+        EXPECT(umup_trainer_set_data_parallel(t, NULL), UMUP_OK);                             /* off */
+    }
+    EXPECT(umup_trainer_set_total_steps(t, -1), UMUP_ERR_INVALID_ARG);
+    EXPECT(umup_trainer_set_run_info(t, NULL, "1"), UMUP_ERR_NULL);
+    EXPECT(umup_trainer_set_run_info(t, "batch", NULL), UMUP_ERR_NULL);
+    EXPECT(umup_trainer_set_run_info(t, "", "1"), UMUP_ERR_INVALID_ARG);
+    EXPECT(umup_trainer_set_run_info(t, "a key with spaces", "1"), UMUP_ERR_INVALID_ARG);
+    EXPECT(umup_trainer_set_run_info(t, "batch", "a\nb"), UMUP_ERR_INVALID_ARG);
     UT_CHECK(umup_trainer_error(t)[0] != 0);
     UT_CHECK(umup_trainer_optimizer(t)->step == 1);
     umup_trainer_destroy(t);
 }
 
+/* A whole file as a string (NULL if it cannot be read); free() it. */
+static char *read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t n = 0, cap = 0, got;
+    if (!f) return NULL;
+    do {
+        if (n + 65536 + 1 > cap) {
+            char *nb = (char *)realloc(buf, cap = n + 4 * 65536 + 1);
+            if (!nb) { free(buf); fclose(f); return NULL; }
+            buf = nb;
+        }
+        got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+    } while (got > 0);
+    fclose(f);
+    buf[n] = 0;
+    return buf;
+}
+
+/* Every function the headers define (a line starting with UMUPDEF names it) is called in this
+ * file, so that a new public function cannot be left out here. */
+static void test_every_function_named(void) {
+    const char *headers[2] = {"umup_fp8.h", "umup.h"};
+    char *self = read_text(__FILE__);
+    int h, named = 0;
+    UT_CHECKF(self != NULL, "cannot read %s", __FILE__);
+    if (!self) return;
+    for (h = 0; h < 2; h++) {
+        char *text = read_text(headers[h]), *line;
+        UT_CHECKF(text != NULL, "cannot read %s", headers[h]);
+        if (!text) continue;
+        for (line = text; line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+            const char *u = line, *eol;
+            if (strncmp(line, "UMUPDEF ", 8) != 0) continue;
+            eol = line + strcspn(line, "\n");
+            while ((u = strstr(u, "umup_")) != NULL && u < eol) {
+                size_t n = strspn(u, "abcdefghijklmnopqrstuvwxyz0123456789_");
+                if (u[n] == '(' && n < 90 && strncmp(u, "umup_cblas_", 11) != 0) { /* (umup_cblas.h's: test_cblas) */
+                    char key[96];
+                    memcpy(key, u, n + 1);
+                    key[n + 1] = 0;
+                    named++;
+                    UT_CHECKF(strstr(self, key) != NULL, "%.*s (in %s) is not called here", (int)n, u, headers[h]);
+                    break;
+                }
+                u += n;
+            }
+        }
+        free(text);
+    }
+    UT_CHECKF(named > 2 * 150, "only %d definitions and declarations found in the headers", named);
+    free(self);
+}
+
 int main(void) {
+    UT_RUN(test_every_function_named);
     UT_RUN(test_fp8_scalar);
     UT_RUN(test_fp8_bulk);
     UT_RUN(test_fp8_generic);
     UT_RUN(test_scales);
     UT_RUN(test_elementwise);
     UT_RUN(test_matrix_ops);
+    UT_RUN(test_gemm_kernels);
     UT_RUN(test_param_optim);
     UT_RUN(test_model);
     UT_RUN(test_data_trainer);
