@@ -115,7 +115,7 @@ endif
 
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all test test-cuda asan test-full test-package bench demo demos plots clean install uninstall compile-checks fuzz fuzz-build valgrind
+.PHONY: all test test-cuda asan test-full test-package bench demo demos plots clean install uninstall compile-checks fuzz fuzz-build valgrind valgrind-run
 
 all: $(TEST_BIN) $(DEMO_BIN) $(BENCH_BIN) $(COMPILE_BIN) $(EXAMPLE_BIN) $(CUDA_BIN)
 
@@ -172,11 +172,15 @@ asan: $(ASAN_BIN) $(ASAN_EXAMPLE_BIN) $(ASAN_DEMOS)
 	    ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 sh tests/run.sh $(B)/asan
 
 # valgrind: the quick variants under memcheck; any error or leak fails the program (its log in
-# $(B)/test_*.log shows the report). OMP_NUM_THREADS=1 by default (tests that compare thread counts
-# still start OpenMP workers; tests/valgrind.supp covers their thread-local storage, and only that).
+# $(B)/valgrind/test_*.log shows the report). Built in $(B)/valgrind without -march (valgrind does
+# not decode AVX-512; the GEMM then runs its plain-C kernel). OMP_NUM_THREADS=1 by default (tests
+# that compare thread counts still start OpenMP workers; tests/valgrind.supp covers their
+# thread-local storage, and only that).
 VALGRIND ?= valgrind -q --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,indirect,possible \
             --errors-for-leak-kinds=definite,indirect,possible --suppressions=tests/valgrind.supp
-valgrind: $(COMPILE_BIN) $(TEST_BIN)
+valgrind:
+	@$(MAKE) --no-print-directory valgrind-run ARCH= BUILD=$(B)/valgrind
+valgrind-run: $(COMPILE_BIN) $(TEST_BIN)
 	@UMUP_TEST_QUICK=1 OMP_NUM_THREADS=1 UMUP_TEST_WRAP="$(VALGRIND)" sh tests/run.sh $(B)
 
 test-full: $(COMPILE_BIN) $(TEST_BIN) $(DEMO_BIN) $(EXAMPLE_BIN) $(CUDA_BIN)
