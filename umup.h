@@ -407,7 +407,8 @@ UMUPDEF umup_status umup_add_backward(float *da, float *db, const float *dy, siz
  * grad[0] (dy summed over the dimensions a is broadcast along), db likewise; da or db may be NULL
  * (skipped). 1 <= ndim <= 8.
  * Errors: UMUP_ERR_NULL; UMUP_ERR_SHAPE (ndim outside [1, 8], a dimension < 1, shapes that do not
- * broadcast, an element count that does not fit in size_t); UMUP_ERR_INVALID_ARG (the constraint). */
+ * broadcast, an output larger than any buffer can be, before anything is read or written);
+ * UMUP_ERR_INVALID_ARG (the constraint). */
 UMUPDEF umup_status umup_add_broadcast_scales(umup_op_scales *s, const int *a_shape, const int *b_shape, int ndim,
                                               umup_constraint c);
 UMUPDEF umup_status umup_add_broadcast_forward(float *y, const float *a, const int *a_shape, const float *b,
@@ -2498,6 +2499,7 @@ static umup_status umup__bcast_init(umup__bcast *g, const int *as, const int *bs
             !umup__size_mul(&g->nb, g->nb, (size_t)bs[i]))
             return UMUP_ERR_SHAPE;
     }
+    if (!umup__buf_ok(sizeof(float), g->n, 1, 1)) return UMUP_ERR_SHAPE; /* no buffer can hold the output */
     for (i = ndim - 1; i >= 0; i--) { /* row-major strides; 0 where the input is broadcast */
         g->sa[i] = as[i] == 1 && g->shape[i] > 1 ? 0 : ra;
         g->sb[i] = bs[i] == 1 && g->shape[i] > 1 ? 0 : rb;
