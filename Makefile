@@ -5,6 +5,9 @@
 #   make asan        the same tests under AddressSanitizer + UBSan (quick variants)
 #   make test-full   the tests with their exhaustive variants (all 2^32 float inputs, ...)
 #   make bench       build and run the benchmarks in bench/
+#   make fuzz        build the libFuzzer targets in fuzz/ with clang (+ ASan + UBSan) and run each for
+#                    FUZZ_SECONDS seconds (default 60) on its seed corpus; FUZZ=ckpt,data picks targets
+#   make valgrind    the tests (quick variants) under valgrind --leak-check=full, errors fail
 #   make plots       render docs/*.png with gnuplot from the CSVs of coord_check, lr_sweep, fp8_parity
 #                    (RESULTS=dir: where the CSVs are, default results/; PLOTS=dir: where the PNGs go)
 #   make clean       remove build/
@@ -137,7 +140,7 @@ endif
 
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: all test test-cuda test-mpi asan test-full test-package bench bench-mpi demo demos plots clean install uninstall compile-checks
+.PHONY: all test test-cuda test-mpi asan test-full test-package bench bench-mpi demo demos plots clean install uninstall compile-checks fuzz fuzz-build valgrind valgrind-run
 
 all: $(TEST_BIN) $(DEMO_BIN) $(BENCH_BIN) $(COMPILE_BIN) $(EXAMPLE_BIN) $(CUDA_BIN) $(MPI_BIN)
 
@@ -180,13 +183,32 @@ $(B)/asan/examples/%: examples/%.c $(HEADERS) | $(B)/.dir
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -O1 -g $(SAN) -o $@ $< $(LDLIBS_ALL)
 
+# lr_sweep and train are built with the sanitizers too: test_demos runs lr_sweep's error exits
+# (they must not leak).
+ASAN_DEMOS := $(B)/asan/lr_sweep $(B)/asan/train
+$(ASAN_DEMOS): $(B)/asan/%: demos/%.c demos/lr_sweep_lib.h demos/train_args.h $(HEADERS) | $(B)/.dir
+	$(CC) $(CFLAGS_ALL) -O1 -g $(ARCH) $(SAN) -o $@ $< $(LDLIBS_ALL)
+
 # tests/test_demos runs the demos' --quick modes: they are built first and found through UMUP_DEMO_DIR;
 # tests/test_examples runs the examples, found through UMUP_EXAMPLE_DIR.
 test: $(COMPILE_BIN) $(TEST_BIN) $(DEMO_BIN) $(EXAMPLE_BIN) $(CUDA_BIN) $(MPI_BIN)
 	@UMUP_DEMO_DIR=$(B) UMUP_EXAMPLE_DIR=$(B)/examples sh tests/run.sh $(B) $(CUDA_RUN)
 
-asan: $(ASAN_BIN) $(ASAN_EXAMPLE_BIN)
-	@UMUP_TEST_QUICK=1 UMUP_EXAMPLE_DIR=$(B)/asan/examples ASAN_OPTIONS=detect_leaks=1 sh tests/run.sh $(B)/asan
+asan: $(ASAN_BIN) $(ASAN_EXAMPLE_BIN) $(ASAN_DEMOS)
+	@UMUP_TEST_QUICK=1 UMUP_EXAMPLE_DIR=$(B)/asan/examples UMUP_SAN_DEMO_DIR=$(B)/asan \
+	    ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 sh tests/run.sh $(B)/asan
+
+# valgrind: the quick variants under memcheck; any error or leak fails the program (its log in
+# $(B)/valgrind/test_*.log shows the report). Built in $(B)/valgrind without -march (valgrind does
+# not decode AVX-512; the GEMM then runs its plain-C kernel). OMP_NUM_THREADS=1 by default (tests
+# that compare thread counts still start OpenMP workers; tests/valgrind.supp covers their
+# thread-local storage, and only that).
+VALGRIND ?= valgrind -q --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,indirect,possible \
+            --errors-for-leak-kinds=definite,indirect,possible --suppressions=tests/valgrind.supp
+valgrind:
+	@$(MAKE) --no-print-directory valgrind-run ARCH= BUILD=$(B)/valgrind
+valgrind-run: $(COMPILE_BIN) $(TEST_BIN)
+	@UMUP_TEST_QUICK=1 OMP_NUM_THREADS=1 UMUP_TEST_WRAP="$(VALGRIND)" sh tests/run.sh $(B)
 
 test-full: $(COMPILE_BIN) $(TEST_BIN) $(DEMO_BIN) $(EXAMPLE_BIN) $(CUDA_BIN) $(MPI_BIN)
 	@UMUP_TEST_FULL=1 UMUP_DEMO_DIR=$(B) UMUP_EXAMPLE_DIR=$(B)/examples sh tests/run.sh $(B) $(CUDA_RUN)
@@ -268,6 +290,26 @@ plots:
 
 bench: $(BENCH_BIN) $(CUDA_BIN)
 	@for b in $(BENCH_BIN) $(if $(CUDA_BIN),$(G)/bench_cuda); do echo "== $$b"; ./$$b || exit 1; done
+
+# ---- fuzzing ---------------------------------------------------------------
+# libFuzzer needs clang (Debian: clang and libclang-rt-dev). Each target is a plain C file in fuzz/
+# with a seed corpus in fuzz/corpus/<target>; fuzz/run.sh runs them one after the other.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ         ?= ckpt,data,flags
+FUZZ_LIST    := $(subst $(COMMA), ,$(FUZZ))
+FUZZ_BIN     := $(patsubst %,$(B)/fuzz/fuzz_%,$(FUZZ_LIST))
+FUZZ_FLAGS   := -std=c99 -g -O1 $(WARN) -Wno-unknown-pragmas $(INC) -Ifuzz -fsanitize=fuzzer,address,undefined \
+                -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+$(B)/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_common.h $(HEADERS) demos/train_args.h | $(B)/.dir
+	@mkdir -p $(B)/fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIBS)
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: $(FUZZ_BIN)
+	@sh fuzz/run.sh $(B)/fuzz $(FUZZ_SECONDS) $(FUZZ_LIST)
 
 # ---- install / clean -----------------------------------------------------
 INSTALL_HEADERS := umup.h umup_fp8.h umup_cblas.h umup_cuda.h

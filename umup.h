@@ -407,7 +407,8 @@ UMUPDEF umup_status umup_add_backward(float *da, float *db, const float *dy, siz
  * grad[0] (dy summed over the dimensions a is broadcast along), db likewise; da or db may be NULL
  * (skipped). 1 <= ndim <= 8.
  * Errors: UMUP_ERR_NULL; UMUP_ERR_SHAPE (ndim outside [1, 8], a dimension < 1, shapes that do not
- * broadcast, an element count that does not fit in size_t); UMUP_ERR_INVALID_ARG (the constraint). */
+ * broadcast, an output larger than any buffer can be, before anything is read or written);
+ * UMUP_ERR_INVALID_ARG (the constraint). */
 UMUPDEF umup_status umup_add_broadcast_scales(umup_op_scales *s, const int *a_shape, const int *b_shape, int ndim,
                                               umup_constraint c);
 UMUPDEF umup_status umup_add_broadcast_forward(float *y, const float *a, const int *a_shape, const float *b,
@@ -808,7 +809,8 @@ UMUPDEF int umup_optim_moments(const umup_optim_config *cfg);
  *     m = b2 m + (1-b2) g;
  *  4. opt->step += 1, opt->last_grad_norm = the norm.
  * Groups must lie inside [0, n_params) and must not overlap. Errors: UMUP_ERR_NULL,
- * UMUP_ERR_SHAPE (a group out of range), UMUP_ERR_INVALID_ARG (a group factor not finite or
+ * UMUP_ERR_SHAPE (n_groups < 0, a group out of range, or an n_params whose parameter or state
+ * array no buffer can hold: more than PTRDIFF_MAX bytes), UMUP_ERR_INVALID_ARG (a group factor not finite or
  * negative, NaN SGD factor), UMUP_ERR_NONFINITE. On error nothing is modified. */
 UMUPDEF umup_status umup_optim_step(umup_optimizer *opt, float *params, const float *grads, float *state,
                                     size_t n_params, const umup_param_group *groups, int n_groups);
@@ -1107,6 +1109,8 @@ UMUPDEF const umup_tensor_stats *umup_model_stats(const umup_model *m, int *coun
  * emits this is an upper bound on the corpus's entropy rate, so the best achievable loss is at most
  * that many bits per byte (reported as *bits_per_byte: 0.98 bits/byte for seed 1, against a unigram entropy
  * of 4.34 bits/byte; demos/train prints both). */
+/* buf: n bytes (NULL when n is 0). Errors: UMUP_ERR_NULL, UMUP_ERR_SHAPE (n > PTRDIFF_MAX: no such
+ * buffer), UMUP_ERR_NOMEM. */
 UMUPDEF umup_status umup_corpus_generate(char *buf, size_t n, uint64_t seed, double *bits_per_byte);
 
 /* A byte dataset split into a training part [0, n_train) and a validation part [n_train, n). */
@@ -1114,14 +1118,28 @@ typedef struct {
     uint8_t *data;
     size_t n, n_train;
     double choice_bits_per_byte; /* generator's entropy bound (embedded corpus only, else 0) */
+    const char *error;      /* after a failed umup_dataset_load_file: why (a static string), else NULL */
 } umup_dataset;
 
 /* The embedded corpus: n bytes from seed, the last val_fraction (0: 0.1) for validation.
  * Errors: UMUP_ERR_NULL, UMUP_ERR_INVALID_ARG (n < 1024, val_fraction outside [0, 0.5]), UMUP_ERR_NOMEM. */
 UMUPDEF umup_status umup_dataset_from_corpus(umup_dataset *ds, size_t n, uint64_t seed, double val_fraction);
 
-/* Any file, read as bytes. Errors: UMUP_ERR_NULL, UMUP_ERR_IO (missing or unreadable),
- * UMUP_ERR_FORMAT (fewer than 1024 bytes), UMUP_ERR_INVALID_ARG, UMUP_ERR_NOMEM. */
+/* Checks that path names a regular file of at least 1024 bytes that can be opened for reading, and
+ * sets *bytes (may be NULL) to its size; reads none of it. Anything else is refused without
+ * blocking: on POSIX systems the file is opened non-blocking and fstat() decides, so a directory,
+ * FIFO, socket or device node is an error however it is named (a symlink to a regular file is fine).
+ * *why (may be NULL) receives a static string naming the reason on failure, NULL on success.
+ * Errors: UMUP_ERR_NULL (path); UMUP_ERR_IO (missing, unreadable, not a regular file);
+ * UMUP_ERR_FORMAT (fewer than 1024 bytes); UMUP_ERR_NOMEM (larger than this process can address).
+ * umup_dataset_load_file runs the same check; demos/train --dry-run uses it on --data. */
+UMUPDEF umup_status umup_dataset_check_file(const char *path, size_t *bytes, const char **why);
+
+/* A regular file (see umup_dataset_check_file), read whole as bytes; the last val_fraction (0: 0.1)
+ * is the validation split. ds is zeroed first; on failure it owns nothing and ds->error says why.
+ * Errors: UMUP_ERR_NULL (ds, path); UMUP_ERR_INVALID_ARG (val_fraction outside [0, 0.5]);
+ * UMUP_ERR_IO (missing, unreadable, not a regular file, a read error, or the file shrank while being
+ * read); UMUP_ERR_FORMAT (fewer than 1024 bytes); UMUP_ERR_NOMEM. */
 UMUPDEF umup_status umup_dataset_load_file(umup_dataset *ds, const char *path, double val_fraction);
 UMUPDEF void umup_dataset_free(umup_dataset *ds);
 
@@ -1129,7 +1147,9 @@ UMUPDEF void umup_dataset_free(umup_dataset *ds);
  * umup_rng_u32(seed, step * B + b) from the training split (split 0), or, for the validation split
  * (split 1), at evenly spaced offsets fixed by `step` (deterministic evaluation batches).
  * ids[b, t] = window[t], targets[b, t] = window[t + 1]; both [B, T].
- * Errors: UMUP_ERR_NULL; UMUP_ERR_SHAPE (a split shorter than T + 1 bytes, B or T < 1). */
+ * Errors: UMUP_ERR_NULL (also a dataset without data); UMUP_ERR_SHAPE (a split shorter than T + 1
+ * bytes, B or T < 1, step < 0, B x T more than an array can hold); UMUP_ERR_INVALID_ARG (split not 0
+ * or 1). */
 UMUPDEF umup_status umup_dataset_batch(const umup_dataset *ds, int split, uint64_t seed, long step, int B, int T,
                                        int32_t *ids, int32_t *targets);
 
@@ -1161,7 +1181,7 @@ UMUPDEF size_t umup_trainer_state_bytes(const umup_trainer *t);
  * freeze a tensor in an ablation; a checkpoint does not record such changes. NULL for NULL. */
 UMUPDEF umup_param_group *umup_trainer_param_groups(umup_trainer *t, int *n);
 
-/* One step on a batch (ids, targets [B, T]); *loss is the batch loss before the update.
+/* One step on a batch (ids, targets [B, T]); *loss (loss may be NULL) is the batch loss before the update.
  * UMUP_ERR_NONFINITE when the loss or the gradient is NaN/Inf (the parameters are not changed). */
 UMUPDEF umup_status umup_trainer_step(umup_trainer *t, const int32_t *ids, const int32_t *targets, int B, int T,
                                       float *loss);
@@ -1378,6 +1398,7 @@ UMUPDEF const char *umup_trainer_error(const umup_trainer *t);
 #define UMUP_ASSERT(x) assert(x)
 #endif
 
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -1401,6 +1422,13 @@ static UMUP__UNUSED int umup__size_add(size_t *out, size_t a, size_t b) {
     if (b > (size_t)-1 - a) return 0;
     *out = a + b;
     return 1;
+}
+/* 1 when a buffer of a x b x c elements of elem bytes can exist (at most PTRDIFF_MAX bytes, the
+ * largest object C allows; factors >= 0): the ops refuse larger shapes with UMUP_ERR_SHAPE before
+ * touching memory, as the bulk functions of umup_fp8.h do (UMUP__TOO_MANY). */
+static int umup__buf_ok(size_t elem, size_t a, size_t b, size_t c) {
+    size_t n;
+    return umup__size_mul(&n, a, b) && umup__size_mul(&n, n, c) && umup__size_mul(&n, n, elem) && n <= (size_t)PTRDIFF_MAX;
 }
 
 /* ============================================================================================ */
@@ -1435,6 +1463,11 @@ static umup_status umup__gemm_check(const umup_gemm_args *g) {
     if (g->K == 0) return UMUP_OK;
     if (!g->A || !g->B) return UMUP_ERR_NULL;
     if (g->lda < (g->trans_a ? g->M : g->K) || g->ldb < (g->trans_b ? g->K : g->N)) return UMUP_ERR_SHAPE;
+    /* rows x leading dimension of each operand: buffers that can exist */
+    if (!umup__buf_ok(sizeof(float), (size_t)g->M, (size_t)g->ldc, 1) ||
+        !umup__buf_ok(sizeof(float), (size_t)(g->trans_a ? g->K : g->M), (size_t)g->lda, 1) ||
+        !umup__buf_ok(sizeof(float), (size_t)(g->trans_b ? g->N : g->K), (size_t)g->ldb, 1))
+        return UMUP_ERR_SHAPE;
     return UMUP_OK;
 }
 
@@ -1579,23 +1612,27 @@ static int umup__mult_ok(float mult) { return mult > 0.0f && mult < 3.4e38f; }
 UMUPDEF umup_status umup_scale_fwd_forward(float *y, const float *x, size_t n, float s) {
     size_t i;
     if (n && (!y || !x)) return UMUP_ERR_NULL;
+    if (UMUP__TOO_MANY(n, sizeof(float))) return UMUP_ERR_SHAPE;
     for (i = 0; i < n; i++) y[i] = s * x[i];
     return UMUP_OK;
 }
 UMUPDEF umup_status umup_scale_fwd_backward(float *dx, const float *dy, size_t n) {
     size_t i;
     if (n && (!dx || !dy)) return UMUP_ERR_NULL;
+    if (UMUP__TOO_MANY(n, sizeof(float))) return UMUP_ERR_SHAPE;
     for (i = 0; i < n; i++) dx[i] += dy[i];
     return UMUP_OK;
 }
 UMUPDEF umup_status umup_scale_bwd_forward(float *y, const float *x, size_t n) {
     if (n && (!y || !x)) return UMUP_ERR_NULL;
+    if (UMUP__TOO_MANY(n, sizeof(float))) return UMUP_ERR_SHAPE;
     if (y != x && n) memmove(y, x, n * sizeof *y);
     return UMUP_OK;
 }
 UMUPDEF umup_status umup_scale_bwd_backward(float *dx, const float *dy, size_t n, float s) {
     size_t i;
     if (n && (!dx || !dy)) return UMUP_ERR_NULL;
+    if (UMUP__TOO_MANY(n, sizeof(float))) return UMUP_ERR_SHAPE;
     for (i = 0; i < n; i++) dx[i] += s * dy[i];
     return UMUP_OK;
 }
@@ -1736,6 +1773,7 @@ UMUPDEF umup_status umup_silu_scales(umup_op_scales *s, float mult, umup_constra
 static umup_status umup__ew_check(const void *a, const void *b, const void *sc, size_t n, float mult) {
     if (n && (!a || !b)) return UMUP_ERR_NULL;
     if (!sc) return UMUP_ERR_NULL;
+    if (UMUP__TOO_MANY(n, sizeof(float))) return UMUP_ERR_SHAPE;
     if (!umup__mult_ok(mult)) return UMUP_ERR_INVALID_ARG;
     return UMUP_OK;
 }
@@ -1906,7 +1944,7 @@ UMUPDEF umup_status umup_softmax_forward(float *y, const float *x, int rows, int
     double *p;
     int r, j;
     if (!y || !x || !s) return UMUP_ERR_NULL;
-    if (rows <= 0 || n <= 0) return UMUP_ERR_SHAPE;
+    if (rows <= 0 || n <= 0 || !umup__buf_ok(sizeof(float), (size_t)rows, (size_t)n, 1)) return UMUP_ERR_SHAPE;
     if (!umup__mult_ok(mult)) return UMUP_ERR_INVALID_ARG;
     p = (double *)UMUP_MALLOC((size_t)n * sizeof(double));
     if (!p) return UMUP_ERR_NOMEM;
@@ -1923,7 +1961,7 @@ UMUPDEF umup_status umup_softmax_backward(float *dx, const float *dy, const floa
     double *p;
     int r, j;
     if (!dx || !dy || !x || !s) return UMUP_ERR_NULL;
-    if (rows <= 0 || n <= 0) return UMUP_ERR_SHAPE;
+    if (rows <= 0 || n <= 0 || !umup__buf_ok(sizeof(float), (size_t)rows, (size_t)n, 1)) return UMUP_ERR_SHAPE;
     if (!umup__mult_ok(mult)) return UMUP_ERR_INVALID_ARG;
     p = (double *)UMUP_MALLOC((size_t)n * sizeof(double));
     if (!p) return UMUP_ERR_NOMEM;
@@ -1960,10 +1998,15 @@ UMUPDEF umup_status umup_head_dim(int width, int n_heads, int *d_head) {
     return UMUP_OK;
 }
 
+/* with_att: the call has an att [B H S S] tensor (umup_sdpa_*; the flash ops have lse [B H S]). */
 static umup_status umup__sdpa_check(const void *a, const void *b, const void *c, const void *d, const void *e,
-                                    const void *f, int B, int H, int S, int D, float ls) {
+                                    const void *f, int B, int H, int S, int D, float ls, int with_att) {
     if (!a || !b || !c || !d || !e || !f) return UMUP_ERR_NULL;
     if (B <= 0 || H <= 0 || S <= 0 || D <= 0) return UMUP_ERR_SHAPE;
+    /* B H (batch, head) pairs counted in an int; q, k, v, out [B H S D] and att [B H S S] */
+    if (B > INT_MAX / H || !umup__buf_ok(sizeof(float), (size_t)B * H, (size_t)S, (size_t)D) ||
+        (with_att && !umup__buf_ok(sizeof(float), (size_t)B * H, (size_t)S, (size_t)S)))
+        return UMUP_ERR_SHAPE;
     if (!(ls > 0.0f) || !(ls < 3.4e38f)) return UMUP_ERR_INVALID_ARG;
     return UMUP_OK;
 }
@@ -1972,7 +2015,7 @@ UMUPDEF umup_status umup_sdpa_forward(float *out, float *att, const float *q, co
                                       int B, int H, int S, int D, int causal, float logit_scale,
                                       const umup_op_scales *s) {
     int bh;
-    umup_status st = umup__sdpa_check(out, att, q, k, v, s, B, H, S, D, logit_scale);
+    umup_status st = umup__sdpa_check(out, att, q, k, v, s, B, H, S, D, logit_scale, 1);
     if (st != UMUP_OK) return st;
     /* one (batch, head) per thread; the GEMMs inside then run single-threaded (no nested teams) */
 #ifdef _OPENMP
@@ -2003,7 +2046,7 @@ UMUPDEF umup_status umup_sdpa_backward(float *dq, float *dk, float *dv, const fl
                                        int D, float logit_scale, const umup_op_scales *s) {
     int bh, nt;
     float *ds_all;
-    umup_status st = umup__sdpa_check(dq, dk, dv, dout, att, s, B, H, S, D, logit_scale);
+    umup_status st = umup__sdpa_check(dq, dk, dv, dout, att, s, B, H, S, D, logit_scale, 1);
     if (st != UMUP_OK) return st;
     if (!q || !k || !v) return UMUP_ERR_NULL;
     nt = 1;
@@ -2161,7 +2204,7 @@ UMUPDEF umup_status umup_sdpa_flash_forward(float *out, float *lse, const float 
     int nt = 1, bh;
     void *raw = NULL;
     float *scratch;
-    umup_status st = umup__sdpa_check(out, lse, q, k, v, s, B, H, S, D, logit_scale);
+    umup_status st = umup__sdpa_check(out, lse, q, k, v, s, B, H, S, D, logit_scale, 0);
     if (st != UMUP_OK) return st;
     scratch = umup__flash_setup(&f, kd, S, D, B * H, &nt, &raw);
     if (!scratch) return UMUP_ERR_NOMEM;
@@ -2243,7 +2286,7 @@ UMUPDEF umup_status umup_sdpa_flash_backward(float *dq, float *dk, float *dv, co
     int nt = 1, bh;
     void *raw = NULL;
     float *scratch;
-    umup_status st = umup__sdpa_check(dq, dk, dv, dout, out, s, B, H, S, D, logit_scale);
+    umup_status st = umup__sdpa_check(dq, dk, dv, dout, out, s, B, H, S, D, logit_scale, 0);
     if (st != UMUP_OK) return st;
     if (!lse || !q || !k || !v) return UMUP_ERR_NULL;
     if (!(s->out != 0.0f) || !(fabsf(s->out) < 3.4e38f)) return UMUP_ERR_INVALID_ARG;
@@ -2340,7 +2383,7 @@ UMUPDEF umup_status umup_sdpa_flash_backward(float *dq, float *dk, float *dv, co
 
 static umup_status umup__norm_check(const void *a, const void *b, int rows, int d) {
     if (!a || !b) return UMUP_ERR_NULL;
-    if (rows <= 0 || d <= 0) return UMUP_ERR_SHAPE;
+    if (rows <= 0 || d <= 0 || !umup__buf_ok(sizeof(float), (size_t)rows, (size_t)d, 1)) return UMUP_ERR_SHAPE;
     return UMUP_OK;
 }
 
@@ -2433,6 +2476,7 @@ UMUPDEF umup_status umup_add_scales(umup_op_scales *s, umup_constraint c) {
 UMUPDEF umup_status umup_add_forward(float *y, const float *a, const float *b, size_t n, const umup_op_scales *s) {
     size_t i;
     if (!s || (n && (!y || !a || !b))) return UMUP_ERR_NULL;
+    if (UMUP__TOO_MANY(n, sizeof(float))) return UMUP_ERR_SHAPE;
     for (i = 0; i < n; i++) y[i] = s->out * (a[i] + b[i]);
     return UMUP_OK;
 }
@@ -2440,6 +2484,7 @@ UMUPDEF umup_status umup_add_forward(float *y, const float *a, const float *b, s
 UMUPDEF umup_status umup_add_backward(float *da, float *db, const float *dy, size_t n, const umup_op_scales *s) {
     size_t i;
     if (!s || (n && !dy)) return UMUP_ERR_NULL;
+    if (UMUP__TOO_MANY(n, sizeof(float))) return UMUP_ERR_SHAPE;
     for (i = 0; i < n; i++) {
         if (da) da[i] += s->grad[0] * dy[i];
         if (db) db[i] += s->grad[1] * dy[i];
@@ -2468,6 +2513,7 @@ static umup_status umup__bcast_init(umup__bcast *g, const int *as, const int *bs
             !umup__size_mul(&g->nb, g->nb, (size_t)bs[i]))
             return UMUP_ERR_SHAPE;
     }
+    if (!umup__buf_ok(sizeof(float), g->n, 1, 1)) return UMUP_ERR_SHAPE; /* no buffer can hold the output */
     for (i = ndim - 1; i >= 0; i--) { /* row-major strides; 0 where the input is broadcast */
         g->sa[i] = as[i] == 1 && g->shape[i] > 1 ? 0 : ra;
         g->sb[i] = bs[i] == 1 && g->shape[i] > 1 ? 0 : rb;
@@ -2543,6 +2589,7 @@ static void umup__residual_coefs(double tau, double *a, double *b) {
 
 UMUPDEF umup_status umup_residual_split_forward(float *r, float *s, const float *x, size_t n) {
     if (n && !x) return UMUP_ERR_NULL;
+    if (UMUP__TOO_MANY(n, sizeof(float))) return UMUP_ERR_SHAPE;
     if (n && r && r != x) memmove(r, x, n * sizeof *r);
     if (n && s && s != x) memmove(s, x, n * sizeof *s);
     return UMUP_OK;
@@ -2553,6 +2600,7 @@ UMUPDEF umup_status umup_residual_split_backward(float *dx, const float *dr, con
     double a, b;
     long i;
     if (n && (!dx || !dr || !ds)) return UMUP_ERR_NULL;
+    if (UMUP__TOO_MANY(n, sizeof(float))) return UMUP_ERR_SHAPE;
     if (!umup__tau_ok(tau)) return UMUP_ERR_INVALID_ARG;
     umup__residual_coefs(tau, &a, &b);
 #ifdef _OPENMP
@@ -2567,6 +2615,7 @@ UMUPDEF umup_status umup_residual_add_forward(float *y, const float *r, const fl
     double a, b;
     long i;
     if (n && (!y || !r || !s)) return UMUP_ERR_NULL;
+    if (UMUP__TOO_MANY(n, sizeof(float))) return UMUP_ERR_SHAPE;
     if (!umup__tau_ok(tau)) return UMUP_ERR_INVALID_ARG;
     umup__residual_coefs(tau, &a, &b);
 #ifdef _OPENMP
@@ -2580,6 +2629,7 @@ UMUPDEF umup_status umup_residual_add_forward(float *y, const float *r, const fl
 UMUPDEF umup_status umup_residual_add_backward(float *dr, float *ds, const float *dy, size_t n) {
     long i;
     if (n && !dy) return UMUP_ERR_NULL;
+    if (UMUP__TOO_MANY(n, sizeof(float))) return UMUP_ERR_SHAPE;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (n > 32768)
 #endif
@@ -2597,6 +2647,7 @@ UMUPDEF umup_status umup_residual_sum_forward(float *y, const float *x, const fl
                                               double branch_w) {
     long i;
     if (n && (!y || !x || !f)) return UMUP_ERR_NULL;
+    if (UMUP__TOO_MANY(n, sizeof(float))) return UMUP_ERR_SHAPE;
     if (!umup__weight_ok(skip_w) || !umup__weight_ok(branch_w)) return UMUP_ERR_INVALID_ARG;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (n > 32768)
@@ -2610,6 +2661,7 @@ UMUPDEF umup_status umup_residual_sum_backward(float *dx, float *df, const float
                                                double branch_w) {
     long i;
     if (n && !dy) return UMUP_ERR_NULL;
+    if (UMUP__TOO_MANY(n, sizeof(float))) return UMUP_ERR_SHAPE;
     if (!umup__weight_ok(skip_w) || !umup__weight_ok(branch_w)) return UMUP_ERR_INVALID_ARG;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (n > 32768)
@@ -2637,7 +2689,7 @@ UMUPDEF umup_status umup_transformer_residual_taus(double *taus, int layers, dou
     int i;
     double depth;
     if (!taus) return UMUP_ERR_NULL;
-    if (layers < 1) return UMUP_ERR_SHAPE;
+    if (layers < 1 || layers > INT_MAX / 2) return UMUP_ERR_SHAPE; /* 2 x layers taus */
     if (!(alpha_res > 0) || !(ratio > 0) || alpha_res > 1e300 || ratio > 1e300) return UMUP_ERR_INVALID_ARG;
     if (mode != UMUP_DEPTH_LAYERS && mode != UMUP_DEPTH_2X_LAYERS) return UMUP_ERR_INVALID_ARG;
     depth = mode == UMUP_DEPTH_LAYERS ? (double)layers : 2.0 * layers;
@@ -2669,6 +2721,7 @@ static umup_status umup__dropout(float *y, const float *x, size_t n, float p, ui
 UMUPDEF umup_status umup_dropout_forward(float *y, const float *x, size_t n, float p, uint64_t seed,
                                          uint64_t counter, const umup_op_scales *s) {
     if (!s || (n && (!y || !x))) return UMUP_ERR_NULL;
+    if (UMUP__TOO_MANY(n, sizeof(float))) return UMUP_ERR_SHAPE;
     if (!(p >= 0.0f && p < 1.0f)) return UMUP_ERR_INVALID_ARG;
     return umup__dropout(y, x, n, p, seed, counter, s->out, 0);
 }
@@ -2676,6 +2729,7 @@ UMUPDEF umup_status umup_dropout_forward(float *y, const float *x, size_t n, flo
 UMUPDEF umup_status umup_dropout_backward(float *dx, const float *dy, size_t n, float p, uint64_t seed,
                                           uint64_t counter, const umup_op_scales *s) {
     if (!s || (n && (!dx || !dy))) return UMUP_ERR_NULL;
+    if (UMUP__TOO_MANY(n, sizeof(float))) return UMUP_ERR_SHAPE;
     if (!(p >= 0.0f && p < 1.0f)) return UMUP_ERR_INVALID_ARG;
     return umup__dropout(dx, dy, n, p, seed, counter, s->grad[0], 1);
 }
@@ -2701,7 +2755,9 @@ static umup_status umup__ids_check(const int32_t *ids, int n, int V, int allow_i
 UMUPDEF umup_status umup_embedding_forward(float *y, const int32_t *ids, int n_ids, const float *W, int V, int d) {
     int i;
     if (!y || !ids || !W) return UMUP_ERR_NULL;
-    if (n_ids <= 0 || V <= 0 || d <= 0) return UMUP_ERR_SHAPE;
+    if (n_ids <= 0 || V <= 0 || d <= 0 || !umup__buf_ok(sizeof(float), (size_t)n_ids, (size_t)d, 1) ||
+        !umup__buf_ok(sizeof(float), (size_t)V, (size_t)d, 1))
+        return UMUP_ERR_SHAPE;
     if (umup__ids_check(ids, n_ids, V, 0) != UMUP_OK) return UMUP_ERR_INVALID_ARG;
     for (i = 0; i < n_ids; i++) memcpy(y + (size_t)i * (size_t)d, W + (size_t)ids[i] * (size_t)d, (size_t)d * sizeof *y);
     return UMUP_OK;
@@ -2711,7 +2767,9 @@ UMUPDEF umup_status umup_embedding_backward(float *dW, const float *dy, const in
                                             const umup_op_scales *s) {
     int i, j;
     if (!dW || !dy || !ids || !s) return UMUP_ERR_NULL;
-    if (n_ids <= 0 || V <= 0 || d <= 0) return UMUP_ERR_SHAPE;
+    if (n_ids <= 0 || V <= 0 || d <= 0 || !umup__buf_ok(sizeof(float), (size_t)n_ids, (size_t)d, 1) ||
+        !umup__buf_ok(sizeof(float), (size_t)V, (size_t)d, 1))
+        return UMUP_ERR_SHAPE;
     if (umup__ids_check(ids, n_ids, V, 0) != UMUP_OK) return UMUP_ERR_INVALID_ARG;
     for (i = 0; i < n_ids; i++) {
         float *w = dW + (size_t)ids[i] * (size_t)d;
@@ -2736,7 +2794,7 @@ static umup_status umup__ce_check(const void *a, const float *z, const int32_t *
                                   const umup_op_scales *s, int *counted) {
     int r;
     if (!a || !z || !t || !s) return UMUP_ERR_NULL;
-    if (rows <= 0 || V <= 1) return UMUP_ERR_SHAPE;
+    if (rows <= 0 || V <= 1 || !umup__buf_ok(sizeof(float), (size_t)rows, (size_t)V, 1)) return UMUP_ERR_SHAPE;
     if (!umup__mult_ok(s->out)) return UMUP_ERR_INVALID_ARG;
     if (umup__ids_check(t, rows, V, 1) != UMUP_OK) return UMUP_ERR_INVALID_ARG;
     *counted = 0;
@@ -3181,8 +3239,8 @@ static void umup__sgemm_portable(int transA, int transB, int M, int N, int K, fl
             }
         return;
     }
-    mt = (M + kd->mr - 1) / kd->mr;
-    ntl = (N + kd->nr - 1) / kd->nr;
+    mt = M / kd->mr + (M % kd->mr != 0); /* no M + mr - 1: M may be near INT_MAX */
+    ntl = N / kd->nr + (N % kd->nr != 0);
 #ifdef _OPENMP
     if (!omp_in_parallel() && (double)M * N * K >= 262144.0) {
         nthr = omp_get_max_threads();
@@ -3695,6 +3753,11 @@ UMUPDEF umup_status umup_optim_step(umup_optimizer *opt, float *params, const fl
     int gi;
     if (!opt || !groups || (n_params && (!params || !grads || !state))) return UMUP_ERR_NULL;
     if (n_groups < 0) return UMUP_ERR_SHAPE;
+    if (n_params) { /* params, grads and state arrays that can exist */
+        size_t ns = umup_optim_state_size(opt->cfg.kind, n_params);
+        if (ns == (size_t)-1 || !umup__buf_ok(sizeof(float), n_params, 1, 1) || !umup__buf_ok(sizeof(float), ns, 1, 1))
+            return UMUP_ERR_SHAPE;
+    }
     c = &opt->cfg;
     for (gi = 0; gi < n_groups; gi++) {
         const umup_param_group *g = &groups[gi];
@@ -3769,6 +3832,7 @@ UMUPDEF umup_status umup_optim_parse(const char *name, umup_optimizer_kind *out)
 #ifndef UMUP_NO_TRAINER /* sections 9-11 */
 #include <stdio.h> /* snprintf and file I/O; the library never prints */
 #include <stdarg.h>
+#include <errno.h>
 #include <limits.h>
 #include <locale.h>
 #include <time.h>
@@ -3779,7 +3843,6 @@ UMUPDEF umup_status umup_optim_parse(const char *name, umup_optimizer_kind *out)
 #if !defined(UMUP_NO_POSIX) && (defined(__unix__) || defined(__unix) || (defined(__APPLE__) && defined(__MACH__)))
 #define UMUP__POSIX 1
 #include <dirent.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -4962,6 +5025,7 @@ static void umup__gen_sentence(umup__gen *g) {
 UMUPDEF umup_status umup_corpus_generate(char *buf, size_t n, uint64_t seed, double *bits_per_byte) {
     umup__gen *gp;
     if (!buf && n) return UMUP_ERR_NULL;
+    if (n > (size_t)PTRDIFF_MAX) return UMUP_ERR_SHAPE;
     gp = (umup__gen *)UMUP_MALLOC(sizeof *gp);
     if (!gp) return UMUP_ERR_NOMEM;
     memset(gp, 0, sizeof *gp);
@@ -4990,6 +5054,7 @@ UMUPDEF umup_status umup_dataset_from_corpus(umup_dataset *ds, size_t n, uint64_
     if (!ds) return UMUP_ERR_NULL;
     memset(ds, 0, sizeof *ds);
     if (n < 1024 || !(val_fraction >= 0.0 && val_fraction <= 0.5)) return UMUP_ERR_INVALID_ARG;
+    if (n > (size_t)PTRDIFF_MAX) return UMUP_ERR_NOMEM; /* no allocation can be that large */
     ds->data = (uint8_t *)UMUP_MALLOC(n);
     if (!ds->data) return UMUP_ERR_NOMEM;
     ds->n = n;
@@ -4997,26 +5062,128 @@ UMUPDEF umup_status umup_dataset_from_corpus(umup_dataset *ds, size_t n, uint64_
     return umup__dataset_split(ds, val_fraction);
 }
 
-UMUPDEF umup_status umup_dataset_load_file(umup_dataset *ds, const char *path, double val_fraction) {
-    FILE *f;
+/* Opening a file for reading (data files here, checkpoints in section 11): only regular files. On
+ * POSIX systems open(O_NONBLOCK) + fstat, so that a FIFO (whose plain open would wait for a writer)
+ * or a device is refused at once; elsewhere stdio, where fopen refuses directories (or a directory
+ * reports no usable size) and the size comes from fseek/ftell. On failure *why says why in a phrase
+ * that follows the file's name (static storage) and err keeps the open's errno (0 if none). */
+typedef struct { int fd, err; FILE *f; uint64_t size; } umup__rfile;
+
+static void umup__rfile_close(umup__rfile *r) {
+#if UMUP__POSIX
+    if (r->fd >= 0) close(r->fd);
+#else
+    if (r->f) fclose(r->f);
+#endif
+    r->fd = -1;
+    r->f = NULL;
+}
+
+static umup_status umup__rfile_open(umup__rfile *r, const char *path, const char **why) {
+#if UMUP__POSIX
+    struct stat sb;
+#else
     long size;
-    if (!ds || !path) return UMUP_ERR_NULL;
-    memset(ds, 0, sizeof *ds);
-    if (!(val_fraction >= 0.0 && val_fraction <= 0.5)) return UMUP_ERR_INVALID_ARG;
-    f = fopen(path, "rb");
-    if (!f) return UMUP_ERR_IO;
-    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) { fclose(f); return UMUP_ERR_IO; }
-    if (size < 1024) { fclose(f); return UMUP_ERR_FORMAT; }
-    ds->data = (uint8_t *)UMUP_MALLOC((size_t)size);
-    if (!ds->data) { fclose(f); return UMUP_ERR_NOMEM; }
-    if (fread(ds->data, 1, (size_t)size, f) != (size_t)size) {
-        fclose(f);
-        UMUP_FREE(ds->data);
-        ds->data = NULL;
+#endif
+    memset(r, 0, sizeof *r);
+    r->fd = -1;
+#if UMUP__POSIX
+    r->fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | UMUP__O_CLOEXEC);
+    if (r->fd < 0) { r->err = errno; *why = "cannot be opened for reading (missing or no permission)"; return UMUP_ERR_IO; }
+    if (fstat(r->fd, &sb) != 0) { umup__rfile_close(r); *why = "cannot be inspected (fstat failed)"; return UMUP_ERR_IO; }
+    if (!S_ISREG(sb.st_mode)) {
+        umup__rfile_close(r);
+        *why = S_ISDIR(sb.st_mode)    ? "is a directory, not a regular file"
+               : S_ISFIFO(sb.st_mode) ? "is a FIFO (named pipe), not a regular file"
+               : S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode) ? "is a device, not a regular file"
+                                                             : "is not a regular file";
         return UMUP_ERR_IO;
     }
-    fclose(f);
-    ds->n = (size_t)size;
+    r->size = sb.st_size > 0 ? (uint64_t)sb.st_size : 0u;
+#else
+    r->f = fopen(path, "rb");
+    if (!r->f) { r->err = errno; *why = "cannot be opened for reading (missing, no permission or not a file)"; return UMUP_ERR_IO; }
+    /* a directory opened this way reports no size, or an absurd one (LONG_MAX on glibc) */
+    if (fseek(r->f, 0, SEEK_END) != 0 || (size = ftell(r->f)) < 0 || fseek(r->f, 0, SEEK_SET) != 0 ||
+        (unsigned long)size >= (unsigned long)LONG_MAX / 2) {
+        umup__rfile_close(r);
+        *why = "is not a regular file (no size can be read)";
+        return UMUP_ERR_IO;
+    }
+    r->size = (uint64_t)size;
+#endif
+    return UMUP_OK;
+}
+
+/* Reads exactly n bytes at offset off (retrying short reads and EINTR); 0 at end of file or on an error. */
+static int umup__rfile_read(umup__rfile *r, void *buf, size_t n, uint64_t off) {
+    unsigned char *b = (unsigned char *)buf;
+#if UMUP__POSIX
+    if ((off_t)off < 0 || (uint64_t)(off_t)off != off || lseek(r->fd, (off_t)off, SEEK_SET) < 0) return 0;
+    while (n > 0) {
+        ssize_t g = read(r->fd, b, n > ((size_t)1 << 30) ? ((size_t)1 << 30) : n);
+        if (g < 0 && errno == EINTR) continue;
+        if (g <= 0) return 0;
+        b += g;
+        n -= (size_t)g;
+    }
+    return 1;
+#else
+    if (off > 0x7fffffffu || fseek(r->f, (long)off, SEEK_SET) != 0) return 0;
+    return fread(b, 1, n, r->f) == n;
+#endif
+}
+
+/* A data file: a regular file of 1024 bytes or more that this process can address. */
+static umup_status umup__data_open(umup__rfile *r, const char *path, const char **why) {
+    umup_status st = umup__rfile_open(r, path, why);
+    if (st != UMUP_OK) return st;
+    if (r->size > (uint64_t)((size_t)-1 / 2)) {
+        umup__rfile_close(r);
+        *why = "is larger than this process can address";
+        return UMUP_ERR_NOMEM;
+    }
+    if (r->size < 1024) {
+        umup__rfile_close(r);
+        *why = "has fewer than 1024 bytes";
+        return UMUP_ERR_FORMAT;
+    }
+    return UMUP_OK;
+}
+
+UMUPDEF umup_status umup_dataset_check_file(const char *path, size_t *bytes, const char **why) {
+    umup__rfile rf;
+    const char *reason = NULL;
+    umup_status st;
+    if (why) *why = NULL;
+    if (!path) { if (why) *why = "no path"; return UMUP_ERR_NULL; }
+    st = umup__data_open(&rf, path, &reason);
+    if (why) *why = reason;
+    if (st != UMUP_OK) return st;
+    umup__rfile_close(&rf);
+    if (bytes) *bytes = (size_t)rf.size;
+    return UMUP_OK;
+}
+
+UMUPDEF umup_status umup_dataset_load_file(umup_dataset *ds, const char *path, double val_fraction) {
+    umup__rfile rf;
+    umup_status st;
+    if (!ds || !path) return UMUP_ERR_NULL;
+    memset(ds, 0, sizeof *ds);
+    if (!(val_fraction >= 0.0 && val_fraction <= 0.5)) { ds->error = "val_fraction is outside [0, 0.5]"; return UMUP_ERR_INVALID_ARG; }
+    st = umup__data_open(&rf, path, &ds->error);
+    if (st != UMUP_OK) return st;
+    ds->data = (uint8_t *)UMUP_MALLOC((size_t)rf.size);
+    if (!ds->data) { umup__rfile_close(&rf); ds->error = "is too large to hold in memory"; return UMUP_ERR_NOMEM; }
+    if (!umup__rfile_read(&rf, ds->data, (size_t)rf.size, 0)) {
+        umup__rfile_close(&rf);
+        UMUP_FREE(ds->data);
+        ds->data = NULL;
+        ds->error = "could not be read completely (a read error, or it shrank while being read)";
+        return UMUP_ERR_IO;
+    }
+    umup__rfile_close(&rf);
+    ds->n = (size_t)rf.size;
     return umup__dataset_split(ds, val_fraction);
 }
 
@@ -5031,7 +5198,8 @@ UMUPDEF umup_status umup_dataset_batch(const umup_dataset *ds, int split, uint64
     size_t base, len, span;
     int b, t;
     if (!ds || !ds->data || !ids || !targets) return UMUP_ERR_NULL;
-    if (B < 1 || T < 1 || step < 0) return UMUP_ERR_SHAPE;
+    if (B < 1 || T < 1 || step < 0 || !umup__buf_ok(sizeof(int32_t), (size_t)B, (size_t)T, 1)) return UMUP_ERR_SHAPE;
+    if (split != 0 && split != 1) return UMUP_ERR_INVALID_ARG;
     base = split ? ds->n_train : 0;
     len = split ? ds->n - ds->n_train : ds->n_train;
     if (len < (size_t)T + 1) return UMUP_ERR_SHAPE;
@@ -5046,8 +5214,8 @@ UMUPDEF umup_status umup_dataset_batch(const umup_dataset *ds, int split, uint64
             off = (size_t)(((uint64_t)step * (uint64_t)B + (uint64_t)b) * 7919u * (uint64_t)(T + 1) % span);
         }
         for (t = 0; t < T; t++) {
-            ids[b * T + t] = ds->data[base + off + (size_t)t];
-            targets[b * T + t] = ds->data[base + off + (size_t)t + 1];
+            ids[(size_t)b * T + t] = ds->data[base + off + (size_t)t];
+            targets[(size_t)b * T + t] = ds->data[base + off + (size_t)t + 1];
         }
     }
     return UMUP_OK;
@@ -5718,70 +5886,6 @@ static umup_status umup__afile_commit(umup__afile *a, umup__msg *msg) {
     return UMUP_OK;
 }
 
-/* Opens path for reading if it is a regular file (a FIFO or device never blocks the open: POSIX
- * opens non-blocking, then checks). *size: its length. */
-typedef struct { int fd; FILE *f; uint64_t size; } umup__rfile;
-
-static umup_status umup__rfile_open(umup__rfile *r, const char *path, umup__msg *msg) {
-    memset(r, 0, sizeof *r);
-    r->fd = -1;
-#if UMUP__POSIX
-    {
-        struct stat sb;
-        r->fd = open(path, O_RDONLY | O_NONBLOCK | UMUP__O_CLOEXEC);
-        if (r->fd < 0) { umup__msg_add(msg, "cannot open %.300s: %s", path, strerror(errno)); return UMUP_ERR_IO; }
-        if (fstat(r->fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-            umup__msg_add(msg, "%.300s is not a regular file", path);
-            close(r->fd);
-            r->fd = -1;
-            return UMUP_ERR_IO;
-        }
-        r->size = (uint64_t)sb.st_size;
-    }
-#else
-    {
-        long n;
-        r->f = fopen(path, "rb");
-        if (!r->f) { umup__msg_add(msg, "cannot open %.300s", path); return UMUP_ERR_IO; }
-        if (fseek(r->f, 0, SEEK_END) != 0 || (n = ftell(r->f)) < 0 || fseek(r->f, 0, SEEK_SET) != 0) {
-            umup__msg_add(msg, "cannot read %.300s", path);
-            fclose(r->f);
-            r->f = NULL;
-            return UMUP_ERR_IO;
-        }
-        r->size = (uint64_t)n;
-    }
-#endif
-    return UMUP_OK;
-}
-/* Reads exactly n bytes at offset off; 0 on failure. */
-static int umup__rfile_read(umup__rfile *r, void *buf, size_t n, uint64_t off) {
-    unsigned char *b = (unsigned char *)buf;
-#if UMUP__POSIX
-    if (lseek(r->fd, (off_t)off, SEEK_SET) < 0 || (uint64_t)(off_t)off != off) return 0;
-    while (n > 0) {
-        ssize_t g = read(r->fd, b, n > ((size_t)1 << 30) ? ((size_t)1 << 30) : n);
-        if (g < 0 && errno == EINTR) continue;
-        if (g <= 0) return 0;
-        b += g;
-        n -= (size_t)g;
-    }
-    return 1;
-#else
-    if (off > 0x7fffffffu || fseek(r->f, (long)off, SEEK_SET) != 0) return 0;
-    return fread(b, 1, n, r->f) == n;
-#endif
-}
-static void umup__rfile_close(umup__rfile *r) {
-#if UMUP__POSIX
-    if (r->fd >= 0) close(r->fd);
-#else
-    if (r->f) fclose(r->f);
-#endif
-    r->fd = -1;
-    r->f = NULL;
-}
-
 UMUPDEF umup_status umup_checkpoint_check_writable(const char *path, char *err, size_t err_cap) {
     umup__msg msg;
     umup__afile a;
@@ -6212,14 +6316,19 @@ static umup_status umup__st_parse(umup__ckpt *c, const char *hdr, size_t n, umup
  * layout, format tag, contents, step and settings. */
 static umup_status umup__ckpt_read(umup__ckpt *c, const char *path, int want_data, umup__msg *msg) {
     umup__rfile r;
+    const char *why = NULL;
     unsigned char le[8];
     char *hdr = NULL;
     umup_status st;
     int i, k;
     memset(c, 0, sizeof *c);
     c->step = -1;
-    st = umup__rfile_open(&r, path, msg);
-    if (st != UMUP_OK) return st;
+    st = umup__rfile_open(&r, path, &why);
+    if (st != UMUP_OK) {
+        if (r.err) umup__msg_add(msg, "cannot open %.300s: %s", path, strerror(r.err));
+        else umup__msg_add(msg, "%.300s %s", path, why);
+        return st;
+    }
 #define UMUP__FAIL(code, ...) do { umup__msg_add(msg, __VA_ARGS__); st = (code); goto done; } while (0)
     if (r.size < 10 || !umup__rfile_read(&r, le, 8, 0))
         UMUP__FAIL(UMUP_ERR_FORMAT, "%.300s is not a safetensors file (%llu bytes)", path, (unsigned long long)r.size);

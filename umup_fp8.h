@@ -197,6 +197,7 @@ UMUPDEF float umup_rng_uniform(uint64_t seed, uint64_t counter);
 
 /* ==== 3. Bulk FP8 casts ======================================================================= */
 /* All bulk functions: n may be 0 (nothing happens); a NULL array with n > 0 returns UMUP_ERR_NULL,
+ * a count no float array can have (n > PTRDIFF_MAX / 4, e.g. an unsigned 0 - 1) UMUP_ERR_SHAPE,
  * an invalid fmt or rounding returns UMUP_ERR_INVALID_ARG; on error nothing is written. For the
  * stochastic modes element i uses the random bits umup_rng_u32(seed, counter + i); seed and counter
  * are ignored for UMUP_FP8_RNE. Every element equals the scalar function's result for the same
@@ -481,6 +482,11 @@ UMUP__HD static inline uint32_t umup__rng_block(uint32_t k1, uint32_t k2, uint32
 #define UMUP_FP8_IMPLEMENTATION_DONE
 
 #include <string.h>
+
+/* A count of n elements of `size` bytes that no array can hold: more than PTRDIFF_MAX bytes, the
+ * largest object C allows (n = (size_t)-1 from an unsigned 0 - 1, say). Bulk functions (here and in
+ * umup.h) return UMUP_ERR_SHAPE for it before reading or writing anything. */
+#define UMUP__TOO_MANY(n, size) ((size_t)(n) > (size_t)PTRDIFF_MAX / (size_t)(size))
 
 UMUPDEF const char *umup_status_string(umup_status s) {
     switch (s) {
@@ -980,6 +986,7 @@ UMUPDEF umup_status umup_fp8_encode_array(uint8_t *dst, const float *src, size_t
                                           uint64_t counter) {
     umup__bulk b;
     if (n && (!dst || !src)) return UMUP_ERR_NULL;
+    if (UMUP__TOO_MANY(n, sizeof(float))) return UMUP_ERR_SHAPE;
     if (!umup__fp8_params(fmt) || !umup__rounding_ok(rounding)) return UMUP_ERR_INVALID_ARG;
     b.p = umup__fp8_params(fmt);
     b.table = NULL;
@@ -997,6 +1004,7 @@ UMUPDEF umup_status umup_fp8_decode_array(float *dst, const uint8_t *src, size_t
     const uint32_t *tab;
     long nn = (long)n, i;
     if (n && (!dst || !src)) return UMUP_ERR_NULL;
+    if (UMUP__TOO_MANY(n, sizeof(float))) return UMUP_ERR_SHAPE;
     if (!umup__fp8_params(fmt)) return UMUP_ERR_INVALID_ARG;
     tab = umup__table_for(fmt, scratch);
 #ifdef _OPENMP
@@ -1012,6 +1020,7 @@ UMUPDEF umup_status umup_fp8_quantise_array(float *dst, const float *src, size_t
     uint32_t scratch[256];
     umup__bulk b;
     if (n && (!dst || !src)) return UMUP_ERR_NULL;
+    if (UMUP__TOO_MANY(n, sizeof(float))) return UMUP_ERR_SHAPE;
     if (!umup__fp8_params(fmt) || !umup__rounding_ok(rounding)) return UMUP_ERR_INVALID_ARG;
     b.p = umup__fp8_params(fmt);
     b.table = umup__table_for(fmt, scratch);
@@ -1068,6 +1077,7 @@ UMUPDEF umup_status umup_float_quantise_array(float *dst, const float *src, size
     umup_status st;
     if (!f) return UMUP_ERR_NULL;
     if (n && (!dst || !src)) return UMUP_ERR_NULL;
+    if (UMUP__TOO_MANY(n, sizeof(float))) return UMUP_ERR_SHAPE;
     st = umup_float_format_check(f);
     if (st != UMUP_OK) return st;
     if (!umup__rounding_ok(rounding)) return UMUP_ERR_INVALID_ARG;
@@ -1136,6 +1146,7 @@ UMUPDEF umup_status umup_mx_encode(uint8_t *scales, uint8_t *elems, const float 
     size_t blk, nblk = (n + UMUP_MX_BLOCK - 1) / UMUP_MX_BLOCK;
     int emax;
     if (n && (!scales || !elems || !src)) return UMUP_ERR_NULL;
+    if (UMUP__TOO_MANY(n, sizeof(float))) return UMUP_ERR_SHAPE;
     st = umup__mx_check(elem, &p);
     if (st != UMUP_OK) return st;
     emax = umup__mx_emax(&p);
@@ -1173,6 +1184,7 @@ UMUPDEF umup_status umup_mx_decode(float *dst, const uint8_t *scales, const uint
     umup_status st;
     size_t i;
     if (n && (!scales || !elems || !dst)) return UMUP_ERR_NULL;
+    if (UMUP__TOO_MANY(n, sizeof(float))) return UMUP_ERR_SHAPE;
     st = umup__mx_check(elem, &p);
     if (st != UMUP_OK) return st;
     for (i = 0; i < n; i++) {
@@ -1189,6 +1201,7 @@ UMUPDEF umup_status umup_mx_quantise(float *dst, const float *src, size_t n, con
     umup_status st;
     size_t s0;
     if (n && (!dst || !src)) return UMUP_ERR_NULL;
+    if (UMUP__TOO_MANY(n, sizeof(float))) return UMUP_ERR_SHAPE;
     st = umup__mx_check(elem, &p);
     if (st != UMUP_OK) return st;
     for (s0 = 0; s0 < n; s0 += UMUP_MX_BLOCK) {

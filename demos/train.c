@@ -10,7 +10,8 @@
  *   mpirun -np 4 ./build/mpi/train                (make MPI=1) 4 processes, each one shard of every batch:
  *                                                 bit for bit the run of --grad-shards 4 on one process
  *
- * The last line is machine-readable:
+ * The first and the last line are machine-readable (also with --quiet, which prints only these):
+ *   config steps=<n> batch=<b> ... (every setting that changes the result: train_args_config_line)
  *   done steps=<n> train_loss=<x> val_loss=<y> tokens_per_s=<z>
  * Losses are in nats per byte (the corpus entropies are printed in bits and nats). */
 #define _POSIX_C_SOURCE 200809L
@@ -30,38 +31,6 @@
 #include <time.h>
 #include <unistd.h>
 #include <fcntl.h>
-
-/* train's own flags (the shared ones are in train_args.h) */
-typedef struct {
-    const char *save, *resume, *init_from, *prompt;
-    long save_every;
-    int keep, eval_only, sample, top_k, dry_run, quiet;
-    double temperature;
-    int grad_shards, overlap;
-    double timeout;
-} train_opts;
-
-#define TO(f) offsetof(train_opts, f)
-static const ta_flag train_flags[] = {
-    {"--save", NULL, "PATH", TA_STRING, TO(save), 0, 0, NULL, "write a full checkpoint at the end (atomically; PATH is checked before training)", "none", "checkpoints and sampling"},
-    {"--save-every", NULL, "N", TA_LONG, TO(save_every), 1, 1e9, NULL, "also every N steps, to <PATH without .safetensors>.step<N>.safetensors", "none", "checkpoints and sampling"},
-    {"--keep", NULL, "K", TA_INT, TO(keep), 0, 1e6, NULL, "keep the newest K of the checkpoints --save-every wrote (0 = all)", NULL, "checkpoints and sampling"},
-    {"--resume", NULL, "PATH", TA_STRING, TO(resume), 0, 0, NULL, "continue a run from a full checkpoint: the same flags, but --steps may grow (README: Checkpoints)", "none", "checkpoints and sampling"},
-    {"--init-from", NULL, "PATH", TA_STRING, TO(init_from), 0, 0, NULL, "start from a checkpoint's weights: step 0, a new optimizer (fine-tuning)", "none", "checkpoints and sampling"},
-    {"--eval-only", NULL, NULL, TA_SWITCH, TO(eval_only), 0, 0, NULL, "evaluate the model (after --resume or --init-from) and exit", NULL, "checkpoints and sampling"},
-    {"--sample", NULL, "N", TA_INT, TO(sample), 0, 1e6, NULL, "generate N bytes at the end (0 = none)", NULL, "checkpoints and sampling"},
-    {"--prompt", NULL, "STR", TA_STRING, TO(prompt), 0, 0, NULL, "sampling prompt", NULL, "checkpoints and sampling"},
-    {"--temperature", NULL, "T", TA_DOUBLE, TO(temperature), 0, 100, NULL, "sampling temperature", NULL, "checkpoints and sampling"},
-    {"--top-k", NULL, "K", TA_INT, TO(top_k), 0, 1e6, NULL, "sample among the K most likely (0 = all)", NULL, "checkpoints and sampling"},
-    {"--grad-shards", NULL, "N", TA_INT, TO(grad_shards), 1, 65536, NULL, "cut every batch into N shards whose gradients are added in order (with MPI: the number of processes)", "1", "data parallelism"},
-#ifdef UMUP_USE_MPI
-    {"--overlap", NULL, NULL, TA_SWITCH, TO(overlap), 0, 0, NULL, "exchange gradients during the backward pass (same bits)", "off", "data parallelism"},
-    {"--mpi-timeout", NULL, "S", TA_DOUBLE, TO(timeout), 0.1, 1e7, NULL, "fail when another process has not answered for S seconds", "600", "data parallelism"},
-#endif
-    {"--dry-run", NULL, NULL, TA_SWITCH, TO(dry_run), 0, 0, NULL, "check the flags and the configuration, print it and the memory it needs, exit (0 if valid)", NULL, "other"},
-    {"--quiet", NULL, NULL, TA_SWITCH, TO(quiet), 0, 0, NULL, "only the final line", NULL, "other"},
-};
-#undef TO
 
 static double now_s(void) {
     struct timespec ts;
@@ -194,10 +163,20 @@ static int dry_run(const train_args *ta, int shard_batch) {
         return 1;
     }
     if (st != UMUP_OK) { fprintf(stderr, "train: invalid configuration: %s\n", train_args_why(&ta->mc, st)); return 1; }
-    if (ta->data_path) {
-        FILE *fp = fopen(ta->data_path, "rb");
-        if (!fp) { fprintf(stderr, "train: cannot load data %s: %s\n", ta->data_path, umup_status_string(UMUP_ERR_IO)); return 1; }
-        fclose(fp);
+    if (ta->data_path) { /* the loader's own check: a regular file of at least 1024 bytes (a FIFO never blocks) */
+        size_t bytes = 0;
+        const char *why = NULL;
+        st = umup_dataset_check_file(ta->data_path, &bytes, &why);
+        if (st != UMUP_OK) {
+            fprintf(stderr, "train: cannot load data %s: it %s (%s)\n", ta->data_path, why ? why : "cannot be read",
+                    umup_status_string(st));
+            return 1;
+        }
+        if (bytes / 10 < (size_t)ta->seq + 1) {
+            fprintf(stderr, "train: the validation split of %s (%zu bytes) is shorter than --seq %d + 1\n", ta->data_path,
+                    bytes / 10, ta->seq);
+            return 1;
+        }
     }
     n = pb / sizeof(float);
     total = (double)pb + (double)gb + (double)ab + (double)umup_optim_state_size(ta->oc.kind, n) * sizeof(float);
@@ -238,21 +217,22 @@ int main(int argc, char **argv) {
     }
 #endif
     train_args_init(&ta);
-    memset(&o, 0, sizeof o);
-    o.sample = 200;
-    o.prompt = "the ";
-    o.temperature = 0.8;
-    o.keep = 3;
+    train_opts_init(&o);
     if (RANK != 0) { /* rank 0 prints; the others write only their own errors, to stderr */
         int out_fd = silence(STDOUT_FILENO);
         if (out_fd >= 0) close(out_fd);
         err_fd = silence(STDERR_FILENO); /* every process parses the same command line: one report is enough */
     }
-    r = train_args_parse(&ta, argc, argv, "train", "usage: train [options]\n", train_flags,
-                         (int)(sizeof train_flags / sizeof train_flags[0]), &o);
+    r = train_args_parse(&ta, argc, argv, "train", "usage: train [options]\n", train_opts_flags, TRAIN_OPTS_NFLAGS, &o);
     if (err_fd >= 0) { fflush(stderr); dup2(err_fd, STDERR_FILENO); close(err_fd); }
     if (r) return finish(r == 1 ? 0 : 2);
     train_args_finish(&ta);
+    {   /* the first line, even with --quiet: what lr_sweep --collect checks a log against (rank 0's stdout) */
+        char line[2048];
+        train_args_config_line(&ta, line, sizeof line);
+        printf("config %s\n", line);
+        fflush(stdout);
+    }
     B = ta.batch;
     T = ta.seq;
     nsteps = ta.steps;
@@ -313,7 +293,8 @@ int main(int argc, char **argv) {
 
     /* data: every process loads it (each needs the whole batch: the trainer takes its shard) */
     st = train_args_dataset(&ta, &ds);
-    if (failed_anywhere(st, "cannot load data %s: %s", ta.data_path ? ta.data_path : "(embedded corpus)", umup_status_string(st)))
+    if (failed_anywhere(st, "cannot load data %s: %s%s%s", ta.data_path ? ta.data_path : "(embedded corpus)", ds.error ? "it " : "",
+                        ds.error ? ds.error : "", ds.error ? "" : umup_status_string(st)))
         return finish(1);
     if (ds.n - ds.n_train < (size_t)T + 1) {
         if (RANK == 0) fprintf(stderr, "train: the validation split (%zu bytes) is shorter than --seq %d + 1\n", ds.n - ds.n_train, T);

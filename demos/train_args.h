@@ -343,6 +343,83 @@ static inline void train_args_finish(train_args *a) {
     a->oc.schedule.total = a->steps;
 }
 
+/* Every setting of a parsed and finished train_args that changes a run's result, as one line of
+ * space-separated key=value tokens: each shared flag without its dashes (the parametrization's
+ * defaults resolved, floats in full precision), then the optimizer settings no flag sets (betas, eps,
+ * Nesterov). demos/train prints it as its first line ("config ..."), and lr_sweep --collect compares
+ * a log's line with the one it computes for the run, so logs made with other settings are never
+ * mixed into a table. Spaces, '%' and control characters in a value (a --data path) are written as
+ * %XX, so every token is one word. */
+static inline void train_args_config_line(const train_args *a, char *buf, size_t cap) {
+    size_t n = 0;
+    int i;
+    buf[0] = 0;
+#define TA_PUT(...) do { if (n < cap) { int w_ = snprintf(buf + n, cap - n, __VA_ARGS__); n += w_ > 0 ? (size_t)w_ : 0; } } while (0)
+    for (i = 0; i < TRAIN_ARGS_NFLAGS; i++) {
+        const ta_flag *f = &train_args_flags[i];
+        const char *p = (const char *)a + f->offset;
+        char val[256];
+        if (f->type == TA_FLOAT) snprintf(val, sizeof val, "%.9g", (double)*(const float *)p);
+        else if (f->type == TA_DOUBLE) snprintf(val, sizeof val, "%.17g", *(const double *)p);
+        else if (f->type == TA_STRING) {
+            const char *v = *(const char *const *)p;
+            size_t k, m = 0;
+            for (k = 0; v && v[k] && m + 4 < sizeof val; k++) {
+                unsigned char c = (unsigned char)v[k];
+                if (c <= ' ' || c == '%' || c == 127) m += (size_t)snprintf(val + m, sizeof val - m, "%%%02X", c);
+                else val[m++] = (char)c;
+            }
+            val[m] = 0;
+            if (!v) snprintf(val, sizeof val, "-");
+        } else train_args_show(f, a, val, sizeof val);
+        TA_PUT("%s%s=%s", i ? " " : "", f->name + 2, val);
+    }
+    TA_PUT(" beta1=%.17g beta2=%.17g eps=%.17g nesterov=%d", a->oc.beta1, a->oc.beta2, a->oc.eps, a->oc.nesterov);
+#undef TA_PUT
+}
+
+/* demos/train's own flags (lr_sweep passes them on, and so parses them too). */
+typedef struct {
+    const char *save, *resume, *init_from, *prompt;
+    long save_every;
+    int keep, eval_only, sample, top_k, dry_run, quiet;
+    double temperature;
+    int grad_shards, overlap; /* data parallelism (overlap: with MPI only) */
+    double timeout;           /* --mpi-timeout, seconds (0: umup_mpi.h's default) */
+} train_opts;
+
+#define TA_T(f) offsetof(train_opts, f)
+static const ta_flag train_opts_flags[] = {
+    {"--save", NULL, "PATH", TA_STRING, TA_T(save), 0, 0, NULL, "write a full checkpoint at the end (atomically; PATH is checked before training)", "none", "checkpoints and sampling"},
+    {"--save-every", NULL, "N", TA_LONG, TA_T(save_every), 1, 1e9, NULL, "also every N steps, to <PATH without .safetensors>.step<N>.safetensors", "none", "checkpoints and sampling"},
+    {"--keep", NULL, "K", TA_INT, TA_T(keep), 0, 1e6, NULL, "keep the newest K of the checkpoints --save-every wrote (0 = all)", NULL, "checkpoints and sampling"},
+    {"--resume", NULL, "PATH", TA_STRING, TA_T(resume), 0, 0, NULL, "continue a run from a full checkpoint: the same flags, but --steps may grow (README: Checkpoints)", "none", "checkpoints and sampling"},
+    {"--init-from", NULL, "PATH", TA_STRING, TA_T(init_from), 0, 0, NULL, "start from a checkpoint's weights: step 0, a new optimizer (fine-tuning)", "none", "checkpoints and sampling"},
+    {"--eval-only", NULL, NULL, TA_SWITCH, TA_T(eval_only), 0, 0, NULL, "evaluate the model (after --resume or --init-from) and exit", NULL, "checkpoints and sampling"},
+    {"--sample", NULL, "N", TA_INT, TA_T(sample), 0, 1e6, NULL, "generate N bytes at the end (0 = none)", NULL, "checkpoints and sampling"},
+    {"--prompt", NULL, "STR", TA_STRING, TA_T(prompt), 0, 0, NULL, "sampling prompt", NULL, "checkpoints and sampling"},
+    {"--temperature", NULL, "T", TA_DOUBLE, TA_T(temperature), 0, 100, NULL, "sampling temperature", NULL, "checkpoints and sampling"},
+    {"--top-k", NULL, "K", TA_INT, TA_T(top_k), 0, 1e6, NULL, "sample among the K most likely (0 = all)", NULL, "checkpoints and sampling"},
+    {"--grad-shards", NULL, "N", TA_INT, TA_T(grad_shards), 1, 65536, NULL, "cut every batch into N shards whose gradients are added in order (with MPI: the number of processes)", "1", "data parallelism"},
+#ifdef UMUP_USE_MPI
+    {"--overlap", NULL, NULL, TA_SWITCH, TA_T(overlap), 0, 0, NULL, "exchange gradients during the backward pass (same bits)", "off", "data parallelism"},
+    {"--mpi-timeout", NULL, "S", TA_DOUBLE, TA_T(timeout), 0.1, 1e7, NULL, "fail when another process has not answered for S seconds", "600", "data parallelism"},
+#endif
+    {"--dry-run", NULL, NULL, TA_SWITCH, TA_T(dry_run), 0, 0, NULL, "check the flags, the configuration and the --data file, print them and the memory the run needs, exit (0 if valid)", NULL, "other"},
+    {"--quiet", NULL, NULL, TA_SWITCH, TA_T(quiet), 0, 0, NULL, "only the configuration line and the final line", NULL, "other"},
+};
+#undef TA_T
+#define TRAIN_OPTS_NFLAGS ((int)(sizeof train_opts_flags / sizeof train_opts_flags[0]))
+
+/* train's defaults for its own flags. */
+static inline void train_opts_init(train_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->sample = 200;
+    o->prompt = "the ";
+    o->temperature = 0.8;
+    o->keep = 3;
+}
+
 /* A comma-separated list of parametrization names ("sp,mup,umup") into out[0 .. max): returns how
  * many, or 0 for an empty list, an unknown name or more than max. */
 static inline int train_args_parse_params(const char *s, umup_parametrization *out, int max) {

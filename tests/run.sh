@@ -3,6 +3,7 @@
 # build), add up their "name: N passed, N failed" lines and end with one line "N passed, N failed".
 # A program that crashes or exits non-zero without a summary counts as one failure.
 # Exit status: 0 only when nothing failed.
+# UMUP_TEST_WRAP: a command each program runs under (make valgrind: valgrind --error-exitcode=1 ...).
 [ $# -gt 0 ] || set -- build
 total_pass=0
 total_fail=0
@@ -16,7 +17,7 @@ for t in "$dir"/compile_* "$dir"/test_*; do
     name=$(basename "$t")
     log="$dir/$name.log"
     start=$(date +%s)
-    "$t" >"$log" 2>&1
+    $UMUP_TEST_WRAP "$t" >"$log" 2>&1
     rc=$?
     end=$(date +%s)
     line=$(grep -E '^[A-Za-z0-9_.-]+: [0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
@@ -30,7 +31,10 @@ for t in "$dir"/compile_* "$dir"/test_*; do
     f=$(echo "$line" | sed -E 's/^[^:]+: [0-9]+ passed, ([0-9]+) failed.*/\1/')
     s=$(echo "$line" | sed -nE 's/.* ([0-9]+) skipped.*/\1/p')
     [ -n "$s" ] || s=0
-    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        f=1
+        echo "$name: exit status $rc although no check failed (a sanitizer or valgrind report?); see $log"
+    fi
     total_pass=$((total_pass + p))
     total_fail=$((total_fail + f))
     total_skip=$((total_skip + s))

@@ -189,9 +189,11 @@ static void test_flash_errors(void) {
     UT_CHECK(umup_sdpa_flash_backward(y, y, y, x, y, l, x, x, x, -1, 1, 2, 2, 1, 0.5f, &s) == UMUP_ERR_SHAPE);
     s.out = 0.0f;
     UT_CHECK(umup_sdpa_flash_backward(y, y, y, x, y, l, x, x, x, 1, 1, 2, 2, 1, 0.5f, &s) == UMUP_ERR_INVALID_ARG);
-    /* a scratch size beyond size_t is refused, not wrapped */
+    /* a scratch that cannot be allocated is refused (S = D = 2^30: q, k, v of 2^62 bytes could
+     * exist); sizes whose q could not exist are a shape error, before anything is touched */
     s.out = 1.0f;
-    UT_CHECK(umup_sdpa_flash_forward(y, l, x, x, x, 1, 1, 2147483647, 2147483647, 1, 0.5f, &s) == UMUP_ERR_NOMEM);
+    UT_CHECK(umup_sdpa_flash_forward(y, l, x, x, x, 1, 1, 1 << 30, 1 << 30, 1, 0.5f, &s) == UMUP_ERR_NOMEM);
+    UT_CHECK(umup_sdpa_flash_forward(y, l, x, x, x, 1, 1, 2147483647, 2147483647, 1, 0.5f, &s) == UMUP_ERR_SHAPE);
 }
 
 int main(void) {

@@ -2,10 +2,17 @@
  *  - the generator is deterministic per seed, and its entropy bound and unigram entropy are the
  *    figures the header documents;
  *  - dataset split sizes; batches are a pure function of (seed, step) with targets = next bytes;
- *  - missing, too short and invalid inputs give their statuses. */
+ *  - missing, too short and invalid inputs give their statuses;
+ *  - only regular files are read: a directory, a FIFO and a device are refused at once with
+ *    UMUP_ERR_IO and a reason (issue 13, defects 8 and 9: a FIFO hung, a directory asked for 8 EiB). */
+#define _POSIX_C_SOURCE 200809L
 #define UMUP_IMPLEMENTATION
 #include "umup.h"
 #include "umup_test.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static void test_corpus(void) {
     static char a[200000], b[200000];
@@ -57,8 +64,70 @@ static void test_dataset(void) {
     umup_dataset_free(&bad);
 }
 
+/* A load that blocks would hang the test: SIGALRM ends it instead (and the run counts a failure). */
+static void on_alarm(int sig) {
+    static const char msg[] = "FAIL test_data: a data file load blocked for 20 s\n";
+    (void)sig;
+    if (write(2, msg, sizeof msg - 1) < 0) _exit(2);
+    _exit(1);
+}
+
+static void test_dataset_nonregular(void) {
+    char dir[64], fifo[80], link_path[80], small[80], big[80];
+    umup_dataset ds;
+    size_t bytes = 0;
+    const char *why = "unset";
+    FILE *f;
+    int i;
+    snprintf(dir, sizeof dir, "build/test_data_tmp_%ld", (long)getpid());
+    snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    snprintf(link_path, sizeof link_path, "%s/link", dir);
+    snprintf(small, sizeof small, "%s/small", dir);
+    snprintf(big, sizeof big, "%s/big", dir);
+    if (mkdir(dir, 0777) != 0) { UT_CHECKF(0, "cannot make %s (run from the repository root)", dir); return; }
+    signal(SIGALRM, on_alarm);
+    alarm(20);
+    /* a directory: IO with a reason, not NOMEM (it used to ask malloc for 8 EiB) */
+    memset(&ds, 0x55, sizeof ds);
+    UT_CHECK(umup_dataset_load_file(&ds, dir, 0.1) == UMUP_ERR_IO);
+    UT_CHECKF(ds.data == NULL && ds.n == 0 && ds.error && strstr(ds.error, "directory"), "%s", ds.error ? ds.error : "(null)");
+    UT_CHECK(umup_dataset_check_file(dir, &bytes, &why) == UMUP_ERR_IO && why && strstr(why, "directory"));
+    /* a FIFO without a writer: refused at once (it used to block forever) */
+    UT_CHECK(mkfifo(fifo, 0666) == 0);
+    UT_CHECK(umup_dataset_load_file(&ds, fifo, 0.1) == UMUP_ERR_IO && ds.error && strstr(ds.error, "FIFO"));
+    UT_CHECK(umup_dataset_check_file(fifo, NULL, &why) == UMUP_ERR_IO && why && strstr(why, "FIFO"));
+    /* a character device */
+    UT_CHECK(umup_dataset_load_file(&ds, "/dev/null", 0.1) == UMUP_ERR_IO && ds.error && strstr(ds.error, "device"));
+    UT_CHECK(umup_dataset_load_file(&ds, "/dev/zero", 0.1) == UMUP_ERR_IO);
+    /* missing */
+    UT_CHECK(umup_dataset_load_file(&ds, "tests/data/does-not-exist.txt", 0.1) == UMUP_ERR_IO && ds.error != NULL);
+    /* exactly 1023 bytes: FORMAT; 1024: loads, and a symlink to it is followed */
+    f = fopen(small, "wb");
+    for (i = 0; f && i < 1023; i++) fputc('a' + i % 26, f);
+    if (f) fclose(f);
+    bytes = 7;
+    UT_CHECK(umup_dataset_check_file(small, &bytes, &why) == UMUP_ERR_FORMAT && bytes == 7 && why != NULL);
+    UT_CHECK(umup_dataset_load_file(&ds, small, 0.1) == UMUP_ERR_FORMAT && ds.data == NULL);
+    f = fopen(big, "wb");
+    for (i = 0; f && i < 1024; i++) fputc('a' + i % 26, f);
+    if (f) fclose(f);
+    UT_CHECK(symlink("big", link_path) == 0);
+    UT_CHECK(umup_dataset_check_file(link_path, &bytes, &why) == UMUP_OK && bytes == 1024 && why == NULL);
+    UT_CHECK(umup_dataset_load_file(&ds, link_path, 0.25) == UMUP_OK && ds.n == 1024 && ds.n_train == 768 && ds.error == NULL);
+    UT_CHECK(ds.data && ds.data[0] == 'a' && ds.data[1023] == 'a' + 1023 % 26);
+    umup_dataset_free(&ds);
+    UT_CHECK(umup_dataset_check_file(NULL, &bytes, &why) == UMUP_ERR_NULL);
+    alarm(0);
+    remove(link_path);
+    remove(big);
+    remove(small);
+    remove(fifo);
+    rmdir(dir);
+}
+
 int main(void) {
     UT_RUN(test_corpus);
     UT_RUN(test_dataset);
+    UT_RUN(test_dataset_nonregular);
     return ut_finish("test_data");
 }

@@ -1,5 +1,6 @@
-/* Compile check: the implementation with UMUP_NO_POSIX (plain-C checkpoint files), strict C99;
- * a save -> load round trip through that path, and a second save over the first. */
+/* Compile check: the implementation with UMUP_NO_POSIX (plain-C file I/O, what non-POSIX systems
+ * get), strict C99; a save -> load round trip through that path, a second save over the first, and
+ * data files (which must still be regular files of data). */
 #define UMUP_NO_POSIX
 #define UMUP_IMPLEMENTATION
 #include "umup.h"
@@ -24,7 +25,17 @@ static void noposix_roundtrip(void) {
     umup_trainer_destroy(b);
 }
 
+static void noposix_data(void) {
+    umup_dataset ds;
+    UT_CHECK(umup_dataset_load_file(&ds, "umup.h", 0.1) == UMUP_OK && ds.n > 100000 && ds.error == NULL);
+    umup_dataset_free(&ds);
+    UT_CHECK(umup_dataset_load_file(&ds, "tests", 0.1) == UMUP_ERR_IO && ds.data == NULL && ds.error != NULL);
+    UT_CHECK(umup_dataset_load_file(&ds, "tests/compile/c99.c", 0.1) == UMUP_ERR_FORMAT && ds.data == NULL); /* < 1024 bytes */
+    UT_CHECK(umup_dataset_load_file(&ds, "tests/data/does-not-exist", 0.1) == UMUP_ERR_IO);
+}
+
 int main(void) {
     UT_RUN(noposix_roundtrip);
+    UT_RUN(noposix_data);
     return compile_check_run("compile_noposix");
 }
