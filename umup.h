@@ -688,7 +688,7 @@ UMUPDEF const umup_param_info *umup_param_config_info(const umup_param_config *c
 
 /* The built-in tensor rules (what the table's entries point to; sources at each one in the
  * implementation), for custom parametrizations to build on. cfg must be resolved (they are called
- * through umup_param_rule, which resolves it). */
+ * through umup_param_rule, which resolves it). Errors: UMUP_ERR_NULL for a NULL argument. */
 UMUPDEF umup_status umup_param_rule_umup(const umup_param_config *cfg, int width, const umup_tensor_desc *t,
                                          umup_tensor_rule *out);
 UMUPDEF umup_status umup_param_rule_sp(const umup_param_config *cfg, int width, const umup_tensor_desc *t,
@@ -955,7 +955,8 @@ UMUPDEF float umup_mus_tau(int layers);
 
 /* targets[b, t] = ids[b, t + 1] for t < T - 1, and -1 (ignored) for t = T - 1: the next-token
  * targets of a batch of ids [B, T], [GC]'s TransformerDecoder.loss (see above). Errors:
- * UMUP_ERR_NULL, UMUP_ERR_SHAPE (B or T < 1). targets may not overlap ids. */
+ * UMUP_ERR_NULL, UMUP_ERR_SHAPE (B or T < 1, or B x T more int32 than a buffer can hold). targets
+ * may not overlap ids. */
 UMUPDEF umup_status umup_next_token_targets(int32_t *targets, const int32_t *ids, int B, int T);
 
 /* Creates a model for batches of up to max_batch sequences of up to cfg->max_seq tokens:
@@ -1045,8 +1046,8 @@ typedef void (*umup_grad_hook)(void *ctx, int tensor);
 UMUPDEF void umup_model_set_grad_hook(umup_model *m, umup_grad_hook fn, void *ctx);
 
 /* Fills groups[0 .. num_tensors) for umup_optim_step from the tensor rules (the Adam-family or the
- * SGD LR and weight-decay factors according to kind). Errors: UMUP_ERR_NULL; UMUP_ERR_INVALID_ARG (SGD under a
- * parametrization without an SGD rule). */
+ * SGD LR and weight-decay factors according to kind). Errors: UMUP_ERR_NULL; UMUP_ERR_INVALID_ARG (a kind
+ * outside umup_optimizer_kind, or SGD under a parametrization without an SGD rule). */
 UMUPDEF umup_status umup_model_param_groups(const umup_model *m, umup_optimizer_kind kind, umup_param_group *groups);
 
 /* ---- Tensor statistics: coordinate checks and FP8 scale tracking ------------------ >>stats */
@@ -1080,8 +1081,9 @@ typedef struct {
 
 /* Statistics of x[0 .. n) against fmt (sums in double; NaN/Inf count as overflow, their |x| is
  * left out of the means). name may be NULL (an empty name); kind, layer and fp8_cast are set to
- * UMUP_STAT_OUTPUT, -1 and 0. Errors: UMUP_ERR_NULL; UMUP_ERR_INVALID_ARG for an fmt outside the
- * enum. n = 0 gives zero statistics. */
+ * UMUP_STAT_OUTPUT, -1 and 0. Errors: UMUP_ERR_NULL; UMUP_ERR_SHAPE for an n no float array can
+ * have (more than PTRDIFF_MAX bytes); UMUP_ERR_INVALID_ARG for an fmt outside the enum. n = 0 gives
+ * zero statistics. */
 UMUPDEF umup_status umup_tensor_stats_compute(umup_tensor_stats *s, const char *name, const float *x, size_t n,
                                               umup_fp8_format fmt);
 
@@ -2004,8 +2006,8 @@ static umup_status umup__sdpa_check(const void *a, const void *b, const void *c,
     if (!a || !b || !c || !d || !e || !f) return UMUP_ERR_NULL;
     if (B <= 0 || H <= 0 || S <= 0 || D <= 0) return UMUP_ERR_SHAPE;
     /* B H (batch, head) pairs counted in an int; q, k, v, out [B H S D] and att [B H S S] */
-    if (B > INT_MAX / H || !umup__buf_ok(sizeof(float), (size_t)B * H, (size_t)S, (size_t)D) ||
-        (with_att && !umup__buf_ok(sizeof(float), (size_t)B * H, (size_t)S, (size_t)S)))
+    if (B > INT_MAX / H || !umup__buf_ok(sizeof(float), (size_t)B * (size_t)H, (size_t)S, (size_t)D) ||
+        (with_att && !umup__buf_ok(sizeof(float), (size_t)B * (size_t)H, (size_t)S, (size_t)S)))
         return UMUP_ERR_SHAPE;
     if (!(ls > 0.0f) || !(ls < 3.4e38f)) return UMUP_ERR_INVALID_ARG;
     return UMUP_OK;
@@ -3359,6 +3361,7 @@ UMUPDEF umup_status umup_param_rule_sp(const umup_param_config *c, int width, co
        preserving init (torch's own nn.Linear default, kaiming_uniform_(a = sqrt 5), is U(+-1/sqrt(fan_in)),
        whose std is 1/sqrt(3 fan_in)); one LR for all; AdamW decay on weights, none on biases and norm
        gains (common practice). */
+    if (!c || !t || !out) return UMUP_ERR_NULL;
     umup_tensor_rule r = umup__rule_base(t);
     (void)width;
     if (t->kind == UMUP_TENSOR_EMBEDDING) r.init_std = c->sigma_emb;
@@ -3379,6 +3382,7 @@ UMUPDEF umup_status umup_param_rule_mup(const umup_param_config *c, int width, c
        output_mult / width_mult, weight rescaled once by sqrt(width_mult) (init std
        1/sqrt(base_fan_in)) unless readout_zero_init. The embedding multiplier alpha_emb is the
        examples' input multiplier. At m = 1 everything equals SP. */
+    if (!c || !t || !out) return UMUP_ERR_NULL;
     umup_tensor_rule r = umup__rule_base(t);
     double fin = t->fan_in, m = c->base_width > 0 ? (double)width / c->base_width : 1.0; /* width multiplier */
     if (t->kind == UMUP_TENSOR_HIDDEN) {
@@ -3413,6 +3417,7 @@ UMUPDEF umup_status umup_param_rule_umup(const umup_param_config *c, int width, 
        readout constraint None equals the Adam rule. Independent weight decay on everything
        (scaled_parameters(independent_weight_decay=True): weight_decay / param_lr, which AdamW turns
        into lambda x schedule and Adam / SGD into L2 with lambda / param_lr: UMUP_WD_INDEPENDENT). */
+    if (!c || !t || !out) return UMUP_ERR_NULL;
     umup_tensor_rule r = umup__rule_base(t);
     double fin = t->fan_in, depth_f = 1.0;
     (void)width;
@@ -3441,6 +3446,7 @@ UMUPDEF umup_status umup_param_rule_mus(const umup_param_config *c, int width, c
        1/sqrt(fan_in), 1; norm and embedding LRs constant; weight decay lambda constant and
        fully decoupled (independent of the LR). The paper trains with Lion/AdamW only: no SGD
        rule (lr_sgd NaN). */
+    if (!c || !t || !out) return UMUP_ERR_NULL;
     umup_tensor_rule r = umup__rule_base(t);
     double fin = t->fan_in;
     (void)c; (void)width;
@@ -3477,6 +3483,7 @@ UMUPDEF umup_status umup_param_rule_spectral_nanotron(const umup_param_config *c
     /* huggingface/nanotron (2411b022) scaling/parametrization.py, SpectralMupParametrizator: the
        spectral init and AdamW LR lr * fan_out/fan_in on every linear: the spectral paper's SGD rate
        (eta_l ~ n_l / n_(l-1)), applied to AdamW. */
+    if (!c || !t || !out) return UMUP_ERR_NULL;
     (void)c; (void)width;
     umup__rule_spectral(t, (double)t->fan_out / t->fan_in, out);
     return UMUP_OK;
@@ -3490,6 +3497,7 @@ UMUPDEF umup_status umup_param_rule_spectral_adam(const umup_param_config *c, in
        (muP's Adam rule, TP-V Table 3, in absolute form): every linear LR 1/fan_in, the spectral init.
        The embedding (one-hot inputs, outside the condition's ||x|| ~ sqrt(fan_in)) keeps std 1 and the
        global LR, as in nanotron. */
+    if (!c || !t || !out) return UMUP_ERR_NULL;
     (void)c; (void)width;
     umup__rule_spectral(t, 1.0 / t->fan_in, out);
     return UMUP_OK;
@@ -3998,7 +4006,7 @@ static const struct { int layers; float tau; } umup__mus_tau_table[] = {
 UMUPDEF float umup_mus_tau(int layers) {
     int i, n = (int)(sizeof umup__mus_tau_table / sizeof umup__mus_tau_table[0]), best = 0;
     for (i = 1; i < n; i++) {
-        int db = umup__mus_tau_table[best].layers - layers, di = umup__mus_tau_table[i].layers - layers;
+        long db = (long)umup__mus_tau_table[best].layers - (long)layers, di = (long)umup__mus_tau_table[i].layers - (long)layers;
         if ((di < 0 ? -di : di) < (db < 0 ? -db : db)) best = i;
     }
     return umup__mus_tau_table[best].tau;
@@ -4007,7 +4015,7 @@ UMUPDEF float umup_mus_tau(int layers) {
 UMUPDEF umup_status umup_next_token_targets(int32_t *targets, const int32_t *ids, int B, int T) {
     int b, t;
     if (!targets || !ids) return UMUP_ERR_NULL;
-    if (B < 1 || T < 1) return UMUP_ERR_SHAPE;
+    if (B < 1 || T < 1 || !umup__buf_ok(sizeof(int32_t), (size_t)B, (size_t)T, 1)) return UMUP_ERR_SHAPE;
     for (b = 0; b < B; b++) {
         const int32_t *row = ids + (size_t)b * (size_t)T;
         int32_t *tg = targets + (size_t)b * (size_t)T;
@@ -4342,6 +4350,7 @@ UMUPDEF umup_status umup_tensor_stats_compute(umup_tensor_stats *s, const char *
     double fmax, fnorm, fhalf;
     long i, nn = (long)n;
     if (!s || (!x && n)) return UMUP_ERR_NULL;
+    if (!umup__buf_ok(sizeof(float), n, 1, 1)) return UMUP_ERR_SHAPE;
     if (umup_fp8_max(fmt) <= 0.0f) return UMUP_ERR_INVALID_ARG;
     fmax = umup_fp8_max(fmt);
     fnorm = umup_fp8_min_normal(fmt);
@@ -4883,6 +4892,7 @@ UMUPDEF umup_status umup_model_backward(umup_model *m) {
 UMUPDEF umup_status umup_model_param_groups(const umup_model *m, umup_optimizer_kind kind, umup_param_group *groups) {
     int t;
     if (!m || !groups) return UMUP_ERR_NULL;
+    if (!umup__optim_ok(kind)) return UMUP_ERR_INVALID_ARG;
     for (t = 0; t < m->n_tensors; t++) {
         const umup_tensor_info *ti = &m->tensors[t];
         float f = kind == UMUP_OPT_SGD ? ti->rule.lr_sgd : ti->rule.lr_adam;
@@ -5214,8 +5224,8 @@ UMUPDEF umup_status umup_dataset_batch(const umup_dataset *ds, int split, uint64
             off = (size_t)(((uint64_t)step * (uint64_t)B + (uint64_t)b) * 7919u * (uint64_t)(T + 1) % span);
         }
         for (t = 0; t < T; t++) {
-            ids[(size_t)b * T + t] = ds->data[base + off + (size_t)t];
-            targets[(size_t)b * T + t] = ds->data[base + off + (size_t)t + 1];
+            ids[(size_t)b * (size_t)T + (size_t)t] = ds->data[base + off + (size_t)t];
+            targets[(size_t)b * (size_t)T + (size_t)t] = ds->data[base + off + (size_t)t + 1];
         }
     }
     return UMUP_OK;

@@ -482,7 +482,7 @@ UMUPDEF umup_status umup_mpi_attach(umup_mpi *c, umup_trainer *t) {
     if (st == UMUP_OK) st = umup__mpi_wait(c, &r, umup__mpi_deadline(c), "umup_mpi_attach's check of the models");
     for (q = 1; q < c->size && st == UMUP_OK; q++)
         for (k = 0; k < K_N && st == UMUP_OK; k++)
-            if (all[(size_t)q * K_N + k] != all[k])
+            if (all[(size_t)q * (size_t)K_N + (size_t)k] != all[k])
                 st = umup__mpi_fail(c, UMUP_ERR_MISMATCH, "rank %d differs from rank 0 in %s: every process must start "
                                     "from the same model and settings", q, what[k]);
     UMUP_FREE(all);

@@ -36,6 +36,7 @@
 #include "umup.h"
 #include "lr_sweep_lib.h"
 #include "train_args.h"
+#include "progress.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -467,6 +468,8 @@ static int dry_run(const sweep *s) {
 /* Runs every job, par at a time; each log ends with the exit status. 0, or 1 on a system error. */
 static int run_jobs(sweep *s) {
     int running = 0, next = 0, done_n = 0, k;
+    progress prog;
+    char what[1700]; /* a run and its log path */
     if (s->par > 1 && !getenv("OMP_NUM_THREADS")) {
         char nt[32];
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -474,6 +477,7 @@ static int run_jobs(sweep *s) {
         setenv("OMP_NUM_THREADS", nt, 1);
     }
     fprintf(stderr, "lr_sweep: %d runs, %d at a time, logs in %s\n", s->n_jobs, s->par, s->logdir);
+    progress_start(&prog, s->n_jobs);
     while (done_n < s->n_jobs) {
         int st;
         pid_t pid;
@@ -486,6 +490,7 @@ static int run_jobs(sweep *s) {
                 append_exit_status(s->jobs[next].log, 127);
                 s->jobs[next].state = 2;
                 done_n++;
+                progress_step(&prog, stderr, "lr_sweep", "a run could not start");
                 next++;
                 continue;
             }
@@ -509,11 +514,12 @@ static int run_jobs(sweep *s) {
                 done_n++;
                 append_exit_status(j->log, shell_status(st));
                 if (sweep_read_log(j->log, &lg) && lg.has_done && lg.has_exit && (lg.exit_status == 0 || lg.exit_status == 3))
-                    fprintf(stderr, "lr_sweep: [%d/%d] %s width %d lr 2^%d seed %ld: val %.4f\n", done_n, s->n_jobs,
-                            umup_param_name(j->p), j->width, j->lr_exp, j->seed, lg.val_loss);
+                    snprintf(what, sizeof what, "%s width %d lr 2^%d seed %ld: val %.4f", umup_param_name(j->p), j->width,
+                             j->lr_exp, j->seed, lg.val_loss);
                 else
-                    fprintf(stderr, "lr_sweep: [%d/%d] %s width %d lr 2^%d seed %ld: no result, exit status %d (see %s)\n", done_n,
-                            s->n_jobs, umup_param_name(j->p), j->width, j->lr_exp, j->seed, shell_status(st), j->log);
+                    snprintf(what, sizeof what, "%s width %d lr 2^%d seed %ld: no result, exit status %d (see %s)",
+                             umup_param_name(j->p), j->width, j->lr_exp, j->seed, shell_status(st), j->log);
+                progress_step(&prog, stderr, "lr_sweep", what);
             }
     }
     return 0;

@@ -317,6 +317,10 @@ static void test_lr_sweep_quick(void) {
     while (f && fgets(line, sizeof line, f)) best += !strncmp(line, "best param=", 11) && !strstr(line, "lr=nan");
     if (f) fclose(f);
     UT_CHECKF(best == 6, "%d best-LR lines", best);
+    /* progress: done/total with the elapsed time and an ETA after each run, "done" after the last */
+    snprintf(cmd, sizeof cmd, "grep -c '^lr_sweep: \\[[0-9]*/18, .* elapsed, ETA .*\\] ' %s/demo_out_sweep.txt | grep -qx 17 && "
+             "grep -q '^lr_sweep: \\[18/18, .* elapsed, done\\] ' %s/demo_out_sweep.txt", d, d);
+    UT_CHECKF(run(cmd) == 0, "%s", cmd);
     /* --collect rebuilds the same table from the logs alone */
     snprintf(cmd, sizeof cmd, "%s/lr_sweep --quick --collect --out %s/demo_out > /dev/null 2>&1", d, d);
     UT_CHECK(run(cmd) == 0);

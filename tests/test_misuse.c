@@ -401,8 +401,7 @@ static void test_matrix_ops(void) {
     EXPECT(umup_next_token_targets(I2, NULL, 1, 4), UMUP_ERR_NULL);
     EXPECT(umup_next_token_targets(I2, I1, 0, 4), UMUP_ERR_SHAPE);
     EXPECT(umup_next_token_targets(I2, I1, 1, -1), UMUP_ERR_SHAPE);
-    /* [INT_MAX, INT_MAX] ids could not exist; the model section (the lead's) writes on instead
-     * (reported, not changed here; in a child so that the crash is one failed check) */
+    /* [INT_MAX, INT_MAX] ids could not exist (in a child: a regression would crash) */
     EXPECT_CHILD(umup_next_token_targets(I2, I1, INT_MAX, INT_MAX), UMUP_ERR_SHAPE);
     UT_CHECK(untouched(F3));
 }
@@ -460,8 +459,7 @@ static void test_param_optim(void) {
     UT_CHECK(umup_param_config_info(&pc) == NULL);
     pc = umup_param_config_default();
     td.kind = UMUP_TENSOR_HIDDEN; td.fan_in = 4; td.fan_out = 4;
-    /* The built-in rules are public, but their documentation states no errors, and the section is
-     * the lead's: a NULL argument crashes them (reported, not changed here). */
+    /* The built-in rules refuse NULL arguments (in a child: a regression would crash) */
     EXPECT_CHILD(umup_param_rule_umup(NULL, 4, &td, &tr), UMUP_ERR_NULL);
     EXPECT_CHILD(umup_param_rule_sp(&pc, 4, NULL, &tr), UMUP_ERR_NULL);
     EXPECT_CHILD(umup_param_rule_mup(&pc, 4, &td, NULL), UMUP_ERR_NULL);
@@ -469,7 +467,7 @@ static void test_param_optim(void) {
     EXPECT_CHILD(umup_param_rule_spectral_nanotron(&pc, 4, NULL, &tr), UMUP_ERR_NULL);
     EXPECT_CHILD(umup_param_rule_spectral_adam(&pc, 4, &td, NULL), UMUP_ERR_NULL);
     UT_CHECK(umup_param_config_error(NULL) != NULL && umup_param_config_error(&pc) == NULL);
-    /* layers < 1 gives the first entry: INT_MIN too (the section is the lead's; a child, as above) */
+    /* layers < 1 gives the first entry: INT_MIN too (the distances are computed in long) */
     EXPECT_CHILD(umup_mus_tau(INT_MIN) == umup_mus_tau(0) ? UMUP_OK : UMUP_ERR_INVALID_ARG, UMUP_OK);
     UT_CHECK(umup_mus_tau(INT_MAX) > 0.0f && umup_mus_tau(INT_MAX) < 1.0f);
     EXPECT(umup_param_parse(NULL, &p), UMUP_ERR_NULL);
@@ -615,6 +613,7 @@ static void test_model(void) {
     umup_model_memory(NULL, &pb, &gb, &ab);
     umup_model_zero_grad(NULL);
     umup_model_set_training(NULL, 1);
+    umup_model_set_grad_hook(NULL, NULL, NULL); /* nothing to do */
     umup_model_record_stats(NULL, 1);
     UT_CHECK(umup_model_stats(NULL, &count) == NULL && count == 0);
     EXPECT(umup_model_forward(NULL, ids, tg, 1, 4, 0, &loss), UMUP_ERR_NULL);
@@ -659,8 +658,7 @@ static void test_model(void) {
     EXPECT(umup_model_forward(m, ids, NULL, 1, 4, 0, NULL), UMUP_OK); /* logits only */
     EXPECT(umup_model_backward(m), UMUP_ERR_INVALID_ARG);                /* the forward had no targets */
     EXPECT(umup_model_param_groups(m, UMUP_OPT_ADAMW, NULL), UMUP_ERR_NULL);
-    /* An unknown optimizer kind is an invalid argument everywhere else; the model section (the
-     * lead's) fills the groups instead (reported, not changed here). */
+    /* an unknown optimizer kind is an invalid argument, as everywhere else */
     EXPECT(umup_model_param_groups(m, (umup_optimizer_kind)9, groups), UMUP_ERR_INVALID_ARG);
     EXPECT(umup_model_sample(m, NULL, 1, 1, 0, 0, 1, out), UMUP_ERR_NULL);
     EXPECT(umup_model_sample(m, ids, 1, 1, 0, 0, 1, NULL), UMUP_ERR_NULL);
@@ -675,7 +673,7 @@ static void test_model(void) {
     EXPECT(umup_tensor_stats_compute(&ts, NULL, NULL, 0, UMUP_FP8_E4M3), UMUP_OK);
     UT_CHECK(ts.count == 0 && ts.rms == 0 && ts.name[0] == 0);
     EXPECT(umup_tensor_stats_compute(&ts, "x", F1, 4, (umup_fp8_format)99), UMUP_ERR_INVALID_ARG);
-    /* A count no array can hold; the model section (the lead's) reads on instead (reported). */
+    /* a count no array can hold */
     EXPECT(umup_tensor_stats_compute(&ts, "x", F1, BIGN, UMUP_FP8_E4M3), UMUP_ERR_SHAPE);
 }
 

@@ -300,8 +300,13 @@ static void test_tensor_stats(void) {
                within 1%; gradients within 4x: the q/k gradient through the softmax is ~0.5 at init) */
             if (p == 0 && q->fp8_cast && q->kind != UMUP_STAT_MATMUL_DY)
                 UT_CHECKF(fabs(q->rms - 1.0) < 0.01, "%s kind %d rms %.4f", q->name, (int)q->kind, q->rms);
+            /* flushed to zero in FP8: under 0.1% of activations and weights; under 2% of gradients, where the
+               q/k gradients that are zero in exact arithmetic (a query with one key, a near-uniform softmax)
+               come out as rounding noise whose size depends on the GEMM kernel's summation order (0.93%
+               with the AVX-512 kernel, 1.06% with the plain-C one) */
             if (p == 0 && q->fp8_cast)
-                UT_CHECKF(q->rms > 0.25 && q->rms < 4.0 && q->frac_overflow == 0 && q->frac_underflow < 0.01,
+                UT_CHECKF(q->rms > 0.25 && q->rms < 4.0 && q->frac_overflow == 0 &&
+                              q->frac_underflow < (q->kind == UMUP_STAT_MATMUL_DY ? 0.02 : 0.001),
                           "%s kind %d rms %.3f under %.4f", q->name, (int)q->kind, q->rms, q->frac_underflow);
         }
         umup_model_record_stats(m, 0);
