@@ -106,7 +106,7 @@ NVFLAGS   += -Werror all-warnings
 endif
 CUDA_INC  := -isystem $(CUDA_HOME)/include
 CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
-CUDA_BIN  := $(G)/test_cuda $(G)/test_cuda_host $(G)/test_cuda_train $(G)/bench_cuda
+CUDA_BIN  := $(G)/test_cuda $(G)/test_cuda_host $(G)/test_cuda_kernels $(G)/test_cuda_train $(G)/bench_cuda
 CUDA_RUN  := $(G)
 endif
 
@@ -177,6 +177,10 @@ $(G)/umup_cuda.o: umup_cuda.cu umup_cuda.h $(HEADERS) | $(G)/.dir
 	$(NVCC) $(NVFLAGS) -O3 -c -o $@ umup_cuda.cu
 
 $(G)/test_cuda_host: tests/cuda/test_cuda_host.cu tests/cuda/cast_inputs.h umup_cuda.h $(HEADERS) | $(G)/.dir
+	$(NVCC) $(NVFLAGS) -O2 -g -Xcompiler -fopenmp -cudart shared -o $@ $< \
+	    -L$(CUDA_HOME)/lib64 -Xlinker -rpath=$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lgomp
+
+$(G)/test_cuda_kernels: tests/cuda/test_cuda_kernels.cu umup_cuda.h $(HEADERS) | $(G)/.dir
 	$(NVCC) $(NVFLAGS) -O2 -g -Xcompiler -fopenmp -cudart shared -o $@ $< \
 	    -L$(CUDA_HOME)/lib64 -Xlinker -rpath=$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lgomp
 
