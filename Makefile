@@ -106,7 +106,7 @@ NVFLAGS   += -Werror all-warnings
 endif
 CUDA_INC  := -isystem $(CUDA_HOME)/include
 CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
-CUDA_BIN  := $(G)/test_cuda $(G)/test_cuda_host $(G)/test_cuda_kernels $(G)/test_cuda_train $(G)/bench_cuda
+CUDA_BIN  := $(G)/test_cuda $(G)/test_cuda_host $(G)/test_cuda_kernels $(G)/test_cuda_train $(G)/bench_cuda $(G)/train
 CUDA_RUN  := $(G)
 endif
 
@@ -189,6 +189,10 @@ $(G)/test_cuda: tests/cuda/test_cuda.c tests/cuda/cast_inputs.h $(G)/umup_cuda.o
 
 $(G)/test_cuda_train: tests/cuda/test_cuda_train.c $(G)/umup_cuda.o umup_cuda.h $(HEADERS) | $(G)/.dir
 	$(CC) $(CFLAGS_ALL) $(CUDA_INC) $(OPT) -o $@ $< $(G)/umup_cuda.o $(LDLIBS_ALL) $(CUDA_LIBS)
+
+# the demo with the device trainer (--device cuda)
+$(G)/train: demos/train.c demos/train_args.h $(G)/umup_cuda.o umup_cuda.h $(HEADERS) | $(G)/.dir
+	$(CC) $(CFLAGS_ALL) $(CUDA_INC) $(FAST) -DUMUP_TRAIN_CUDA -o $@ $< $(G)/umup_cuda.o $(LDLIBS_ALL) $(CUDA_LIBS)
 
 $(G)/bench_cuda: bench/cuda/bench_cuda.c $(G)/umup_cuda.o umup_cuda.h $(HEADERS) | $(G)/.dir
 	$(CC) $(CFLAGS_ALL) $(CUDA_INC) $(FAST) -o $@ $< $(G)/umup_cuda.o $(LDLIBS_ALL) $(CUDA_LIBS)

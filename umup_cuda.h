@@ -304,11 +304,16 @@ UMUPDEF umup_status umup_cuda_trainer_eval(umup_cuda_trainer *t, const int32_t *
 UMUPDEF umup_status umup_cuda_trainer_grads(umup_cuda_trainer *t, const int32_t *ids, const int32_t *targets, int B,
                                             int T, float *loss, float *grads);
 
-/* Copies the device state (parameters, optimizer moments, step) into the host trainer and returns
- * UMUP_OK; umup_cuda_trainer_host gives that trainer (sample with its model, read its parameters).
- * The host trainer is not updated by steps otherwise. */
-UMUPDEF umup_status umup_cuda_trainer_sync(umup_cuda_trainer *t);
+/* The host trainer (umup_cuda_trainer_host) and the device state, moved between them explicitly:
+ * _to_host copies the device's parameters, optimizer moments and step into the host trainer (then
+ * sample with its model, read its parameters, save it); _from_host makes the host trainer's
+ * parameters, moments, step and optimizer settings the device's (after changing the host trainer:
+ * umup_trainer_load_weights, umup_trainer_set_total_steps, writing its parameters; it also clears a
+ * divergence). Steps do not update the host trainer otherwise. Errors: UMUP_ERR_NULL,
+ * UMUP_ERR_DEVICE. */
 UMUPDEF umup_trainer *umup_cuda_trainer_host(umup_cuda_trainer *t);
+UMUPDEF umup_status umup_cuda_trainer_to_host(umup_cuda_trainer *t);
+UMUPDEF umup_status umup_cuda_trainer_from_host(umup_cuda_trainer *t);
 
 /* Checkpoints: umup_trainer_save / umup_trainer_load of the host trainer with the device state (the
  * same files, errors and messages; a failed load changes nothing). */
@@ -1853,7 +1858,7 @@ struct umup__ct_sqsum {
 struct umup__ct_finish {
     const double *part;
     int np;
-    double clip_norm;
+    double clip_norm, clip_rms, count; /* count: the parameters (the RMS is norm / sqrt(count)) */
     umup__ct_scalars *sc;
     template <class E> UMUP__HD void block(E &ex, int, int) const {
         const int nt = ex.nt;
@@ -1868,7 +1873,10 @@ struct umup__ct_finish {
                 double norm = sqrt(n2);
                 int ok = !sc->diverged && sc->loss_ok && norm < 1e300;
                 sc->norm = norm;
-                sc->clip = clip_norm > 0.0 && norm > clip_norm ? clip_norm / norm : 1.0;
+                double clip = clip_norm > 0.0 && norm > clip_norm ? clip_norm / norm : 1.0;
+                if (clip_rms > 0.0 && count > 0.0 && norm / sqrt(count) > clip_rms && clip_rms * sqrt(count) / norm < clip)
+                    clip = clip_rms * sqrt(count) / norm; /* the stronger of the two, as umup_optim_step */
+                sc->clip = clip;
                 sc->ok = ok;
                 if (ok) sc->applied++;
                 else sc->diverged = 1;
@@ -3084,6 +3092,8 @@ static umup_status umup__ct_update(umup_cuda_trainer *t) {
     fin.part = t->partials;
     fin.np = UMUP__CT_NORM_BLOCKS;
     fin.clip_norm = c->clip_norm;
+    fin.clip_rms = c->clip_rms;
+    fin.count = (double)t->n_params;
     fin.sc = t->sc;
     UMUP__CU_TRY(umup__ct_launch(t, fin, 1, 1, 256, 0));
     memset(&op, 0, sizeof op);
@@ -3315,10 +3325,12 @@ static umup_status umup__ct_arrays(umup_cuda_trainer *t) {
     return UMUP_OK;
 }
 
-/* the parameters, optimizer state and step of the host trainer onto the device; clears divergence */
+/* the parameters, optimizer state, step and settings of the host trainer onto the device; clears a
+ * divergence */
 static umup_status umup__ct_upload_state(umup_cuda_trainer *t) {
     umup__ct_scalars s;
     memset(&s, 0, sizeof s);
+    t->oc = umup_trainer_optimizer(t->host)->cfg;
     t->step = umup_trainer_optimizer(t->host)->step;
     s.applied = t->step;
     s.ok = 1;
@@ -3539,7 +3551,7 @@ static umup_status umup__ct_settle(umup_cuda_trainer *t) {
     return UMUP_OK;
 }
 
-UMUPDEF umup_status umup_cuda_trainer_sync(umup_cuda_trainer *t) {
+UMUPDEF umup_status umup_cuda_trainer_to_host(umup_cuda_trainer *t) {
     umup_status st;
     if (!t) return UMUP_ERR_NULL;
     UMUP__CU_TRY(umup__ct_settle(t));
@@ -3552,10 +3564,16 @@ UMUPDEF umup_status umup_cuda_trainer_sync(umup_cuda_trainer *t) {
 
 UMUPDEF umup_trainer *umup_cuda_trainer_host(umup_cuda_trainer *t) { return t ? t->host : NULL; }
 
+UMUPDEF umup_status umup_cuda_trainer_from_host(umup_cuda_trainer *t) {
+    if (!t) return UMUP_ERR_NULL;
+    UMUP__CU_TRY(umup__ct_settle(t)); /* queued steps finish first */
+    return umup__ct_upload_state(t);
+}
+
 UMUPDEF umup_status umup_cuda_trainer_save(umup_cuda_trainer *t, const char *path) {
     umup_status st;
     if (!t || !path) return UMUP_ERR_NULL;
-    UMUP__CU_TRY(umup_cuda_trainer_sync(t));
+    UMUP__CU_TRY(umup_cuda_trainer_to_host(t));
     st = umup_trainer_save(t->host, path);
     return st == UMUP_OK ? UMUP_OK : umup__ct_fail(t, st, 0, "%s", umup_trainer_error(t->host));
 }

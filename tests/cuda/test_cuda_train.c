@@ -207,7 +207,7 @@ static void steps_side_by_side(const char *name, umup_model_config mc, umup_opti
         if (!(fabs((double)lg - lc) <= worst)) worst = fabs((double)lg - lc);
     }
     UT_CHECKF(worst <= loss_tol, "%s (%s): a step's loss differs by %.3g", name, where(emulate), worst);
-    UT_CHECK(umup_cuda_trainer_sync(gt) == UMUP_OK);
+    UT_CHECK(umup_cuda_trainer_to_host(gt) == UMUP_OK);
     UT_CHECK(umup_cuda_trainer_step_count(gt) == (long)n && umup_trainer_optimizer(umup_cuda_trainer_host(gt))->step == (long)n);
     pe = ut_l2_rel(umup_model_params(umup_trainer_model(umup_cuda_trainer_host(gt))), umup_model_params(umup_trainer_model(ct)),
                    umup_model_num_params(umup_trainer_model(ct)));
@@ -354,7 +354,7 @@ static void determinism(int emulate) {
         umup_dataset_batch(&ds, 1, 0, 0, 4, 64, ids, tg);
         UT_CHECK(umup_cuda_trainer_eval(a, ids, tg, 4, 64, &la) == UMUP_OK && umup_cuda_trainer_eval(b, ids, tg, 4, 64, &lb) == UMUP_OK);
         UT_CHECK(memcmp(&la, &lb, sizeof la) == 0);
-        UT_CHECK(umup_cuda_trainer_sync(a) == UMUP_OK && umup_cuda_trainer_sync(b) == UMUP_OK);
+        UT_CHECK(umup_cuda_trainer_to_host(a) == UMUP_OK && umup_cuda_trainer_to_host(b) == UMUP_OK);
         {
             umup_model *ma = umup_trainer_model(umup_cuda_trainer_host(a)), *mb = umup_trainer_model(umup_cuda_trainer_host(b));
             UT_CHECKF(memcmp(umup_model_params(ma), umup_model_params(mb), sizeof(float) * umup_model_num_params(ma)) == 0,
@@ -402,7 +402,7 @@ static void checkpoints(int emulate) {
         UT_CHECK(umup_cuda_trainer_step(g, ids, tg, 2, 48, &l) == UMUP_OK);
         UT_CHECK(umup_trainer_step(c, ids, tg, 2, 48, &l) == UMUP_OK);
     }
-    UT_CHECK(umup_cuda_trainer_sync(g) == UMUP_OK);
+    UT_CHECK(umup_cuda_trainer_to_host(g) == UMUP_OK);
     memcpy(ref, umup_model_params(umup_trainer_model(umup_cuda_trainer_host(g))), sizeof(float) * np);
     UT_CHECKF(ut_l2_rel(umup_model_params(umup_trainer_model(c)), ref, np) <= 1e-4, "device -> CPU resume: %.3g",
               ut_l2_rel(umup_model_params(umup_trainer_model(c)), ref, np));
@@ -415,13 +415,13 @@ static void checkpoints(int emulate) {
         UT_CHECK(umup_cuda_trainer_step(g, ids, tg, 2, 48, &l) == UMUP_OK);
         UT_CHECK(umup_cuda_trainer_step(g2, ids, tg, 2, 48, &l) == UMUP_OK);
     }
-    UT_CHECK(umup_cuda_trainer_sync(g) == UMUP_OK && umup_cuda_trainer_sync(g2) == UMUP_OK);
+    UT_CHECK(umup_cuda_trainer_to_host(g) == UMUP_OK && umup_cuda_trainer_to_host(g2) == UMUP_OK);
     memcpy(ref, umup_model_params(umup_trainer_model(umup_cuda_trainer_host(g))), sizeof(float) * np);
     memcpy(got, umup_model_params(umup_trainer_model(umup_cuda_trainer_host(g2))), sizeof(float) * np);
     UT_CHECKF(ut_l2_rel(got, ref, np) <= 1e-4, "CPU -> device resume: %.3g", ut_l2_rel(got, ref, np));
     /* a failed load changes nothing */
     UT_CHECK(umup_cuda_trainer_load(g2, "build/gpu/no_such_file.safetensors") == UMUP_ERR_IO && umup_cuda_trainer_error(g2)[0]);
-    UT_CHECK(umup_cuda_trainer_sync(g2) == UMUP_OK &&
+    UT_CHECK(umup_cuda_trainer_to_host(g2) == UMUP_OK &&
              memcmp(umup_model_params(umup_trainer_model(umup_cuda_trainer_host(g2))), got, sizeof(float) * np) == 0);
     remove(path);
     free(ref); free(got);
