@@ -358,7 +358,9 @@ UMUPDEF umup_status umup_cuda_precision_parse(const char *name, umup_cuda_precis
 
 #include <cublasLt.h>
 #include <cublas_v2.h>
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
+#include <mma.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1447,7 +1449,7 @@ struct umup__ct_host {
 };
 
 template <class K> static __global__ void umup__ct_kernel(K k) {
-    extern __shared__ __align__(16) unsigned char umup__ct_smem[];
+    extern __shared__ __align__(128) unsigned char umup__ct_smem[]; /* tensor-core tiles need 32-byte alignment */
     __shared__ double umup__ct_red[32];
     umup__ct_dev ex;
     ex.sm = umup__ct_smem;
@@ -2398,6 +2400,314 @@ template <int DM> struct umup__fa_dq {
     }
 };
 
+/* ---- Causal attention on the tensor cores (BF16 and FP8 precision) ----------------------------- >>cu-flash-tc
+ * The same attention with bfloat16 operands and fp32 accumulation on the tensor cores (WMMA 16 x 16 x 16,
+ * sm_80+), for head sizes that are multiples of 16 (up to 128). A block handles 64 rows with 4 warps;
+ * warp w owns rows 16 w .. 16 w + 15 of the block's tile. Products are warp operations on shared-memory
+ * tiles (umup__ct_wmma: the tensor cores on the device; on the host, lane 0 computes the warp's tile
+ * from the same bfloat16 values), and the accumulators of the outputs live in shared memory, so every
+ * value that crosses a phase is in shared memory. Forward, in two passes over the key tiles: the first
+ * finds each row's maximum and sum (log-sum-exp), the second accumulates exp(S - lse) V with the
+ * normalisation known (no rescaling). The backward kernels are those of the fp32 version with the four
+ * products per tile on the tensor cores. */
+
+#define UMUP__TC_THREADS 128
+
+/* One warp: C [16, 16] (fp32, ldc) = (accumulate ? C : 0) + A [16, K] B [K, 16], A row-major bfloat16
+ * (lda); B bfloat16, row-major [K][16] (ldb), or b_t: given as B^T [16][K] (ldb). K a multiple of 16;
+ * every pointer 32-byte aligned, ld multiples of 8 (bf16) or 4 (fp32 C). All 32 lanes call it. */
+UMUP__HD static inline void umup__ct_wmma(int lane, float *C, int ldc, const uint16_t *A, int lda, const uint16_t *B, int ldb,
+                                          int b_t, int K, int accumulate) {
+#ifdef __CUDA_ARCH__
+#if __CUDA_ARCH__ >= 800
+    nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 16, float> c;
+    int k;
+    (void)lane;
+    if (accumulate) nvcuda::wmma::load_matrix_sync(c, C, (unsigned)ldc, nvcuda::wmma::mem_row_major);
+    else nvcuda::wmma::fill_fragment(c, 0.0f);
+    for (k = 0; k < K; k += 16) {
+        nvcuda::wmma::fragment<nvcuda::wmma::matrix_a, 16, 16, 16, __nv_bfloat16, nvcuda::wmma::row_major> a;
+        nvcuda::wmma::load_matrix_sync(a, (const __nv_bfloat16 *)A + k, (unsigned)lda);
+        if (b_t) {
+            nvcuda::wmma::fragment<nvcuda::wmma::matrix_b, 16, 16, 16, __nv_bfloat16, nvcuda::wmma::col_major> b;
+            nvcuda::wmma::load_matrix_sync(b, (const __nv_bfloat16 *)B + k, (unsigned)ldb);
+            nvcuda::wmma::mma_sync(c, a, b, c);
+        } else {
+            nvcuda::wmma::fragment<nvcuda::wmma::matrix_b, 16, 16, 16, __nv_bfloat16, nvcuda::wmma::row_major> b;
+            nvcuda::wmma::load_matrix_sync(b, (const __nv_bfloat16 *)B + (size_t)k * ldb, (unsigned)ldb);
+            nvcuda::wmma::mma_sync(c, a, b, c);
+        }
+    }
+    nvcuda::wmma::store_matrix_sync(C, c, (unsigned)ldc, nvcuda::wmma::mem_row_major);
+#else
+    (void)lane; (void)C; (void)ldc; (void)A; (void)lda; (void)B; (void)ldb; (void)b_t; (void)K; (void)accumulate;
+    __trap(); /* never launched: the trainer uses these kernels on sm_80+ only */
+#endif
+#else
+    int i, j, k;
+    if (lane != 0) return;
+    for (i = 0; i < 16; i++)
+        for (j = 0; j < 16; j++) {
+            float acc = accumulate ? C[i * ldc + j] : 0.0f;
+            for (k = 0; k < K; k++)
+                acc += umup__ct_bf16_f(A[i * lda + k]) * umup__ct_bf16_f(b_t ? B[j * ldb + k] : B[(size_t)k * ldb + j]);
+            C[i * ldc + j] = acc;
+        }
+#endif
+}
+
+/* dst [64][ld] bfloat16 = rows r0 .. r0 + 63 of the head columns at src (fp32, row stride rs; zero past T) */
+UMUP__HD static inline void umup__tc_load(uint16_t *dst, int ld, const float *src, size_t rs, int r0, int T, int D, int tid,
+                                          int nt) {
+    int idx;
+    for (idx = tid; idx < UMUP__FA_T * D; idx += nt) {
+        int r = idx / D, j = idx % D;
+        dst[r * ld + j] = umup__ct_bf16(r0 + r < T ? src[(size_t)(r0 + r) * rs + j] : 0.0f);
+    }
+}
+
+/* shared-memory layout: arrays of 64 rows, each start 128-byte aligned */
+UMUP__HD static inline size_t umup__tc_al(size_t b) { return (b + 127) & ~(size_t)127; }
+
+struct umup__tc_fwd {
+    const float *qkv;
+    float *O, *lse;
+    int T, H, D, d, causal;
+    float ls, out;
+    /* Q, K, V [64][D + 8] bf16; S [64][68] fp32; P [64][72] bf16; O [64][D + 4] fp32; m, l [64] */
+    static size_t smem(int D) {
+        return 3 * umup__tc_al((size_t)64 * (D + 8) * 2) + umup__tc_al(64 * 68 * 4) + umup__tc_al(64 * 72 * 2) +
+               umup__tc_al((size_t)64 * (D + 4) * 4) + 2 * umup__tc_al(64 * 4);
+    }
+    template <class E> UMUP__HD void block(E &ex, int qb, int bh) const {
+        const int ld = D + 8, lo = D + 4, b = bh / H, h = bh % H, q0 = qb * UMUP__FA_T, nt = ex.nt;
+        const int nkb = (T + UMUP__FA_T - 1) / UMUP__FA_T, last = causal && qb < nkb - 1 ? qb : nkb - 1;
+        const size_t rs = (size_t)3 * d;
+        const float *base = qkv + (size_t)b * T * rs + (size_t)h * D;
+        unsigned char *p = ex.sm;
+        uint16_t *Qs = (uint16_t *)p, *Ks = (uint16_t *)(p += umup__tc_al((size_t)64 * ld * 2)), *Vs = (uint16_t *)(p += umup__tc_al((size_t)64 * ld * 2));
+        float *S = (float *)(p += umup__tc_al((size_t)64 * ld * 2));
+        uint16_t *P = (uint16_t *)(p += umup__tc_al(64 * 68 * 4));
+        float *Oa = (float *)(p += umup__tc_al(64 * 72 * 2));
+        float *m = (float *)(p += umup__tc_al((size_t)64 * lo * 4)), *l = (float *)(p + umup__tc_al(64 * 4));
+        int pass, kb;
+        ex.run([&](int tid) {
+            int i;
+            umup__tc_load(Qs, ld, base, rs, q0, T, D, tid, nt);
+            for (i = tid; i < 64 * lo; i += nt) Oa[i] = 0.0f;
+            if (tid < 64) {
+                m[tid] = -INFINITY;
+                l[tid] = 0.0f;
+            }
+        });
+        for (pass = 0; pass < 2; pass++) /* 0: the row statistics; 1: O = exp(S - lse) V */
+            for (kb = 0; kb <= last; kb++) {
+                const int k0 = kb * UMUP__FA_T;
+                ex.run([&](int tid) {
+                    umup__tc_load(Ks, ld, base + d, rs, k0, T, D, tid, nt);
+                    if (pass) umup__tc_load(Vs, ld, base + 2 * d, rs, k0, T, D, tid, nt);
+                });
+                ex.run([&](int tid) { /* S = Q K^T: warp w, rows 16 w, four tiles of 16 keys */
+                    const int w = tid >> 5;
+                    int j;
+                    for (j = 0; j < 4; j++)
+                        umup__ct_wmma(tid & 31, S + 16 * w * 68 + 16 * j, 68, Qs + 16 * w * ld, ld, Ks + 16 * j * ld, ld, 1, D, 0);
+                });
+                if (!pass) {
+                    ex.run([&](int tid) { /* running maximum and sum of row tid */
+                        const int qi = q0 + tid;
+                        float mx = -INFINITY, mn, sum = 0.0f;
+                        int j;
+                        if (tid >= 64) return;
+                        for (j = 0; j < 64; j++) {
+                            const int kj = k0 + j;
+                            if (!(kj >= T || (causal && kj > qi)) && S[tid * 68 + j] * ls > mx) mx = S[tid * 68 + j] * ls;
+                        }
+                        mn = mx > m[tid] ? mx : m[tid];
+                        for (j = 0; j < 64; j++) {
+                            const int kj = k0 + j;
+                            if (!(kj >= T || (causal && kj > qi))) sum += expf(S[tid * 68 + j] * ls - mn);
+                        }
+                        l[tid] = l[tid] * expf(m[tid] - mn) + sum;
+                        m[tid] = mn;
+                    });
+                } else {
+                    ex.run([&](int tid) { /* P = exp(S - lse), masked */
+                        int idx;
+                        for (idx = tid; idx < 64 * 64; idx += nt) {
+                            const int r = idx >> 6, j = idx & 63, qi = q0 + r, kj = k0 + j;
+                            float pv = kj >= T || (causal && kj > qi) ? 0.0f : expf(S[r * 68 + j] * ls - m[r]);
+                            P[r * 72 + j] = umup__ct_bf16(pv);
+                        }
+                    });
+                    ex.run([&](int tid) { /* O += P V: warp w, rows 16 w, D / 16 tiles of 16 columns */
+                        const int w = tid >> 5;
+                        int j;
+                        for (j = 0; j < D / 16; j++)
+                            umup__ct_wmma(tid & 31, Oa + 16 * w * lo + 16 * j, lo, P + 16 * w * 72, 72, Vs + 16 * j, ld, 0, 64, 1);
+                    });
+                }
+                if (!pass && kb == last)
+                    ex.run([&](int tid) { /* m becomes the log-sum-exp */
+                        if (tid < 64) m[tid] += logf(l[tid]);
+                    });
+            }
+        ex.run([&](int tid) {
+            int idx;
+            for (idx = tid; idx < 64 * D; idx += nt) {
+                const int r = idx / D, j = idx % D, qi = q0 + r;
+                if (qi < T) O[((size_t)b * T + qi) * d + (size_t)h * D + j] = out * Oa[r * lo + j];
+            }
+            if (tid < 64 && q0 + tid < T) lse[(size_t)bh * T + q0 + tid] = m[tid];
+        });
+    }
+};
+
+/* dK, dV of key tile kb: K, V, Q, dO [64][D + 8] bf16; S^T, dP^T [64][68] fp32; P^T, dS^T [64][72] bf16;
+ * dK, dV [64][D + 4] fp32; lse, Di [64] */
+struct umup__tc_dkv {
+    const float *qkv, *dO, *lse, *Di;
+    float *dqkv;
+    int T, H, D, d, causal;
+    float ls, gk, gv;
+    static size_t smem(int D) {
+        return 4 * umup__tc_al((size_t)64 * (D + 8) * 2) + 2 * umup__tc_al(64 * 68 * 4) + 2 * umup__tc_al(64 * 72 * 2) +
+               2 * umup__tc_al((size_t)64 * (D + 4) * 4) + 2 * umup__tc_al(64 * 4);
+    }
+    template <class E> UMUP__HD void block(E &ex, int kb, int bh) const {
+        const int ld = D + 8, lo = D + 4, b = bh / H, h = bh % H, k0 = kb * UMUP__FA_T, nt = ex.nt;
+        const int nqb = (T + UMUP__FA_T - 1) / UMUP__FA_T;
+        const size_t rs = (size_t)3 * d, tb = umup__tc_al((size_t)64 * ld * 2);
+        const float *base = qkv + (size_t)b * T * rs + (size_t)h * D, *dob = dO + (size_t)b * T * d + (size_t)h * D;
+        unsigned char *p = ex.sm;
+        uint16_t *Ks = (uint16_t *)p, *Vs = (uint16_t *)(p + tb), *Qs = (uint16_t *)(p + 2 * tb), *Os = (uint16_t *)(p + 3 * tb);
+        float *St = (float *)(p += 4 * tb), *Pt = (float *)(p += umup__tc_al(64 * 68 * 4));
+        uint16_t *Pb = (uint16_t *)(p += umup__tc_al(64 * 68 * 4)), *Sb = (uint16_t *)(p += umup__tc_al(64 * 72 * 2));
+        float *dK = (float *)(p += umup__tc_al(64 * 72 * 2)), *dV = (float *)(p += umup__tc_al((size_t)64 * lo * 4));
+        float *ls_ = (float *)(p += umup__tc_al((size_t)64 * lo * 4)), *di_ = (float *)(p + umup__tc_al(64 * 4));
+        int qb;
+        ex.run([&](int tid) {
+            int i;
+            umup__tc_load(Ks, ld, base + d, rs, k0, T, D, tid, nt);
+            umup__tc_load(Vs, ld, base + 2 * d, rs, k0, T, D, tid, nt);
+            for (i = tid; i < 64 * lo; i += nt) dK[i] = dV[i] = 0.0f;
+        });
+        for (qb = causal ? kb : 0; qb < nqb; qb++) {
+            const int q0 = qb * UMUP__FA_T;
+            ex.run([&](int tid) {
+                umup__tc_load(Qs, ld, base, rs, q0, T, D, tid, nt);
+                umup__tc_load(Os, ld, dob, (size_t)d, q0, T, D, tid, nt);
+                umup__fa_load_vec(ls_, lse + (size_t)bh * T, q0, T, tid);
+                umup__fa_load_vec(di_, Di + (size_t)bh * T, q0, T, tid);
+            });
+            ex.run([&](int tid) { /* S^T = K Q^T, dP^T = V dO^T: warp w, keys 16 w */
+                const int w = tid >> 5;
+                int j;
+                for (j = 0; j < 4; j++) {
+                    umup__ct_wmma(tid & 31, St + 16 * w * 68 + 16 * j, 68, Ks + 16 * w * ld, ld, Qs + 16 * j * ld, ld, 1, D, 0);
+                    umup__ct_wmma(tid & 31, Pt + 16 * w * 68 + 16 * j, 68, Vs + 16 * w * ld, ld, Os + 16 * j * ld, ld, 1, D, 0);
+                }
+            });
+            ex.run([&](int tid) { /* P^T, dS^T (keys a, queries c) */
+                int idx;
+                for (idx = tid; idx < 64 * 64; idx += nt) {
+                    const int a = idx >> 6, c = idx & 63, kj = k0 + a, qi = q0 + c;
+                    float pv = qi >= T || kj >= T || (causal && kj > qi) ? 0.0f : expf(St[a * 68 + c] * ls - ls_[c]);
+                    Pb[a * 72 + c] = umup__ct_bf16(pv);
+                    Sb[a * 72 + c] = umup__ct_bf16(pv * (Pt[a * 68 + c] - di_[c]));
+                }
+            });
+            ex.run([&](int tid) { /* dV += P^T dO, dK += dS^T Q: warp w, keys 16 w */
+                const int w = tid >> 5;
+                int j;
+                for (j = 0; j < D / 16; j++) {
+                    umup__ct_wmma(tid & 31, dV + 16 * w * lo + 16 * j, lo, Pb + 16 * w * 72, 72, Os + 16 * j, ld, 0, 64, 1);
+                    umup__ct_wmma(tid & 31, dK + 16 * w * lo + 16 * j, lo, Sb + 16 * w * 72, 72, Qs + 16 * j, ld, 0, 64, 1);
+                }
+            });
+        }
+        ex.run([&](int tid) {
+            int idx;
+            for (idx = tid; idx < 64 * D; idx += nt) {
+                const int a = idx / D, j = idx % D, kj = k0 + a;
+                if (kj >= T) continue;
+                dqkv[((size_t)b * T + kj) * rs + (size_t)d + (size_t)h * D + j] = gk * dK[a * lo + j];
+                dqkv[((size_t)b * T + kj) * rs + 2 * (size_t)d + (size_t)h * D + j] = gv * dV[a * lo + j];
+            }
+        });
+    }
+};
+
+/* dQ of query tile qb: Q, dO, K, V [64][D + 8] bf16; S, dP [64][68] fp32; dS [64][72] bf16; dQ [64][D + 4]
+ * fp32; lse, Di [64] */
+struct umup__tc_dq {
+    const float *qkv, *dO, *lse, *Di;
+    float *dqkv;
+    int T, H, D, d, causal;
+    float ls, gq;
+    static size_t smem(int D) {
+        return 4 * umup__tc_al((size_t)64 * (D + 8) * 2) + 2 * umup__tc_al(64 * 68 * 4) + umup__tc_al(64 * 72 * 2) +
+               umup__tc_al((size_t)64 * (D + 4) * 4) + 2 * umup__tc_al(64 * 4);
+    }
+    template <class E> UMUP__HD void block(E &ex, int qb, int bh) const {
+        const int ld = D + 8, lo = D + 4, b = bh / H, h = bh % H, q0 = qb * UMUP__FA_T, nt = ex.nt;
+        const int nkb = (T + UMUP__FA_T - 1) / UMUP__FA_T, last = causal && qb < nkb - 1 ? qb : nkb - 1;
+        const size_t rs = (size_t)3 * d, tb = umup__tc_al((size_t)64 * ld * 2);
+        const float *base = qkv + (size_t)b * T * rs + (size_t)h * D, *dob = dO + (size_t)b * T * d + (size_t)h * D;
+        unsigned char *p = ex.sm;
+        uint16_t *Qs = (uint16_t *)p, *Os = (uint16_t *)(p + tb), *Ks = (uint16_t *)(p + 2 * tb), *Vs = (uint16_t *)(p + 3 * tb);
+        float *S = (float *)(p += 4 * tb), *dP = (float *)(p += umup__tc_al(64 * 68 * 4));
+        uint16_t *Sb = (uint16_t *)(p += umup__tc_al(64 * 68 * 4));
+        float *dQ = (float *)(p += umup__tc_al(64 * 72 * 2));
+        float *ls_ = (float *)(p += umup__tc_al((size_t)64 * lo * 4)), *di_ = (float *)(p + umup__tc_al(64 * 4));
+        int kb;
+        ex.run([&](int tid) {
+            int i;
+            umup__tc_load(Qs, ld, base, rs, q0, T, D, tid, nt);
+            umup__tc_load(Os, ld, dob, (size_t)d, q0, T, D, tid, nt);
+            umup__fa_load_vec(ls_, lse + (size_t)bh * T, q0, T, tid);
+            umup__fa_load_vec(di_, Di + (size_t)bh * T, q0, T, tid);
+            for (i = tid; i < 64 * lo; i += nt) dQ[i] = 0.0f;
+        });
+        for (kb = 0; kb <= last; kb++) {
+            const int k0 = kb * UMUP__FA_T;
+            ex.run([&](int tid) {
+                umup__tc_load(Ks, ld, base + d, rs, k0, T, D, tid, nt);
+                umup__tc_load(Vs, ld, base + 2 * d, rs, k0, T, D, tid, nt);
+            });
+            ex.run([&](int tid) { /* S = Q K^T, dP = dO V^T: warp w, queries 16 w */
+                const int w = tid >> 5;
+                int j;
+                for (j = 0; j < 4; j++) {
+                    umup__ct_wmma(tid & 31, S + 16 * w * 68 + 16 * j, 68, Qs + 16 * w * ld, ld, Ks + 16 * j * ld, ld, 1, D, 0);
+                    umup__ct_wmma(tid & 31, dP + 16 * w * 68 + 16 * j, 68, Os + 16 * w * ld, ld, Vs + 16 * j * ld, ld, 1, D, 0);
+                }
+            });
+            ex.run([&](int tid) { /* dS (queries r, keys c) */
+                int idx;
+                for (idx = tid; idx < 64 * 64; idx += nt) {
+                    const int r = idx >> 6, c = idx & 63, qi = q0 + r, kj = k0 + c;
+                    float pv = qi >= T || kj >= T || (causal && kj > qi) ? 0.0f : expf(S[r * 68 + c] * ls - ls_[r]);
+                    Sb[r * 72 + c] = umup__ct_bf16(pv * (dP[r * 68 + c] - di_[r]));
+                }
+            });
+            ex.run([&](int tid) { /* dQ += dS K: warp w, queries 16 w */
+                const int w = tid >> 5;
+                int j;
+                for (j = 0; j < D / 16; j++)
+                    umup__ct_wmma(tid & 31, dQ + 16 * w * lo + 16 * j, lo, Sb + 16 * w * 72, 72, Ks + 16 * j, ld, 0, 64, 1);
+            });
+        }
+        ex.run([&](int tid) {
+            int idx;
+            for (idx = tid; idx < 64 * D; idx += nt) {
+                const int r = idx / D, j = idx % D, qi = q0 + r;
+                if (qi < T) dqkv[((size_t)b * T + qi) * rs + (size_t)h * D + j] = gq * dQ[r * lo + j];
+            }
+        });
+    }
+};
+
 /* ---- The trainer's state ------------------------------------------------------------------- >>cu-state */
 
 /* A layer's linears in the order of umup.h's tensor table, and the readout after the last layer. */
@@ -2442,6 +2752,7 @@ struct umup_cuda_trainer {
     umup__ct_lin *lin;          /* [5 L + 1] */
     umup__ct_group *groups;     /* [n_groups] host copy */
     int n_groups, smem_optin;
+    int tc;                     /* attention on the tensor cores (BF16 and FP8 precision, head size a multiple of 16) */
     long step;                  /* updates queued (the optimizer's step) */
     int B, T, N, counted;       /* the batch in flight */
     umup_model_plan plan;
@@ -2788,12 +3099,9 @@ template <int DM> static umup_status umup__ct_attn_fwd_dm(umup_cuda_trainer *t, 
     return umup__ct_launch(t, k, (t->T + UMUP__FA_T - 1) / UMUP__FA_T, t->B * t->H, 256, umup__fa_fwd<DM>::smem(t->D));
 }
 
-template <int DM> static umup_status umup__ct_attn_bwd_dm(umup_cuda_trainer *t, int l) {
-    const float *qkv = t->qkv + (size_t)l * t->maxN * 3 * t->d, *lse = t->lse + (size_t)l * t->maxN * t->H;
-    const int nb = (t->T + UMUP__FA_T - 1) / UMUP__FA_T;
+/* Di = rowsum(dO o O) / out of layer l's attention */
+static umup_status umup__ct_attn_di_run(umup_cuda_trainer *t, int l) {
     umup__ct_attn_di di;
-    umup__fa_dkv<DM> kv;
-    umup__fa_dq<DM> q;
     memset(&di, 0, sizeof di);
     di.O = t->O + (size_t)l * t->maxN * t->d;
     di.dO = t->dO;
@@ -2801,7 +3109,15 @@ template <int DM> static umup_status umup__ct_attn_bwd_dm(umup_cuda_trainer *t, 
     di.T = t->T; di.H = t->H; di.D = t->D; di.d = t->d;
     di.out = t->plan.sdpa.out;
     di.n = (size_t)t->B * t->H * t->T;
-    UMUP__CU_TRY(umup__ct_each(t, di, di.n));
+    return umup__ct_each(t, di, di.n);
+}
+
+template <int DM> static umup_status umup__ct_attn_bwd_dm(umup_cuda_trainer *t, int l) {
+    const float *qkv = t->qkv + (size_t)l * t->maxN * 3 * t->d, *lse = t->lse + (size_t)l * t->maxN * t->H;
+    const int nb = (t->T + UMUP__FA_T - 1) / UMUP__FA_T;
+    umup__fa_dkv<DM> kv;
+    umup__fa_dq<DM> q;
+    UMUP__CU_TRY(umup__ct_attn_di_run(t, l));
     kv.qkv = q.qkv = qkv;
     kv.dO = q.dO = t->dO;
     kv.lse = q.lse = lse;
@@ -2816,14 +3132,46 @@ template <int DM> static umup_status umup__ct_attn_bwd_dm(umup_cuda_trainer *t, 
     return umup__ct_launch(t, q, nb, t->B * t->H, 256, umup__fa_dq<DM>::smem(t->D));
 }
 
+/* the backward on the tensor cores: Di, then the dK/dV and dQ kernels */
+static umup_status umup__ct_attn_bwd_tc(umup_cuda_trainer *t, int l) {
+    const float *qkv = t->qkv + (size_t)l * t->maxN * 3 * t->d, *lse = t->lse + (size_t)l * t->maxN * t->H;
+    const int nb = (t->T + UMUP__FA_T - 1) / UMUP__FA_T;
+    umup__tc_dkv kv;
+    umup__tc_dq q;
+    UMUP__CU_TRY(umup__ct_attn_di_run(t, l));
+    kv.qkv = q.qkv = qkv;
+    kv.dO = q.dO = t->dO;
+    kv.lse = q.lse = lse;
+    kv.Di = q.Di = t->Di;
+    kv.dqkv = q.dqkv = t->dqkv;
+    kv.T = q.T = t->T; kv.H = q.H = t->H; kv.D = q.D = t->D; kv.d = q.d = t->d; kv.causal = q.causal = 1;
+    kv.ls = q.ls = t->plan.attn_scale;
+    kv.gk = t->plan.sdpa.grad[1] * t->plan.attn_scale;
+    kv.gv = t->plan.sdpa.grad[2];
+    q.gq = t->plan.sdpa.grad[0] * t->plan.attn_scale;
+    UMUP__CU_TRY(umup__ct_launch(t, kv, nb, t->B * t->H, UMUP__TC_THREADS, umup__tc_dkv::smem(t->D)));
+    return umup__ct_launch(t, q, nb, t->B * t->H, UMUP__TC_THREADS, umup__tc_dq::smem(t->D));
+}
+
 static int umup__ct_dm(int D) { return D <= 32 ? 32 : D <= 64 ? 64 : 128; }
 
 static umup_status umup__ct_attn_fwd(umup_cuda_trainer *t, int l) {
     int dm = umup__ct_dm(t->D);
+    if (t->tc) {
+        umup__tc_fwd k;
+        k.qkv = t->qkv + (size_t)l * t->maxN * 3 * t->d;
+        k.O = t->O + (size_t)l * t->maxN * t->d;
+        k.lse = t->lse + (size_t)l * t->maxN * t->H;
+        k.T = t->T; k.H = t->H; k.D = t->D; k.d = t->d; k.causal = 1;
+        k.ls = t->plan.attn_scale;
+        k.out = t->plan.sdpa.out;
+        return umup__ct_launch(t, k, (t->T + UMUP__FA_T - 1) / UMUP__FA_T, t->B * t->H, UMUP__TC_THREADS, umup__tc_fwd::smem(t->D));
+    }
     return dm == 32 ? umup__ct_attn_fwd_dm<32>(t, l) : dm == 64 ? umup__ct_attn_fwd_dm<64>(t, l) : umup__ct_attn_fwd_dm<128>(t, l);
 }
 static umup_status umup__ct_attn_bwd(umup_cuda_trainer *t, int l) {
     int dm = umup__ct_dm(t->D);
+    if (t->tc) return umup__ct_attn_bwd_tc(t, l);
     return dm == 32 ? umup__ct_attn_bwd_dm<32>(t, l) : dm == 64 ? umup__ct_attn_bwd_dm<64>(t, l) : umup__ct_attn_bwd_dm<128>(t, l);
 }
 
@@ -3394,7 +3742,9 @@ static umup_status umup__ct_init(umup_cuda_trainer *t, int max_batch) {
     UMUP_FREE(pg);
     if (st != UMUP_OK) return umup__ct_fail(t, st, __LINE__, "parameter groups: %s", umup_status_string(st));
     UMUP__CU_TRY(umup__ct_tables(t));
-    /* the device: what the precision needs, and shared memory for the attention kernels */
+    /* the device: what the precision needs, and shared memory for the attention kernels (on the tensor
+       cores in BF16 and FP8 precision when the head size is a multiple of 16 and their tiles fit) */
+    t->tc = (t->cfg.precision == UMUP_CUDA_BF16 || t->cfg.precision == UMUP_CUDA_FP8) && t->D % 16 == 0;
     need_smem = (int)umup__fa_dkv<128>::smem(t->D);
     if (!t->emulate) {
         umup_cuda_config bc = umup_cuda_config_default();
@@ -3413,7 +3763,13 @@ static umup_status umup__ct_init(umup_cuda_trainer *t, int max_batch) {
         if (t->cfg.precision == UMUP_CUDA_FP8 && !info.fp8)
             return umup__ct_fail(t, UMUP_ERR_UNSUPPORTED, 0, "FP8 precision needs FP8 tensor cores (sm_89+; %s is sm_%d%d)",
                                  info.name, info.cc_major, info.cc_minor);
-        if (need_smem > t->smem_optin)
+        if (t->tc) {
+            size_t tcs = umup__tc_fwd::smem(t->D), a = umup__tc_dkv::smem(t->D), b = umup__tc_dq::smem(t->D);
+            if (a > tcs) tcs = a;
+            if (b > tcs) tcs = b;
+            if (info.cc_major < 8 || tcs > (size_t)t->smem_optin) t->tc = 0;
+        }
+        if (!t->tc && need_smem > t->smem_optin)
             return umup__ct_fail(t, UMUP_ERR_UNSUPPORTED, 0,
                                  "head size %d needs %d bytes of shared memory per block; %s has %d (use a smaller head size)",
                                  t->D, need_smem, info.name, t->smem_optin);

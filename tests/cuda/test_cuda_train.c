@@ -12,6 +12,8 @@
  *     within 1e-3 of the CPU run's, the parameters within 1e-3 (relative L2) at the end;
  *   - each optimizer (AdamW, Adam, SGD with Nesterov momentum, Lion) with weight decay and clipping,
  *     10 steps: parameters within 1e-4 of the CPU's;
+ *   - one pass in BF16 and FP8 precision against the fp32 CPU pass: loss within 1e-2, gradients
+ *     within 3e-2 (BF16) and 5e-2 (FP8);
  *   - BF16 and FP8 precision against fp32 (GPU: 1000 steps of the demo model; emulated: 60 steps of
  *     a small one): the final training loss within 2% (BF16) and 3% (FP8);
  *   - determinism: two trainers with the same seed give the same bits after 5 steps (and eval);
@@ -29,7 +31,7 @@
 #include <omp.h>
 #endif
 
-static int have_gpu;
+static int have_gpu, info_fp8;
 static char why[600];
 static umup_dataset ds;
 
@@ -119,6 +121,24 @@ static void reference_decoder(int emulate) {
     NEED(emulate);
     grads_case("reference decoder", small_model(), 4, 64, emulate, UMUP_CUDA_FP32, 1e-5, 1e-4);
 }
+/* BF16 and FP8 precision (bfloat16 operands, tensor-core attention; FP8 products for the cast
+ * layers) against the fp32 CPU pass: loss within 1e-2, gradients within 3e-2 (BF16; 8 significant
+ * bits: 8e-3 seen emulated) and 5e-2 (FP8: 2.4e-2 seen) */
+static void reference_decoder_lowp(int emulate) {
+    umup_model_config mc = small_model();
+    NEED(emulate);
+    grads_case("reference decoder", mc, 4, 64, emulate, UMUP_CUDA_BF16, 1e-2, 3e-2);
+    mc.fp8 = UMUP_FP8_SIM_UMUP;
+    mc.fp8_rounding = UMUP_FP8_RNE;
+    if (!emulate && !info_fp8) {
+        UT_SKIP("this GPU has no FP8 tensor cores (sm_89+)");
+        return;
+    }
+    grads_case("reference decoder, FP8 u-muP scheme", mc, 4, 64, emulate, UMUP_CUDA_FP8, 1e-2, 5e-2);
+}
+static void test_reference_decoder_lowp_emulated(void) { reference_decoder_lowp(1); }
+static void test_reference_decoder_lowp_gpu(void) { reference_decoder_lowp(0); }
+
 static void test_reference_decoder_emulated(void) { reference_decoder(1); }
 static void test_reference_decoder_gpu(void) { reference_decoder(0); }
 
@@ -507,6 +527,7 @@ int main(void) {
         umup_cuda_device_info info;
         have_gpu = 1;
         if (umup_cuda_trainer_device(g, &info) == UMUP_OK) printf("  device: %s (sm_%d%d)\n", info.name, info.cc_major, info.cc_minor);
+        info_fp8 = info.fp8;
         umup_cuda_trainer_destroy(g);
     } else {
         UT_CHECKF(st == UMUP_ERR_UNSUPPORTED && g == NULL, "create without a GPU: %s", umup_status_string(st));
@@ -520,6 +541,8 @@ int main(void) {
     if (umup_dataset_from_corpus(&ds, 300000, 1, 0.1) != UMUP_OK) return 1;
     UT_RUN(test_reference_decoder_emulated);
     UT_RUN(test_reference_decoder_gpu);
+    UT_RUN(test_reference_decoder_lowp_emulated);
+    UT_RUN(test_reference_decoder_lowp_gpu);
     UT_RUN(test_variants_emulated);
     UT_RUN(test_variants_gpu);
     UT_RUN(test_optimizers_emulated);
