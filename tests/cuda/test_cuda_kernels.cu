@@ -496,13 +496,22 @@ static void test_optimizer(void) {
         run(sq, UMUP__CT_NORM_BLOCKS, 1, 256, 0);
         memset(&sc, 0, sizeof sc);
         sc.loss_ok = 1;
-        fin.part = part.data(); fin.np = UMUP__CT_NORM_BLOCKS; fin.clip_norm = 10.0; fin.sc = &sc;
+        fin.part = part.data(); fin.np = UMUP__CT_NORM_BLOCKS; fin.clip_norm = 10.0; fin.clip_rms = 0.0; fin.count = (double)g.size();
+        fin.sc = &sc;
         run(fin, 1, 1, 256, 0);
         UT_CHECKF(fabs(sc.norm - sqrt(ref)) <= 1e-12 * sqrt(ref) && sc.ok && sc.applied == 1 && fabs(sc.clip - 10.0 / sqrt(ref)) < 1e-15,
                   "norm %.17g vs %.17g", sc.norm, sqrt(ref));
+        /* clip_rms: the RMS is norm / sqrt(count); the stronger factor applies (umup_optim_step) */
+        fin.clip_norm = 1000.0; /* not reached (the norm is about 550) */
+        fin.clip_rms = 0.5;     /* the RMS is about 1.7: clipped to 0.5 / RMS */
+        run(fin, 1, 1, 256, 0);
+        UT_CHECKF(fabs(sc.clip - 0.5 * sqrt((double)g.size()) / sc.norm) < 1e-15 && sc.applied == 2, "clip_rms: %.17g", sc.clip);
+        fin.clip_norm = 10.0; /* both apply: the stronger, 10 / norm */
+        run(fin, 1, 1, 256, 0);
+        UT_CHECK(fabs(sc.clip - 10.0 / sc.norm) < 1e-15);
         sc.loss_ok = 0;
         run(fin, 1, 1, 256, 0);
-        UT_CHECK(!sc.ok && sc.diverged && sc.applied == 1);
+        UT_CHECK(!sc.ok && sc.diverged && sc.applied == 3);
         sc.loss_ok = 1;
         run(fin, 1, 1, 256, 0);
         UT_CHECK(!sc.ok && sc.diverged); /* sticky */

@@ -279,6 +279,13 @@ static void optimizers(int emulate) {
         snprintf(name, sizeof name, "%s, wd 0.1, clip 0.5", umup_optim_name(kinds[i]));
         steps_side_by_side(name, mc, oc, 2, 32, 10, emulate, 1e-4, 1e-4);
     }
+    { /* clipping on the gradient's RMS */
+        umup_model_config mc = small_model();
+        umup_optim_config oc = umup_optim_config_for(mc.param.param, UMUP_OPT_ADAMW, 10);
+        oc.clip_norm = 0.0;
+        oc.clip_rms = 1e-3;
+        steps_side_by_side("adamw, clip_rms 1e-3", mc, oc, 2, 32, 10, emulate, 1e-4, 1e-4);
+    }
     { /* muS: independent weight decay */
         umup_model_config mc = small_model();
         umup_optim_config oc;
@@ -415,7 +422,7 @@ static void checkpoints(int emulate) {
         UT_CHECK(umup_cuda_trainer_step(g, ids, tg, 2, 48, &l) == UMUP_OK);
     }
     UT_CHECKF(umup_cuda_trainer_save(g, path) == UMUP_OK, "save: %s", umup_cuda_trainer_error(g));
-    UT_CHECKF(umup_trainer_load(c, path) == UMUP_OK, "CPU load of a device checkpoint: %s", umup_trainer_error(c));
+    UT_CHECKF(umup_trainer_load(c, path) == UMUP_OK, "CPU load of a device checkpoint: %.400s", umup_trainer_error(c));
     UT_CHECK(umup_trainer_optimizer(c)->step == 4);
     for (s = 4; s < 8; s++) { /* both continue */
         umup_dataset_batch(&ds, 0, 2, s, 2, 48, ids, tg);
@@ -428,7 +435,7 @@ static void checkpoints(int emulate) {
               ut_l2_rel(umup_model_params(umup_trainer_model(c)), ref, np));
     /* CPU -> device: the CPU trainer saves at step 8, a fresh device trainer resumes */
     UT_CHECK(umup_trainer_save(c, path) == UMUP_OK);
-    UT_CHECKF(umup_cuda_trainer_load(g2, path) == UMUP_OK, "device load of a CPU checkpoint: %s", umup_cuda_trainer_error(g2));
+    UT_CHECKF(umup_cuda_trainer_load(g2, path) == UMUP_OK, "device load of a CPU checkpoint: %.400s", umup_cuda_trainer_error(g2));
     UT_CHECK(umup_cuda_trainer_step_count(g2) == 8);
     for (s = 8; s < 10; s++) {
         umup_dataset_batch(&ds, 0, 2, s, 2, 48, ids, tg);
@@ -439,6 +446,30 @@ static void checkpoints(int emulate) {
     memcpy(ref, umup_model_params(umup_trainer_model(umup_cuda_trainer_host(g))), sizeof(float) * np);
     memcpy(got, umup_model_params(umup_trainer_model(umup_cuda_trainer_host(g2))), sizeof(float) * np);
     UT_CHECKF(ut_l2_rel(got, ref, np) <= 1e-4, "CPU -> device resume: %.3g", ut_l2_rel(got, ref, np));
+    { /* resume to a longer run: the CPU's checkpoint at step 8 of 10, both trainers created for 16 */
+        umup_optim_config ol = oc;
+        umup_trainer *c16 = NULL;
+        umup_cuda_trainer *g16 = NULL;
+        ol.schedule.total = 16;
+        if (umup_trainer_create(&c16, &mc, &ol, 2) == UMUP_OK && umup_cuda_trainer_create(&g16, &mc, &ol, 2, &cc) == UMUP_OK) {
+            UT_CHECK(umup_trainer_load(c16, path) == UMUP_OK);
+            UT_CHECKF(umup_cuda_trainer_load(g16, path) == UMUP_OK, "longer run: %.400s", umup_cuda_trainer_error(g16));
+            for (s = 8; s < 12; s++) {
+                umup_dataset_batch(&ds, 0, 2, s, 2, 48, ids, tg);
+                UT_CHECK(umup_trainer_step(c16, ids, tg, 2, 48, &l) == UMUP_OK);
+                UT_CHECK(umup_cuda_trainer_step(g16, ids, tg, 2, 48, &l) == UMUP_OK);
+            }
+            UT_CHECK(umup_cuda_trainer_to_host(g16) == UMUP_OK);
+            UT_CHECKF(ut_l2_rel(umup_model_params(umup_trainer_model(umup_cuda_trainer_host(g16))),
+                                umup_model_params(umup_trainer_model(c16)), np) <= 1e-4,
+                      "resume to a longer run: %.3g", ut_l2_rel(umup_model_params(umup_trainer_model(umup_cuda_trainer_host(g16))),
+                                                               umup_model_params(umup_trainer_model(c16)), np));
+        } else {
+            UT_CHECK(!"create for the longer run");
+        }
+        umup_cuda_trainer_destroy(g16);
+        umup_trainer_destroy(c16);
+    }
     /* a failed load changes nothing */
     UT_CHECK(umup_cuda_trainer_load(g2, "build/gpu/no_such_file.safetensors") == UMUP_ERR_IO && umup_cuda_trainer_error(g2)[0]);
     UT_CHECK(umup_cuda_trainer_to_host(g2) == UMUP_OK &&
