@@ -65,6 +65,7 @@
  *                               >>param-info  the parametrization object: everything a model asks
  *   8. Optimizers and schedules >>optim       AdamW, Adam, SGD, Lion; warmup + decay; clipping; defaults
  *   9. The model                >>model       umup_model: the reference TransformerDecoder and relatives
+ *                               >>model-plan  the model's constants for re-implementations (the device trainer)
  *                               >>stats       tensor statistics (coordinate checks, FP8 scale tracking)
  *  10. Data                     >>data        the embedded corpus, datasets, batches
  *  11. Training                 >>trainer     umup_trainer, sampling
