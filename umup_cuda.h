@@ -1543,13 +1543,34 @@ UMUP__HD static inline void umup__ct_rope_pair(float *a, float *b, double c, dou
 typedef struct {                /* a parameter group as the device reads it */
     size_t offset, size;
     float lr_factor, wd_factor, eps_factor;
-    int wd;                     /* umup_wd_rule, with DECOUPLED already mapped to COUPLED for Adam and SGD */
+    int wd;                     /* umup_wd_rule as umup_optim_step applies it (umup__ct_group_of) */
+    int l2_over_lr;             /* 1: INDEPENDENT under Adam/SGD, L2 with lambda / (lr x lr_factor) */
 } umup__ct_group;
+
+/* Group pg as the device reads it, with umup_optim_step's mapping for the optimizers that apply
+   weight decay as L2 (Adam, SGD): DECOUPLED -> COUPLED; INDEPENDENT -> COUPLED with lambda divided by
+   the group's peak LR ([GC] scaled_parameters: weight_decay / param_lr). */
+static inline umup__ct_group umup__ct_group_of(const umup_param_group *pg, umup_optimizer_kind kind) {
+    umup__ct_group g;
+    g.offset = pg->offset;
+    g.size = pg->size;
+    g.lr_factor = pg->lr_factor;
+    g.wd_factor = pg->wd_factor;
+    g.eps_factor = pg->eps_factor;
+    g.wd = (int)pg->wd;
+    g.l2_over_lr = 0;
+    if (!umup_optim_wd_decoupled(kind) && pg->wd == UMUP_WD_DECOUPLED) g.wd = (int)UMUP_WD_COUPLED;
+    if (!umup_optim_wd_decoupled(kind) && pg->wd == UMUP_WD_INDEPENDENT) {
+        g.wd = (int)UMUP_WD_COUPLED;
+        g.l2_over_lr = 1;
+    }
+    return g;
+}
 
 typedef struct {                /* the step's constants */
     int kind;                   /* umup_optimizer_kind */
     long step;                  /* updates applied before this one */
-    double lr_t, sched;         /* lr x schedule, and the schedule alone (independent weight decay) */
+    double lr, lr_t, sched;     /* the peak lr, lr x schedule, and the schedule alone (independent weight decay) */
     double beta1, beta2, eps, momentum, weight_decay, bc1, bc2;
     int nesterov, two_moments;
 } umup__ct_optc;
@@ -1560,6 +1581,7 @@ UMUP__HD static inline void umup__ct_optim_elem(const umup__ct_optc &c, const um
     double gv = gr * clip, th = *p;
     double lr_g = c.lr_t * g.lr_factor, lam = c.weight_decay * g.wd_factor;
     double eps = c.eps * (g.eps_factor > 0.0f ? g.eps_factor : 1.0f);
+    if (g.l2_over_lr) lam = g.lr_factor > 0.0f ? lam / (c.lr * g.lr_factor) : 0.0; /* a frozen group: no decay */
     if (lam > 0.0) {
         if (g.wd == UMUP_WD_DECOUPLED) th -= lr_g * lam * th;
         else if (g.wd == UMUP_WD_INDEPENDENT) th -= lam * c.sched * th;
@@ -3457,6 +3479,7 @@ static umup_status umup__ct_update(umup_cuda_trainer *t) {
     op.c.kind = (int)c->kind;
     op.c.step = t->step;
     op.c.sched = sched;
+    op.c.lr = c->lr;
     op.c.lr_t = c->lr * sched;
     op.c.beta1 = c->beta1;
     op.c.beta2 = c->beta2;
@@ -3719,6 +3742,9 @@ static umup_status umup__ct_init(umup_cuda_trainer *t, int max_batch) {
     if (max_batch > 2147483647 / mc->max_seq)
         return umup__ct_fail(t, UMUP_ERR_SHAPE, 0, "max_batch x max_seq = %d x %d does not fit in int", max_batch, mc->max_seq);
     if (t->D > 128) return umup__ct_fail(t, UMUP_ERR_UNSUPPORTED, 0, "head size %d: the device attention supports up to 128", t->D);
+    if (mc->mlp != UMUP_MLP_SWIGLU) return umup__ct_fail(t, UMUP_ERR_UNSUPPORTED, 0, "the device trainer runs the SwiGLU MLP only");
+    if (mc->fp8_attention && mc->fp8 != UMUP_FP8_SIM_NONE)
+        return umup__ct_fail(t, UMUP_ERR_UNSUPPORTED, 0, "fp8_attention (FP8 simulation of q, k, v) is not on the device");
     t->n_params = umup_model_num_params(t->hm);
     t->n_state = umup_trainer_state_bytes(t->host) / sizeof(float);
     t->n_groups = umup_model_num_tensors(t->hm);
@@ -3731,13 +3757,7 @@ static umup_status umup__ct_init(umup_cuda_trainer *t, int max_batch) {
     st = umup_model_param_groups(t->hm, t->oc.kind, pg);
     for (i = 0; st == UMUP_OK && i < t->n_groups; i++) {
         umup__ct_group *g = &t->groups[i];
-        g->offset = pg[i].offset;
-        g->size = pg[i].size;
-        g->lr_factor = pg[i].lr_factor;
-        g->wd_factor = pg[i].wd_factor;
-        g->eps_factor = pg[i].eps_factor;
-        g->wd = (int)pg[i].wd;
-        if (!umup_optim_wd_decoupled(t->oc.kind) && pg[i].wd == UMUP_WD_DECOUPLED) g->wd = (int)UMUP_WD_COUPLED;
+        *g = umup__ct_group_of(&pg[i], t->oc.kind);
         if (i && g->offset < t->groups[i - 1].offset) st = UMUP_ERR_UNSUPPORTED;
     }
     UMUP_FREE(pg);

@@ -483,12 +483,7 @@ static void test_optimizer(void) {
                             g[i].wd = (umup_wd_rule)wd;
                             g[i].wd_factor = i ? 1.5f : 1.0f;
                             g[i].eps_factor = i ? 3.0f : 0.0f;
-                            dg[i].offset = g[i].offset;
-                            dg[i].size = g[i].size;
-                            dg[i].lr_factor = g[i].lr_factor;
-                            dg[i].wd_factor = g[i].wd_factor;
-                            dg[i].eps_factor = g[i].eps_factor;
-                            dg[i].wd = !umup_optim_wd_decoupled((umup_optimizer_kind)kind) && wd == UMUP_WD_DECOUPLED ? UMUP_WD_COUPLED : wd;
+                            dg[i] = umup__ct_group_of(&g[i], (umup_optimizer_kind)kind);
                         }
                         for (i = 0; i < (int)n; i++) norm2 += (double)gr[i] * gr[i];
                         memset(&sc, 0, sizeof sc);
@@ -499,6 +494,7 @@ static void test_optimizer(void) {
                         k.sc = &sc;
                         k.c.kind = kind; k.c.step = opt.step;
                         k.c.sched = (double)umup_schedule_value(&opt.cfg.schedule, opt.step);
+                        k.c.lr = opt.cfg.lr;
                         k.c.lr_t = opt.cfg.lr * k.c.sched;
                         k.c.beta1 = opt.cfg.beta1; k.c.beta2 = opt.cfg.beta2; k.c.eps = opt.cfg.eps; k.c.momentum = opt.cfg.momentum;
                         k.c.nesterov = opt.cfg.nesterov; k.c.weight_decay = opt.cfg.weight_decay;

@@ -503,6 +503,15 @@ static void async_and_errors(int emulate) {
     mc.width = 192; /* head size 192 > 128 */
     UT_CHECK(umup_cuda_trainer_create(&g, &mc, &oc, 2, &cc) == UMUP_ERR_UNSUPPORTED && strstr(umup_cuda_trainer_error(NULL), "128"));
     mc = small_model();
+    mc.mlp = UMUP_MLP_GELU; /* not on the device: refused, not run as SwiGLU */
+    UT_CHECK(umup_cuda_trainer_create(&g, &mc, &oc, 2, &cc) == UMUP_ERR_UNSUPPORTED && g == NULL &&
+             strstr(umup_cuda_trainer_error(NULL), "SwiGLU"));
+    mc = small_model();
+    mc.fp8 = UMUP_FP8_SIM_UMUP;
+    mc.fp8_attention = 1;
+    UT_CHECK(umup_cuda_trainer_create(&g, &mc, &oc, 2, &cc) == UMUP_ERR_UNSUPPORTED && g == NULL &&
+             strstr(umup_cuda_trainer_error(NULL), "fp8_attention"));
+    mc = small_model();
     mc.layers = 0;
     mc.width = -3;
     UT_CHECK(umup_cuda_trainer_create(&g, &mc, &oc, 2, &cc) == UMUP_ERR_SHAPE);
