@@ -128,7 +128,7 @@ NVFLAGS   += -Werror all-warnings
 endif
 CUDA_INC  := -isystem $(CUDA_HOME)/include
 CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
-CUDA_BIN  := $(G)/test_cuda $(G)/test_cuda_host $(G)/bench_cuda
+CUDA_BIN  := $(G)/test_cuda $(G)/test_cuda_host $(G)/test_cuda_kernels $(G)/test_cuda_train $(G)/bench_cuda $(G)/train
 CUDA_RUN  := $(G)
 endif
 
@@ -229,8 +229,19 @@ $(G)/test_cuda_host: tests/cuda/test_cuda_host.cu tests/cuda/cast_inputs.h umup_
 	$(NVCC) $(NVFLAGS) -O2 -g -Xcompiler -fopenmp -cudart shared -o $@ $< \
 	    -L$(CUDA_HOME)/lib64 -Xlinker -rpath=$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lgomp
 
+$(G)/test_cuda_kernels: tests/cuda/test_cuda_kernels.cu umup_cuda.h $(HEADERS) | $(G)/.dir
+	$(NVCC) $(NVFLAGS) -O2 -g -Xcompiler -fopenmp -cudart shared -o $@ $< \
+	    -L$(CUDA_HOME)/lib64 -Xlinker -rpath=$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lgomp
+
 $(G)/test_cuda: tests/cuda/test_cuda.c tests/cuda/cast_inputs.h $(G)/umup_cuda.o umup_cuda.h $(HEADERS) | $(G)/.dir
 	$(CC) $(CFLAGS_ALL) $(CUDA_INC) $(OPT) -o $@ $< $(G)/umup_cuda.o $(LDLIBS_ALL) $(CUDA_LIBS)
+
+$(G)/test_cuda_train: tests/cuda/test_cuda_train.c $(G)/umup_cuda.o umup_cuda.h $(HEADERS) | $(G)/.dir
+	$(CC) $(CFLAGS_ALL) $(CUDA_INC) $(OPT) -o $@ $< $(G)/umup_cuda.o $(LDLIBS_ALL) $(CUDA_LIBS)
+
+# the demo with the device trainer (--device cuda)
+$(G)/train: demos/train.c demos/train_args.h $(G)/umup_cuda.o umup_cuda.h $(HEADERS) | $(G)/.dir
+	$(CC) $(CFLAGS_ALL) $(CUDA_INC) $(FAST) -DUMUP_TRAIN_CUDA -o $@ $< $(G)/umup_cuda.o $(LDLIBS_ALL) $(CUDA_LIBS)
 
 $(G)/bench_cuda: bench/cuda/bench_cuda.c $(G)/umup_cuda.o umup_cuda.h $(HEADERS) | $(G)/.dir
 	$(CC) $(CFLAGS_ALL) $(CUDA_INC) $(FAST) -o $@ $< $(G)/umup_cuda.o $(LDLIBS_ALL) $(CUDA_LIBS)

@@ -65,6 +65,7 @@
  *                               >>param-info  the parametrization object: everything a model asks
  *   8. Optimizers and schedules >>optim       AdamW, Adam, SGD, Lion; warmup + decay; clipping; defaults
  *   9. The model                >>model       umup_model: the reference TransformerDecoder and relatives
+ *                               >>model-plan  the model's constants for re-implementations (the device trainer)
  *                               >>stats       tensor statistics (coordinate checks, FP8 scale tracking)
  *  10. Data                     >>data        the embedded corpus, datasets, batches
  *  11. Training                 >>trainer     umup_trainer, sampling
@@ -793,6 +794,10 @@ UMUPDEF size_t umup_optim_state_size(umup_optimizer_kind kind, size_t n);
  * saves): Adam/AdamW 2, Lion 1, SGD 1 with momentum and 0 without; 0 for NULL or an unknown kind. */
 UMUPDEF int umup_optim_moments(const umup_optim_config *cfg);
 
+/* 1 when the optimizer applies UMUP_WD_DECOUPLED as decoupled decay (AdamW, Lion), 0 when as L2
+ * (Adam, SGD: torch's weight_decay) or for an unknown kind. */
+UMUPDEF int umup_optim_wd_decoupled(umup_optimizer_kind kind);
+
 /* One update of every group. params/grads/state are the flat arrays (n_params floats; state as
  * above, laid out as [m of all params][v of all params] for Adam). Steps, for update index
  * s = opt->step and lr_t = lr * schedule(s):
@@ -1050,6 +1055,37 @@ UMUPDEF void umup_model_set_grad_hook(umup_model *m, umup_grad_hook fn, void *ct
  * outside umup_optimizer_kind, or SGD under a parametrization without an SGD rule). */
 UMUPDEF umup_status umup_model_param_groups(const umup_model *m, umup_optimizer_kind kind, umup_param_group *groups);
 
+/* ---- The model's constants, for re-implementations of its passes ------------------ >>model-plan */
+/* What a re-implementation of the forward and backward pass (umup_cuda.h's device trainer) asks the
+ * model, so that the parametrization, the op scales and the random streams stay one definition:
+ * umup_model_get_plan fills the constants of a batch of B sequences of T tokens of which `counted`
+ * have a target; umup_model_linear_scales gives linear tensor t's scales for `rows` rows (the pass
+ * computes y = s.out x W^T, dx = grad[0] dy W, dW = grad_w dy^T x; t indexes the tensor table and is
+ * not the embedding); umup_model_fp8_seed is the stochastic-rounding seed with which FP8 simulation
+ * rounds linear t's input x (purpose 0), weight W (1) and output gradient dy (2) at training step
+ * `step` (element i of the row-major array draws umup_rng_u32(seed, i)); umup_model_dropout_stream is
+ * the stream of branch b's dropout mask (b = 0 the first attention branch, 1 the first MLP branch,
+ * ...; element i is kept iff umup_rng_uniform(seed, counter + i) >= dropout). The forward and backward
+ * pass above use exactly these. Errors: UMUP_ERR_NULL; UMUP_ERR_SHAPE (B, T, counted or rows < 1, t
+ * out of range or the embedding). */
+typedef struct {
+    int unit_ops;               /* the parametrization's unit_ops: unit-scaled ops and loss (1) or plain */
+    umup_residual_form residual;
+    float attn_scale;           /* attention logit scale */
+    float emb_multiplier;       /* multiplier on the embedding output (1 with unit-scaled ops) */
+    double skip_w, branch_w;    /* residual_sum weights of the PRE_NORM and POST_NORM forms */
+    const double *taus;         /* [2 layers] taus of the TAU form (the model's own array) */
+    umup_op_scales sdpa;        /* scaled dot-product attention over T keys (all ones with plain ops) */
+    umup_op_scales glu;         /* silu_glu */
+    umup_op_scales dropout;     /* branch dropout */
+    umup_op_scales loss;        /* cross-entropy over `counted` rows: out = multiplier, grad[0] */
+    umup_op_scales embedding;   /* embedding backward over B T ids: grad_w */
+} umup_model_plan;
+UMUPDEF umup_status umup_model_get_plan(const umup_model *m, int B, int T, int counted, umup_model_plan *out);
+UMUPDEF umup_status umup_model_linear_scales(const umup_model *m, int t, int rows, umup_op_scales *s);
+UMUPDEF uint64_t umup_model_fp8_seed(const umup_model *m, long step, int t, int purpose);
+UMUPDEF void umup_model_dropout_stream(const umup_model *m, long step, int branch, uint64_t *seed, uint64_t *counter);
+
 /* ---- Tensor statistics: coordinate checks and FP8 scale tracking ------------------ >>stats */
 /* With recording on, every forward pass records the statistics of each module's output and of
  * each linear layer's input x and weight W (before any FP8 cast), and the backward pass adds each
@@ -1176,6 +1212,13 @@ UMUPDEF umup_model *umup_trainer_model(umup_trainer *t);
 UMUPDEF const umup_optimizer *umup_trainer_optimizer(const umup_trainer *t);
 /* Bytes of optimizer state (moments). */
 UMUPDEF size_t umup_trainer_state_bytes(const umup_trainer *t);
+/* The optimizer state itself (umup_trainer_state_bytes() bytes: umup_optim_step's `state`, the first
+ * moments of every parameter, then the second moments), writable, and setting the number of updates
+ * applied: for code that trains the same model elsewhere (umup_cuda.h's device trainer) and saves,
+ * loads or samples through this trainer. Errors of umup_trainer_set_step: UMUP_ERR_NULL,
+ * UMUP_ERR_INVALID_ARG (step < 0). */
+UMUPDEF float *umup_trainer_state(umup_trainer *t);
+UMUPDEF umup_status umup_trainer_set_step(umup_trainer *t, long step);
 
 /* The optimizer's parameter groups, one per tensor in tensor-table order (*n receives their number,
  * when n is not NULL): what every umup_trainer_step hands to umup_optim_step, filled at creation by
@@ -3716,6 +3759,10 @@ UMUPDEF size_t umup_optim_state_size(umup_optimizer_kind kind, size_t n) {
     return umup__size_mul(&r, n, (size_t)umup__optim_table[kind].moments) ? r : (size_t)-1;
 }
 
+UMUPDEF int umup_optim_wd_decoupled(umup_optimizer_kind kind) {
+    return umup__optim_ok(kind) ? umup__optim_table[kind].decoupled : 0;
+}
+
 UMUPDEF int umup_optim_moments(const umup_optim_config *cfg) {
     if (!cfg || !umup__optim_ok(cfg->kind)) return 0;
     if (cfg->kind == UMUP_OPT_SGD && cfg->momentum == 0.0) return 0;
@@ -4452,8 +4499,8 @@ static int umup__tidx(const umup_model *m, int l, int k) {
 }
 
 /* seed of the stochastic-rounding stream for (step, tensor, purpose) */
-static uint64_t umup__sr_seed(const umup_model *m, int t, int purpose) {
-    return m->cfg.seed ^ (0x5EEDF8F8ull + ((uint64_t)m->step * 4096u + (uint64_t)t * 4u + (uint64_t)purpose) * 0x9E3779B97F4A7C15ull);
+static uint64_t umup__sr_seed(const umup_model *m, long step, int t, int purpose) {
+    return m->cfg.seed ^ (0x5EEDF8F8ull + ((uint64_t)step * 4096u + (uint64_t)t * 4u + (uint64_t)purpose) * 0x9E3779B97F4A7C15ull);
 }
 
 static umup_gemm_values umup__gemm_values(umup_fp8_format f) {
@@ -4472,15 +4519,15 @@ static void umup__lin_cast(umup_model *m, int t, int rows, const float **x, cons
     h->weight_key = m->params + ti->offset;
     h->weight_epoch = m->epoch;
     if (!ti->fp8.cast) return;
-    umup_fp8_quantise_array(m->fp8_x, *x, (size_t)rows * (size_t)ti->cols, ti->fp8.fwd, ti->fp8.rounding, 1, umup__sr_seed(m, t, 0),
-                            (uint64_t)m->row0 * (uint64_t)ti->cols);
-    umup_fp8_quantise_array(m->fp8_w, *W, ti->size, ti->fp8.fwd, ti->fp8.rounding, 1, umup__sr_seed(m, t, 1), 0);
+    umup_fp8_quantise_array(m->fp8_x, *x, (size_t)rows * (size_t)ti->cols, ti->fp8.fwd, ti->fp8.rounding, 1,
+                            umup__sr_seed(m, m->step, t, 0), (uint64_t)m->row0 * (uint64_t)ti->cols);
+    umup_fp8_quantise_array(m->fp8_w, *W, ti->size, ti->fp8.fwd, ti->fp8.rounding, 1, umup__sr_seed(m, m->step, t, 1), 0);
     *x = m->fp8_x;
     *W = m->fp8_w;
     h->x_values = h->w_values = umup__gemm_values(ti->fp8.fwd);
     if (dy) {
         umup_fp8_quantise_array(m->fp8_dy, *dy, (size_t)rows * (size_t)ti->rows, ti->fp8.bwd, ti->fp8.rounding, 1,
-                                umup__sr_seed(m, t, 2), (uint64_t)m->row0 * (uint64_t)ti->rows);
+                                umup__sr_seed(m, m->step, t, 2), (uint64_t)m->row0 * (uint64_t)ti->rows);
         *dy = m->fp8_dy;
         h->dy_values = umup__gemm_values(ti->fp8.bwd);
     }
@@ -4601,20 +4648,27 @@ static void umup__attention_cast(umup_model *m, int l, float *q, float *k, float
     int vt = m->n_tensors + l;
     if (m->cfg.fp8 == UMUP_FP8_SIM_NONE) return;
     if (dout) {
-        umup_fp8_quantise_array(dout, dout, n, ti->fp8.bwd, ti->fp8.rounding, 1, umup__sr_seed(m, vt, 3), 0);
+        umup_fp8_quantise_array(dout, dout, n, ti->fp8.bwd, ti->fp8.rounding, 1, umup__sr_seed(m, m->step, vt, 3), 0);
         return;
     }
-    umup_fp8_quantise_array(q, q, n, ti->fp8.fwd, ti->fp8.rounding, 1, umup__sr_seed(m, vt, 0), 0);
-    umup_fp8_quantise_array(k, k, n, ti->fp8.fwd, ti->fp8.rounding, 1, umup__sr_seed(m, vt, 1), 0);
-    umup_fp8_quantise_array(v, v, n, ti->fp8.fwd, ti->fp8.rounding, 1, umup__sr_seed(m, vt, 2), 0);
+    umup_fp8_quantise_array(q, q, n, ti->fp8.fwd, ti->fp8.rounding, 1, umup__sr_seed(m, m->step, vt, 0), 0);
+    umup_fp8_quantise_array(k, k, n, ti->fp8.fwd, ti->fp8.rounding, 1, umup__sr_seed(m, m->step, vt, 1), 0);
+    umup_fp8_quantise_array(v, v, n, ti->fp8.fwd, ti->fp8.rounding, 1, umup__sr_seed(m, m->step, vt, 2), 0);
 }
 
+/* The stream of branch b's dropout mask at step `step` for the whole batch: element i of the batch's
+ * [rows, d] array draws umup_rng_uniform(seed, counter + i). */
+static void umup__dropout_stream(const umup_model *m, long step, int branch, uint64_t *seed, uint64_t *ctr) {
+    *seed = m->cfg.seed ^ 0xD80F0D80ull;
+    *ctr = ((uint64_t)step * (uint64_t)(2 * m->L) + (uint64_t)branch) << 32;
+}
 /* Dropout of a branch output (in place); mask from (seed, step, branch), element i of the whole
  * batch. backward != 0: gradient, with tmp [n] as scratch. */
 static void umup__branch_dropout(umup_model *m, float *x, float *tmp, size_t n, int branch, int backward) {
     umup_op_scales sa, sg, s;
-    uint64_t seed = m->cfg.seed ^ 0xD80F0D80ull;
-    uint64_t ctr = (((uint64_t)m->step * (uint64_t)(2 * m->L) + (uint64_t)branch) << 32) + (uint64_t)m->row0 * (uint64_t)m->d;
+    uint64_t seed, ctr;
+    umup__dropout_stream(m, m->step, branch, &seed, &ctr);
+    ctr += (uint64_t)m->row0 * (uint64_t)m->d; /* a shard's rows start at row0 of the whole batch */
     umup__ops_scales(m, 1, &sa, &sg, &s);
     if (!backward) {
         umup_dropout_forward(x, x, n, m->cfg.dropout, seed, ctr, &s);
@@ -4905,6 +4959,47 @@ UMUPDEF umup_status umup_model_param_groups(const umup_model *m, umup_optimizer_
         groups[t].eps_factor = ti->rule.eps_factor;
     }
     return UMUP_OK;
+}
+
+/* ---- the model's constants, for re-implementations ------------------------------ >>model-plan */
+
+UMUPDEF umup_status umup_model_get_plan(const umup_model *m, int B, int T, int counted, umup_model_plan *out) {
+    umup_op_scales unused;
+    if (!m || !out) return UMUP_ERR_NULL;
+    if (B < 1 || T < 1 || counted < 1 || B > 2147483647 / T || counted > B * T) return UMUP_ERR_SHAPE;
+    memset(out, 0, sizeof *out);
+    out->unit_ops = m->pinfo->unit_ops;
+    out->residual = m->pinfo->residual;
+    out->attn_scale = m->attn_scale;
+    out->emb_multiplier = m->tensors[0].rule.multiplier;
+    out->skip_w = m->res_skip;
+    out->branch_w = m->res_branch;
+    out->taus = m->taus;
+    umup__ops_scales(m, T, &out->sdpa, &out->glu, &unused);
+    umup__ops_scales(m, 1, &unused, &unused, &out->dropout); /* as umup__branch_dropout asks */
+    umup_cross_entropy_scales(&out->loss, counted, m->V, m->cfg.alpha_loss_softmax, m->pinfo->unit_ops);
+    umup__scales_ones(&out->embedding);
+    if (m->pinfo->unit_ops) umup_embedding_scales(&out->embedding, m->V, B * T);
+    else out->embedding.grad_w = m->tensors[0].rule.multiplier;
+    return UMUP_OK;
+}
+
+UMUPDEF umup_status umup_model_linear_scales(const umup_model *m, int t, int rows, umup_op_scales *s) {
+    if (!m || !s) return UMUP_ERR_NULL;
+    if (t < 1 || t >= m->n_tensors || rows < 1) return UMUP_ERR_SHAPE;
+    umup__lin_scales(m, t, rows, s);
+    return UMUP_OK;
+}
+
+UMUPDEF uint64_t umup_model_fp8_seed(const umup_model *m, long step, int t, int purpose) {
+    return m ? umup__sr_seed(m, step, t, purpose) : 0u;
+}
+
+UMUPDEF void umup_model_dropout_stream(const umup_model *m, long step, int branch, uint64_t *seed, uint64_t *counter) {
+    uint64_t s = 0, c = 0;
+    if (m) umup__dropout_stream(m, step, branch, &s, &c);
+    if (seed) *seed = s;
+    if (counter) *counter = c;
 }
 
 /* ============================================================================================ */
@@ -5308,6 +5403,13 @@ UMUPDEF size_t umup_trainer_state_bytes(const umup_trainer *t) { return t ? t->n
 UMUPDEF umup_param_group *umup_trainer_param_groups(umup_trainer *t, int *n) {
     if (n) *n = t ? umup_model_num_tensors(t->model) : 0;
     return t ? t->groups : NULL;
+}
+UMUPDEF float *umup_trainer_state(umup_trainer *t) { return t ? t->state : NULL; }
+UMUPDEF umup_status umup_trainer_set_step(umup_trainer *t, long step) {
+    if (!t) return UMUP_ERR_NULL;
+    if (step < 0) return UMUP_ERR_INVALID_ARG;
+    t->opt.step = step;
+    return UMUP_OK;
 }
 UMUPDEF const char *umup_trainer_error(const umup_trainer *t) { return t ? t->err : ""; }
 

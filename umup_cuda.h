@@ -1,5 +1,6 @@
 /* umup_cuda.h - v0.2.0 - the CUDA backend of umup.h's GEMM seam: cuBLAS / cuBLASLt products (real FP8 on
- *               Hopper) and FP8 casts on the GPU, bit-identical to umup_fp8.h - MIT licence (text at the end of this file)
+ *               Hopper) and FP8 casts on the GPU, bit-identical to umup_fp8.h; and the device trainer,
+ *               the whole training step on the GPU (>>cuda-trainer) - MIT licence (text at the end of this file)
  *
  * ---------------------------------------------------------------------------------------------
  * USING IT
@@ -202,6 +203,140 @@ UMUPDEF umup_status umup_cuda_gemm_fp8(umup_backend *b, int M, int N, int K, flo
                                        umup_fp8_format a_fmt, const uint8_t *B, int ldb, umup_fp8_format b_fmt,
                                        float beta, float *C, int ldc);
 
+
+/* ============================================================================================ */
+/* The device trainer: the whole training step on the GPU                        >>cuda-trainer */
+/* ============================================================================================ */
+/* umup_cuda_trainer is umup_trainer with parameters, gradients, optimizer state and activations
+ * resident on the GPU, llm.c style: the model is the library's own (it is read from a host
+ * umup_trainer the device trainer creates and keeps: the tensor table and its rules, the parameter
+ * groups, the parametrization's residual form, taus and multipliers, every op scale, the FP8 policy of
+ * each tensor, the initial parameters, the random streams of stochastic rounding and dropout), and every
+ * op of the forward and backward pass runs as a device kernel with the CPU op's scales:
+ *   embedding, non-parametric RMSNorm / LayerNorm, the residual forms (tau rule, pre-norm sum,
+ *   post-norm), branch dropout, RoPE, causal attention (a fused flash-style kernel: online softmax
+ *   over key tiles, the backward pass recomputes the probabilities, no T x T matrix in memory),
+ *   SwiGLU, the readout and the cross-entropy (fused, with its gradient), FP8 simulation casts (the
+ *   device casts of umup_fp8.h's integer core: the CPU's bits for the same seed), the gradient norm,
+ *   clipping, the LR schedule and AdamW / Adam / SGD / Lion with per-tensor LR factors and
+ *   weight-decay rules. The linear layers are cuBLAS / cuBLASLt products in the chosen precision.
+ * A step copies the batch in (pinned memory, asynchronously), runs, and reads back only the loss.
+ * Checkpoints are umup_trainer_save's safetensors files (the device state is copied into the host
+ * trainer, which writes it), so a run saved on the GPU resumes on the CPU and vice versa.
+ *
+ * Precision of the matmuls (umup_cuda_trainer_config.precision); master weights, gradients,
+ * optimizer state, activations and every other op stay fp32:
+ *   FP32  CUBLAS_COMPUTE_32F: the CPU trainer's numbers up to summation order (the default);
+ *   TF32  inputs rounded to TF32 by the tensor cores;
+ *   BF16  both operands rounded to bfloat16 (the weights each step from the fp32 master copy),
+ *         fp32 accumulation and output;
+ *   FP8   the layers the model's FP8 policy casts (umup_model_config.fp8: the u-muP scheme, or all)
+ *         as real FP8 tensor-core products on sm_89+ (Hopper: H100/H200): E4M3 x E4M3 forward, E5M2 x
+ *         E4M3 for dx and dW, static unit scales (scale factors 1, no amax history: u-muP's claim
+ *         that its unit-scaled tensors need no dynamic scaling), fp32 output; the operands are the
+ *         values the FP8 simulation casts to (same formats, rounding and random bits), so only the
+ *         accumulation differs from the simulation. The other layers run as BF16.
+ * With FP8 simulation on (umup_model_config.fp8) the cast layers' operands are the FP8-rounded
+ * values in every precision, as on the CPU.
+ *
+ * Determinism: the same seed gives the same bits on the same GPU. No reduction uses atomics: the
+ * attention backward computes dK/dV per key tile and dQ per query tile in two kernels, the
+ * embedding gradient sums each row's positions in order (the host sorts the batch's ids), the norms,
+ * the loss and the gradient norm reduce in a fixed tree over fixed partitions, and cuBLAS and
+ * cuBLASLt are deterministic on one stream.
+ *
+ * Limits: head size <= 128; umup_model_record_stats is not supported (the statistics are the CPU
+ * model's); one thread at a time per trainer.
+ *
+ * Emulation (umup_cuda_trainer_config.emulate = 1, no GPU needed): every kernel's code (each kernel
+ * is written once, as a sequence of phases that the device runs as a CUDA kernel) runs on the host,
+ * thread by thread and block by block, and the products run with the portable GEMM on the operands
+ * the device would use (bf16, FP8 codes). It is slow and exists for tests: it checks the device
+ * trainer's arithmetic and wiring against the CPU trainer on machines without a GPU. */
+
+typedef enum {
+    UMUP_CUDA_FP32 = 0,         /* matmuls in fp32 (the default) */
+    UMUP_CUDA_TF32,             /* matmuls in TF32 (sm_80+) */
+    UMUP_CUDA_BF16,             /* matmuls on bf16 operands, fp32 accumulation (sm_80+) */
+    UMUP_CUDA_FP8,              /* FP8-cast layers as real FP8 products (sm_89+), the rest BF16 */
+    UMUP_CUDA_PRECISION_COUNT
+} umup_cuda_precision;
+
+/* Zero-initialised means defaults: device 0, FP32, on the GPU. */
+typedef struct {
+    int device;                 /* CUDA device ordinal */
+    umup_cuda_precision precision;
+    int emulate;                /* 1: run the kernels' code on the host instead (tests; no GPU needed) */
+} umup_cuda_trainer_config;
+
+typedef struct umup_cuda_trainer umup_cuda_trainer;
+
+/* Creates the host trainer umup_trainer_create(mc, oc, 1) (the definition of the model: its tensor
+ * table, rules, groups, scales and initial parameters; checkpoints and sampling go through it), then
+ * the device state for batches of up to max_batch sequences of up to mc->max_seq tokens: parameters
+ * (the host trainer's initial values), gradients, optimizer state (zero), activations.
+ * cfg may be NULL (defaults). Errors (*out = NULL, umup_cuda_trainer_error(NULL) says why): those of
+ * umup_trainer_create; UMUP_ERR_NULL; UMUP_ERR_SHAPE (max_batch < 1, max_batch x max_seq beyond int);
+ * UMUP_ERR_INVALID_ARG (cfg fields outside their ranges); UMUP_ERR_UNSUPPORTED (no usable device, a
+ * device without what the precision needs, head size > 128); UMUP_ERR_NOMEM; UMUP_ERR_DEVICE. */
+UMUPDEF umup_status umup_cuda_trainer_create(umup_cuda_trainer **out, const umup_model_config *mc,
+                                             const umup_optim_config *oc, int max_batch,
+                                             const umup_cuda_trainer_config *cfg);
+/* Frees the device and host state. NULL is a no-op. */
+UMUPDEF void umup_cuda_trainer_destroy(umup_cuda_trainer *t);
+
+/* One training step on ids, targets [B, T] (host arrays; B <= max_batch, T <= max_seq), exactly as
+ * umup_trainer_step: forward, backward, clipping, update, with the step's schedule and random streams.
+ * loss non-NULL: waits for the step and stores the batch loss (before the update); a non-finite loss
+ * or gradient norm returns UMUP_ERR_NONFINITE and leaves the parameters unchanged. loss NULL: queues
+ * the step and returns at once (the next call that waits reports a non-finite step; from a non-finite
+ * step on, queued updates are skipped). Errors: UMUP_ERR_NULL, UMUP_ERR_SHAPE, UMUP_ERR_INVALID_ARG
+ * (an id or target out of range, no target), UMUP_ERR_NONFINITE, UMUP_ERR_DEVICE, UMUP_ERR_NOMEM. */
+UMUPDEF umup_status umup_cuda_trainer_step(umup_cuda_trainer *t, const int32_t *ids, const int32_t *targets, int B,
+                                           int T, float *loss);
+
+/* The loss of a batch without dropout, gradients or update (umup_trainer_eval). Waits. */
+UMUPDEF umup_status umup_cuda_trainer_eval(umup_cuda_trainer *t, const int32_t *ids, const int32_t *targets, int B,
+                                           int T, float *loss);
+
+/* One forward and backward pass in training mode without an update: the loss, and the gradients
+ * (umup_model_num_params floats, the tensor table's layout) into the host array grads (may be NULL).
+ * What umup_model_forward + umup_model_backward give on the CPU with training mode on. Waits. */
+UMUPDEF umup_status umup_cuda_trainer_grads(umup_cuda_trainer *t, const int32_t *ids, const int32_t *targets, int B,
+                                            int T, float *loss, float *grads);
+
+/* The host trainer (umup_cuda_trainer_host) and the device state, moved between them explicitly:
+ * _to_host copies the device's parameters, optimizer moments and step into the host trainer (then
+ * sample with its model, read its parameters, save it); _from_host makes the host trainer's
+ * parameters, moments, step and optimizer settings the device's (after changing the host trainer:
+ * umup_trainer_load_weights, umup_trainer_set_total_steps, writing its parameters; it also clears a
+ * divergence). Steps do not update the host trainer otherwise. Errors: UMUP_ERR_NULL,
+ * UMUP_ERR_DEVICE. */
+UMUPDEF umup_trainer *umup_cuda_trainer_host(umup_cuda_trainer *t);
+UMUPDEF umup_status umup_cuda_trainer_to_host(umup_cuda_trainer *t);
+UMUPDEF umup_status umup_cuda_trainer_from_host(umup_cuda_trainer *t);
+
+/* Checkpoints: umup_trainer_save / umup_trainer_load of the host trainer with the device state (the
+ * same files, errors and messages; a failed load changes nothing). */
+UMUPDEF umup_status umup_cuda_trainer_save(umup_cuda_trainer *t, const char *path);
+UMUPDEF umup_status umup_cuda_trainer_load(umup_cuda_trainer *t, const char *path);
+
+/* The number of updates applied (the optimizer's step; waits for queued steps). */
+UMUPDEF long umup_cuda_trainer_step_count(umup_cuda_trainer *t);
+
+/* Device bytes the trainer holds (0 when emulating), and the device it runs on (UMUP_ERR_UNSUPPORTED
+ * when emulating). */
+UMUPDEF size_t umup_cuda_trainer_device_bytes(const umup_cuda_trainer *t);
+UMUPDEF umup_status umup_cuda_trainer_device(const umup_cuda_trainer *t, umup_cuda_device_info *out);
+
+/* The message of t's most recent failure ("" when none), or with t NULL of the most recent failed
+ * umup_cuda_trainer_create. Never NULL. */
+UMUPDEF const char *umup_cuda_trainer_error(const umup_cuda_trainer *t);
+
+/* Short names "fp32", "tf32", "bf16", "fp8" and their parser (UMUP_ERR_INVALID_ARG if unknown). */
+UMUPDEF const char *umup_cuda_precision_name(umup_cuda_precision p);
+UMUPDEF umup_status umup_cuda_precision_parse(const char *name, umup_cuda_precision *out);
+
 #ifdef __cplusplus
 }
 #endif
@@ -224,7 +359,10 @@ UMUPDEF umup_status umup_cuda_gemm_fp8(umup_backend *b, int M, int N, int K, flo
 
 #include <cublasLt.h>
 #include <cublas_v2.h>
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
+#include <mma.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1206,6 +1344,2655 @@ UMUPDEF umup_status umup_cuda_gemm_fp8(umup_backend *b, int M, int N, int K, flo
     /* row-major C = A B^T is the column-major C^T = B A^T: cuBLAS's A is our B (transposed), its B our A */
     return umup__cu_fp8_matmul(cu, N, M, K, alpha, B, umup__cu_dtype(b_fmt), ldb, A, umup__cu_dtype(a_fmt), lda, beta, C,
                                ldc);
+}
+
+
+/* ============================================================================================ */
+/* The device trainer (implementation)                                           >>cuda-trainer */
+/* ============================================================================================ */
+
+/* ---- Kernels as phases: one code for the device and for the host ---------------------- >>cu-exec
+ * Every kernel of the trainer is a functor K with
+ *     template <class E> UMUP__HD void block(E &ex, int bx, int by) const
+ * describing what thread block (bx, by) does, as a sequence of phases: ex.run(f) runs f(tid) for each
+ * of the block's ex.nt threads and then waits for all of them (a barrier); ex.sum(f) / ex.max(f)
+ * return the reduction of f(tid) over the block to every thread (a fixed tree: warp butterflies, then
+ * the warp totals). Threads exchange data only through the block's shared memory (ex.sm) between
+ * phases, and carry their own values from phase to phase in arrays of E::kSlots entries indexed by
+ * ex.slot(tid). umup__ct_dev runs a block as a CUDA thread block (kSlots = 1: registers; the
+ * reductions shuffle within warps); umup__ct_host runs it on the host thread by thread, phase by
+ * phase, and reduces in the very same order, so the tests run the kernels' own code on the host. */
+
+#define UMUP__CT_MAXT 256 /* threads per block, at most */
+
+/* a + b, or the larger (b first: a NaN in a is kept, as the CPU's `if (x > mx) mx = x` keeps the first) */
+UMUP__HD static inline double umup__ct_comb(double a, double b, int is_max) {
+    return is_max ? (b > a ? b : a) : a + b;
+}
+
+struct umup__ct_dev {
+    enum { kSlots = 1 };
+    unsigned char *sm; /* dynamic shared memory */
+    double *red;       /* 32 doubles of shared memory for the reductions */
+    int nt;
+    UMUP__HD int slot(int) const { return 0; }
+    template <class F> UMUP__HD void run(F f) const {
+#ifdef __CUDA_ARCH__
+        f((int)threadIdx.x);
+        __syncthreads();
+#else
+        (void)f;
+#endif
+    }
+    template <class F> UMUP__HD double reduce(F f, int is_max) const {
+#ifdef __CUDA_ARCH__
+        const int lane = (int)threadIdx.x & 31, w = (int)threadIdx.x >> 5;
+        double v = f((int)threadIdx.x);
+        int o;
+        for (o = 16; o > 0; o >>= 1) v = umup__ct_comb(v, __shfl_xor_sync(0xFFFFFFFFu, v, o), is_max);
+        if (lane == 0) red[w] = v;
+        __syncthreads();
+        v = lane < (nt >> 5) ? red[lane] : (is_max ? -HUGE_VAL : 0.0);
+        for (o = 16; o > 0; o >>= 1) v = umup__ct_comb(v, __shfl_xor_sync(0xFFFFFFFFu, v, o), is_max);
+        __syncthreads(); /* red is free again */
+        return v;
+#else
+        (void)f;
+        (void)is_max;
+        return 0.0;
+#endif
+    }
+    template <class F> UMUP__HD double sum(F f) const { return reduce(f, 0); }
+    template <class F> UMUP__HD double max(F f) const { return reduce(f, 1); }
+};
+
+struct umup__ct_host {
+    enum { kSlots = UMUP__CT_MAXT };
+    unsigned char *sm;
+    int nt;
+    UMUP__HD int slot(int tid) const { return tid; }
+    template <class F> UMUP__HD void run(F f) const {
+#ifndef __CUDA_ARCH__
+        int tid;
+        for (tid = 0; tid < nt; tid++) f(tid);
+#else
+        (void)f;
+#endif
+    }
+    /* the device's order: a butterfly (lane l combines its value with lane l ^ o's, o = 16 .. 1) in
+     * each warp, then the same over the warp totals */
+    template <class F> UMUP__HD double reduce(F f, int is_max) const {
+#ifndef __CUDA_ARCH__
+        double v[UMUP__CT_MAXT], w[32], tmp[32];
+        int tid, wi, l, o;
+        for (tid = 0; tid < nt; tid++) v[tid] = f(tid);
+        for (wi = 0; wi < (nt >> 5); wi++) {
+            double *lv = v + 32 * wi;
+            for (o = 16; o > 0; o >>= 1) {
+                for (l = 0; l < 32; l++) tmp[l] = umup__ct_comb(lv[l], lv[l ^ o], is_max);
+                memcpy(lv, tmp, sizeof tmp);
+            }
+        }
+        for (l = 0; l < 32; l++) w[l] = l < (nt >> 5) ? v[32 * l] : (is_max ? -HUGE_VAL : 0.0);
+        for (o = 16; o > 0; o >>= 1) {
+            for (l = 0; l < 32; l++) tmp[l] = umup__ct_comb(w[l], w[l ^ o], is_max);
+            memcpy(w, tmp, sizeof tmp);
+        }
+        return w[0];
+#else
+        (void)f;
+        (void)is_max;
+        return 0.0;
+#endif
+    }
+    template <class F> UMUP__HD double sum(F f) const { return reduce(f, 0); }
+    template <class F> UMUP__HD double max(F f) const { return reduce(f, 1); }
+};
+
+template <class K> static __global__ void umup__ct_kernel(K k) {
+    extern __shared__ __align__(128) unsigned char umup__ct_smem[]; /* tensor-core tiles need 32-byte alignment */
+    __shared__ double umup__ct_red[32];
+    umup__ct_dev ex;
+    ex.sm = umup__ct_smem;
+    ex.red = umup__ct_red;
+    ex.nt = (int)blockDim.x;
+    k.block(ex, (int)blockIdx.x, (int)blockIdx.y);
+}
+
+/* ---- Per-element arithmetic shared by the kernels --------------------------------------- >>cu-math */
+
+enum { UMUP__CT_F32 = 0, UMUP__CT_BF16 = 1, UMUP__CT_FP8 = 2 }; /* how a matmul operand is stored */
+
+/* float -> bfloat16 bits, round to nearest even (NaN stays a quiet NaN) */
+UMUP__HD static inline uint16_t umup__ct_bf16(float x) {
+    uint32_t u = umup__cu_f2u(x);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x40u);
+    return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+UMUP__HD static inline float umup__ct_bf16_f(uint16_t h) { return umup__cu_u2f((uint32_t)h << 16); }
+
+/* A matmul operand being written: element (r, j) of a [rows, cols] array stored with row stride ld.
+ * FP8 storage holds the codes of q's format (q.op ENCODE); F32 and BF16 storage hold the value, first
+ * rounded to q's FP8 grid when quant (q.op QUANTISE). Element (r, j) of a stochastic cast draws the
+ * random bits umup_rng_u32(seed, r cols + j), as the CPU's umup_fp8_quantise_array of the array does. */
+typedef struct {
+    void *p;
+    int type;                   /* UMUP__CT_F32 / _BF16 / _FP8 */
+    int quant;
+    size_t ld, cols;
+    umup__cu_cast q;
+} umup__ct_op;
+
+UMUP__HD static inline void umup__ct_put(const umup__ct_op &o, size_t r, size_t j, float v) {
+    const size_t at = r * o.ld + j;
+    if (o.type == UMUP__CT_FP8) {
+        ((uint8_t *)o.p)[at] = (uint8_t)umup__cu_cast_elem(&o.q, umup__cu_f2u(v), r * o.cols + j);
+        return;
+    }
+    if (o.quant) v = umup__cu_u2f(umup__cu_cast_elem(&o.q, umup__cu_f2u(v), r * o.cols + j));
+    if (o.type == UMUP__CT_BF16) ((uint16_t *)o.p)[at] = umup__ct_bf16(v);
+    else ((float *)o.p)[at] = v;
+}
+
+/* umup_rng_uniform(seed, counter) */
+UMUP__HD static inline float umup__ct_uniform(uint64_t seed, uint64_t counter) {
+    uint64_t key = umup__rng_key(seed, counter >> 32);
+    uint32_t r = umup__rng_block((uint32_t)key, (uint32_t)(key >> 32), (uint32_t)counter);
+    return (float)(r >> 8) * (1.0f / 16777216.0f);
+}
+
+/* Branch dropout (umup_dropout_forward / _backward as the model calls them): element i is kept iff
+ * umup_rng_uniform(seed, counter + i) >= p, and then multiplied by keep = scale / (1 - p). */
+typedef struct {
+    int on;
+    float p, keep;
+    uint64_t seed, counter;
+} umup__ct_drop;
+UMUP__HD static inline float umup__ct_dropout(const umup__ct_drop &d, size_t i, float x) {
+    float k = umup__ct_uniform(d.seed, d.counter + i) >= d.p ? d.keep : 0.0f;
+    return k * x;
+}
+
+/* sigmoid in single precision (umup_silu_glu's; expf here, a polynomial there: both within 1e-6) */
+UMUP__HD static inline float umup__ct_sigmoidf(float u) {
+    float e = expf(u >= 0.0f ? -u : u);
+    return u >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+}
+
+/* SwiGLU (umup_silu_glu_forward / _backward): y = so x gate sig(mult gate);
+ * dx = g0 dy gate sig, dgate = g1 dy x (sig + mult gate sig (1 - sig)). */
+UMUP__HD static inline float umup__ct_glu_y(float so, float x, float gate, float mult) {
+    return so * x * gate * umup__ct_sigmoidf(mult * gate);
+}
+UMUP__HD static inline void umup__ct_glu_grads(float g0, float g1, float dy, float x, float gate, float mult, float *dx,
+                                             float *dgate) {
+    float sg = umup__ct_sigmoidf(mult * gate);
+    *dx = g0 * dy * gate * sg;
+    *dgate = g1 * dy * x * (sg + mult * gate * sg * (1.0f - sg));
+}
+
+/* Rotary embedding of one pair (umup__rope of the model): (a, b) rotated by the angle whose cosine and
+ * sine are c and s (s negated for the backward pass). */
+UMUP__HD static inline void umup__ct_rope_pair(float *a, float *b, double c, double s) {
+    double x = *a, y = *b;
+    *a = (float)(x * c - y * s);
+    *b = (float)(x * s + y * c);
+}
+
+/* ---- The optimizer, per element (umup_optim_step's loop body) ------------------------------------ */
+typedef struct {                /* a parameter group as the device reads it */
+    size_t offset, size;
+    float lr_factor, wd_factor, eps_factor;
+    int wd;                     /* umup_wd_rule as umup_optim_step applies it (umup__ct_group_of) */
+    int l2_over_lr;             /* 1: INDEPENDENT under Adam/SGD, L2 with lambda / (lr x lr_factor) */
+} umup__ct_group;
+
+/* Group pg as the device reads it, with umup_optim_step's mapping for the optimizers that apply
+   weight decay as L2 (Adam, SGD): DECOUPLED -> COUPLED; INDEPENDENT -> COUPLED with lambda divided by
+   the group's peak LR ([GC] scaled_parameters: weight_decay / param_lr). */
+static inline umup__ct_group umup__ct_group_of(const umup_param_group *pg, umup_optimizer_kind kind) {
+    umup__ct_group g;
+    g.offset = pg->offset;
+    g.size = pg->size;
+    g.lr_factor = pg->lr_factor;
+    g.wd_factor = pg->wd_factor;
+    g.eps_factor = pg->eps_factor;
+    g.wd = (int)pg->wd;
+    g.l2_over_lr = 0;
+    if (!umup_optim_wd_decoupled(kind) && pg->wd == UMUP_WD_DECOUPLED) g.wd = (int)UMUP_WD_COUPLED;
+    if (!umup_optim_wd_decoupled(kind) && pg->wd == UMUP_WD_INDEPENDENT) {
+        g.wd = (int)UMUP_WD_COUPLED;
+        g.l2_over_lr = 1;
+    }
+    return g;
+}
+
+typedef struct {                /* the step's constants */
+    int kind;                   /* umup_optimizer_kind */
+    long step;                  /* updates applied before this one */
+    double lr, lr_t, sched;     /* the peak lr, lr x schedule, and the schedule alone (independent weight decay) */
+    double beta1, beta2, eps, momentum, weight_decay, bc1, bc2;
+    int nesterov, two_moments;
+} umup__ct_optc;
+
+/* theta, its moments m (and v) with gradient g (before clipping) */
+UMUP__HD static inline void umup__ct_optim_elem(const umup__ct_optc &c, const umup__ct_group &g, double clip, float *p,
+                                                float gr, float *m, float *v) {
+    double gv = gr * clip, th = *p;
+    double lr_g = c.lr_t * g.lr_factor, lam = c.weight_decay * g.wd_factor;
+    double eps = c.eps * (g.eps_factor > 0.0f ? g.eps_factor : 1.0f);
+    if (g.l2_over_lr) lam = g.lr_factor > 0.0f ? lam / (c.lr * g.lr_factor) : 0.0; /* a frozen group: no decay */
+    if (lam > 0.0) {
+        if (g.wd == UMUP_WD_DECOUPLED) th -= lr_g * lam * th;
+        else if (g.wd == UMUP_WD_INDEPENDENT) th -= lam * c.sched * th;
+        else if (g.wd == UMUP_WD_COUPLED) gv += lam * *p;
+    }
+    if (c.kind == UMUP_OPT_ADAMW || c.kind == UMUP_OPT_ADAM) {
+        double mv = c.beta1 * (double)*m + (1.0 - c.beta1) * gv;
+        double vv = c.beta2 * (double)*v + (1.0 - c.beta2) * gv * gv;
+        *m = (float)mv;
+        *v = (float)vv;
+        th -= lr_g * (mv / c.bc1) / (sqrt(vv / c.bc2) + eps);
+    } else if (c.kind == UMUP_OPT_SGD) {
+        if (c.momentum > 0.0) {
+            double bv = c.step == 0 ? gv : c.momentum * (double)*m + gv;
+            *m = (float)bv;
+            gv = c.nesterov ? gv + c.momentum * bv : bv;
+        }
+        th -= lr_g * gv;
+    } else if (c.kind == UMUP_OPT_LION) {
+        double u = c.beta1 * (double)*m + (1.0 - c.beta1) * gv;
+        th -= lr_g * (u > 0 ? 1.0 : u < 0 ? -1.0 : 0.0);
+        *m = (float)(c.beta2 * (double)*m + (1.0 - c.beta2) * gv);
+    }
+    *p = (float)th;
+}
+
+/* ---- Row kernels: one block per row ------------------------------------------------------------- */
+
+/* mean and 1/sqrt(var + eps) of the row x[0 .. d) as umup__row_stats computes them (layer: the mean
+ * is subtracted; RMS: mean 0) */
+template <class E>
+UMUP__HD static void umup__ct_row_stats(const E &ex, const float *x, int d, int layer, double *mean, double *rstd) {
+    const int nt = ex.nt;
+    double m = 0.0, v;
+    if (layer)
+        m = ex.sum([&](int tid) {
+            double s = 0.0;
+            int j;
+            for (j = tid; j < d; j += nt) s += x[j];
+            return s;
+        }) / d;
+    v = ex.sum([&](int tid) {
+        double s = 0.0;
+        int j;
+        for (j = tid; j < d; j += nt) s += (x[j] - m) * (x[j] - m);
+        return s;
+    });
+    *mean = m;
+    *rstd = 1.0 / sqrt(v / d + (double)UMUP_NORM_EPS);
+}
+
+/* A residual junction of the forward pass, row r of [N, d]: the stream h, then the next branch's input.
+ *   h = emb[ids[r]] mult                                   (emb != NULL: the embedding)
+ *   h = (float)(cb out(f) + cs hprev)                      (else: residual_add with tau, cb = tau/sqrt(1+tau^2),
+ *                                                           cs = 1/sqrt(1+tau^2); or residual_sum, cb = branch_w,
+ *                                                           cs = skip_w)
+ *       out(f) = dropout(post_norm ? norm(f) : f)
+ *   next: 0 nothing, 1 o1 (and o2) = norm(h), 2 o1 (and o2) = h       (the operands of the next linears) */
+struct umup__ct_jfwd {
+    int d, layer_norm;
+    const int32_t *ids;
+    const float *emb;
+    float mult;
+    const float *f, *hprev;
+    int post_norm;
+    umup__ct_drop drop;
+    double cb, cs;
+    float *h;
+    int next, two;
+    umup__ct_op o1, o2;
+    template <class E> UMUP__HD void block(E &ex, int r, int) const {
+        const int nt = ex.nt;
+        const size_t row = (size_t)r * d;
+        float *hr = h + row;
+        double m = 0.0, rs = 1.0;
+        if (!emb && post_norm) umup__ct_row_stats(ex, f + row, d, layer_norm, &m, &rs);
+        ex.run([&](int tid) {
+            int j;
+            for (j = tid; j < d; j += nt) {
+                float hv;
+                if (emb) {
+                    hv = emb[(size_t)ids[r] * d + j] * mult;
+                } else {
+                    float fv = f[row + j];
+                    if (post_norm) fv = (float)((fv - m) * rs);
+                    if (drop.on) fv = umup__ct_dropout(drop, row + j, fv);
+                    hv = (float)(cb * fv + cs * hprev[row + j]);
+                }
+                hr[j] = hv;
+            }
+        });
+        if (!next) return;
+        m = 0.0;
+        rs = 1.0;
+        if (next == 1) umup__ct_row_stats(ex, hr, d, layer_norm, &m, &rs);
+        ex.run([&](int tid) {
+            int j;
+            for (j = tid; j < d; j += nt) {
+                float v = next == 1 ? (float)((hr[j] - m) * rs) : hr[j];
+                umup__ct_put(o1, (size_t)r, (size_t)j, v);
+                if (two) umup__ct_put(o2, (size_t)r, (size_t)j, v);
+            }
+        });
+    }
+};
+
+/* A residual junction of the backward pass, row r of [N, d]; dh is the gradient at the stream.
+ *   A (a_on): din = a_norm ? norm_backward(dxin; input xin) : dxin      (the branch input's backward)
+ *             dh = din (combine 0: the final norm), (float)(ca din + cb dh) (1: residual_split with tau),
+ *                  (float)(cb dh) + din (2: residual_sum, cb = skip_w)
+ *   B (b_on): g = b_tau ? dh : (float)(b_w dh), then dropout's backward, then (post_norm) the norm's
+ *             backward with input fraw: the gradient at the previous branch's output, into o. */
+struct umup__ct_jbwd {
+    int d, layer_norm;
+    int a_on, a_norm, combine;
+    const float *dxin, *xin;
+    double ca, cb;
+    float *dh;
+    int b_on, b_tau;
+    double b_w;
+    umup__ct_drop drop;
+    int post_norm;
+    const float *fraw;
+    umup__ct_op o;
+    template <class E> UMUP__HD void block(E &ex, int r, int) const {
+        const int nt = ex.nt;
+        const size_t row = (size_t)r * d;
+        float *dr = dh + row;
+        if (a_on) {
+            const float *g = dxin + row, *x = xin + row;
+            double m = 0.0, rs = 1.0, mg = 0.0, mgx = 0.0;
+            if (a_norm) {
+                umup__ct_row_stats(ex, x, d, layer_norm, &m, &rs);
+                if (layer_norm)
+                    mg = ex.sum([&](int tid) {
+                        double s = 0.0;
+                        int j;
+                        for (j = tid; j < d; j += nt) s += g[j];
+                        return s;
+                    }) / d;
+                mgx = ex.sum([&](int tid) {
+                    double s = 0.0;
+                    int j;
+                    for (j = tid; j < d; j += nt) s += g[j] * (x[j] - m) * rs;
+                    return s;
+                }) / d;
+            }
+            ex.run([&](int tid) {
+                int j;
+                for (j = tid; j < d; j += nt) {
+                    float din = a_norm ? (float)(rs * (g[j] - mg - (x[j] - m) * rs * mgx)) : g[j];
+                    dr[j] = combine == 0 ? din : combine == 1 ? (float)(ca * din + cb * dr[j]) : (float)(cb * dr[j]) + din;
+                }
+            });
+        }
+        if (!b_on) return;
+        {
+            const float *x = fraw ? fraw + row : NULL;
+            double m = 0.0, rs = 1.0, mg = 0.0, mgx = 0.0;
+            auto grad_at = [&](int j) -> float {
+                float v = b_tau ? dr[j] : (float)(b_w * dr[j]);
+                return drop.on ? umup__ct_dropout(drop, row + (size_t)j, v) : v;
+            };
+            if (post_norm) {
+                umup__ct_row_stats(ex, x, d, layer_norm, &m, &rs);
+                if (layer_norm)
+                    mg = ex.sum([&](int tid) {
+                        double s = 0.0;
+                        int j;
+                        for (j = tid; j < d; j += nt) s += grad_at(j);
+                        return s;
+                    }) / d;
+                mgx = ex.sum([&](int tid) {
+                    double s = 0.0;
+                    int j;
+                    for (j = tid; j < d; j += nt) s += grad_at(j) * (x[j] - m) * rs;
+                    return s;
+                }) / d;
+            }
+            ex.run([&](int tid) {
+                int j;
+                for (j = tid; j < d; j += nt) {
+                    float gv = grad_at(j);
+                    if (post_norm) gv = (float)(rs * (gv - mg - (x[j] - m) * rs * mgx));
+                    umup__ct_put(o, (size_t)r, (size_t)j, gv);
+                }
+            });
+        }
+    }
+};
+
+/* Cross-entropy of row r of the logits z [N, V] (umup_cross_entropy_forward / _backward, in double):
+ * loss_rows[r] = log sum exp(mult z) - mult z[target] (0 for an ignored row); bwd: the gradient
+ * (float)(g (softmax(mult z) - onehot)) into o (zeros for an ignored row). */
+struct umup__ct_ce {
+    int V;
+    const float *z;
+    const int32_t *tg;
+    double *loss_rows;
+    double mult, g;
+    int bwd;
+    umup__ct_op o;
+    template <class E> UMUP__HD void block(E &ex, int r, int) const {
+        const int nt = ex.nt, t = tg[r];
+        const float *zr = z + (size_t)r * V;
+        double mx, sum;
+        if (t < 0) {
+            ex.run([&](int tid) {
+                int j;
+                if (tid == 0) loss_rows[r] = 0.0;
+                if (bwd)
+                    for (j = tid; j < V; j += nt) umup__ct_put(o, (size_t)r, (size_t)j, 0.0f);
+            });
+            return;
+        }
+        mx = ex.max([&](int tid) {
+            double m = -HUGE_VAL;
+            int j;
+            for (j = tid; j < V; j += nt)
+                if (mult * zr[j] > m) m = mult * zr[j];
+            return m;
+        });
+        sum = ex.sum([&](int tid) {
+            double s = 0.0;
+            int j;
+            for (j = tid; j < V; j += nt) s += exp(mult * zr[j] - mx);
+            return s;
+        });
+        ex.run([&](int tid) {
+            int j;
+            if (tid == 0) loss_rows[r] = log(sum) + mx - mult * zr[t];
+            if (bwd)
+                for (j = tid; j < V; j += nt) {
+                    double p = exp(mult * zr[j] - mx) / sum;
+                    if (j == t) p -= 1.0;
+                    umup__ct_put(o, (size_t)r, (size_t)j, (float)(g * p));
+                }
+        });
+    }
+};
+
+/* ---- Scalars: the loss, the gradient norm, clipping, divergence (one block) -------------------------- */
+
+typedef struct {
+    float loss;                 /* the last forward pass's mean loss */
+    int loss_ok;                /* loss < 3.4e38 (finite) */
+    double norm, clip;          /* the last step's global gradient norm, and the factor applied */
+    int ok;                     /* the last step's update was applied */
+    int diverged;               /* a step was non-finite: every later update is skipped */
+    long long applied;          /* updates applied */
+} umup__ct_scalars;
+
+struct umup__ct_lossred {
+    const double *rows;
+    int N, counted;
+    umup__ct_scalars *sc;
+    template <class E> UMUP__HD void block(E &ex, int, int) const {
+        const int nt = ex.nt;
+        double tot = ex.sum([&](int tid) {
+            double s = 0.0;
+            int i;
+            for (i = tid; i < N; i += nt) s += rows[i];
+            return s;
+        });
+        ex.run([&](int tid) {
+            if (tid == 0) {
+                float l = (float)(tot / counted);
+                sc->loss = l;
+                sc->loss_ok = l < 3.4e38f;
+            }
+        });
+    }
+};
+
+#define UMUP__CT_NORM_BLOCKS 256 /* a fixed partition: the same sums on every GPU */
+
+/* out[b] = sum of squares of x over block b's chunk [b chunk, (b + 1) chunk) */
+struct umup__ct_sqsum {
+    const float *x;
+    size_t n, chunk;
+    double *out;
+    template <class E> UMUP__HD void block(E &ex, int b, int) const {
+        const int nt = ex.nt;
+        const size_t lo = (size_t)b * chunk, hi = lo + chunk < n ? lo + chunk : n;
+        double s = ex.sum([&](int tid) {
+            double a = 0.0;
+            size_t i;
+            for (i = lo + (size_t)tid; i < hi; i += (size_t)nt) a += (double)x[i] * x[i];
+            return a;
+        });
+        ex.run([&](int tid) {
+            if (tid == 0) out[b] = s;
+        });
+    }
+};
+
+/* The step's verdict (umup_trainer_step, umup_optim_step): the norm, the clipping factor, and whether
+ * the update applies (loss and norm finite, no earlier divergence). */
+struct umup__ct_finish {
+    const double *part;
+    int np;
+    double clip_norm, clip_rms, count; /* count: the parameters (the RMS is norm / sqrt(count)) */
+    umup__ct_scalars *sc;
+    template <class E> UMUP__HD void block(E &ex, int, int) const {
+        const int nt = ex.nt;
+        double n2 = ex.sum([&](int tid) {
+            double a = 0.0;
+            int i;
+            for (i = tid; i < np; i += nt) a += part[i];
+            return a;
+        });
+        ex.run([&](int tid) {
+            if (tid == 0) {
+                double norm = sqrt(n2);
+                int ok = !sc->diverged && sc->loss_ok && norm < 1e300;
+                sc->norm = norm;
+                double clip = clip_norm > 0.0 && norm > clip_norm ? clip_norm / norm : 1.0;
+                if (clip_rms > 0.0 && count > 0.0 && norm / sqrt(count) > clip_rms && clip_rms * sqrt(count) / norm < clip)
+                    clip = clip_rms * sqrt(count) / norm; /* the stronger of the two, as umup_optim_step */
+                sc->clip = clip;
+                sc->ok = ok;
+                if (ok) sc->applied++;
+                else sc->diverged = 1;
+            }
+        });
+    }
+};
+
+/* ---- Elementwise kernels: a grid-stride loop over n items (gx blocks of nt threads) ----------------- */
+
+/* f(i) for i < n, item i on thread i mod (gx nt) of the grid */
+template <class E, class F> UMUP__HD static void umup__ct_grid(const E &ex, int bx, unsigned gx, size_t n, F f) {
+    ex.run([&](int tid) {
+        size_t i;
+        for (i = (size_t)bx * (size_t)ex.nt + (size_t)tid; i < n; i += (size_t)gx * (size_t)ex.nt) f(i);
+    });
+}
+
+/* The optimizer over every parameter (groups sorted by offset, covering [0, n)). */
+struct umup__ct_optim {
+    float *p, *m, *v;
+    const float *g;
+    size_t n;
+    const umup__ct_group *groups;
+    int ng;
+    const umup__ct_scalars *sc;
+    umup__ct_optc c;
+    unsigned gx;
+    template <class E> UMUP__HD void block(E &ex, int bx, int) const {
+        if (!sc->ok) return;
+        {
+            const double clip = sc->clip;
+            umup__ct_grid(ex, bx, gx, n, [&](size_t i) {
+                int lo = 0, hi = ng - 1;
+                while (lo < hi) { /* the last group starting at or before i */
+                    int mid = (lo + hi + 1) / 2;
+                    if (groups[mid].offset <= i) lo = mid;
+                    else hi = mid - 1;
+                }
+                if (i < groups[lo].offset + groups[lo].size)
+                    umup__ct_optim_elem(c, groups[lo], clip, p + i, g[i], m + i, v ? v + i : NULL);
+            });
+        }
+    }
+};
+
+/* y = glu(u1, ug) for [N, hd] into the operand o */
+struct umup__ct_glu_fwd {
+    const float *u1, *ug;
+    size_t n, hd;
+    float so, mult;
+    umup__ct_op o;
+    unsigned gx;
+    template <class E> UMUP__HD void block(E &ex, int bx, int) const {
+        umup__ct_grid(ex, bx, gx, n, [&](size_t i) { umup__ct_put(o, i / hd, i % hd, umup__ct_glu_y(so, u1[i], ug[i], mult)); });
+    }
+};
+
+/* the gradients at u1 and ug from dg [N, hd], into the operands o1 and o2 */
+struct umup__ct_glu_bwd {
+    const float *dg, *u1, *ug;
+    size_t n, hd;
+    float g0, g1, mult;
+    umup__ct_op o1, o2;
+    unsigned gx;
+    template <class E> UMUP__HD void block(E &ex, int bx, int) const {
+        umup__ct_grid(ex, bx, gx, n, [&](size_t i) {
+            float dx, dgate;
+            umup__ct_glu_grads(g0, g1, dg[i], u1[i], ug[i], mult, &dx, &dgate);
+            umup__ct_put(o1, i / hd, i % hd, dx);
+            umup__ct_put(o2, i / hd, i % hd, dgate);
+        });
+    }
+};
+
+/* the operand o of the fp32 matrix src [rows, cols] (row stride ld) */
+struct umup__ct_operand {
+    const float *src;
+    size_t n, cols, ld;
+    umup__ct_op o;
+    unsigned gx;
+    template <class E> UMUP__HD void block(E &ex, int bx, int) const {
+        umup__ct_grid(ex, bx, gx, n, [&](size_t i) {
+            size_t r = i / cols, j = i % cols;
+            umup__ct_put(o, r, j, src[r * ld + j]);
+        });
+    }
+};
+
+/* RoPE on the q and k parts of qkv [N, 3d] in place (inverse: the transposed rotation); tab holds
+ * cos and sin of t 10000^(-2i/D) for t < T, i < D/2 (computed on the host as umup__rope does) */
+struct umup__ct_rope {
+    float *qkv;
+    const double *tab;
+    int T, H, D, d, inverse;
+    size_t n; /* N H (D / 2) 2 */
+    unsigned gx;
+    template <class E> UMUP__HD void block(E &ex, int bx, int) const {
+        umup__ct_grid(ex, bx, gx, n, [&](size_t i) {
+            size_t hp = (size_t)D / 2, p = i % hp, rest = i / hp;
+            size_t h = rest % (size_t)H, which = (rest / H) % 2, r = rest / H / 2, t = r % (size_t)T;
+            float *x = qkv + r * 3 * (size_t)d + which * (size_t)d + h * (size_t)D;
+            const double *cs = tab + (t * hp + p) * 2;
+            umup__ct_rope_pair(&x[2 * p], &x[2 * p + 1], cs[0], inverse ? -cs[1] : cs[1]);
+        });
+    }
+};
+
+/* Di = rowsum(dO o O) / out for each (b, h, t): n = B H T */
+struct umup__ct_attn_di {
+    const float *O, *dO;
+    float *Di;
+    int T, H, D, d;
+    float out;
+    size_t n;
+    unsigned gx;
+    template <class E> UMUP__HD void block(E &ex, int bx, int) const {
+        umup__ct_grid(ex, bx, gx, n, [&](size_t i) {
+            size_t bh = i / (size_t)T, t = i % (size_t)T, b = bh / (size_t)H, h = bh % (size_t)H;
+            size_t at = (b * (size_t)T + t) * (size_t)d + h * (size_t)D;
+            float s = 0.0f;
+            int j;
+            for (j = 0; j < D; j++) s += dO[at + j] * O[at + j];
+            Di[i] = s / out;
+        });
+    }
+};
+
+/* The embedding's gradient, row v of dW [V, d]: gw times the sum of dh over the positions pos[starts[v]
+ * .. starts[v + 1]) in increasing order (umup_embedding_backward's order); no atomics. Grid (V, column
+ * blocks of nt). */
+struct umup__ct_emb_bwd {
+    const int32_t *starts, *pos;
+    const float *dh;
+    float *dW;
+    int d;
+    float gw;
+    template <class E> UMUP__HD void block(E &ex, int v, int cb) const {
+        ex.run([&](int tid) {
+            int j = cb * ex.nt + tid, k;
+            float acc = 0.0f;
+            if (j >= d) return;
+            for (k = starts[v]; k < starts[v + 1]; k++) acc += gw * dh[(size_t)pos[k] * d + j];
+            dW[(size_t)v * d + j] = acc;
+        });
+    }
+};
+
+/* dst [cols, rows] = src [rows, cols]^T, bytes (FP8 codes), 32 x 32 tiles through shared memory;
+ * grid (column tiles, gy), 256 threads */
+struct umup__ct_transpose8 {
+    const uint8_t *src;
+    uint8_t *dst;
+    int rows, cols, gy;
+    template <class E> UMUP__HD void block(E &ex, int cx, int ry) const {
+        uint8_t *tile = ex.sm; /* [32][33] */
+        const int c0 = cx * 32;
+        int r0;
+        for (r0 = ry * 32; r0 < rows; r0 += gy * 32) {
+            const int rr0 = r0;
+            ex.run([&](int tid) {
+                int k, tx = tid & 31;
+                for (k = tid >> 5; k < 32; k += 8) {
+                    int r = rr0 + k, c = c0 + tx;
+                    if (r < rows && c < cols) tile[k * 33 + tx] = src[(size_t)r * cols + c];
+                }
+            });
+            ex.run([&](int tid) {
+                int k, tx = tid & 31;
+                for (k = tid >> 5; k < 32; k += 8) {
+                    int c = c0 + k, r = rr0 + tx;
+                    if (r < rows && c < cols) dst[(size_t)c * rows + r] = tile[tx * 33 + k];
+                }
+            });
+        }
+    }
+};
+
+/* ---- Causal attention, flash style ------------------------------------------------------ >>cu-flash
+ * q, k, v are read in place from qkv [N, 3d] (row b T + t: q at h D, k at d + h D, v at 2d + h D) and
+ * the output goes to O [N, d] (heads concatenated), so no split or merge of heads is needed. A block
+ * handles one (query or key) tile of 64 rows of one (batch, head), with 256 threads as a 16 x 16 grid:
+ * thread (ty, tx) = (tid / 16, tid % 16) owns rows 4 ty .. 4 ty + 3 of the block's tile and, of the
+ * other tile, columns tx + 16 c; of a head's D columns, columns tx + 16 c (c < DM / 16, DM >= D a
+ * compile-time bound: 32, 64 or 128). Tiles live in shared memory with row stride D + 1 (no bank
+ * conflicts). Forward (umup_sdpa_forward's numbers): for each key tile, S = ls Q K^T (causally masked),
+ * the running row maximum m and sum l (online softmax), acc = acc e^(m_old - m) + P V; at the end O =
+ * out acc / l and the log-sum-exp m + log l per row (lse). Backward (umup_sdpa_backward's numbers,
+ * recomputing P = exp(ls Q K^T - lse)): with Di = rowsum(dO o O) / out, dS = P o (dO V^T - Di);
+ * dK = grad[1] ls dS^T Q and dV = grad[2] P^T dO by one kernel per key tile, dQ = grad[0] ls dS K by one
+ * per query tile: every sum runs inside one thread, in order (no atomics). */
+
+#define UMUP__FA_T 64 /* tile rows */
+
+/* dst [64][ld] = rows r0 .. r0 + 63 (zero past T) of the head columns at src (row stride rs). */
+UMUP__HD static inline void umup__fa_load(float *dst, int ld, const float *src, size_t rs, int r0, int T, int D, int tid,
+                                          int nt) {
+    int idx;
+    for (idx = tid; idx < UMUP__FA_T * D; idx += nt) {
+        int r = idx / D, j = idx % D;
+        dst[r * ld + j] = r0 + r < T ? src[(size_t)(r0 + r) * rs + j] : 0.0f;
+    }
+}
+UMUP__HD static inline void umup__fa_load_vec(float *dst, const float *src, int r0, int T, int tid) {
+    if (tid < UMUP__FA_T) dst[tid] = r0 + tid < T ? src[r0 + tid] : 0.0f;
+}
+
+/* shared memory: Q, K, V [64][D + 1], P [64][65], two [64][17] arrays of per-thread row partials */
+template <int DM> struct umup__fa_fwd {
+    const float *qkv;
+    float *O, *lse;
+    int T, H, D, d, causal;
+    float ls, out;
+    struct St {
+        float s[4][4], acc[4][DM / 16], m[4], l[4];
+    };
+    static size_t smem(int D) { return sizeof(float) * (3 * UMUP__FA_T * (size_t)(D + 1) + 64 * 65 + 2 * 64 * 17); }
+    template <class E> UMUP__HD void block(E &ex, int qb, int bh) const {
+        const int ld = D + 1, b = bh / H, h = bh % H, q0 = qb * UMUP__FA_T, nt = ex.nt;
+        const int nkb = (T + UMUP__FA_T - 1) / UMUP__FA_T, last = causal && qb < nkb - 1 ? qb : nkb - 1;
+        const size_t rs = (size_t)3 * d;
+        const float *base = qkv + (size_t)b * T * rs + (size_t)h * D;
+        float *Qs = (float *)ex.sm, *Ks = Qs + UMUP__FA_T * ld, *Vs = Ks + UMUP__FA_T * ld, *Ps = Vs + UMUP__FA_T * ld;
+        float *rm = Ps + 64 * 65, *rsum = rm + 64 * 17;
+        St st[E::kSlots];
+        int kb;
+        ex.run([&](int tid) {
+            St &s = st[ex.slot(tid)];
+            int a, c;
+            for (a = 0; a < 4; a++) {
+                s.m[a] = -INFINITY;
+                s.l[a] = 0.0f;
+                for (c = 0; c < DM / 16; c++) s.acc[a][c] = 0.0f;
+            }
+            umup__fa_load(Qs, ld, base, rs, q0, T, D, tid, nt);
+        });
+        for (kb = 0; kb <= last; kb++) {
+            const int k0 = kb * UMUP__FA_T;
+            ex.run([&](int tid) {
+                umup__fa_load(Ks, ld, base + d, rs, k0, T, D, tid, nt);
+                umup__fa_load(Vs, ld, base + 2 * d, rs, k0, T, D, tid, nt);
+            });
+            ex.run([&](int tid) { /* S = ls Q K^T, masked; row partial maxima */
+                St &s = st[ex.slot(tid)];
+                const int ty = tid >> 4, tx = tid & 15;
+                float acc[4][4];
+                int a, c, k;
+                for (a = 0; a < 4; a++)
+                    for (c = 0; c < 4; c++) acc[a][c] = 0.0f;
+                for (k = 0; k < D; k++) {
+                    float qa[4], kc[4];
+                    for (a = 0; a < 4; a++) qa[a] = Qs[(ty * 4 + a) * ld + k];
+                    for (c = 0; c < 4; c++) kc[c] = Ks[(tx + 16 * c) * ld + k];
+                    for (a = 0; a < 4; a++)
+                        for (c = 0; c < 4; c++) acc[a][c] += qa[a] * kc[c];
+                }
+                for (a = 0; a < 4; a++) {
+                    const int qi = q0 + ty * 4 + a;
+                    float mx = -INFINITY;
+                    for (c = 0; c < 4; c++) {
+                        const int kj = k0 + tx + 16 * c;
+                        s.s[a][c] = kj >= T || (causal && kj > qi) ? -INFINITY : acc[a][c] * ls;
+                        if (s.s[a][c] > mx) mx = s.s[a][c];
+                    }
+                    rm[(ty * 4 + a) * 17 + tx] = mx;
+                }
+            });
+            ex.run([&](int tid) { /* the new row maximum; P = exp(S - m); rescale acc and l */
+                St &s = st[ex.slot(tid)];
+                const int ty = tid >> 4, tx = tid & 15;
+                int a, c, u;
+                for (a = 0; a < 4; a++) {
+                    const int r = ty * 4 + a;
+                    float mx = s.m[a], alpha, sum = 0.0f;
+                    for (u = 0; u < 16; u++)
+                        if (rm[r * 17 + u] > mx) mx = rm[r * 17 + u];
+                    alpha = expf(s.m[a] - mx);
+                    for (c = 0; c < 4; c++) {
+                        float p = expf(s.s[a][c] - mx);
+                        Ps[r * 65 + tx + 16 * c] = p;
+                        sum += p;
+                    }
+                    rsum[r * 17 + tx] = sum;
+                    s.l[a] *= alpha;
+                    for (c = 0; c < DM / 16; c++) s.acc[a][c] *= alpha;
+                    s.m[a] = mx;
+                }
+            });
+            ex.run([&](int tid) { /* l += the tile's row sums; acc += P V */
+                St &s = st[ex.slot(tid)];
+                const int ty = tid >> 4, tx = tid & 15;
+                int a, c, j, u;
+                for (a = 0; a < 4; a++) {
+                    float sum = 0.0f;
+                    for (u = 0; u < 16; u++) sum += rsum[(ty * 4 + a) * 17 + u];
+                    s.l[a] += sum;
+                }
+                for (j = 0; j < UMUP__FA_T; j++) {
+                    float pa[4], vc[DM / 16];
+                    for (a = 0; a < 4; a++) pa[a] = Ps[(ty * 4 + a) * 65 + j];
+                    for (c = 0; c < DM / 16; c++) vc[c] = tx + 16 * c < D ? Vs[j * ld + tx + 16 * c] : 0.0f;
+                    for (a = 0; a < 4; a++)
+                        for (c = 0; c < DM / 16; c++) s.acc[a][c] += pa[a] * vc[c];
+                }
+            });
+        }
+        ex.run([&](int tid) {
+            St &s = st[ex.slot(tid)];
+            const int ty = tid >> 4, tx = tid & 15;
+            int a, c;
+            for (a = 0; a < 4; a++) {
+                const int qi = q0 + ty * 4 + a;
+                if (qi >= T) continue;
+                for (c = 0; c < DM / 16; c++)
+                    if (tx + 16 * c < D)
+                        O[((size_t)b * T + qi) * d + (size_t)h * D + tx + 16 * c] = out * (s.acc[a][c] / s.l[a]);
+                if (tx == 0) lse[(size_t)bh * T + qi] = s.m[a] + logf(s.l[a]);
+            }
+        });
+    }
+};
+
+/* dK and dV of key tile kb (into dqkv's k and v columns): shared memory K, V, Q, dO [64][D + 1], P^T and
+ * dS^T [64][65], lse and Di of the query tile [64] each. gk = grad[1] ls, gv = grad[2]. */
+template <int DM> struct umup__fa_dkv {
+    const float *qkv, *dO, *lse, *Di;
+    float *dqkv;
+    int T, H, D, d, causal;
+    float ls, gk, gv;
+    struct St {
+        float dk[4][DM / 16], dv[4][DM / 16];
+    };
+    static size_t smem(int D) { return sizeof(float) * (4 * UMUP__FA_T * (size_t)(D + 1) + 2 * 64 * 65 + 2 * 64); }
+    template <class E> UMUP__HD void block(E &ex, int kb, int bh) const {
+        const int ld = D + 1, b = bh / H, h = bh % H, k0 = kb * UMUP__FA_T, nt = ex.nt;
+        const int nqb = (T + UMUP__FA_T - 1) / UMUP__FA_T;
+        const size_t rs = (size_t)3 * d;
+        const float *base = qkv + (size_t)b * T * rs + (size_t)h * D, *dob = dO + (size_t)b * T * d + (size_t)h * D;
+        float *Ks = (float *)ex.sm, *Vs = Ks + UMUP__FA_T * ld, *Qs = Vs + UMUP__FA_T * ld, *Os = Qs + UMUP__FA_T * ld;
+        float *Pt = Os + UMUP__FA_T * ld, *St_ = Pt + 64 * 65, *ls_ = St_ + 64 * 65, *di_ = ls_ + 64;
+        St st[E::kSlots];
+        int qb;
+        ex.run([&](int tid) {
+            St &s = st[ex.slot(tid)];
+            int a, c;
+            for (a = 0; a < 4; a++)
+                for (c = 0; c < DM / 16; c++) s.dk[a][c] = s.dv[a][c] = 0.0f;
+            umup__fa_load(Ks, ld, base + d, rs, k0, T, D, tid, nt);
+            umup__fa_load(Vs, ld, base + 2 * d, rs, k0, T, D, tid, nt);
+        });
+        for (qb = causal ? kb : 0; qb < nqb; qb++) {
+            const int q0 = qb * UMUP__FA_T;
+            ex.run([&](int tid) {
+                umup__fa_load(Qs, ld, base, rs, q0, T, D, tid, nt);
+                umup__fa_load(Os, ld, dob, (size_t)d, q0, T, D, tid, nt);
+                umup__fa_load_vec(ls_, lse + (size_t)bh * T, q0, T, tid);
+                umup__fa_load_vec(di_, Di + (size_t)bh * T, q0, T, tid);
+            });
+            ex.run([&](int tid) { /* P^T and dS^T: keys 4 ty + a, queries tx + 16 c */
+                const int ty = tid >> 4, tx = tid & 15;
+                float sa[4][4], pa[4][4];
+                int a, c, k;
+                for (a = 0; a < 4; a++)
+                    for (c = 0; c < 4; c++) sa[a][c] = pa[a][c] = 0.0f;
+                for (k = 0; k < D; k++) {
+                    float ka[4], va[4], qc[4], oc[4];
+                    for (a = 0; a < 4; a++) {
+                        ka[a] = Ks[(ty * 4 + a) * ld + k];
+                        va[a] = Vs[(ty * 4 + a) * ld + k];
+                    }
+                    for (c = 0; c < 4; c++) {
+                        qc[c] = Qs[(tx + 16 * c) * ld + k];
+                        oc[c] = Os[(tx + 16 * c) * ld + k];
+                    }
+                    for (a = 0; a < 4; a++)
+                        for (c = 0; c < 4; c++) {
+                            sa[a][c] += ka[a] * qc[c];
+                            pa[a][c] += va[a] * oc[c];
+                        }
+                }
+                for (a = 0; a < 4; a++)
+                    for (c = 0; c < 4; c++) {
+                        const int kj = k0 + ty * 4 + a, qc_ = tx + 16 * c, qi = q0 + qc_;
+                        float p = qi >= T || kj >= T || (causal && kj > qi) ? 0.0f : expf(sa[a][c] * ls - ls_[qc_]);
+                        Pt[(ty * 4 + a) * 65 + qc_] = p;
+                        St_[(ty * 4 + a) * 65 + qc_] = p * (pa[a][c] - di_[qc_]);
+                    }
+            });
+            ex.run([&](int tid) { /* dV += P^T dO; dK += dS^T Q */
+                St &s = st[ex.slot(tid)];
+                const int ty = tid >> 4, tx = tid & 15;
+                int a, c, j;
+                for (j = 0; j < UMUP__FA_T; j++) {
+                    float pa[4], da[4], oc[DM / 16], qc[DM / 16];
+                    for (a = 0; a < 4; a++) {
+                        pa[a] = Pt[(ty * 4 + a) * 65 + j];
+                        da[a] = St_[(ty * 4 + a) * 65 + j];
+                    }
+                    for (c = 0; c < DM / 16; c++) {
+                        const int col = tx + 16 * c;
+                        oc[c] = col < D ? Os[j * ld + col] : 0.0f;
+                        qc[c] = col < D ? Qs[j * ld + col] : 0.0f;
+                    }
+                    for (a = 0; a < 4; a++)
+                        for (c = 0; c < DM / 16; c++) {
+                            s.dv[a][c] += pa[a] * oc[c];
+                            s.dk[a][c] += da[a] * qc[c];
+                        }
+                }
+            });
+        }
+        ex.run([&](int tid) {
+            St &s = st[ex.slot(tid)];
+            const int ty = tid >> 4, tx = tid & 15;
+            int a, c;
+            for (a = 0; a < 4; a++) {
+                const int kj = k0 + ty * 4 + a;
+                if (kj >= T) continue;
+                for (c = 0; c < DM / 16; c++) {
+                    const int col = tx + 16 * c;
+                    if (col >= D) continue;
+                    dqkv[((size_t)b * T + kj) * rs + (size_t)d + (size_t)h * D + col] = gk * s.dk[a][c];
+                    dqkv[((size_t)b * T + kj) * rs + 2 * (size_t)d + (size_t)h * D + col] = gv * s.dv[a][c];
+                }
+            }
+        });
+    }
+};
+
+/* dQ of query tile qb (into dqkv's q columns): shared memory Q, dO, K, V [64][D + 1], dS [64][65], lse
+ * and Di [64] each. gq = grad[0] ls. */
+template <int DM> struct umup__fa_dq {
+    const float *qkv, *dO, *lse, *Di;
+    float *dqkv;
+    int T, H, D, d, causal;
+    float ls, gq;
+    struct St {
+        float dq[4][DM / 16];
+    };
+    static size_t smem(int D) { return sizeof(float) * (4 * UMUP__FA_T * (size_t)(D + 1) + 64 * 65 + 2 * 64); }
+    template <class E> UMUP__HD void block(E &ex, int qb, int bh) const {
+        const int ld = D + 1, b = bh / H, h = bh % H, q0 = qb * UMUP__FA_T, nt = ex.nt;
+        const int nkb = (T + UMUP__FA_T - 1) / UMUP__FA_T, last = causal && qb < nkb - 1 ? qb : nkb - 1;
+        const size_t rs = (size_t)3 * d;
+        const float *base = qkv + (size_t)b * T * rs + (size_t)h * D, *dob = dO + (size_t)b * T * d + (size_t)h * D;
+        float *Qs = (float *)ex.sm, *Os = Qs + UMUP__FA_T * ld, *Ks = Os + UMUP__FA_T * ld, *Vs = Ks + UMUP__FA_T * ld;
+        float *dS = Vs + UMUP__FA_T * ld, *ls_ = dS + 64 * 65, *di_ = ls_ + 64;
+        St st[E::kSlots];
+        int kb;
+        ex.run([&](int tid) {
+            St &s = st[ex.slot(tid)];
+            int a, c;
+            for (a = 0; a < 4; a++)
+                for (c = 0; c < DM / 16; c++) s.dq[a][c] = 0.0f;
+            umup__fa_load(Qs, ld, base, rs, q0, T, D, tid, nt);
+            umup__fa_load(Os, ld, dob, (size_t)d, q0, T, D, tid, nt);
+            umup__fa_load_vec(ls_, lse + (size_t)bh * T, q0, T, tid);
+            umup__fa_load_vec(di_, Di + (size_t)bh * T, q0, T, tid);
+        });
+        for (kb = 0; kb <= last; kb++) {
+            const int k0 = kb * UMUP__FA_T;
+            ex.run([&](int tid) {
+                umup__fa_load(Ks, ld, base + d, rs, k0, T, D, tid, nt);
+                umup__fa_load(Vs, ld, base + 2 * d, rs, k0, T, D, tid, nt);
+            });
+            ex.run([&](int tid) { /* dS: queries 4 ty + a, keys tx + 16 c */
+                const int ty = tid >> 4, tx = tid & 15;
+                float sa[4][4], pa[4][4];
+                int a, c, k;
+                for (a = 0; a < 4; a++)
+                    for (c = 0; c < 4; c++) sa[a][c] = pa[a][c] = 0.0f;
+                for (k = 0; k < D; k++) {
+                    float qa[4], oa[4], kc[4], vc[4];
+                    for (a = 0; a < 4; a++) {
+                        qa[a] = Qs[(ty * 4 + a) * ld + k];
+                        oa[a] = Os[(ty * 4 + a) * ld + k];
+                    }
+                    for (c = 0; c < 4; c++) {
+                        kc[c] = Ks[(tx + 16 * c) * ld + k];
+                        vc[c] = Vs[(tx + 16 * c) * ld + k];
+                    }
+                    for (a = 0; a < 4; a++)
+                        for (c = 0; c < 4; c++) {
+                            sa[a][c] += qa[a] * kc[c];
+                            pa[a][c] += oa[a] * vc[c];
+                        }
+                }
+                for (a = 0; a < 4; a++)
+                    for (c = 0; c < 4; c++) {
+                        const int qr = ty * 4 + a, qi = q0 + qr, kj = k0 + tx + 16 * c;
+                        float p = qi >= T || kj >= T || (causal && kj > qi) ? 0.0f : expf(sa[a][c] * ls - ls_[qr]);
+                        dS[qr * 65 + tx + 16 * c] = p * (pa[a][c] - di_[qr]);
+                    }
+            });
+            ex.run([&](int tid) { /* dQ += dS K */
+                St &s = st[ex.slot(tid)];
+                const int ty = tid >> 4, tx = tid & 15;
+                int a, c, j;
+                for (j = 0; j < UMUP__FA_T; j++) {
+                    float da[4], kc[DM / 16];
+                    for (a = 0; a < 4; a++) da[a] = dS[(ty * 4 + a) * 65 + j];
+                    for (c = 0; c < DM / 16; c++) kc[c] = tx + 16 * c < D ? Ks[j * ld + tx + 16 * c] : 0.0f;
+                    for (a = 0; a < 4; a++)
+                        for (c = 0; c < DM / 16; c++) s.dq[a][c] += da[a] * kc[c];
+                }
+            });
+        }
+        ex.run([&](int tid) {
+            St &s = st[ex.slot(tid)];
+            const int ty = tid >> 4, tx = tid & 15;
+            int a, c;
+            for (a = 0; a < 4; a++) {
+                const int qi = q0 + ty * 4 + a;
+                if (qi >= T) continue;
+                for (c = 0; c < DM / 16; c++)
+                    if (tx + 16 * c < D) dqkv[((size_t)b * T + qi) * rs + (size_t)h * D + tx + 16 * c] = gq * s.dq[a][c];
+            }
+        });
+    }
+};
+
+/* ---- Causal attention on the tensor cores (BF16 and FP8 precision) ----------------------------- >>cu-flash-tc
+ * The same attention with bfloat16 operands and fp32 accumulation on the tensor cores (WMMA 16 x 16 x 16,
+ * sm_80+), for head sizes that are multiples of 16 (up to 128). A block handles 64 rows with 4 warps;
+ * warp w owns rows 16 w .. 16 w + 15 of the block's tile. Products are warp operations on shared-memory
+ * tiles (umup__ct_wmma: the tensor cores on the device; on the host, lane 0 computes the warp's tile
+ * from the same bfloat16 values), and the accumulators of the outputs live in shared memory, so every
+ * value that crosses a phase is in shared memory. Forward, in two passes over the key tiles: the first
+ * finds each row's maximum and sum (log-sum-exp), the second accumulates exp(S - lse) V with the
+ * normalisation known (no rescaling). The backward kernels are those of the fp32 version with the four
+ * products per tile on the tensor cores. */
+
+#define UMUP__TC_THREADS 128
+
+/* One warp: C [16, 16] (fp32, ldc) = (accumulate ? C : 0) + A [16, K] B [K, 16], A row-major bfloat16
+ * (lda); B bfloat16, row-major [K][16] (ldb), or b_t: given as B^T [16][K] (ldb). K a multiple of 16;
+ * every pointer 32-byte aligned, ld multiples of 8 (bf16) or 4 (fp32 C). All 32 lanes call it. */
+UMUP__HD static inline void umup__ct_wmma(int lane, float *C, int ldc, const uint16_t *A, int lda, const uint16_t *B, int ldb,
+                                          int b_t, int K, int accumulate) {
+#ifdef __CUDA_ARCH__
+#if __CUDA_ARCH__ >= 800
+    nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 16, float> c;
+    int k;
+    (void)lane;
+    if (accumulate) nvcuda::wmma::load_matrix_sync(c, C, (unsigned)ldc, nvcuda::wmma::mem_row_major);
+    else nvcuda::wmma::fill_fragment(c, 0.0f);
+    for (k = 0; k < K; k += 16) {
+        nvcuda::wmma::fragment<nvcuda::wmma::matrix_a, 16, 16, 16, __nv_bfloat16, nvcuda::wmma::row_major> a;
+        nvcuda::wmma::load_matrix_sync(a, (const __nv_bfloat16 *)A + k, (unsigned)lda);
+        if (b_t) {
+            nvcuda::wmma::fragment<nvcuda::wmma::matrix_b, 16, 16, 16, __nv_bfloat16, nvcuda::wmma::col_major> b;
+            nvcuda::wmma::load_matrix_sync(b, (const __nv_bfloat16 *)B + k, (unsigned)ldb);
+            nvcuda::wmma::mma_sync(c, a, b, c);
+        } else {
+            nvcuda::wmma::fragment<nvcuda::wmma::matrix_b, 16, 16, 16, __nv_bfloat16, nvcuda::wmma::row_major> b;
+            nvcuda::wmma::load_matrix_sync(b, (const __nv_bfloat16 *)B + (size_t)k * ldb, (unsigned)ldb);
+            nvcuda::wmma::mma_sync(c, a, b, c);
+        }
+    }
+    nvcuda::wmma::store_matrix_sync(C, c, (unsigned)ldc, nvcuda::wmma::mem_row_major);
+#else
+    (void)lane; (void)C; (void)ldc; (void)A; (void)lda; (void)B; (void)ldb; (void)b_t; (void)K; (void)accumulate;
+    __trap(); /* never launched: the trainer uses these kernels on sm_80+ only */
+#endif
+#else
+    int i, j, k;
+    if (lane != 0) return;
+    for (i = 0; i < 16; i++)
+        for (j = 0; j < 16; j++) {
+            float acc = accumulate ? C[i * ldc + j] : 0.0f;
+            for (k = 0; k < K; k++)
+                acc += umup__ct_bf16_f(A[i * lda + k]) * umup__ct_bf16_f(b_t ? B[j * ldb + k] : B[(size_t)k * ldb + j]);
+            C[i * ldc + j] = acc;
+        }
+#endif
+}
+
+/* dst [64][ld] bfloat16 = rows r0 .. r0 + 63 of the head columns at src (fp32, row stride rs; zero past T) */
+UMUP__HD static inline void umup__tc_load(uint16_t *dst, int ld, const float *src, size_t rs, int r0, int T, int D, int tid,
+                                          int nt) {
+    int idx;
+    for (idx = tid; idx < UMUP__FA_T * D; idx += nt) {
+        int r = idx / D, j = idx % D;
+        dst[r * ld + j] = umup__ct_bf16(r0 + r < T ? src[(size_t)(r0 + r) * rs + j] : 0.0f);
+    }
+}
+
+/* shared-memory layout: arrays of 64 rows, each start 128-byte aligned */
+UMUP__HD static inline size_t umup__tc_al(size_t b) { return (b + 127) & ~(size_t)127; }
+
+struct umup__tc_fwd {
+    const float *qkv;
+    float *O, *lse;
+    int T, H, D, d, causal;
+    float ls, out;
+    /* Q, K, V [64][D + 8] bf16; S [64][68] fp32; P [64][72] bf16; O [64][D + 4] fp32; m, l [64] */
+    static size_t smem(int D) {
+        return 3 * umup__tc_al((size_t)64 * (D + 8) * 2) + umup__tc_al(64 * 68 * 4) + umup__tc_al(64 * 72 * 2) +
+               umup__tc_al((size_t)64 * (D + 4) * 4) + 2 * umup__tc_al(64 * 4);
+    }
+    template <class E> UMUP__HD void block(E &ex, int qb, int bh) const {
+        const int ld = D + 8, lo = D + 4, b = bh / H, h = bh % H, q0 = qb * UMUP__FA_T, nt = ex.nt;
+        const int nkb = (T + UMUP__FA_T - 1) / UMUP__FA_T, last = causal && qb < nkb - 1 ? qb : nkb - 1;
+        const size_t rs = (size_t)3 * d;
+        const float *base = qkv + (size_t)b * T * rs + (size_t)h * D;
+        unsigned char *p = ex.sm;
+        uint16_t *Qs = (uint16_t *)p, *Ks = (uint16_t *)(p += umup__tc_al((size_t)64 * ld * 2)), *Vs = (uint16_t *)(p += umup__tc_al((size_t)64 * ld * 2));
+        float *S = (float *)(p += umup__tc_al((size_t)64 * ld * 2));
+        uint16_t *P = (uint16_t *)(p += umup__tc_al(64 * 68 * 4));
+        float *Oa = (float *)(p += umup__tc_al(64 * 72 * 2));
+        float *m = (float *)(p += umup__tc_al((size_t)64 * lo * 4)), *l = (float *)(p + umup__tc_al(64 * 4));
+        int pass, kb;
+        ex.run([&](int tid) {
+            int i;
+            umup__tc_load(Qs, ld, base, rs, q0, T, D, tid, nt);
+            for (i = tid; i < 64 * lo; i += nt) Oa[i] = 0.0f;
+            if (tid < 64) {
+                m[tid] = -INFINITY;
+                l[tid] = 0.0f;
+            }
+        });
+        for (pass = 0; pass < 2; pass++) /* 0: the row statistics; 1: O = exp(S - lse) V */
+            for (kb = 0; kb <= last; kb++) {
+                const int k0 = kb * UMUP__FA_T;
+                ex.run([&](int tid) {
+                    umup__tc_load(Ks, ld, base + d, rs, k0, T, D, tid, nt);
+                    if (pass) umup__tc_load(Vs, ld, base + 2 * d, rs, k0, T, D, tid, nt);
+                });
+                ex.run([&](int tid) { /* S = Q K^T: warp w, rows 16 w, four tiles of 16 keys */
+                    const int w = tid >> 5;
+                    int j;
+                    for (j = 0; j < 4; j++)
+                        umup__ct_wmma(tid & 31, S + 16 * w * 68 + 16 * j, 68, Qs + 16 * w * ld, ld, Ks + 16 * j * ld, ld, 1, D, 0);
+                });
+                if (!pass) {
+                    ex.run([&](int tid) { /* running maximum and sum of row tid */
+                        const int qi = q0 + tid;
+                        float mx = -INFINITY, mn, sum = 0.0f;
+                        int j;
+                        if (tid >= 64) return;
+                        for (j = 0; j < 64; j++) {
+                            const int kj = k0 + j;
+                            if (!(kj >= T || (causal && kj > qi)) && S[tid * 68 + j] * ls > mx) mx = S[tid * 68 + j] * ls;
+                        }
+                        mn = mx > m[tid] ? mx : m[tid];
+                        for (j = 0; j < 64; j++) {
+                            const int kj = k0 + j;
+                            if (!(kj >= T || (causal && kj > qi))) sum += expf(S[tid * 68 + j] * ls - mn);
+                        }
+                        l[tid] = l[tid] * expf(m[tid] - mn) + sum;
+                        m[tid] = mn;
+                    });
+                } else {
+                    ex.run([&](int tid) { /* P = exp(S - lse), masked */
+                        int idx;
+                        for (idx = tid; idx < 64 * 64; idx += nt) {
+                            const int r = idx >> 6, j = idx & 63, qi = q0 + r, kj = k0 + j;
+                            float pv = kj >= T || (causal && kj > qi) ? 0.0f : expf(S[r * 68 + j] * ls - m[r]);
+                            P[r * 72 + j] = umup__ct_bf16(pv);
+                        }
+                    });
+                    ex.run([&](int tid) { /* O += P V: warp w, rows 16 w, D / 16 tiles of 16 columns */
+                        const int w = tid >> 5;
+                        int j;
+                        for (j = 0; j < D / 16; j++)
+                            umup__ct_wmma(tid & 31, Oa + 16 * w * lo + 16 * j, lo, P + 16 * w * 72, 72, Vs + 16 * j, ld, 0, 64, 1);
+                    });
+                }
+                if (!pass && kb == last)
+                    ex.run([&](int tid) { /* m becomes the log-sum-exp */
+                        if (tid < 64) m[tid] += logf(l[tid]);
+                    });
+            }
+        ex.run([&](int tid) {
+            int idx;
+            for (idx = tid; idx < 64 * D; idx += nt) {
+                const int r = idx / D, j = idx % D, qi = q0 + r;
+                if (qi < T) O[((size_t)b * T + qi) * d + (size_t)h * D + j] = out * Oa[r * lo + j];
+            }
+            if (tid < 64 && q0 + tid < T) lse[(size_t)bh * T + q0 + tid] = m[tid];
+        });
+    }
+};
+
+/* dK, dV of key tile kb: K, V, Q, dO [64][D + 8] bf16; S^T, dP^T [64][68] fp32; P^T, dS^T [64][72] bf16;
+ * dK, dV [64][D + 4] fp32; lse, Di [64] */
+struct umup__tc_dkv {
+    const float *qkv, *dO, *lse, *Di;
+    float *dqkv;
+    int T, H, D, d, causal;
+    float ls, gk, gv;
+    static size_t smem(int D) {
+        return 4 * umup__tc_al((size_t)64 * (D + 8) * 2) + 2 * umup__tc_al(64 * 68 * 4) + 2 * umup__tc_al(64 * 72 * 2) +
+               2 * umup__tc_al((size_t)64 * (D + 4) * 4) + 2 * umup__tc_al(64 * 4);
+    }
+    template <class E> UMUP__HD void block(E &ex, int kb, int bh) const {
+        const int ld = D + 8, lo = D + 4, b = bh / H, h = bh % H, k0 = kb * UMUP__FA_T, nt = ex.nt;
+        const int nqb = (T + UMUP__FA_T - 1) / UMUP__FA_T;
+        const size_t rs = (size_t)3 * d, tb = umup__tc_al((size_t)64 * ld * 2);
+        const float *base = qkv + (size_t)b * T * rs + (size_t)h * D, *dob = dO + (size_t)b * T * d + (size_t)h * D;
+        unsigned char *p = ex.sm;
+        uint16_t *Ks = (uint16_t *)p, *Vs = (uint16_t *)(p + tb), *Qs = (uint16_t *)(p + 2 * tb), *Os = (uint16_t *)(p + 3 * tb);
+        float *St = (float *)(p += 4 * tb), *Pt = (float *)(p += umup__tc_al(64 * 68 * 4));
+        uint16_t *Pb = (uint16_t *)(p += umup__tc_al(64 * 68 * 4)), *Sb = (uint16_t *)(p += umup__tc_al(64 * 72 * 2));
+        float *dK = (float *)(p += umup__tc_al(64 * 72 * 2)), *dV = (float *)(p += umup__tc_al((size_t)64 * lo * 4));
+        float *ls_ = (float *)(p += umup__tc_al((size_t)64 * lo * 4)), *di_ = (float *)(p + umup__tc_al(64 * 4));
+        int qb;
+        ex.run([&](int tid) {
+            int i;
+            umup__tc_load(Ks, ld, base + d, rs, k0, T, D, tid, nt);
+            umup__tc_load(Vs, ld, base + 2 * d, rs, k0, T, D, tid, nt);
+            for (i = tid; i < 64 * lo; i += nt) dK[i] = dV[i] = 0.0f;
+        });
+        for (qb = causal ? kb : 0; qb < nqb; qb++) {
+            const int q0 = qb * UMUP__FA_T;
+            ex.run([&](int tid) {
+                umup__tc_load(Qs, ld, base, rs, q0, T, D, tid, nt);
+                umup__tc_load(Os, ld, dob, (size_t)d, q0, T, D, tid, nt);
+                umup__fa_load_vec(ls_, lse + (size_t)bh * T, q0, T, tid);
+                umup__fa_load_vec(di_, Di + (size_t)bh * T, q0, T, tid);
+            });
+            ex.run([&](int tid) { /* S^T = K Q^T, dP^T = V dO^T: warp w, keys 16 w */
+                const int w = tid >> 5;
+                int j;
+                for (j = 0; j < 4; j++) {
+                    umup__ct_wmma(tid & 31, St + 16 * w * 68 + 16 * j, 68, Ks + 16 * w * ld, ld, Qs + 16 * j * ld, ld, 1, D, 0);
+                    umup__ct_wmma(tid & 31, Pt + 16 * w * 68 + 16 * j, 68, Vs + 16 * w * ld, ld, Os + 16 * j * ld, ld, 1, D, 0);
+                }
+            });
+            ex.run([&](int tid) { /* P^T, dS^T (keys a, queries c) */
+                int idx;
+                for (idx = tid; idx < 64 * 64; idx += nt) {
+                    const int a = idx >> 6, c = idx & 63, kj = k0 + a, qi = q0 + c;
+                    float pv = qi >= T || kj >= T || (causal && kj > qi) ? 0.0f : expf(St[a * 68 + c] * ls - ls_[c]);
+                    Pb[a * 72 + c] = umup__ct_bf16(pv);
+                    Sb[a * 72 + c] = umup__ct_bf16(pv * (Pt[a * 68 + c] - di_[c]));
+                }
+            });
+            ex.run([&](int tid) { /* dV += P^T dO, dK += dS^T Q: warp w, keys 16 w */
+                const int w = tid >> 5;
+                int j;
+                for (j = 0; j < D / 16; j++) {
+                    umup__ct_wmma(tid & 31, dV + 16 * w * lo + 16 * j, lo, Pb + 16 * w * 72, 72, Os + 16 * j, ld, 0, 64, 1);
+                    umup__ct_wmma(tid & 31, dK + 16 * w * lo + 16 * j, lo, Sb + 16 * w * 72, 72, Qs + 16 * j, ld, 0, 64, 1);
+                }
+            });
+        }
+        ex.run([&](int tid) {
+            int idx;
+            for (idx = tid; idx < 64 * D; idx += nt) {
+                const int a = idx / D, j = idx % D, kj = k0 + a;
+                if (kj >= T) continue;
+                dqkv[((size_t)b * T + kj) * rs + (size_t)d + (size_t)h * D + j] = gk * dK[a * lo + j];
+                dqkv[((size_t)b * T + kj) * rs + 2 * (size_t)d + (size_t)h * D + j] = gv * dV[a * lo + j];
+            }
+        });
+    }
+};
+
+/* dQ of query tile qb: Q, dO, K, V [64][D + 8] bf16; S, dP [64][68] fp32; dS [64][72] bf16; dQ [64][D + 4]
+ * fp32; lse, Di [64] */
+struct umup__tc_dq {
+    const float *qkv, *dO, *lse, *Di;
+    float *dqkv;
+    int T, H, D, d, causal;
+    float ls, gq;
+    static size_t smem(int D) {
+        return 4 * umup__tc_al((size_t)64 * (D + 8) * 2) + 2 * umup__tc_al(64 * 68 * 4) + umup__tc_al(64 * 72 * 2) +
+               umup__tc_al((size_t)64 * (D + 4) * 4) + 2 * umup__tc_al(64 * 4);
+    }
+    template <class E> UMUP__HD void block(E &ex, int qb, int bh) const {
+        const int ld = D + 8, lo = D + 4, b = bh / H, h = bh % H, q0 = qb * UMUP__FA_T, nt = ex.nt;
+        const int nkb = (T + UMUP__FA_T - 1) / UMUP__FA_T, last = causal && qb < nkb - 1 ? qb : nkb - 1;
+        const size_t rs = (size_t)3 * d, tb = umup__tc_al((size_t)64 * ld * 2);
+        const float *base = qkv + (size_t)b * T * rs + (size_t)h * D, *dob = dO + (size_t)b * T * d + (size_t)h * D;
+        unsigned char *p = ex.sm;
+        uint16_t *Qs = (uint16_t *)p, *Os = (uint16_t *)(p + tb), *Ks = (uint16_t *)(p + 2 * tb), *Vs = (uint16_t *)(p + 3 * tb);
+        float *S = (float *)(p += 4 * tb), *dP = (float *)(p += umup__tc_al(64 * 68 * 4));
+        uint16_t *Sb = (uint16_t *)(p += umup__tc_al(64 * 68 * 4));
+        float *dQ = (float *)(p += umup__tc_al(64 * 72 * 2));
+        float *ls_ = (float *)(p += umup__tc_al((size_t)64 * lo * 4)), *di_ = (float *)(p + umup__tc_al(64 * 4));
+        int kb;
+        ex.run([&](int tid) {
+            int i;
+            umup__tc_load(Qs, ld, base, rs, q0, T, D, tid, nt);
+            umup__tc_load(Os, ld, dob, (size_t)d, q0, T, D, tid, nt);
+            umup__fa_load_vec(ls_, lse + (size_t)bh * T, q0, T, tid);
+            umup__fa_load_vec(di_, Di + (size_t)bh * T, q0, T, tid);
+            for (i = tid; i < 64 * lo; i += nt) dQ[i] = 0.0f;
+        });
+        for (kb = 0; kb <= last; kb++) {
+            const int k0 = kb * UMUP__FA_T;
+            ex.run([&](int tid) {
+                umup__tc_load(Ks, ld, base + d, rs, k0, T, D, tid, nt);
+                umup__tc_load(Vs, ld, base + 2 * d, rs, k0, T, D, tid, nt);
+            });
+            ex.run([&](int tid) { /* S = Q K^T, dP = dO V^T: warp w, queries 16 w */
+                const int w = tid >> 5;
+                int j;
+                for (j = 0; j < 4; j++) {
+                    umup__ct_wmma(tid & 31, S + 16 * w * 68 + 16 * j, 68, Qs + 16 * w * ld, ld, Ks + 16 * j * ld, ld, 1, D, 0);
+                    umup__ct_wmma(tid & 31, dP + 16 * w * 68 + 16 * j, 68, Os + 16 * w * ld, ld, Vs + 16 * j * ld, ld, 1, D, 0);
+                }
+            });
+            ex.run([&](int tid) { /* dS (queries r, keys c) */
+                int idx;
+                for (idx = tid; idx < 64 * 64; idx += nt) {
+                    const int r = idx >> 6, c = idx & 63, qi = q0 + r, kj = k0 + c;
+                    float pv = qi >= T || kj >= T || (causal && kj > qi) ? 0.0f : expf(S[r * 68 + c] * ls - ls_[r]);
+                    Sb[r * 72 + c] = umup__ct_bf16(pv * (dP[r * 68 + c] - di_[r]));
+                }
+            });
+            ex.run([&](int tid) { /* dQ += dS K: warp w, queries 16 w */
+                const int w = tid >> 5;
+                int j;
+                for (j = 0; j < D / 16; j++)
+                    umup__ct_wmma(tid & 31, dQ + 16 * w * lo + 16 * j, lo, Sb + 16 * w * 72, 72, Ks + 16 * j, ld, 0, 64, 1);
+            });
+        }
+        ex.run([&](int tid) {
+            int idx;
+            for (idx = tid; idx < 64 * D; idx += nt) {
+                const int r = idx / D, j = idx % D, qi = q0 + r;
+                if (qi < T) dqkv[((size_t)b * T + qi) * rs + (size_t)h * D + j] = gq * dQ[r * lo + j];
+            }
+        });
+    }
+};
+
+/* ---- The trainer's state ------------------------------------------------------------------- >>cu-state */
+
+/* A layer's linears in the order of umup.h's tensor table, and the readout after the last layer. */
+enum { UMUP__CT_QKV = 0, UMUP__CT_O, UMUP__CT_UP, UMUP__CT_GATE, UMUP__CT_DOWN, UMUP__CT_PER_LAYER };
+
+typedef struct {
+    int t;                      /* index in the tensor table */
+    int out, in;                /* W [out, in] */
+    size_t offset;              /* of W in the flat parameter and gradient arrays */
+    int cast;                   /* the FP8 policy casts x, W (fwd format) and dy (bwd format) */
+    umup_fp8_format fwd, bwd;
+    umup_fp8_rounding rounding;
+    unsigned char *xbuf;        /* the forward input operand [N, in], kept for dW (the gate may share up's) */
+    unsigned char *wbuf;        /* the weight operand [out, in] (FP8: codes, then the transposed codes) */
+    /* this step */
+    int cls;                    /* UMUP__CT_F32 / _BF16 / _FP8 */
+    umup_op_scales s;
+    const unsigned char *x;     /* the input operand in use */
+} umup__ct_lin;
+
+typedef struct {                /* a matmul operand for umup__ct_gemm */
+    const void *p;
+    int type;
+    umup_fp8_format fmt;
+} umup__ct_mat;
+
+#define UMUP__CT_MAX_ALLOCS 48
+
+struct umup_cuda_trainer {
+    umup_cuda_trainer_config cfg;
+    int emulate;
+    umup_backend *be;           /* the CUDA backend: stream, cuBLAS and cuBLASLt handles (NULL emulating) */
+    umup__cuda *cu;
+    char err[512];
+    umup_trainer *host;         /* the definition of the model, checkpoints, sampling */
+    umup_model *hm;
+    umup_model_config mc;       /* resolved */
+    umup_optim_config oc;       /* resolved */
+    int V, d, L, H, D, hd, maxB, maxT, layer_norm, post_norm, tau_form, rope;
+    size_t maxN, n_params, n_state;
+    size_t emb_offset;
+    umup__ct_lin *lin;          /* [5 L + 1] */
+    umup__ct_group *groups;     /* [n_groups] host copy */
+    int n_groups, smem_optin;
+    int tc;                     /* attention on the tensor cores (BF16 and FP8 precision, head size a multiple of 16) */
+    long step;                  /* updates queued (the optimizer's step) */
+    int B, T, N, counted;       /* the batch in flight */
+    umup_model_plan plan;
+    /* device arrays (host memory when emulating), shapes for max_batch x max_seq = maxN rows */
+    float *params, *grads, *state;  /* [n_params], [n_params], [n_state] */
+    float *hs;                  /* [2L + 1][N, d]: the stream before branch i (h0, hmid_0, hout_0, ...) */
+    float *qkv;                 /* [L][N, 3d] (RoPE applied) */
+    float *O, *lse;             /* [L][N, d] attention output (heads concatenated), [L][B H T] */
+    float *fraw;                /* branch outputs before out(): [2L][N, d] post-norm, else one [N, d] */
+    float *u1, *ug;             /* [L][N, hd] each */
+    float *logits;              /* [N, V] */
+    float *dh, *dxin, *dO;      /* [N, d] */
+    float *dg;                  /* [N, hd] */
+    float *dqkv;                /* [N, 3d] */
+    float *Di;                  /* [B H T] */
+    double *loss_rows;          /* [N] */
+    double *partials;           /* [UMUP__CT_NORM_BLOCKS] */
+    double *rope_tab;           /* [max_seq][D / 2][2] cos, sin */
+    unsigned char *xops, *wops; /* operand buffers (see umup__ct_layout) */
+    unsigned char *dy1, *dy2;   /* output-gradient operands [N, max(3d, hd, V)], [N, hd] */
+    unsigned char *xT, *dyT;    /* FP8: transposed codes of x and dy for dW */
+    int32_t *batch;             /* ids [N], targets [N], starts [V + 1], positions [N] of the batch in flight */
+    umup__ct_group *groups_d;
+    umup__ct_scalars *sc;
+    void *allocs[UMUP__CT_MAX_ALLOCS];
+    int n_allocs;
+    size_t device_bytes;
+    /* host side */
+    int32_t *pin[2];            /* batch staging (pinned) */
+    cudaEvent_t pin_ev[2];
+    int pin_i;
+    umup__ct_scalars *sc_host;  /* pinned */
+};
+
+static char umup__ct_create_err[512];
+
+static umup_status umup__ct_fail(umup_cuda_trainer *t, umup_status st, int line, const char *fmt, ...) {
+    char *buf = t ? t->err : umup__ct_create_err;
+    size_t len;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, 512, fmt, ap);
+    va_end(ap);
+    len = strlen(buf);
+    if (line > 0 && len < 480) snprintf(buf + len, 512 - len, " [umup_cuda.h:%d]", line);
+    return st;
+}
+
+#define UMUP__CT_CK(call)                                                                                  \
+    do {                                                                                               \
+        cudaError_t e_ = (call);                                                                       \
+        if (e_ != cudaSuccess)                                                                         \
+            return umup__ct_fail(t, e_ == cudaErrorMemoryAllocation ? UMUP_ERR_NOMEM : UMUP_ERR_DEVICE, __LINE__, \
+                                 "%s: %s (%s)", #call, cudaGetErrorName(e_), cudaGetErrorString(e_));  \
+    } while (0)
+
+/* *out = a b; 0 when it does not fit */
+static int umup__ct_mul(size_t *out, size_t a, size_t b) {
+    if (a && b > (size_t)-1 / a) return 0;
+    *out = a * b;
+    return 1;
+}
+
+/* n elements of `size` bytes, zeroed; freed with the trainer */
+static umup_status umup__ct_alloc(umup_cuda_trainer *t, void *pp, size_t n, size_t size) {
+    void **p = (void **)pp;
+    size_t bytes;
+    *p = NULL;
+    if (!umup__ct_mul(&bytes, n ? n : 1, size) || bytes > (size_t)-1 - 256)
+        return umup__ct_fail(t, UMUP_ERR_NOMEM, __LINE__, "a device array of %zu x %zu bytes does not fit in size_t", n, size);
+    bytes = (bytes + 255) & ~(size_t)255;
+    if (t->n_allocs == UMUP__CT_MAX_ALLOCS) return umup__ct_fail(t, UMUP_ERR_NOMEM, __LINE__, "too many arrays");
+    if (t->emulate) {
+        *p = UMUP_MALLOC(bytes);
+        if (!*p) return umup__ct_fail(t, UMUP_ERR_NOMEM, __LINE__, "out of host memory (%zu bytes)", bytes);
+        memset(*p, 0, bytes);
+    } else {
+        UMUP__CT_CK(cudaMalloc(p, bytes));
+        t->allocs[t->n_allocs++] = *p; /* recorded before the memset can fail */
+        t->device_bytes += bytes;
+        UMUP__CT_CK(cudaMemsetAsync(*p, 0, bytes, t->cu->stream));
+        return UMUP_OK;
+    }
+    t->allocs[t->n_allocs++] = *p;
+    return UMUP_OK;
+}
+
+/* host <-> device copies, in stream order (plain memcpy when emulating) */
+static umup_status umup__ct_copy(umup_cuda_trainer *t, void *dst, const void *src, size_t bytes, int to_device) {
+    if (!bytes) return UMUP_OK;
+    if (t->emulate) {
+        memcpy(dst, src, bytes);
+        return UMUP_OK;
+    }
+    UMUP__CT_CK(cudaMemcpyAsync(dst, src, bytes, to_device ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost, t->cu->stream));
+    return UMUP_OK;
+}
+
+static umup_status umup__ct_wait(umup_cuda_trainer *t) {
+    if (t->emulate) return UMUP_OK;
+    UMUP__CT_CK(cudaStreamSynchronize(t->cu->stream));
+    return UMUP_OK;
+}
+
+/* ---- Launches ---------------------------------------------------------------------------------------- */
+
+/* k over a grid of gx x gy blocks of nt threads with smem bytes of dynamic shared memory: a CUDA
+ * launch on the trainer's stream, or the blocks one after another on the host. */
+template <class K>
+static umup_status umup__ct_launch(umup_cuda_trainer *t, const K &k, int gx, int gy, int nt, size_t smem) {
+    if (gx <= 0 || gy <= 0) return UMUP_OK;
+    if (t->emulate) {
+        long nb = (long)gx * gy, bi;
+        int oom = 0;
+        for (bi = 0; bi < nb; bi++) {
+            umup__ct_host ex;
+            unsigned char *sm = smem ? (unsigned char *)UMUP_MALLOC(smem) : NULL;
+            if (smem && !sm) {
+                oom = 1;
+                continue;
+            }
+            ex.sm = sm;
+            ex.nt = nt;
+            k.block(ex, (int)(bi % gx), (int)(bi / gx));
+            if (sm) UMUP_FREE(sm);
+        }
+        return oom ? umup__ct_fail(t, UMUP_ERR_NOMEM, __LINE__, "out of host memory (emulated shared memory)") : UMUP_OK;
+    }
+    if (smem > 48 * 1024)
+        UMUP__CT_CK(cudaFuncSetAttribute((const void *)umup__ct_kernel<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    umup__ct_kernel<K><<<dim3((unsigned)gx, (unsigned)gy), (unsigned)nt, smem, t->cu->stream>>>(k);
+    UMUP__CT_CK(cudaGetLastError());
+    return UMUP_OK;
+}
+
+/* an elementwise kernel over n items: 256 threads a block, a grid-stride loop */
+template <class K> static umup_status umup__ct_each(umup_cuda_trainer *t, K k, size_t n) {
+    size_t blocks = (n + 255) / 256;
+    if (blocks > 4096) blocks = 4096;
+    if (!n) return UMUP_OK;
+    k.gx = (unsigned)blocks;
+    return umup__ct_launch(t, k, (int)blocks, 1, 256, 0);
+}
+
+/* threads of a row kernel for rows of n: 32 per 128 elements, 32 .. 256 */
+static int umup__ct_row_threads(int n) {
+    int w = (n + 127) / 128;
+    return 32 * (w < 1 ? 1 : w > 8 ? 8 : w);
+}
+
+/* ---- Matmuls ------------------------------------------------------------------------------------------ */
+
+static cudaDataType_t umup__ct_dtype(const umup__ct_mat &m) {
+    return m.type == UMUP__CT_BF16 ? CUDA_R_16BF : m.type == UMUP__CT_FP8 ? umup__cu_dtype(m.fmt) : CUDA_R_32F;
+}
+
+/* The values of an operand as floats (emulation): a copy decoded from bf16 or FP8 codes, or rounded to
+ * TF32 (round to nearest, ties away, as the tensor cores' conversion); NULL when out of memory. */
+static float *umup__ct_host_values(const umup__ct_mat &m, size_t n, int tf32) {
+    float *f = (float *)UMUP_MALLOC(sizeof(float) * (n ? n : 1));
+    size_t i;
+    if (!f) return NULL;
+    for (i = 0; i < n; i++) {
+        if (m.type == UMUP__CT_BF16) {
+            f[i] = umup__ct_bf16_f(((const uint16_t *)m.p)[i]);
+        } else if (m.type == UMUP__CT_FP8) {
+            f[i] = umup__cu_u2f(umup__decode_bits(((const uint8_t *)m.p)[i], umup__fp8_params(m.fmt)));
+        } else {
+            uint32_t u = umup__cu_f2u(((const float *)m.p)[i]);
+            if (tf32 && (u & 0x7F800000u) != 0x7F800000u) u = (u + 0x1000u) & 0xFFFFE000u;
+            f[i] = umup__cu_u2f(u);
+        }
+    }
+    return f;
+}
+
+/* C [M, N] (fp32, row-major) = alpha op(A) op(B) + beta C, both operands of one type: F32 (cuBLAS fp32,
+ * or TF32 in that precision), BF16 (cuBLAS, fp32 accumulation), FP8 codes (cuBLASLt with unit scales;
+ * only A [M, K] and B [N, K], both K-major, ta = 0 and tb = 1). */
+static umup_status umup__ct_gemm(umup_cuda_trainer *t, int ta, int tb, int M, int N, int K, float alpha, umup__ct_mat A,
+                                 int lda, umup__ct_mat B, int ldb, float beta, float *C, int ldc) {
+    const int tf32 = t->cfg.precision == UMUP_CUDA_TF32 && A.type == UMUP__CT_F32;
+    if (t->emulate) {
+        size_t na = (size_t)(ta ? K : M) * (size_t)lda, nb = (size_t)(tb ? N : K) * (size_t)ldb;
+        float *a = umup__ct_host_values(A, na, tf32), *b = umup__ct_host_values(B, nb, tf32);
+        umup_status st = a && b ? UMUP_OK : umup__ct_fail(t, UMUP_ERR_NOMEM, __LINE__, "out of host memory (emulated product)");
+        if (st == UMUP_OK) st = umup_sgemm_portable(ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, C, ldc);
+        if (a) UMUP_FREE(a);
+        if (b) UMUP_FREE(b);
+        return st;
+    }
+    if (A.type == UMUP__CT_FP8) {
+        umup_status st;
+        if (ta || !tb) return umup__ct_fail(t, UMUP_ERR_INVALID_ARG, __LINE__, "internal: an FP8 product must be K-major");
+        st = umup__cu_fp8_matmul(t->cu, N, M, K, alpha, B.p, umup__ct_dtype(B), ldb, A.p, umup__ct_dtype(A), lda, beta, C, ldc);
+        if (st != UMUP_OK) return umup__ct_fail(t, st, 0, "%s", t->cu->err);
+        return UMUP_OK;
+    }
+    {
+        cublasStatus_t s = cublasGemmEx(t->cu->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K,
+                                        &alpha, B.p, umup__ct_dtype(B), ldb, A.p, umup__ct_dtype(A), lda, &beta, C, CUDA_R_32F,
+                                        ldc, tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+        if (s != CUBLAS_STATUS_SUCCESS)
+            return umup__ct_fail(t, s == CUBLAS_STATUS_ALLOC_FAILED ? UMUP_ERR_NOMEM : UMUP_ERR_DEVICE, __LINE__,
+                                 "cublasGemmEx(%s, M=%d N=%d K=%d): %s (%s)", A.type == UMUP__CT_BF16 ? "bf16" : "fp32", M, N, K,
+                                 cublasGetStatusName(s), cublasGetStatusString(s));
+    }
+    return UMUP_OK;
+}
+
+/* ---- The step's plan: each linear's precision and scales ---------------------------------------------- */
+
+static umup__ct_lin *umup__ct_lin_of(umup_cuda_trainer *t, int l, int k) { return &t->lin[l * UMUP__CT_PER_LAYER + k]; }
+static umup__ct_lin *umup__ct_readout(umup_cuda_trainer *t) { return &t->lin[t->L * UMUP__CT_PER_LAYER]; }
+static float *umup__ct_h(umup_cuda_trainer *t, int i) { return t->hs + (size_t)i * t->maxN * t->d; }
+static float *umup__ct_f(umup_cuda_trainer *t, int branch) {
+    return t->post_norm ? t->fraw + (size_t)branch * t->maxN * t->d : t->fraw;
+}
+
+static umup_status umup__ct_plan(umup_cuda_trainer *t, int B, int T, int counted) {
+    const int N = B * T;
+    int i;
+    umup_status st;
+    t->B = B;
+    t->T = T;
+    t->N = N;
+    t->counted = counted;
+    st = umup_model_get_plan(t->hm, B, T, counted, &t->plan);
+    if (st != UMUP_OK) return umup__ct_fail(t, st, __LINE__, "umup_model_get_plan: %s", umup_status_string(st));
+    for (i = 0; i <= t->L * UMUP__CT_PER_LAYER; i++) {
+        umup__ct_lin *ln = &t->lin[i];
+        int fp8_ok = ln->cast && ln->fwd == UMUP_FP8_E4M3 && (ln->bwd == UMUP_FP8_E4M3 || ln->bwd == UMUP_FP8_E5M2) && N % 16 == 0 &&
+                     ln->in % 16 == 0 && ln->out % 16 == 0 && ln->offset % 4 == 0;
+        umup_model_linear_scales(t->hm, ln->t, N, &ln->s);
+        ln->cls = t->cfg.precision == UMUP_CUDA_FP8 && fp8_ok ? UMUP__CT_FP8
+                : t->cfg.precision == UMUP_CUDA_BF16 || t->cfg.precision == UMUP_CUDA_FP8 ? UMUP__CT_BF16 : UMUP__CT_F32;
+        ln->x = ln->xbuf;
+    }
+    return UMUP_OK;
+}
+
+/* The operand descriptor of linear ln's input x (what 0), weight (1) or output gradient (2), stored at p
+ * with row stride ld (elements), rows of `cols` for the random stream: the FP8 policy's cast with the
+ * model's seed for (step, tensor, what), as umup__lin_cast rounds them. */
+static umup__ct_op umup__ct_opnd(const umup_cuda_trainer *t, const umup__ct_lin *ln, int what, void *p, size_t ld, size_t cols) {
+    umup__ct_op o;
+    memset(&o, 0, sizeof o);
+    o.p = p;
+    o.type = ln->cls;
+    o.quant = ln->cast && ln->cls != UMUP__CT_FP8;
+    o.ld = ld;
+    o.cols = cols;
+    if (ln->cast)
+        umup__cu_cast_init(&o.q, ln->cls == UMUP__CT_FP8 ? UMUP__CU_ENCODE : UMUP__CU_QUANTISE, what == 2 ? ln->bwd : ln->fwd,
+                           ln->rounding, 1, umup_model_fp8_seed(t->hm, t->step, ln->t, what), 0);
+    return o;
+}
+
+static umup__ct_mat umup__ct_m(const void *p, int type, umup_fp8_format fmt) {
+    umup__ct_mat m;
+    m.p = p;
+    m.type = type;
+    m.fmt = fmt;
+    return m;
+}
+
+/* the weight as the products see it: the parameters themselves (fp32, not cast), or the operand */
+static int umup__ct_w_plain(const umup__ct_lin *ln) { return ln->cls == UMUP__CT_F32 && !ln->cast; }
+static umup__ct_mat umup__ct_wmat(const umup_cuda_trainer *t, const umup__ct_lin *ln) {
+    if (umup__ct_w_plain(ln)) return umup__ct_m(t->params + ln->offset, UMUP__CT_F32, ln->fwd);
+    return umup__ct_m(ln->wbuf, ln->cls, ln->fwd);
+}
+
+/* the step's weight operand of ln (rounded by the policy with this step's W stream; FP8: codes and
+ * the transposed codes) */
+static umup_status umup__ct_weight(umup_cuda_trainer *t, const umup__ct_lin *ln) {
+    umup__ct_operand k;
+    if (umup__ct_w_plain(ln)) return UMUP_OK;
+    memset(&k, 0, sizeof k);
+    k.src = t->params + ln->offset;
+    k.n = (size_t)ln->out * ln->in;
+    k.cols = k.ld = (size_t)ln->in;
+    k.o = umup__ct_opnd(t, ln, 1, ln->wbuf, (size_t)ln->in, (size_t)ln->in);
+    UMUP__CU_TRY(umup__ct_each(t, k, k.n));
+    if (ln->cls == UMUP__CT_FP8) {
+        umup__ct_transpose8 tr;
+        tr.src = ln->wbuf;
+        tr.dst = ln->wbuf + (size_t)ln->out * ln->in;
+        tr.rows = ln->out;
+        tr.cols = ln->in;
+        tr.gy = (ln->out + 31) / 32 < 65535 ? (ln->out + 31) / 32 : 65535;
+        UMUP__CU_TRY(umup__ct_launch(t, tr, (ln->in + 31) / 32, tr.gy, 256, 32 * 33));
+    }
+    return UMUP_OK;
+}
+
+static umup_status umup__ct_transpose(umup_cuda_trainer *t, const unsigned char *src, unsigned char *dst, int rows, int cols) {
+    umup__ct_transpose8 tr;
+    tr.src = src;
+    tr.dst = dst;
+    tr.rows = rows;
+    tr.cols = cols;
+    tr.gy = (rows + 31) / 32 < 65535 ? (rows + 31) / 32 : 65535;
+    return umup__ct_launch(t, tr, (cols + 31) / 32, tr.gy, 256, 32 * 33);
+}
+
+/* y [N, out] = s.out x W^T */
+static umup_status umup__ct_linear_fwd(umup_cuda_trainer *t, const umup__ct_lin *ln, float *y) {
+    return umup__ct_gemm(t, 0, 1, t->N, ln->out, ln->in, ln->s.out, umup__ct_m(ln->x, ln->cls, ln->fwd), ln->in,
+                         umup__ct_wmat(t, ln), ln->in, 0.0f, y, ln->out);
+}
+
+/* dx [N, in] = grad[0] dy W + beta dx; dW = grad_w dy^T x (into the gradients); dy [N, out] is the
+ * output-gradient operand */
+static umup_status umup__ct_linear_bwd(umup_cuda_trainer *t, const umup__ct_lin *ln, const unsigned char *dy, float *dx,
+                                       float beta) {
+    float *dW = t->grads + ln->offset;
+    const int N = t->N;
+    if (ln->cls == UMUP__CT_FP8) {
+        const unsigned char *wt = ln->wbuf + (size_t)ln->out * ln->in;
+        UMUP__CU_TRY(umup__ct_gemm(t, 0, 1, N, ln->in, ln->out, ln->s.grad[0], umup__ct_m(dy, UMUP__CT_FP8, ln->bwd), ln->out,
+                                   umup__ct_m(wt, UMUP__CT_FP8, ln->fwd), ln->out, beta, dx, ln->in));
+        UMUP__CU_TRY(umup__ct_transpose(t, dy, t->dyT, N, ln->out));
+        UMUP__CU_TRY(umup__ct_transpose(t, ln->x, t->xT, N, ln->in));
+        return umup__ct_gemm(t, 0, 1, ln->out, ln->in, N, ln->s.grad_w, umup__ct_m(t->dyT, UMUP__CT_FP8, ln->bwd), N,
+                             umup__ct_m(t->xT, UMUP__CT_FP8, ln->fwd), N, 0.0f, dW, ln->in);
+    }
+    UMUP__CU_TRY(umup__ct_gemm(t, 0, 0, N, ln->in, ln->out, ln->s.grad[0], umup__ct_m(dy, ln->cls, ln->bwd), ln->out,
+                               umup__ct_wmat(t, ln), ln->in, beta, dx, ln->in));
+    return umup__ct_gemm(t, 1, 0, ln->out, ln->in, N, ln->s.grad_w, umup__ct_m(dy, ln->cls, ln->bwd), ln->out,
+                         umup__ct_m(ln->x, ln->cls, ln->fwd), ln->in, 0.0f, dW, ln->in);
+}
+
+/* ---- Attention ------------------------------------------------------------------------------------------ */
+
+template <int DM> static umup_status umup__ct_attn_fwd_dm(umup_cuda_trainer *t, int l) {
+    umup__fa_fwd<DM> k;
+    k.qkv = t->qkv + (size_t)l * t->maxN * 3 * t->d;
+    k.O = t->O + (size_t)l * t->maxN * t->d;
+    k.lse = t->lse + (size_t)l * t->maxN * t->H;
+    k.T = t->T; k.H = t->H; k.D = t->D; k.d = t->d; k.causal = 1;
+    k.ls = t->plan.attn_scale;
+    k.out = t->plan.sdpa.out;
+    return umup__ct_launch(t, k, (t->T + UMUP__FA_T - 1) / UMUP__FA_T, t->B * t->H, 256, umup__fa_fwd<DM>::smem(t->D));
+}
+
+/* Di = rowsum(dO o O) / out of layer l's attention */
+static umup_status umup__ct_attn_di_run(umup_cuda_trainer *t, int l) {
+    umup__ct_attn_di di;
+    memset(&di, 0, sizeof di);
+    di.O = t->O + (size_t)l * t->maxN * t->d;
+    di.dO = t->dO;
+    di.Di = t->Di;
+    di.T = t->T; di.H = t->H; di.D = t->D; di.d = t->d;
+    di.out = t->plan.sdpa.out;
+    di.n = (size_t)t->B * t->H * t->T;
+    return umup__ct_each(t, di, di.n);
+}
+
+template <int DM> static umup_status umup__ct_attn_bwd_dm(umup_cuda_trainer *t, int l) {
+    const float *qkv = t->qkv + (size_t)l * t->maxN * 3 * t->d, *lse = t->lse + (size_t)l * t->maxN * t->H;
+    const int nb = (t->T + UMUP__FA_T - 1) / UMUP__FA_T;
+    umup__fa_dkv<DM> kv;
+    umup__fa_dq<DM> q;
+    UMUP__CU_TRY(umup__ct_attn_di_run(t, l));
+    kv.qkv = q.qkv = qkv;
+    kv.dO = q.dO = t->dO;
+    kv.lse = q.lse = lse;
+    kv.Di = q.Di = t->Di;
+    kv.dqkv = q.dqkv = t->dqkv;
+    kv.T = q.T = t->T; kv.H = q.H = t->H; kv.D = q.D = t->D; kv.d = q.d = t->d; kv.causal = q.causal = 1;
+    kv.ls = q.ls = t->plan.attn_scale;
+    kv.gk = t->plan.sdpa.grad[1] * t->plan.attn_scale;
+    kv.gv = t->plan.sdpa.grad[2];
+    q.gq = t->plan.sdpa.grad[0] * t->plan.attn_scale;
+    UMUP__CU_TRY(umup__ct_launch(t, kv, nb, t->B * t->H, 256, umup__fa_dkv<DM>::smem(t->D)));
+    return umup__ct_launch(t, q, nb, t->B * t->H, 256, umup__fa_dq<DM>::smem(t->D));
+}
+
+/* the backward on the tensor cores: Di, then the dK/dV and dQ kernels */
+static umup_status umup__ct_attn_bwd_tc(umup_cuda_trainer *t, int l) {
+    const float *qkv = t->qkv + (size_t)l * t->maxN * 3 * t->d, *lse = t->lse + (size_t)l * t->maxN * t->H;
+    const int nb = (t->T + UMUP__FA_T - 1) / UMUP__FA_T;
+    umup__tc_dkv kv;
+    umup__tc_dq q;
+    UMUP__CU_TRY(umup__ct_attn_di_run(t, l));
+    kv.qkv = q.qkv = qkv;
+    kv.dO = q.dO = t->dO;
+    kv.lse = q.lse = lse;
+    kv.Di = q.Di = t->Di;
+    kv.dqkv = q.dqkv = t->dqkv;
+    kv.T = q.T = t->T; kv.H = q.H = t->H; kv.D = q.D = t->D; kv.d = q.d = t->d; kv.causal = q.causal = 1;
+    kv.ls = q.ls = t->plan.attn_scale;
+    kv.gk = t->plan.sdpa.grad[1] * t->plan.attn_scale;
+    kv.gv = t->plan.sdpa.grad[2];
+    q.gq = t->plan.sdpa.grad[0] * t->plan.attn_scale;
+    UMUP__CU_TRY(umup__ct_launch(t, kv, nb, t->B * t->H, UMUP__TC_THREADS, umup__tc_dkv::smem(t->D)));
+    return umup__ct_launch(t, q, nb, t->B * t->H, UMUP__TC_THREADS, umup__tc_dq::smem(t->D));
+}
+
+static int umup__ct_dm(int D) { return D <= 32 ? 32 : D <= 64 ? 64 : 128; }
+
+static umup_status umup__ct_attn_fwd(umup_cuda_trainer *t, int l) {
+    int dm = umup__ct_dm(t->D);
+    if (t->tc) {
+        umup__tc_fwd k;
+        k.qkv = t->qkv + (size_t)l * t->maxN * 3 * t->d;
+        k.O = t->O + (size_t)l * t->maxN * t->d;
+        k.lse = t->lse + (size_t)l * t->maxN * t->H;
+        k.T = t->T; k.H = t->H; k.D = t->D; k.d = t->d; k.causal = 1;
+        k.ls = t->plan.attn_scale;
+        k.out = t->plan.sdpa.out;
+        return umup__ct_launch(t, k, (t->T + UMUP__FA_T - 1) / UMUP__FA_T, t->B * t->H, UMUP__TC_THREADS, umup__tc_fwd::smem(t->D));
+    }
+    return dm == 32 ? umup__ct_attn_fwd_dm<32>(t, l) : dm == 64 ? umup__ct_attn_fwd_dm<64>(t, l) : umup__ct_attn_fwd_dm<128>(t, l);
+}
+static umup_status umup__ct_attn_bwd(umup_cuda_trainer *t, int l) {
+    int dm = umup__ct_dm(t->D);
+    if (t->tc) return umup__ct_attn_bwd_tc(t, l);
+    return dm == 32 ? umup__ct_attn_bwd_dm<32>(t, l) : dm == 64 ? umup__ct_attn_bwd_dm<64>(t, l) : umup__ct_attn_bwd_dm<128>(t, l);
+}
+
+static umup_status umup__ct_rope_run(umup_cuda_trainer *t, float *x, int inverse) {
+    umup__ct_rope k;
+    if (!t->rope) return UMUP_OK;
+    memset(&k, 0, sizeof k);
+    k.qkv = x;
+    k.tab = t->rope_tab;
+    k.T = t->T; k.H = t->H; k.D = t->D; k.d = t->d;
+    k.inverse = inverse;
+    k.n = (size_t)t->N * t->H * (t->D / 2) * 2;
+    return umup__ct_each(t, k, k.n);
+}
+
+/* ---- Residual junctions ------------------------------------------------------------------------------- */
+
+/* dropout of branch b in training (forward: grad 0; backward: grad 1) */
+static umup__ct_drop umup__ct_dropout_of(const umup_cuda_trainer *t, int branch, int train, int backward) {
+    umup__ct_drop dr;
+    memset(&dr, 0, sizeof dr);
+    if (!train || !(t->mc.dropout > 0.0f)) return dr;
+    dr.on = 1;
+    dr.p = t->mc.dropout;
+    dr.keep = (backward ? t->plan.dropout.grad[0] : t->plan.dropout.out) * (1.0f / (1.0f - t->mc.dropout));
+    umup_model_dropout_stream(t->hm, t->step, branch, &dr.seed, &dr.counter);
+    return dr;
+}
+
+/* the residual weights of branch i: the branch's and the skip's (forward), tau rule or residual sum */
+static void umup__ct_res_weights(const umup_cuda_trainer *t, int i, double *cb, double *cs) {
+    if (t->tau_form) {
+        double tau = t->plan.taus[i];
+        *cb = tau / sqrt(1.0 + tau * tau);
+        *cs = 1.0 / sqrt(1.0 + tau * tau);
+    } else {
+        *cb = t->plan.branch_w;
+        *cs = t->plan.skip_w;
+    }
+}
+
+/* The forward junction after branch i (i = -1: the embedding): h(i + 1), then the input operands of
+ * the next linears (next: the next branch's first linears, or the readout after the last branch). */
+static umup_status umup__ct_junction_fwd(umup_cuda_trainer *t, int i, int train) {
+    umup__ct_jfwd k;
+    const int L = t->L, last = i == 2 * L - 1;
+    memset(&k, 0, sizeof k);
+    k.d = t->d;
+    k.layer_norm = t->layer_norm;
+    if (i < 0) {
+        k.ids = t->batch;
+        k.emb = t->params + t->emb_offset;
+        k.mult = t->plan.emb_multiplier;
+    } else {
+        k.f = umup__ct_f(t, i);
+        k.hprev = umup__ct_h(t, i);
+        k.post_norm = t->post_norm;
+        k.drop = umup__ct_dropout_of(t, i, train, 0);
+        umup__ct_res_weights(t, i, &k.cb, &k.cs);
+    }
+    k.h = umup__ct_h(t, i + 1);
+    k.next = last || !t->post_norm ? 1 : 2; /* the final norm, or the branch input in(h) */
+    if (last) {
+        umup__ct_lin *r = umup__ct_readout(t);
+        k.o1 = umup__ct_opnd(t, r, 0, r->xbuf, (size_t)r->in, (size_t)r->in);
+    } else if ((i + 1) % 2 == 0) { /* an attention branch: qkv of layer (i + 1) / 2 */
+        umup__ct_lin *q = umup__ct_lin_of(t, (i + 1) / 2, UMUP__CT_QKV);
+        k.o1 = umup__ct_opnd(t, q, 0, q->xbuf, (size_t)q->in, (size_t)q->in);
+    } else { /* an MLP branch: up and gate (one buffer when their values are the same) */
+        umup__ct_lin *u = umup__ct_lin_of(t, i / 2, UMUP__CT_UP), *g = umup__ct_lin_of(t, i / 2, UMUP__CT_GATE);
+        k.o1 = umup__ct_opnd(t, u, 0, u->xbuf, (size_t)u->in, (size_t)u->in);
+        k.two = g->xbuf != u->xbuf;
+        if (k.two) k.o2 = umup__ct_opnd(t, g, 0, g->xbuf, (size_t)g->in, (size_t)g->in);
+    }
+    return umup__ct_launch(t, k, t->N, 1, umup__ct_row_threads(t->d), 0);
+}
+
+/* The backward junction of branch i (i = 2L: the final norm): A finishes branch i (its input's
+ * backward, joined with the skip path) unless i = 2L, where it is the final norm's backward; B
+ * starts branch i - 1 (its output's backward) into the output-gradient operand of its last linear. */
+static umup_status umup__ct_junction_bwd(umup_cuda_trainer *t, int i, int train) {
+    umup__ct_jbwd k;
+    memset(&k, 0, sizeof k);
+    k.d = t->d;
+    k.layer_norm = t->layer_norm;
+    k.a_on = 1;
+    k.dxin = t->dxin;
+    k.xin = umup__ct_h(t, i);
+    k.dh = t->dh;
+    if (i == 2 * t->L) {
+        k.a_norm = 1;
+        k.combine = 0;
+    } else {
+        double cb, cs;
+        k.a_norm = !t->post_norm;
+        umup__ct_res_weights(t, i, &cb, &cs);
+        if (t->tau_form) {
+            k.combine = 1;
+            k.ca = cb;
+            k.cb = cs;
+        } else {
+            k.combine = 2;
+            k.cb = cs;
+        }
+    }
+    if (i >= 1) {
+        const int b = i - 1;
+        umup__ct_lin *ln = umup__ct_lin_of(t, b / 2, b % 2 == 0 ? UMUP__CT_O : UMUP__CT_DOWN);
+        k.b_on = 1;
+        k.b_tau = t->tau_form;
+        k.b_w = t->plan.branch_w;
+        k.drop = umup__ct_dropout_of(t, b, train, 1);
+        k.post_norm = t->post_norm;
+        k.fraw = t->post_norm ? umup__ct_f(t, b) : NULL;
+        k.o = umup__ct_opnd(t, ln, 2, t->dy1, (size_t)t->d, (size_t)t->d);
+    }
+    return umup__ct_launch(t, k, t->N, 1, umup__ct_row_threads(t->d), 0);
+}
+
+/* ---- Forward and backward -------------------------------------------------------------------------- */
+
+static umup_status umup__ct_forward(umup_cuda_trainer *t, int train) {
+    const int L = t->L, N = t->N, d = t->d;
+    umup__ct_lin *rd = umup__ct_readout(t);
+    int l, i;
+    for (i = 0; i <= L * UMUP__CT_PER_LAYER; i++) UMUP__CU_TRY(umup__ct_weight(t, &t->lin[i]));
+    UMUP__CU_TRY(umup__ct_junction_fwd(t, -1, train));
+    for (l = 0; l < L; l++) {
+        umup__ct_lin *q = umup__ct_lin_of(t, l, UMUP__CT_QKV), *o = umup__ct_lin_of(t, l, UMUP__CT_O);
+        umup__ct_lin *u = umup__ct_lin_of(t, l, UMUP__CT_UP), *g = umup__ct_lin_of(t, l, UMUP__CT_GATE);
+        umup__ct_lin *dn = umup__ct_lin_of(t, l, UMUP__CT_DOWN);
+        float *qkv = t->qkv + (size_t)l * t->maxN * 3 * d, *O = t->O + (size_t)l * t->maxN * d;
+        float *u1 = t->u1 + (size_t)l * t->maxN * t->hd, *ug = t->ug + (size_t)l * t->maxN * t->hd;
+        /* attention branch 2l: qkv = linear_qkv(in(h)); O = sdpa; f = linear_o(O) */
+        UMUP__CU_TRY(umup__ct_linear_fwd(t, q, qkv));
+        UMUP__CU_TRY(umup__ct_rope_run(t, qkv, 0));
+        UMUP__CU_TRY(umup__ct_attn_fwd(t, l));
+        if (umup__ct_w_plain(o)) {
+            o->x = (const unsigned char *)O; /* fp32, not cast: the attention output itself */
+        } else {
+            umup__ct_operand k;
+            memset(&k, 0, sizeof k);
+            k.src = O;
+            k.n = (size_t)N * d;
+            k.cols = k.ld = (size_t)d;
+            k.o = umup__ct_opnd(t, o, 0, o->xbuf, (size_t)d, (size_t)d);
+            UMUP__CU_TRY(umup__ct_each(t, k, k.n));
+        }
+        UMUP__CU_TRY(umup__ct_linear_fwd(t, o, umup__ct_f(t, 2 * l)));
+        UMUP__CU_TRY(umup__ct_junction_fwd(t, 2 * l, train));
+        /* MLP branch 2l + 1: f = linear_2(silu_glu(linear_1(in(h)), linear_gate(in(h)))) */
+        UMUP__CU_TRY(umup__ct_linear_fwd(t, u, u1));
+        UMUP__CU_TRY(umup__ct_linear_fwd(t, g, ug));
+        {
+            umup__ct_glu_fwd k;
+            memset(&k, 0, sizeof k);
+            k.u1 = u1;
+            k.ug = ug;
+            k.n = (size_t)N * t->hd;
+            k.hd = (size_t)t->hd;
+            k.so = t->plan.glu.out;
+            k.mult = t->mc.alpha_ffn_act;
+            k.o = umup__ct_opnd(t, dn, 0, dn->xbuf, (size_t)t->hd, (size_t)t->hd);
+            UMUP__CU_TRY(umup__ct_each(t, k, k.n));
+        }
+        UMUP__CU_TRY(umup__ct_linear_fwd(t, dn, umup__ct_f(t, 2 * l + 1)));
+        UMUP__CU_TRY(umup__ct_junction_fwd(t, 2 * l + 1, train));
+    }
+    /* logits = readout(norm(h)); the loss per row, and in training its gradient (the readout's dy) */
+    UMUP__CU_TRY(umup__ct_linear_fwd(t, rd, t->logits));
+    {
+        umup__ct_ce k;
+        umup__ct_lossred r;
+        memset(&k, 0, sizeof k);
+        k.V = t->V;
+        k.z = t->logits;
+        k.tg = t->batch + N;
+        k.loss_rows = t->loss_rows;
+        k.mult = t->plan.loss.out;
+        k.g = (double)t->plan.loss.grad[0];
+        k.bwd = train;
+        k.o = umup__ct_opnd(t, rd, 2, t->dy1, (size_t)t->V, (size_t)t->V);
+        UMUP__CU_TRY(umup__ct_launch(t, k, N, 1, umup__ct_row_threads(t->V), 0));
+        r.rows = t->loss_rows;
+        r.N = N;
+        r.counted = t->counted;
+        r.sc = t->sc;
+        UMUP__CU_TRY(umup__ct_launch(t, r, 1, 1, 256, 0));
+    }
+    return UMUP_OK;
+}
+
+static umup_status umup__ct_backward(umup_cuda_trainer *t) {
+    const int L = t->L, N = t->N, d = t->d;
+    int l;
+    UMUP__CU_TRY(umup__ct_linear_bwd(t, umup__ct_readout(t), t->dy1, t->dxin, 0.0f));
+    UMUP__CU_TRY(umup__ct_junction_bwd(t, 2 * L, 1));
+    for (l = L - 1; l >= 0; l--) {
+        umup__ct_lin *q = umup__ct_lin_of(t, l, UMUP__CT_QKV), *o = umup__ct_lin_of(t, l, UMUP__CT_O);
+        umup__ct_lin *u = umup__ct_lin_of(t, l, UMUP__CT_UP), *g = umup__ct_lin_of(t, l, UMUP__CT_GATE);
+        umup__ct_lin *dn = umup__ct_lin_of(t, l, UMUP__CT_DOWN);
+        const unsigned char *dyq;
+        /* MLP branch 2l + 1 (its dy is in dy1) */
+        UMUP__CU_TRY(umup__ct_linear_bwd(t, dn, t->dy1, t->dg, 0.0f));
+        {
+            umup__ct_glu_bwd k;
+            memset(&k, 0, sizeof k);
+            k.dg = t->dg;
+            k.u1 = t->u1 + (size_t)l * t->maxN * t->hd;
+            k.ug = t->ug + (size_t)l * t->maxN * t->hd;
+            k.n = (size_t)N * t->hd;
+            k.hd = (size_t)t->hd;
+            k.g0 = t->plan.glu.grad[0];
+            k.g1 = t->plan.glu.grad[1];
+            k.mult = t->mc.alpha_ffn_act;
+            k.o1 = umup__ct_opnd(t, u, 2, t->dy1, (size_t)t->hd, (size_t)t->hd);
+            k.o2 = umup__ct_opnd(t, g, 2, t->dy2, (size_t)t->hd, (size_t)t->hd);
+            UMUP__CU_TRY(umup__ct_each(t, k, k.n));
+        }
+        UMUP__CU_TRY(umup__ct_linear_bwd(t, u, t->dy1, t->dxin, 0.0f));
+        UMUP__CU_TRY(umup__ct_linear_bwd(t, g, t->dy2, t->dxin, 1.0f));
+        UMUP__CU_TRY(umup__ct_junction_bwd(t, 2 * l + 1, 1));
+        /* attention branch 2l (its dy is in dy1) */
+        UMUP__CU_TRY(umup__ct_linear_bwd(t, o, t->dy1, t->dO, 0.0f));
+        UMUP__CU_TRY(umup__ct_attn_bwd(t, l));
+        UMUP__CU_TRY(umup__ct_rope_run(t, t->dqkv, 1));
+        if (umup__ct_w_plain(q)) {
+            dyq = (const unsigned char *)t->dqkv;
+        } else {
+            umup__ct_operand k;
+            memset(&k, 0, sizeof k);
+            k.src = t->dqkv;
+            k.n = (size_t)N * 3 * d;
+            k.cols = k.ld = (size_t)3 * d;
+            k.o = umup__ct_opnd(t, q, 2, t->dy1, (size_t)3 * d, (size_t)3 * d);
+            UMUP__CU_TRY(umup__ct_each(t, k, k.n));
+            dyq = t->dy1;
+        }
+        UMUP__CU_TRY(umup__ct_linear_bwd(t, q, dyq, t->dxin, 0.0f));
+        UMUP__CU_TRY(umup__ct_junction_bwd(t, 2 * l, 1));
+    }
+    {   /* the embedding: dW[v] = grad_w sum of dh over v's positions */
+        umup__ct_emb_bwd k;
+        k.starts = t->batch + 2 * N;
+        k.pos = k.starts + t->V + 1;
+        k.dh = t->dh;
+        k.dW = t->grads + t->emb_offset;
+        k.d = d;
+        k.gw = t->plan.embedding.grad_w;
+        return umup__ct_launch(t, k, t->V, (d + 127) / 128, 128, 0);
+    }
+}
+
+/* gradient norm, clipping, the update */
+static umup_status umup__ct_update(umup_cuda_trainer *t) {
+    const umup_optim_config *c = &t->oc;
+    umup__ct_sqsum sq;
+    umup__ct_finish fin;
+    umup__ct_optim op;
+    double sched = (double)umup_schedule_value(&c->schedule, t->step);
+    sq.x = t->grads;
+    sq.n = t->n_params;
+    sq.chunk = (t->n_params + UMUP__CT_NORM_BLOCKS - 1) / UMUP__CT_NORM_BLOCKS;
+    sq.out = t->partials;
+    UMUP__CU_TRY(umup__ct_launch(t, sq, UMUP__CT_NORM_BLOCKS, 1, 256, 0));
+    fin.part = t->partials;
+    fin.np = UMUP__CT_NORM_BLOCKS;
+    fin.clip_norm = c->clip_norm;
+    fin.clip_rms = c->clip_rms;
+    fin.count = (double)t->n_params;
+    fin.sc = t->sc;
+    UMUP__CU_TRY(umup__ct_launch(t, fin, 1, 1, 256, 0));
+    memset(&op, 0, sizeof op);
+    op.p = t->params;
+    op.g = t->grads;
+    op.m = t->state;
+    op.v = umup_optim_state_size(c->kind, 1) > 1 ? t->state + t->n_params : NULL;
+    op.n = t->n_params;
+    op.groups = t->groups_d;
+    op.ng = t->n_groups;
+    op.sc = t->sc;
+    op.c.kind = (int)c->kind;
+    op.c.step = t->step;
+    op.c.sched = sched;
+    op.c.lr = c->lr;
+    op.c.lr_t = c->lr * sched;
+    op.c.beta1 = c->beta1;
+    op.c.beta2 = c->beta2;
+    op.c.eps = c->eps;
+    op.c.momentum = c->momentum;
+    op.c.nesterov = c->nesterov;
+    op.c.weight_decay = c->weight_decay;
+    op.c.bc1 = op.c.bc2 = 1.0;
+    if (c->kind == UMUP_OPT_ADAM || c->kind == UMUP_OPT_ADAMW) {
+        op.c.bc1 = 1.0 - pow(c->beta1, (double)(t->step + 1));
+        op.c.bc2 = 1.0 - pow(c->beta2, (double)(t->step + 1));
+    }
+    return umup__ct_each(t, op, t->n_params);
+}
+
+/* ---- The batch ------------------------------------------------------------------------------------- */
+
+/* Validates ids and targets [B, T] as umup_model_forward does, and queues their copy (with the
+ * embedding's gather lists: starts [V + 1] and the positions of each id in increasing order). */
+static umup_status umup__ct_batch(umup_cuda_trainer *t, const int32_t *ids, const int32_t *tg, int B, int T, int *counted) {
+    int32_t *buf;
+    size_t N, n32, i;
+    int v;
+    if (B < 1 || T < 1 || B > t->maxB || T > t->maxT)
+        return umup__ct_fail(t, UMUP_ERR_SHAPE, 0, "batch %d x %d outside 1..%d x 1..%d", B, T, t->maxB, t->maxT);
+    N = (size_t)B * T;
+    *counted = 0;
+    for (i = 0; i < N; i++) {
+        if (ids[i] < 0 || ids[i] >= t->V || tg[i] < -1 || tg[i] >= t->V)
+            return umup__ct_fail(t, UMUP_ERR_INVALID_ARG, 0, "an id or target outside [0, %d) (targets may be -1)", t->V);
+        *counted += tg[i] >= 0;
+    }
+    if (!*counted) return umup__ct_fail(t, UMUP_ERR_INVALID_ARG, 0, "no target counted (all are -1)");
+    n32 = 3 * N + (size_t)t->V + 1;
+    if (t->emulate) {
+        buf = t->batch;
+    } else {
+        buf = t->pin[t->pin_i];
+        UMUP__CT_CK(cudaEventSynchronize(t->pin_ev[t->pin_i])); /* the slot's previous copy is done */
+    }
+    memcpy(buf, ids, N * sizeof(int32_t));
+    memcpy(buf + N, tg, N * sizeof(int32_t));
+    {
+        int32_t *starts = buf + 2 * N, *pos = starts + t->V + 1;
+        memset(starts, 0, sizeof(int32_t) * ((size_t)t->V + 1));
+        for (i = 0; i < N; i++) starts[ids[i] + 1]++;
+        for (v = 0; v < t->V; v++) starts[v + 1] += starts[v];
+        for (i = 0; i < N; i++) pos[starts[ids[i]]++] = (int32_t)i; /* starts[v] ends at v + 1's start */
+        for (v = t->V; v > 0; v--) starts[v] = starts[v - 1];
+        starts[0] = 0;
+    }
+    if (!t->emulate) {
+        UMUP__CT_CK(cudaMemcpyAsync(t->batch, buf, n32 * sizeof(int32_t), cudaMemcpyHostToDevice, t->cu->stream));
+        UMUP__CT_CK(cudaEventRecord(t->pin_ev[t->pin_i], t->cu->stream));
+        t->pin_i ^= 1;
+    }
+    return UMUP_OK;
+}
+
+/* the scalars back to the host (pinned), and optionally wait for them */
+static umup_status umup__ct_scalars_back(umup_cuda_trainer *t, int wait) {
+    UMUP__CU_TRY(umup__ct_copy(t, t->sc_host, t->sc, sizeof *t->sc, 0));
+    return wait ? umup__ct_wait(t) : UMUP_OK;
+}
+
+/* ---- Public functions of the device trainer --------------------------------------------------------- */
+
+static void umup__ct_free(umup_cuda_trainer *t) {
+    int i;
+    if (!t) return;
+    if (!t->emulate && t->cu) {
+        cudaSetDevice(t->cu->cfg.device);
+        cudaStreamSynchronize(t->cu->stream);
+    }
+    for (i = 0; i < t->n_allocs; i++) {
+        if (t->emulate) UMUP_FREE(t->allocs[i]);
+        else cudaFree(t->allocs[i]);
+    }
+    for (i = 0; i < 2; i++) {
+        if (t->emulate) {
+            if (t->pin[i]) UMUP_FREE(t->pin[i]);
+        } else {
+            if (t->pin[i]) cudaFreeHost(t->pin[i]);
+            if (t->pin_ev[i]) cudaEventDestroy(t->pin_ev[i]);
+        }
+    }
+    if (t->sc_host) {
+        if (t->emulate) UMUP_FREE(t->sc_host);
+        else cudaFreeHost(t->sc_host);
+    }
+    if (t->be) umup_cuda_backend_destroy(t->be);
+    if (t->lin) UMUP_FREE(t->lin);
+    if (t->groups) UMUP_FREE(t->groups);
+    umup_trainer_destroy(t->host);
+    UMUP_FREE(t);
+}
+
+/* The linear table from the model's tensor table (by role and layer), and the operand buffers. */
+static umup_status umup__ct_tables(umup_cuda_trainer *t) {
+    const int L = t->L, nl = L * UMUP__CT_PER_LAYER + 1, n = umup_model_num_tensors(t->hm);
+    int i, found = 0;
+    t->lin = (umup__ct_lin *)UMUP_MALLOC(sizeof(umup__ct_lin) * (size_t)nl);
+    if (!t->lin) return umup__ct_fail(t, UMUP_ERR_NOMEM, __LINE__, "out of host memory");
+    memset(t->lin, 0, sizeof(umup__ct_lin) * (size_t)nl);
+    for (i = 0; i < n; i++) {
+        const umup_tensor_info *ti = umup_model_tensor(t->hm, i);
+        umup__ct_lin *ln = NULL;
+        switch (ti->role) {
+        case UMUP_ROLE_EMBEDDING: t->emb_offset = ti->offset; continue;
+        case UMUP_ROLE_QKV: ln = umup__ct_lin_of(t, ti->layer, UMUP__CT_QKV); break;
+        case UMUP_ROLE_ATTN_OUT: ln = umup__ct_lin_of(t, ti->layer, UMUP__CT_O); break;
+        case UMUP_ROLE_MLP_UP: ln = umup__ct_lin_of(t, ti->layer, UMUP__CT_UP); break;
+        case UMUP_ROLE_MLP_GATE: ln = umup__ct_lin_of(t, ti->layer, UMUP__CT_GATE); break;
+        case UMUP_ROLE_MLP_DOWN: ln = umup__ct_lin_of(t, ti->layer, UMUP__CT_DOWN); break;
+        case UMUP_ROLE_READOUT: ln = umup__ct_readout(t); break;
+        }
+        if (!ln) return umup__ct_fail(t, UMUP_ERR_UNSUPPORTED, __LINE__, "tensor %s: unknown role", ti->name);
+        ln->t = i;
+        ln->out = ti->rows;
+        ln->in = ti->cols;
+        ln->offset = ti->offset;
+        ln->cast = ti->fp8.cast;
+        ln->fwd = ti->fp8.fwd;
+        ln->bwd = ti->fp8.bwd;
+        ln->rounding = ti->fp8.rounding;
+        found++;
+    }
+    if (found != nl) return umup__ct_fail(t, UMUP_ERR_UNSUPPORTED, __LINE__, "the tensor table has %d linears, not %d", found, nl);
+    for (i = 0; i < L; i++) { /* the shapes the kernels assume */
+        const umup__ct_lin *b = umup__ct_lin_of(t, i, 0);
+        if (b[UMUP__CT_QKV].out != 3 * t->d || b[UMUP__CT_QKV].in != t->d || b[UMUP__CT_O].out != t->d ||
+            b[UMUP__CT_O].in != t->d || b[UMUP__CT_UP].out != t->hd || b[UMUP__CT_GATE].out != t->hd ||
+            b[UMUP__CT_UP].in != t->d || b[UMUP__CT_GATE].in != t->d || b[UMUP__CT_DOWN].out != t->d ||
+            b[UMUP__CT_DOWN].in != t->hd)
+            return umup__ct_fail(t, UMUP_ERR_UNSUPPORTED, __LINE__, "layer %d: unexpected weight shapes", i);
+    }
+    return UMUP_OK;
+}
+
+/* Every device array, for max_batch x max_seq rows. Operand buffers hold e bytes an element (4 for
+ * FP32 and TF32, 2 for BF16 and FP8, where FP8 codes take 1 and a weight's codes plus its transposed
+ * codes fit in the 2 bytes of its bf16 copy). */
+static umup_status umup__ct_arrays(umup_cuda_trainer *t) {
+    const size_t N = t->maxN, d = (size_t)t->d, hd = (size_t)t->hd, L = (size_t)t->L, V = (size_t)t->V;
+    const size_t e = t->cfg.precision == UMUP_CUDA_FP32 || t->cfg.precision == UMUP_CUDA_TF32 ? 4 : 2;
+    const int fp8 = t->cfg.precision == UMUP_CUDA_FP8;
+    size_t wmax = 3 * d > hd ? 3 * d : hd, xsz = 0, wsz = 0, off, imax = hd > d ? hd : d, omax;
+    int l, i;
+    if (V > wmax) wmax = V;
+    omax = wmax;
+    /* sizes: every product is checked (max_batch x max_seq fits in int; the rest in size_t) */
+    {
+        size_t a, b;
+        if (!umup__ct_mul(&a, N, 4 * d + hd) || !umup__ct_mul(&a, a, e) || !umup__ct_mul(&b, N * L, 4 * d + 2 * hd) ||
+            !umup__ct_mul(&b, b, 4 * 3) || !umup__ct_mul(&a, N, wmax * 8))
+            return umup__ct_fail(t, UMUP_ERR_NOMEM, __LINE__, "the activations do not fit in size_t");
+    }
+    UMUP__CU_TRY(umup__ct_alloc(t, &t->params, t->n_params, 4));
+    UMUP__CU_TRY(umup__ct_alloc(t, &t->grads, t->n_params, 4));
+    UMUP__CU_TRY(umup__ct_alloc(t, &t->state, t->n_state, 4));
+    UMUP__CU_TRY(umup__ct_alloc(t, &t->hs, (2 * L + 1) * N * d, 4));
+    UMUP__CU_TRY(umup__ct_alloc(t, &t->qkv, L * N * 3 * d, 4));
+    UMUP__CU_TRY(umup__ct_alloc(t, &t->O, L * N * d, 4));
+    UMUP__CU_TRY(umup__ct_alloc(t, &t->lse, L * N * (size_t)t->H, 4));
+    UMUP__CU_TRY(umup__ct_alloc(t, &t->fraw, (t->post_norm ? 2 * L : 1) * N * d, 4));
+    UMUP__CU_TRY(umup__ct_alloc(t, &t->u1, L * N * hd, 4));
+    UMUP__CU_TRY(umup__ct_alloc(t, &t->ug, L * N * hd, 4));
+    UMUP__CU_TRY(umup__ct_alloc(t, &t->logits, N * V, 4));
+    UMUP__CU_TRY(umup__ct_alloc(t, &t->dh, N * d, 4));
+    UMUP__CU_TRY(umup__ct_alloc(t, &t->dxin, N * d, 4));
+    UMUP__CU_TRY(umup__ct_alloc(t, &t->dO, N * d, 4));
+    UMUP__CU_TRY(umup__ct_alloc(t, &t->dg, N * hd, 4));
+    UMUP__CU_TRY(umup__ct_alloc(t, &t->dqkv, N * 3 * d, 4));
+    UMUP__CU_TRY(umup__ct_alloc(t, &t->Di, N * (size_t)t->H, 4));
+    UMUP__CU_TRY(umup__ct_alloc(t, &t->loss_rows, N, 8));
+    UMUP__CU_TRY(umup__ct_alloc(t, &t->partials, UMUP__CT_NORM_BLOCKS, 8));
+    UMUP__CU_TRY(umup__ct_alloc(t, &t->sc, 1, sizeof(umup__ct_scalars)));
+    UMUP__CU_TRY(umup__ct_alloc(t, &t->groups_d, (size_t)t->n_groups, sizeof(umup__ct_group)));
+    UMUP__CU_TRY(umup__ct_alloc(t, &t->batch, 3 * N + V + 1, 4));
+    UMUP__CU_TRY(umup__ct_alloc(t, &t->dy1, N * wmax, e));
+    UMUP__CU_TRY(umup__ct_alloc(t, &t->dy2, N * hd, e));
+    if (fp8) {
+        UMUP__CU_TRY(umup__ct_alloc(t, &t->xT, N * imax, 1));
+        UMUP__CU_TRY(umup__ct_alloc(t, &t->dyT, N * omax, 1));
+    }
+    if (t->rope) UMUP__CU_TRY(umup__ct_alloc(t, &t->rope_tab, (size_t)t->maxT * (size_t)(t->D / 2) * 2, 8));
+    /* operand buffers, each 256-byte aligned: inputs (the gate shares up's unless stochastic rounding
+     * makes them differ) and weights */
+    for (i = 0; i <= t->L * UMUP__CT_PER_LAYER; i++) {
+        umup__ct_lin *ln = &t->lin[i];
+        int shared = i % UMUP__CT_PER_LAYER == UMUP__CT_GATE && i < t->L * UMUP__CT_PER_LAYER &&
+                     (!ln->cast || ln->rounding == UMUP_FP8_RNE);
+        if (!shared) xsz += (N * (size_t)ln->in * e + 255) & ~(size_t)255;
+        wsz += ((size_t)ln->out * ln->in * e + 255) & ~(size_t)255;
+    }
+    UMUP__CU_TRY(umup__ct_alloc(t, &t->xops, xsz, 1));
+    UMUP__CU_TRY(umup__ct_alloc(t, &t->wops, wsz, 1));
+    off = 0;
+    for (l = 0; l <= t->L; l++)
+        for (i = 0; i < (l < t->L ? UMUP__CT_PER_LAYER : 1); i++) {
+            umup__ct_lin *ln = &t->lin[l * UMUP__CT_PER_LAYER + i];
+            if (l < t->L && i == UMUP__CT_GATE && (!ln->cast || ln->rounding == UMUP_FP8_RNE)) {
+                ln->xbuf = ln[-1].xbuf;
+                continue;
+            }
+            ln->xbuf = t->xops + off;
+            off += (N * (size_t)ln->in * e + 255) & ~(size_t)255;
+        }
+    off = 0;
+    for (i = 0; i <= t->L * UMUP__CT_PER_LAYER; i++) {
+        umup__ct_lin *ln = &t->lin[i];
+        ln->wbuf = t->wops + off;
+        off += ((size_t)ln->out * ln->in * e + 255) & ~(size_t)255;
+    }
+    return UMUP_OK;
+}
+
+/* the parameters, optimizer state, step and settings of the host trainer onto the device; clears a
+ * divergence */
+static umup_status umup__ct_upload_state(umup_cuda_trainer *t) {
+    umup__ct_scalars s;
+    memset(&s, 0, sizeof s);
+    t->oc = umup_trainer_optimizer(t->host)->cfg;
+    t->step = umup_trainer_optimizer(t->host)->step;
+    s.applied = t->step;
+    s.ok = 1;
+    s.loss_ok = 1;
+    *t->sc_host = s;
+    UMUP__CU_TRY(umup__ct_copy(t, t->params, umup_model_params(t->hm), t->n_params * sizeof(float), 1));
+    UMUP__CU_TRY(umup__ct_copy(t, t->state, umup_trainer_state(t->host), t->n_state * sizeof(float), 1));
+    UMUP__CU_TRY(umup__ct_copy(t, t->sc, t->sc_host, sizeof s, 1));
+    return umup__ct_wait(t);
+}
+
+static umup_status umup__ct_init(umup_cuda_trainer *t, int max_batch) {
+    const umup_model_config *mc = umup_model_get_config(t->hm);
+    umup_param_group *pg;
+    umup_status st;
+    int i, need_smem;
+    t->mc = *mc;
+    t->oc = umup_trainer_optimizer(t->host)->cfg;
+    t->V = mc->vocab;
+    t->d = mc->width;
+    t->L = mc->layers;
+    t->H = mc->heads;
+    t->D = mc->head_size;
+    t->hd = mc->mlp_expansion * mc->width;
+    t->maxB = max_batch;
+    t->maxT = mc->max_seq;
+    t->maxN = (size_t)max_batch * (size_t)mc->max_seq;
+    t->layer_norm = mc->norm == UMUP_NORM_LAYER;
+    t->rope = mc->rope;
+    {
+        umup_model_plan p;
+        st = umup_model_get_plan(t->hm, 1, 1, 1, &p);
+        if (st != UMUP_OK) return umup__ct_fail(t, st, __LINE__, "umup_model_get_plan: %s", umup_status_string(st));
+        t->post_norm = p.residual == UMUP_RESIDUAL_POST_NORM;
+        t->tau_form = p.residual == UMUP_RESIDUAL_TAU;
+    }
+    if (max_batch > 2147483647 / mc->max_seq)
+        return umup__ct_fail(t, UMUP_ERR_SHAPE, 0, "max_batch x max_seq = %d x %d does not fit in int", max_batch, mc->max_seq);
+    if (t->D > 128) return umup__ct_fail(t, UMUP_ERR_UNSUPPORTED, 0, "head size %d: the device attention supports up to 128", t->D);
+    if (mc->mlp != UMUP_MLP_SWIGLU) return umup__ct_fail(t, UMUP_ERR_UNSUPPORTED, 0, "the device trainer runs the SwiGLU MLP only");
+    if (mc->fp8_attention && mc->fp8 != UMUP_FP8_SIM_NONE)
+        return umup__ct_fail(t, UMUP_ERR_UNSUPPORTED, 0, "fp8_attention (FP8 simulation of q, k, v) is not on the device");
+    t->n_params = umup_model_num_params(t->hm);
+    t->n_state = umup_trainer_state_bytes(t->host) / sizeof(float);
+    t->n_groups = umup_model_num_tensors(t->hm);
+    pg = (umup_param_group *)UMUP_MALLOC(sizeof(umup_param_group) * (size_t)t->n_groups);
+    t->groups = (umup__ct_group *)UMUP_MALLOC(sizeof(umup__ct_group) * (size_t)t->n_groups);
+    if (!pg || !t->groups) {
+        if (pg) UMUP_FREE(pg);
+        return umup__ct_fail(t, UMUP_ERR_NOMEM, __LINE__, "out of host memory");
+    }
+    st = umup_model_param_groups(t->hm, t->oc.kind, pg);
+    for (i = 0; st == UMUP_OK && i < t->n_groups; i++) {
+        umup__ct_group *g = &t->groups[i];
+        *g = umup__ct_group_of(&pg[i], t->oc.kind);
+        if (i && g->offset < t->groups[i - 1].offset) st = UMUP_ERR_UNSUPPORTED;
+    }
+    UMUP_FREE(pg);
+    if (st != UMUP_OK) return umup__ct_fail(t, st, __LINE__, "parameter groups: %s", umup_status_string(st));
+    UMUP__CU_TRY(umup__ct_tables(t));
+    /* the device: what the precision needs, and shared memory for the attention kernels (on the tensor
+       cores in BF16 and FP8 precision when the head size is a multiple of 16 and their tiles fit) */
+    t->tc = (t->cfg.precision == UMUP_CUDA_BF16 || t->cfg.precision == UMUP_CUDA_FP8) && t->D % 16 == 0;
+    need_smem = (int)umup__fa_dkv<128>::smem(t->D);
+    if (!t->emulate) {
+        umup_cuda_config bc = umup_cuda_config_default();
+        umup_cuda_device_info info;
+        bc.device = t->cfg.device;
+        bc.fp8 = 1;
+        bc.stage_bytes = 4096; /* the trainer stages its own batches */
+        st = umup_cuda_backend_create(&t->be, &bc);
+        if (st != UMUP_OK) return umup__ct_fail(t, st, 0, "%s", umup_cuda_error(NULL));
+        t->cu = umup__cu_of(t->be);
+        umup_cuda_device(t->be, &info);
+        UMUP__CT_CK(cudaDeviceGetAttribute(&t->smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, t->cfg.device));
+        if (t->cfg.precision != UMUP_CUDA_FP32 && info.cc_major < 8)
+            return umup__ct_fail(t, UMUP_ERR_UNSUPPORTED, 0, "%s precision needs sm_80 or newer (%s is sm_%d%d)",
+                                 umup_cuda_precision_name(t->cfg.precision), info.name, info.cc_major, info.cc_minor);
+        if (t->cfg.precision == UMUP_CUDA_FP8 && !info.fp8)
+            return umup__ct_fail(t, UMUP_ERR_UNSUPPORTED, 0, "FP8 precision needs FP8 tensor cores (sm_89+; %s is sm_%d%d)",
+                                 info.name, info.cc_major, info.cc_minor);
+        if (t->tc) {
+            size_t tcs = umup__tc_fwd::smem(t->D), a = umup__tc_dkv::smem(t->D), b = umup__tc_dq::smem(t->D);
+            if (a > tcs) tcs = a;
+            if (b > tcs) tcs = b;
+            if (info.cc_major < 8 || tcs > (size_t)t->smem_optin) t->tc = 0;
+        }
+        if (!t->tc && need_smem > t->smem_optin)
+            return umup__ct_fail(t, UMUP_ERR_UNSUPPORTED, 0,
+                                 "head size %d needs %d bytes of shared memory per block; %s has %d (use a smaller head size)",
+                                 t->D, need_smem, info.name, t->smem_optin);
+    }
+    UMUP__CU_TRY(umup__ct_arrays(t));
+    UMUP__CU_TRY(umup__ct_copy(t, t->groups_d, t->groups, sizeof(umup__ct_group) * (size_t)t->n_groups, 1));
+    if (t->rope) {
+        const size_t hp = (size_t)t->D / 2, n = (size_t)t->maxT * hp * 2;
+        double *tab = (double *)UMUP_MALLOC(sizeof(double) * n);
+        size_t tt, p;
+        if (!tab) return umup__ct_fail(t, UMUP_ERR_NOMEM, __LINE__, "out of host memory");
+        for (tt = 0; tt < (size_t)t->maxT; tt++)
+            for (p = 0; p < hp; p++) { /* umup__rope's angle */
+                double th = (double)tt * pow(10000.0, -2.0 * (double)p / t->D);
+                tab[(tt * hp + p) * 2] = cos(th);
+                tab[(tt * hp + p) * 2 + 1] = sin(th);
+            }
+        st = umup__ct_copy(t, t->rope_tab, tab, sizeof(double) * n, 1);
+        if (st == UMUP_OK) st = umup__ct_wait(t); /* tab is freed next */
+        UMUP_FREE(tab);
+        if (st != UMUP_OK) return st;
+    }
+    /* host staging: two batch slots and the scalars (pinned on the device path) */
+    for (i = 0; i < 2; i++) {
+        size_t bytes = sizeof(int32_t) * (3 * t->maxN + (size_t)t->V + 1);
+        if (t->emulate) {
+            t->pin[i] = NULL; /* batches are written straight into the (host) batch array */
+        } else {
+            UMUP__CT_CK(cudaHostAlloc((void **)&t->pin[i], bytes, cudaHostAllocDefault));
+            UMUP__CT_CK(cudaEventCreateWithFlags(&t->pin_ev[i], cudaEventDisableTiming));
+        }
+    }
+    if (t->emulate) {
+        t->sc_host = (umup__ct_scalars *)UMUP_MALLOC(sizeof(umup__ct_scalars));
+        if (!t->sc_host) return umup__ct_fail(t, UMUP_ERR_NOMEM, __LINE__, "out of host memory");
+    } else {
+        UMUP__CT_CK(cudaHostAlloc((void **)&t->sc_host, sizeof(umup__ct_scalars), cudaHostAllocDefault));
+    }
+    return umup__ct_upload_state(t);
+}
+
+UMUPDEF umup_status umup_cuda_trainer_create(umup_cuda_trainer **out, const umup_model_config *mc,
+                                             const umup_optim_config *oc, int max_batch,
+                                             const umup_cuda_trainer_config *cfg) {
+    umup_cuda_trainer *t;
+    umup_status st;
+    umup__ct_create_err[0] = 0;
+    if (!out) return umup__ct_fail(NULL, UMUP_ERR_NULL, 0, "umup_cuda_trainer_create: out is NULL");
+    *out = NULL;
+    if (!mc || !oc) return umup__ct_fail(NULL, UMUP_ERR_NULL, 0, "umup_cuda_trainer_create: a NULL configuration");
+    if (max_batch < 1) return umup__ct_fail(NULL, UMUP_ERR_SHAPE, 0, "umup_cuda_trainer_create: max_batch %d < 1", max_batch);
+    if (cfg && (cfg->device < 0 || (int)cfg->precision < 0 || (int)cfg->precision >= (int)UMUP_CUDA_PRECISION_COUNT ||
+                (cfg->emulate != 0 && cfg->emulate != 1)))
+        return umup__ct_fail(NULL, UMUP_ERR_INVALID_ARG, 0,
+                             "umup_cuda_trainer_create: invalid config (device >= 0, a known precision, emulate 0 or 1)");
+    t = (umup_cuda_trainer *)UMUP_MALLOC(sizeof *t);
+    if (!t) return umup__ct_fail(NULL, UMUP_ERR_NOMEM, 0, "umup_cuda_trainer_create: out of host memory");
+    memset(t, 0, sizeof *t);
+    if (cfg) t->cfg = *cfg;
+    t->emulate = t->cfg.emulate;
+    st = umup_trainer_create(&t->host, mc, oc, 1);
+    if (st != UMUP_OK) {
+        umup__ct_fail(NULL, st, 0, "umup_trainer_create: %s", umup_status_string(st));
+        UMUP_FREE(t);
+        return st;
+    }
+    t->hm = umup_trainer_model(t->host);
+    st = umup__ct_init(t, max_batch);
+    if (st != UMUP_OK) {
+        memcpy(umup__ct_create_err, t->err, sizeof umup__ct_create_err);
+        umup__ct_free(t);
+        return st;
+    }
+    *out = t;
+    return UMUP_OK;
+}
+
+UMUPDEF void umup_cuda_trainer_destroy(umup_cuda_trainer *t) { umup__ct_free(t); }
+
+UMUPDEF const char *umup_cuda_trainer_error(const umup_cuda_trainer *t) { return t ? t->err : umup__ct_create_err; }
+
+/* a forward pass on a validated batch (and, train, the backward pass) */
+static umup_status umup__ct_pass(umup_cuda_trainer *t, const int32_t *ids, const int32_t *targets, int B, int T, int train,
+                                 int backward) {
+    int counted = 0;
+    if (!t->emulate) UMUP__CT_CK(cudaSetDevice(t->cfg.device));
+    UMUP__CU_TRY(umup__ct_batch(t, ids, targets, B, T, &counted));
+    UMUP__CU_TRY(umup__ct_plan(t, B, T, counted));
+    UMUP__CU_TRY(umup__ct_forward(t, train));
+    return backward ? umup__ct_backward(t) : UMUP_OK;
+}
+
+UMUPDEF umup_status umup_cuda_trainer_step(umup_cuda_trainer *t, const int32_t *ids, const int32_t *targets, int B,
+                                           int T, float *loss) {
+    if (!t || !ids || !targets) return UMUP_ERR_NULL;
+    UMUP__CU_TRY(umup__ct_pass(t, ids, targets, B, T, 1, 1));
+    UMUP__CU_TRY(umup__ct_update(t));
+    UMUP__CU_TRY(umup__ct_scalars_back(t, loss != NULL));
+    t->step++;
+    if (!loss) return UMUP_OK;
+    *loss = t->sc_host->loss;
+    if (!t->sc_host->ok) {
+        t->step = (long)t->sc_host->applied;
+        return umup__ct_fail(t, UMUP_ERR_NONFINITE, 0, "the loss or the gradient norm is not finite (loss %g, norm %g)%s",
+                             (double)t->sc_host->loss, t->sc_host->norm,
+                             t->sc_host->loss_ok && t->sc_host->norm < 1e300 ? ": an earlier step diverged" : "");
+    }
+    return UMUP_OK;
+}
+
+UMUPDEF umup_status umup_cuda_trainer_eval(umup_cuda_trainer *t, const int32_t *ids, const int32_t *targets, int B,
+                                           int T, float *loss) {
+    if (!t || !ids || !targets || !loss) return UMUP_ERR_NULL;
+    UMUP__CU_TRY(umup__ct_pass(t, ids, targets, B, T, 0, 0));
+    UMUP__CU_TRY(umup__ct_scalars_back(t, 1));
+    *loss = t->sc_host->loss;
+    return UMUP_OK;
+}
+
+UMUPDEF umup_status umup_cuda_trainer_grads(umup_cuda_trainer *t, const int32_t *ids, const int32_t *targets, int B,
+                                            int T, float *loss, float *grads) {
+    if (!t || !ids || !targets) return UMUP_ERR_NULL;
+    UMUP__CU_TRY(umup__ct_pass(t, ids, targets, B, T, 1, 1));
+    UMUP__CU_TRY(umup__ct_scalars_back(t, 0));
+    if (grads) UMUP__CU_TRY(umup__ct_copy(t, grads, t->grads, t->n_params * sizeof(float), 0));
+    UMUP__CU_TRY(umup__ct_wait(t));
+    if (loss) *loss = t->sc_host->loss;
+    return UMUP_OK;
+}
+
+/* waits for queued steps; the step count of a run that diverged is the count of updates applied */
+static umup_status umup__ct_settle(umup_cuda_trainer *t) {
+    UMUP__CU_TRY(umup__ct_scalars_back(t, 1));
+    if (t->sc_host->diverged) t->step = (long)t->sc_host->applied;
+    return UMUP_OK;
+}
+
+UMUPDEF umup_status umup_cuda_trainer_to_host(umup_cuda_trainer *t) {
+    umup_status st;
+    if (!t) return UMUP_ERR_NULL;
+    UMUP__CU_TRY(umup__ct_settle(t));
+    UMUP__CU_TRY(umup__ct_copy(t, umup_model_params(t->hm), t->params, t->n_params * sizeof(float), 0));
+    UMUP__CU_TRY(umup__ct_copy(t, umup_trainer_state(t->host), t->state, t->n_state * sizeof(float), 0));
+    UMUP__CU_TRY(umup__ct_wait(t));
+    st = umup_trainer_set_step(t->host, t->step);
+    return st == UMUP_OK ? UMUP_OK : umup__ct_fail(t, st, __LINE__, "umup_trainer_set_step: %s", umup_status_string(st));
+}
+
+UMUPDEF umup_trainer *umup_cuda_trainer_host(umup_cuda_trainer *t) { return t ? t->host : NULL; }
+
+UMUPDEF umup_status umup_cuda_trainer_from_host(umup_cuda_trainer *t) {
+    if (!t) return UMUP_ERR_NULL;
+    UMUP__CU_TRY(umup__ct_settle(t)); /* queued steps finish first */
+    return umup__ct_upload_state(t);
+}
+
+UMUPDEF umup_status umup_cuda_trainer_save(umup_cuda_trainer *t, const char *path) {
+    umup_status st;
+    if (!t || !path) return UMUP_ERR_NULL;
+    UMUP__CU_TRY(umup_cuda_trainer_to_host(t));
+    st = umup_trainer_save(t->host, path);
+    return st == UMUP_OK ? UMUP_OK : umup__ct_fail(t, st, 0, "%s", umup_trainer_error(t->host));
+}
+
+UMUPDEF umup_status umup_cuda_trainer_load(umup_cuda_trainer *t, const char *path) {
+    umup_status st;
+    if (!t || !path) return UMUP_ERR_NULL;
+    UMUP__CU_TRY(umup__ct_settle(t));
+    st = umup_trainer_load(t->host, path);
+    if (st != UMUP_OK) return umup__ct_fail(t, st, 0, "%s", umup_trainer_error(t->host));
+    return umup__ct_upload_state(t);
+}
+
+UMUPDEF long umup_cuda_trainer_step_count(umup_cuda_trainer *t) {
+    if (!t) return 0;
+    umup__ct_settle(t);
+    return t->step;
+}
+
+UMUPDEF size_t umup_cuda_trainer_device_bytes(const umup_cuda_trainer *t) { return t ? t->device_bytes : 0; }
+
+UMUPDEF umup_status umup_cuda_trainer_device(const umup_cuda_trainer *t, umup_cuda_device_info *out) {
+    if (!t || !out) return UMUP_ERR_NULL;
+    if (t->emulate) return UMUP_ERR_UNSUPPORTED;
+    return umup_cuda_device(t->be, out);
+}
+
+static const char *const umup__ct_prec_names[UMUP_CUDA_PRECISION_COUNT] = {"fp32", "tf32", "bf16", "fp8"};
+
+UMUPDEF const char *umup_cuda_precision_name(umup_cuda_precision p) {
+    return (int)p >= 0 && (int)p < (int)UMUP_CUDA_PRECISION_COUNT ? umup__ct_prec_names[p] : "?";
+}
+
+UMUPDEF umup_status umup_cuda_precision_parse(const char *name, umup_cuda_precision *out) {
+    int i;
+    if (!name || !out) return UMUP_ERR_NULL;
+    for (i = 0; i < (int)UMUP_CUDA_PRECISION_COUNT; i++)
+        if (strcmp(name, umup__ct_prec_names[i]) == 0) {
+            *out = (umup_cuda_precision)i;
+            return UMUP_OK;
+        }
+    return UMUP_ERR_INVALID_ARG;
 }
 
 #endif /* UMUP_CUDA_IMPLEMENTATION_DONE */

@@ -9,6 +9,7 @@
  *   ./build/train --grad-shards 4                 the batch in 4 shards, their gradients added in order
  *   mpirun -np 4 ./build/mpi/train                (make MPI=1) 4 processes, each one shard of every batch:
  *                                                 bit for bit the run of --grad-shards 4 on one process
+ *   ./build/gpu/train --device cuda --precision bf16           (the device trainer; built by make CUDA=1)
  *
  * The first and the last line are machine-readable (also with --quiet, which prints only these):
  *   config steps=<n> batch=<b> ... (every setting that changes the result: train_args_config_line)
@@ -21,6 +22,9 @@
 #include "umup_mpi.h"
 #endif
 #include "train_args.h"
+#ifdef UMUP_TRAIN_CUDA /* the build with the device trainer (make CUDA=1: build/gpu/train) */
+#include "umup_cuda.h"
+#endif
 
 #include <stddef.h>
 #include <math.h>
@@ -98,6 +102,55 @@ static int failed_anywhere(umup_status st, const char *fmt, ...) {
     return st != UMUP_OK;
 }
 
+/* The run: the CPU trainer, or the device trainer with its host trainer (settings, checkpoints,
+ * sampling: umup_cuda_trainer_to_host / _from_host move the state between them). */
+typedef struct {
+    umup_trainer *tr;
+#ifdef UMUP_TRAIN_CUDA
+    umup_cuda_trainer *gpu;
+#endif
+} run_t;
+
+#ifdef UMUP_TRAIN_CUDA
+#define ON_GPU(r) ((r)->gpu != NULL)
+#define GPU_OR_CPU(r, gpu_call, cpu_call) (ON_GPU(r) ? (gpu_call) : (cpu_call))
+#else
+#define GPU_OR_CPU(r, gpu_call, cpu_call) (cpu_call)
+#endif
+
+static umup_status run_step(run_t *r, const int32_t *ids, const int32_t *tg, int B, int T, float *loss) {
+    return GPU_OR_CPU(r, umup_cuda_trainer_step(r->gpu, ids, tg, B, T, loss), umup_trainer_step(r->tr, ids, tg, B, T, loss));
+}
+static umup_status run_eval(run_t *r, const int32_t *ids, const int32_t *tg, int B, int T, float *loss) {
+    return GPU_OR_CPU(r, umup_cuda_trainer_eval(r->gpu, ids, tg, B, T, loss), umup_trainer_eval(r->tr, ids, tg, B, T, loss));
+}
+static umup_status run_save(run_t *r, const char *path) {
+    return GPU_OR_CPU(r, umup_cuda_trainer_save(r->gpu, path), umup_trainer_save(r->tr, path));
+}
+static const char *run_error(run_t *r) { return GPU_OR_CPU(r, umup_cuda_trainer_error(r->gpu), umup_trainer_error(r->tr)); }
+static long run_steps(run_t *r) { return GPU_OR_CPU(r, umup_cuda_trainer_step_count(r->gpu), umup_trainer_optimizer(r->tr)->step); }
+/* after the host trainer was loaded: the device takes its state */
+static umup_status run_loaded(run_t *r) {
+#ifdef UMUP_TRAIN_CUDA
+    if (ON_GPU(r)) return umup_cuda_trainer_from_host(r->gpu);
+#endif
+    (void)r;
+    return UMUP_OK;
+}
+
+/* mean validation loss over nb batches (train_args_eval for either trainer) */
+static double run_val(run_t *r, const umup_dataset *ds, int nb, int B, int T, int32_t *ids, int32_t *tg) {
+    double vl = 0;
+    int k;
+    for (k = 0; k < nb; k++) {
+        float l = 0;
+        umup_dataset_batch(ds, 1, 0, k, B, T, ids, tg);
+        run_eval(r, ids, tg, B, T, &l);
+        vl += l;
+    }
+    return vl / nb;
+}
+
 /* The periodic checkpoint of step: "<save path without .safetensors>.step<8 digits>.safetensors"
  * (malloc'd; NULL when out of memory). */
 static char *ckpt_step_path(const char *save_path, long step) {
@@ -112,11 +165,11 @@ static char *ckpt_step_path(const char *save_path, long step) {
 /* The periodic checkpoints this run wrote, oldest first; only the newest `keep` stay (0: all). */
 typedef struct { char *path[64]; int n; } ckpt_series;
 
-static void ckpt_periodic(umup_trainer *tr, const char *save_path, long step, int keep, ckpt_series *s, int quiet) {
+static void ckpt_periodic(run_t *run, const char *save_path, long step, int keep, ckpt_series *s, int quiet) {
     char *p = ckpt_step_path(save_path, step);
     if (!p) DIE("out of memory");
-    if (umup_trainer_save(tr, p) != UMUP_OK) { /* the previous checkpoints are intact: report and go on */
-        fprintf(stderr, "train: cannot save %s (training goes on): %s\n", p, umup_trainer_error(tr));
+    if (run_save(run, p) != UMUP_OK) { /* the previous checkpoints are intact: report and go on */
+        fprintf(stderr, "train: cannot save %s (training goes on): %s\n", p, run_error(run));
         free(p);
         return;
     }
@@ -132,14 +185,14 @@ static void ckpt_periodic(umup_trainer *tr, const char *save_path, long step, in
 }
 
 /* Mean loss of the training batches of steps 0 .. nb-1 (what --eval-only reports as train_loss). */
-static double eval_train_split(umup_trainer *tr, const umup_dataset *ds, uint64_t seed, int nb, int B, int T, int32_t *ids,
+static double eval_train_split(run_t *run, const umup_dataset *ds, uint64_t seed, int nb, int B, int T, int32_t *ids,
                                int32_t *tg) {
     double sum = 0;
     int k;
     for (k = 0; k < nb; k++) {
         float l = 0;
         umup_dataset_batch(ds, 0, seed, k, B, T, ids, tg);
-        if (umup_trainer_eval(tr, ids, tg, B, T, &l) != UMUP_OK) return NAN;
+        if (run_eval(run, ids, tg, B, T, &l) != UMUP_OK) return NAN;
         sum += l;
     }
     return sum / nb;
@@ -195,6 +248,7 @@ static int dry_run(const train_args *ta, int shard_batch) {
 int main(int argc, char **argv) {
     train_args ta;
     train_opts o;
+    run_t run;
     umup_trainer *tr = NULL;
     umup_dataset ds;
     umup_status st;
@@ -232,6 +286,18 @@ int main(int argc, char **argv) {
         train_args_config_line(&ta, line, sizeof line);
         printf("config %s\n", line);
         fflush(stdout);
+    }
+#ifndef UMUP_TRAIN_CUDA
+    if (o.device != 0) {
+        if (RANK == 0)
+            fprintf(stderr, "train: --device cuda is not available in this build, which has no CUDA: build with `make CUDA=1` "
+                            "(nvcc and an NVIDIA GPU) and run build/gpu/train\n");
+        return finish(2);
+    }
+#endif
+    if (o.precision != 0 && o.device == 0) {
+        if (RANK == 0) fprintf(stderr, "train: --precision applies to --device cuda only\n");
+        return finish(2);
     }
     B = ta.batch;
     T = ta.seq;
@@ -301,12 +367,30 @@ int main(int argc, char **argv) {
         return finish(1);
     }
 
-    /* activations for one shard of B / S sequences: every process, and one process with shards, alike */
-    st = umup_trainer_create(&tr, &ta.mc, &ta.oc, B / S);
-    if (st != UMUP_OK) {
-        if (RANK == 0) fprintf(stderr, "train: invalid configuration: %s\n", train_args_why(&ta.mc, st));
-        return finish(1);
+    memset(&run, 0, sizeof run);
+#ifdef UMUP_TRAIN_CUDA
+    if (o.device != 0) {
+        umup_cuda_trainer_config cc;
+        if (S > 1) {
+            if (RANK == 0) fprintf(stderr, "train: the device trainer runs the whole batch in one pass: leave out --grad-shards and MPI\n");
+            return finish(2);
+        }
+        memset(&cc, 0, sizeof cc);
+        cc.precision = (umup_cuda_precision)o.precision;
+        cc.emulate = o.device == 2;
+        st = umup_cuda_trainer_create(&run.gpu, &ta.mc, &ta.oc, B, &cc);
+        if (st != UMUP_OK) DIE("cannot create the device trainer: %s (%s)", umup_cuda_trainer_error(NULL), umup_status_string(st));
+        run.tr = umup_cuda_trainer_host(run.gpu);
     }
+#endif
+    if (!run.tr) { /* activations for one shard of B / S sequences: every process, and one process with shards, alike */
+        st = umup_trainer_create(&run.tr, &ta.mc, &ta.oc, B / S);
+        if (st != UMUP_OK) {
+            if (RANK == 0) fprintf(stderr, "train: invalid configuration: %s\n", train_args_why(&ta.mc, st));
+            return finish(1);
+        }
+    }
+    tr = run.tr; /* the CPU trainer, or the device trainer's host trainer */
     {   /* what a bit-exact resume needs beyond the model and optimizer settings */
         char v[128];
         snprintf(v, sizeof v, "%d", B);
@@ -318,10 +402,12 @@ int main(int argc, char **argv) {
         umup_trainer_set_run_info(tr, "data", v);
     }
     st = o.resume ? umup_trainer_load(tr, o.resume) : UMUP_OK;
-    if (failed_anywhere(st, "cannot resume from %s (%s): %s", o.resume, umup_status_string(st), umup_trainer_error(tr)))
+    if (st == UMUP_OK && o.resume) st = run_loaded(&run);
+    if (failed_anywhere(st, "cannot resume from %s (%s): %s", o.resume, umup_status_string(st), run_error(&run)))
         return finish(1);
     st = o.init_from ? umup_trainer_load_weights(tr, o.init_from) : UMUP_OK;
-    if (failed_anywhere(st, "cannot initialise from %s (%s): %s", o.init_from, umup_status_string(st), umup_trainer_error(tr)))
+    if (st == UMUP_OK && o.init_from) st = run_loaded(&run);
+    if (failed_anywhere(st, "cannot initialise from %s (%s): %s", o.init_from, umup_status_string(st), run_error(&run)))
         return finish(1);
     if (NPROC == 1 && S > 1 && umup_trainer_set_shards(tr, S) != UMUP_OK) DIE("out of memory (gradient accumulation)");
 #ifdef UMUP_USE_MPI
@@ -334,7 +420,7 @@ int main(int argc, char **argv) {
         }
     }
 #endif
-    start_step = umup_trainer_optimizer(tr)->step;
+    start_step = run_steps(&run);
     mc = umup_model_get_config(umup_trainer_model(tr));          /* resolved */
     oc = &umup_trainer_optimizer(tr)->cfg;
     umup_model_memory(umup_trainer_model(tr), &pb, &gb, &ab);
@@ -350,9 +436,10 @@ int main(int argc, char **argv) {
                umup_optim_name(oc->kind), oc->lr, oc->schedule.warmup,
                oc->schedule.decay == UMUP_SCHED_COSINE ? "cosine" : oc->schedule.decay == UMUP_SCHED_LINEAR ? "linear" : "no",
                (double)oc->schedule.min_ratio, oc->weight_decay, oc->clip_norm, B, T, nsteps);
-        printf("memory: parameters %.2f MB + gradients %.2f MB + optimizer state %.2f MB (%.0f bytes per parameter), "
-               "activations %.2f MB (%.0f bytes per token)\n",
-               pb / 1e6, gb / 1e6, sb / 1e6, (double)(pb + gb + sb) / (double)np, ab / 1e6, (double)ab / ((double)(B / S) * T));
+        if (!GPU_OR_CPU(&run, 1, 0)) /* the device trainer's memory is on the device line below */
+            printf("memory: parameters %.2f MB + gradients %.2f MB + optimizer state %.2f MB (%.0f bytes per parameter), "
+                   "activations %.2f MB (%.0f bytes per token)\n",
+                   pb / 1e6, gb / 1e6, sb / 1e6, (double)(pb + gb + sb) / (double)np, ab / 1e6, (double)ab / ((double)(B / S) * T));
         if (NPROC > 1)
             printf("data parallel: %d processes, %d sequences each; gradients (%.2f MB) summed in rank order %s\n", NPROC,
                    B / S, gb / 1e6, o.overlap ? "during the backward pass (--overlap)" : "after the backward pass");
@@ -363,6 +450,18 @@ int main(int argc, char **argv) {
                umup_dataset_unigram_entropy(&ds), umup_dataset_unigram_entropy(&ds) * log(2.0));
         if (!ta.data_path) printf("; the generator's entropy is at most %.3f bits/byte = %.3f nats/byte", ds.choice_bits_per_byte, ds.choice_bits_per_byte * log(2.0));
         printf("\n");
+#ifdef UMUP_TRAIN_CUDA
+        if (ON_GPU(&run)) {
+            umup_cuda_device_info di;
+            if (umup_cuda_trainer_device(run.gpu, &di) == UMUP_OK)
+                printf("device: %s (sm_%d%d), the whole step on the GPU, %s matmuls, %.2f GB of device memory\n", di.name,
+                       di.cc_major, di.cc_minor, umup_cuda_precision_name((umup_cuda_precision)o.precision),
+                       umup_cuda_trainer_device_bytes(run.gpu) / 1e9);
+            else
+                printf("device: the device trainer emulated on the host (slow), %s matmuls\n",
+                       umup_cuda_precision_name((umup_cuda_precision)o.precision));
+        }
+#endif
         if (o.resume) printf("resumed from %s at step %ld of %ld\n", o.resume, start_step, nsteps);
         if (o.init_from) printf("weights from %s; a new optimizer from step 0\n", o.init_from);
         fflush(stdout);
@@ -375,7 +474,7 @@ int main(int argc, char **argv) {
     for (step = start_step; step < (o.eval_only ? start_step : nsteps); step++) {
         float loss = 0;
         umup_dataset_batch(&ds, 0, ta.mc.seed, step, B, T, ids, tg);
-        st = umup_trainer_step(tr, ids, tg, B, T, &loss);
+        st = run_step(&run, ids, tg, B, T, &loss);
         if (st != UMUP_OK && st != UMUP_ERR_NONFINITE) { /* with MPI: every process's step failed, one for this reason */
             if (failed_anywhere(st, "training step %ld failed: %s", step + 1, umup_status_string(st))) return finish(1);
         }
@@ -396,7 +495,7 @@ int main(int argc, char **argv) {
             fflush(stdout);
         }
         if ((step + 1) % ta.eval_interval == 0 || step + 1 == nsteps) {
-            val_loss = train_args_eval(tr, &ds, ta.eval_batches, B, T, ids, tg);
+            val_loss = run_val(&run, &ds, ta.eval_batches, B, T, ids, tg);
             train_loss = loss_acc / (double)loss_n;
             loss_acc = 0;
             loss_n = 0;
@@ -407,22 +506,25 @@ int main(int argc, char **argv) {
             }
         }
         if (o.save_every > 0 && (step + 1) % o.save_every == 0 && RANK == 0) /* a failure here is only reported */
-            ckpt_periodic(tr, o.save, step + 1, o.keep, &series, o.quiet);
+            ckpt_periodic(&run, o.save, step + 1, o.keep, &series, o.quiet);
     }
     if (!diverged && loss_n == 0 && train_loss != train_loss) { /* nothing trained: --eval-only, or at --steps already */
         if (!o.quiet && !o.eval_only) printf("nothing to train: the model is at step %ld of %ld\n", start_step, nsteps);
-        val_loss = train_args_eval(tr, &ds, ta.eval_batches, B, T, ids, tg);
-        train_loss = eval_train_split(tr, &ds, ta.mc.seed, ta.eval_batches, B, T, ids, tg);
+        val_loss = run_val(&run, &ds, ta.eval_batches, B, T, ids, tg);
+        train_loss = eval_train_split(&run, &ds, ta.mc.seed, ta.eval_batches, B, T, ids, tg);
         if (!o.quiet)
             printf("step %6ld  train %.4f  val %.4f nats/byte (%.3f bits/byte)  (evaluation)\n", start_step, train_loss, val_loss,
                    val_loss / log(2.0));
     }
     for (i = 0; i < series.n; i++) free(series.path[i]);
     if (o.save && !o.eval_only) { /* rank 0 writes (atomically: umup_trainer_save); all learn whether it worked */
-        st = RANK == 0 ? umup_trainer_save(tr, o.save) : UMUP_OK;
-        if (failed_anywhere(st, "cannot save %s: %s", o.save, umup_trainer_error(tr))) return finish(1);
-        if (!o.quiet) printf("saved %s at step %ld\n", o.save, umup_trainer_optimizer(tr)->step);
+        st = RANK == 0 ? run_save(&run, o.save) : UMUP_OK;
+        if (failed_anywhere(st, "cannot save %s: %s", o.save, run_error(&run))) return finish(1);
+        if (!o.quiet) printf("saved %s at step %ld\n", o.save, run_steps(&run));
     }
+#ifdef UMUP_TRAIN_CUDA /* sampling runs on the CPU with the trained weights */
+    if (ON_GPU(&run) && umup_cuda_trainer_to_host(run.gpu) != UMUP_OK) DIE("cannot copy the device state: %s", run_error(&run));
+#endif
     if (o.sample > 0 && !o.quiet && train_loss == train_loss && RANK == 0) {
         int np = (int)strlen(o.prompt), k, n = o.sample;
         int32_t *pr = (int32_t *)malloc(sizeof(int32_t) * (size_t)np), *out = (int32_t *)malloc(sizeof(int32_t) * (size_t)n);
@@ -452,14 +554,17 @@ int main(int argc, char **argv) {
                    o.overlap ? "; segments started during the backward pass are not counted" : "");
     }
 #endif
-    printf("done steps=%ld train_loss=%.4f val_loss=%.4f tokens_per_s=%.0f\n", umup_trainer_optimizer(tr)->step, train_loss,
-           val_loss, tok_s);
+    printf("done steps=%ld train_loss=%.4f val_loss=%.4f tokens_per_s=%.0f\n", run_steps(&run), train_loss, val_loss, tok_s);
     free(ids);
     free(tg);
 #ifdef UMUP_USE_MPI
     umup_mpi_detach(DP);
 #endif
-    umup_trainer_destroy(tr);
+#ifdef UMUP_TRAIN_CUDA
+    if (ON_GPU(&run)) umup_cuda_trainer_destroy(run.gpu); /* and its host trainer */
+    else
+#endif
+        umup_trainer_destroy(tr);
     umup_dataset_free(&ds);
     return finish(train_loss == train_loss ? 0 : 3);
 }

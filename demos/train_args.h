@@ -384,6 +384,7 @@ typedef struct {
     long save_every;
     int keep, eval_only, sample, top_k, dry_run, quiet;
     double temperature;
+    int device, precision;    /* --device cpu|cuda|cuda-emulated, --precision fp32|tf32|bf16|fp8 */
     int grad_shards, overlap; /* data parallelism (overlap: with MPI only) */
     double timeout;           /* --mpi-timeout, seconds (0: umup_mpi.h's default) */
 } train_opts;
@@ -400,6 +401,8 @@ static const ta_flag train_opts_flags[] = {
     {"--prompt", NULL, "STR", TA_STRING, TA_T(prompt), 0, 0, NULL, "sampling prompt", NULL, "checkpoints and sampling"},
     {"--temperature", NULL, "T", TA_DOUBLE, TA_T(temperature), 0, 100, NULL, "sampling temperature", NULL, "checkpoints and sampling"},
     {"--top-k", NULL, "K", TA_INT, TA_T(top_k), 0, 1e6, NULL, "sample among the K most likely (0 = all)", NULL, "checkpoints and sampling"},
+    {"--device", NULL, NULL, TA_CHOICE, TA_T(device), 0, 0, "cpu|cuda|cuda-emulated", "train on the CPU, or on the GPU with the device trainer (the build of make CUDA=1: build/gpu/train); cuda-emulated runs the device trainer's kernels on the host (slow: a check without a GPU)", NULL, "device"},
+    {"--precision", NULL, NULL, TA_CHOICE, TA_T(precision), 0, 0, "fp32|tf32|bf16|fp8", "--device cuda: the matmuls' precision (fp8: the layers --fp8 casts as real FP8 products, sm_89+)", NULL, "device"},
     {"--grad-shards", NULL, "N", TA_INT, TA_T(grad_shards), 1, 65536, NULL, "cut every batch into N shards whose gradients are added in order (with MPI: the number of processes)", "1", "data parallelism"},
 #ifdef UMUP_USE_MPI
     {"--overlap", NULL, NULL, TA_SWITCH, TA_T(overlap), 0, 0, NULL, "exchange gradients during the backward pass (same bits)", "off", "data parallelism"},

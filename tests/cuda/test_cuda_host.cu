@@ -20,7 +20,10 @@
  * The transfers: a strided matrix moved through staging chunks of any size arrives packed, and back.
  * Creation: without a device it fails cleanly (UMUP_ERR_UNSUPPORTED, a message, *out NULL); invalid
  * configurations and arguments are refused before any device call. */
-#define UMUP_FP8_IMPLEMENTATION
+/* umup_cuda.h's implementation holds the device trainer, which calls umup.h's trainer API: umup.h's
+ * implementation (with umup_fp8.h's) is compiled here too */
+#define UMUP_IMPLEMENTATION
+#include "umup.h"
 #define UMUP_CUDA_IMPLEMENTATION
 #include "umup_cuda.h"
 #include "umup_test.h"
