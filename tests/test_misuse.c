@@ -496,6 +496,8 @@ static void test_param_optim(void) {
         UT_CHECK(umup_optim_moments(NULL) == 0);
         d.kind = (umup_optimizer_kind)9;
         UT_CHECK(umup_optim_moments(&d) == 0);
+        UT_CHECK(umup_optim_wd_decoupled((umup_optimizer_kind)9) == 0 && umup_optim_wd_decoupled((umup_optimizer_kind)-1) == 0);
+        UT_CHECK(umup_optim_wd_decoupled(UMUP_OPT_ADAMW) == 1 && umup_optim_wd_decoupled(UMUP_OPT_ADAM) == 0);
     }
     EXPECT(umup_optim_init(NULL, &oc), UMUP_ERR_NULL);
     EXPECT(umup_optim_init(&opt, NULL), UMUP_ERR_NULL);
@@ -658,6 +660,26 @@ static void test_model(void) {
     EXPECT(umup_model_forward(m, ids, NULL, 1, 4, 0, NULL), UMUP_OK); /* logits only */
     EXPECT(umup_model_backward(m), UMUP_ERR_INVALID_ARG);                /* the forward had no targets */
     EXPECT(umup_model_param_groups(m, UMUP_OPT_ADAMW, NULL), UMUP_ERR_NULL);
+    {   /* the constants of the model for re-implementations */
+        umup_model_plan plan;
+        umup_op_scales ls;
+        uint64_t sd = 7, ct = 7;
+        EXPECT(umup_model_get_plan(NULL, 1, 4, 4, &plan), UMUP_ERR_NULL);
+        EXPECT(umup_model_get_plan(m, 1, 4, 4, NULL), UMUP_ERR_NULL);
+        EXPECT(umup_model_get_plan(m, 0, 4, 4, &plan), UMUP_ERR_SHAPE);
+        EXPECT(umup_model_get_plan(m, 1, 4, 5, &plan), UMUP_ERR_SHAPE);   /* more counted rows than B x T */
+        EXPECT(umup_model_get_plan(m, INT_MAX, INT_MAX, 1, &plan), UMUP_ERR_SHAPE);
+        EXPECT(umup_model_get_plan(m, 1, 4, 4, &plan), UMUP_OK);
+        EXPECT(umup_model_linear_scales(NULL, 1, 4, &ls), UMUP_ERR_NULL);
+        EXPECT(umup_model_linear_scales(m, 1, 4, NULL), UMUP_ERR_NULL);
+        EXPECT(umup_model_linear_scales(m, 0, 4, &ls), UMUP_ERR_SHAPE);   /* the embedding */
+        EXPECT(umup_model_linear_scales(m, umup_model_num_tensors(m), 4, &ls), UMUP_ERR_SHAPE);
+        EXPECT(umup_model_linear_scales(m, 1, 0, &ls), UMUP_ERR_SHAPE);
+        UT_CHECK(umup_model_fp8_seed(NULL, 1, 1, 0) == 0 && umup_model_fp8_seed(m, 1, 1, 0) != umup_model_fp8_seed(m, 1, 1, 1));
+        umup_model_dropout_stream(NULL, 1, 0, &sd, &ct);
+        UT_CHECK(sd == 0 && ct == 0);
+        umup_model_dropout_stream(m, 1, 0, NULL, NULL); /* nothing to write */
+    }
     /* an unknown optimizer kind is an invalid argument, as everywhere else */
     EXPECT(umup_model_param_groups(m, (umup_optimizer_kind)9, groups), UMUP_ERR_INVALID_ARG);
     EXPECT(umup_model_sample(m, NULL, 1, 1, 0, 0, 1, out), UMUP_ERR_NULL);
@@ -727,6 +749,8 @@ static void test_data_trainer(void) {
         int ng = -7;
         UT_CHECK(umup_trainer_param_groups(NULL, &ng) == NULL && umup_trainer_param_groups(NULL, NULL) == NULL);
     }
+    UT_CHECK(umup_trainer_state(NULL) == NULL);
+    EXPECT(umup_trainer_set_step(NULL, 1), UMUP_ERR_NULL);
     UT_CHECK(umup_trainer_error(NULL) != NULL);
     EXPECT(umup_trainer_step(NULL, ids, tg, 1, 4, &loss), UMUP_ERR_NULL);
     EXPECT(umup_trainer_eval(NULL, ids, tg, 1, 4, &loss), UMUP_ERR_NULL);
