@@ -1,4 +1,4 @@
-/* umup.h - v0.2.0 - u-muP (the Unit-Scaled Maximal Update Parametrization) in one C header - MIT licence (text at the end of this file)
+/* umup.h - v0.2.1 - u-muP (the Unit-Scaled Maximal Update Parametrization) in one C header - MIT licence (text at the end of this file)
  *
  * Unit-scaled ops with explicit forward and backward scales, the muP family of parametrizations
  * (SP, muP, u-muP, muS, spectral muP, depth rules) with their multipliers and per-tensor learning
@@ -1713,6 +1713,12 @@ UMUPDEF umup_status umup_matmul_backward(float *dA, float *dB, const float *dC, 
     return st;
 }
 
+/* The public backward ops accumulate into their gradient outputs (dst += v). The model's backward
+   pass calls their private forms with acc = 0, which assign instead (dst = v, dst need not be
+   initialised), so that it need not zero each gradient buffer first: the same values, one pass over
+   memory fewer. */
+#define UMUP__PUT(acc, dst, v) do { if (acc) (dst) += (v); else (dst) = (v); } while (0)
+
 /* linear: out = in^-1/2 (readout: 1/in), dx = out^-1/2, dW = rows^-1/2; the constraint covers (out, dx) */
 static umup_status umup__linear_scales(umup_op_scales *s, int rows, int in, int out, umup_constraint c, int readout) {
     umup_op_scales t;
@@ -1755,14 +1761,15 @@ UMUPDEF umup_status umup_linear_forward(float *y, const float *x, const float *W
     return umup_linear_forward_ex(y, x, W, bias, rows, in, out, s, NULL);
 }
 
-UMUPDEF umup_status umup_linear_backward_ex(float *dx, float *dW, float *dbias, const float *dy, const float *x,
-                                            const float *W, int rows, int in, int out, const umup_op_scales *s,
-                                            const umup_linear_hints *h) {
+/* umup_linear_backward_ex; dx_acc = 0 overwrites dx instead of adding to it (GEMM beta 0). */
+static umup_status umup__linear_backward(float *dx, float *dW, float *dbias, const float *dy, const float *x,
+                                         const float *W, int rows, int in, int out, const umup_op_scales *s,
+                                         const umup_linear_hints *h, int dx_acc) {
     umup_status st = UMUP_OK;
     if (!dy || !s || (dW && !x) || (dx && !W)) return UMUP_ERR_NULL;
     if (rows <= 0 || in <= 0 || out <= 0) return UMUP_ERR_SHAPE;
-    if (dx) { /* dx += grad[0] dy W */
-        umup_gemm_args g = umup__gemm_args(0, 0, rows, in, out, s->grad[0], dy, out, W, in, 1.0f, dx, in);
+    if (dx) { /* dx (+)= grad[0] dy W */
+        umup_gemm_args g = umup__gemm_args(0, 0, rows, in, out, s->grad[0], dy, out, W, in, dx_acc ? 1.0f : 0.0f, dx, in);
         if (h) { g.a_values = h->dy_values; g.b_values = h->w_values; g.weight_key = h->weight_key; g.weight_epoch = h->weight_epoch; }
         st = umup_gemm(&g);
     }
@@ -1780,6 +1787,12 @@ UMUPDEF umup_status umup_linear_backward_ex(float *dx, float *dW, float *dbias, 
         }
     }
     return st;
+}
+
+UMUPDEF umup_status umup_linear_backward_ex(float *dx, float *dW, float *dbias, const float *dy, const float *x,
+                                            const float *W, int rows, int in, int out, const umup_op_scales *s,
+                                            const umup_linear_hints *h) {
+    return umup__linear_backward(dx, dW, dbias, dy, x, W, rows, in, out, s, h, 1);
 }
 
 UMUPDEF umup_status umup_linear_backward(float *dx, float *dW, float *dbias, const float *dy, const float *x,
@@ -1929,8 +1942,9 @@ UMUPDEF umup_status umup_silu_glu_forward(float *y, const float *x, const float 
     return UMUP_OK;
 }
 
-UMUPDEF umup_status umup_silu_glu_backward(float *dx, float *dgate, const float *dy, const float *x,
-                                           const float *gate, size_t n, float mult, const umup_op_scales *s) {
+/* umup_silu_glu_backward; acc = 0 assigns dx and dgate (UMUP__PUT). */
+static umup_status umup__silu_glu_backward(float *dx, float *dgate, const float *dy, const float *x, const float *gate,
+                                           size_t n, float mult, const umup_op_scales *s, int acc) {
     long i;
     umup_status st = umup__ew_check(dy, x, s, n, mult);
     if (st != UMUP_OK) return st;
@@ -1943,7 +1957,7 @@ UMUPDEF umup_status umup_silu_glu_backward(float *dx, float *dgate, const float 
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (n > 32768)
 #endif
-            for (i = 0; i < (long)n; i++) dx[i] += g0 * dy[i] * gate[i] * umup__sigmoidf(mult * gate[i]);
+            for (i = 0; i < (long)n; i++) UMUP__PUT(acc, dx[i], g0 * dy[i] * gate[i] * umup__sigmoidf(mult * gate[i]));
         }
         if (dgate) {
 #ifdef _OPENMP
@@ -1951,11 +1965,16 @@ UMUPDEF umup_status umup_silu_glu_backward(float *dx, float *dgate, const float 
 #endif
             for (i = 0; i < (long)n; i++) {
                 float g = gate[i], sg = umup__sigmoidf(mult * g);
-                dgate[i] += g1 * dy[i] * x[i] * (sg + mult * g * sg * (1.0f - sg));
+                UMUP__PUT(acc, dgate[i], g1 * dy[i] * x[i] * (sg + mult * g * sg * (1.0f - sg)));
             }
         }
     }
     return UMUP_OK;
+}
+
+UMUPDEF umup_status umup_silu_glu_backward(float *dx, float *dgate, const float *dy, const float *x,
+                                           const float *gate, size_t n, float mult, const umup_op_scales *s) {
+    return umup__silu_glu_backward(dx, dgate, dy, x, gate, n, mult, s, 1);
 }
 
 /* ---- 4. softmax / attention ----------------------------------------------------- >>attention */
@@ -2322,10 +2341,11 @@ UMUPDEF umup_status umup_sdpa_flash_forward(float *out, float *lse, const float 
     return UMUP_OK;
 }
 
-UMUPDEF umup_status umup_sdpa_flash_backward(float *dq, float *dk, float *dv, const float *dout, const float *out,
+/* umup_sdpa_flash_backward; acc = 0 assigns dq, dk and dv instead of adding to them. */
+static umup_status umup__sdpa_flash_backward(float *dq, float *dk, float *dv, const float *dout, const float *out,
                                              const float *lse, const float *q, const float *k, const float *v, int B,
                                              int H, int S, int D, int causal, float logit_scale,
-                                             const umup_op_scales *s) {
+                                             const umup_op_scales *s, int acc) {
     const umup__gemm_kdesc *kd = umup__gemm_kd();
     umup__flash_dims f;
     int nt = 1, bh;
@@ -2366,6 +2386,7 @@ UMUPDEF umup_status umup_sdpa_flash_backward(float *dq, float *dk, float *dv, co
         dsta = w; w += f.n_pa;
         dka = w;  dva = w + (size_t)f.bc * (size_t)D; w += f.n_acc; /* dk_j, dv_j accumulators [bc, D] */
         delta = w;              /* [S] */
+        if (!acc) memset(dqh, 0, sizeof(float) * (size_t)S * (size_t)D); /* dq sums over key blocks */
         umup__sgemm_packA(0, qh, D, 0, S, 0, D, MR, qa);
         umup__sgemm_packA(0, go, D, 0, S, 0, D, MR, doa);
         if (D != NR) {
@@ -2377,9 +2398,9 @@ UMUPDEF umup_status umup_sdpa_flash_backward(float *dq, float *dk, float *dv, co
         umup__sgemm_packB(1, kh, D, 0, D, 0, S, NR, kb);
         umup__sgemm_packB(1, vh, D, 0, D, 0, S, NR, vt);
         for (i = 0; i < S; i++) { /* delta_i = <dout_i, p_i v> = <dout_i, out_i> / s.out */
-            double acc = 0.0;
-            for (j = 0; j < D; j++) acc += (double)go[(size_t)i * (size_t)D + (size_t)j] * (double)yo[(size_t)i * (size_t)D + (size_t)j];
-            delta[i] = (float)acc * inv_out;
+            double dot = 0.0;
+            for (j = 0; j < D; j++) dot += (double)go[(size_t)i * (size_t)D + (size_t)j] * (double)yo[(size_t)i * (size_t)D + (size_t)j];
+            delta[i] = (float)dot * inv_out;
         }
         for (j0 = 0; j0 < S; j0 += f.bc) {
             bc = S - j0 < f.bc ? S - j0 : f.bc;
@@ -2416,12 +2437,19 @@ UMUPDEF umup_status umup_sdpa_flash_backward(float *dq, float *dk, float *dv, co
                 const float gk = s->grad[1] * logit_scale, gv = s->grad[2];
                 size_t n = (size_t)bc * (size_t)D, e;
                 float *yk = dkh + (size_t)j0 * (size_t)D, *yv = dvh + (size_t)j0 * (size_t)D;
-                for (e = 0; e < n; e++) { yk[e] += gk * dka[e]; yv[e] += gv * dva[e]; }
+                for (e = 0; e < n; e++) { UMUP__PUT(acc, yk[e], gk * dka[e]); UMUP__PUT(acc, yv[e], gv * dva[e]); }
             }
         }
     }
     UMUP_FREE(raw);
     return UMUP_OK;
+}
+
+UMUPDEF umup_status umup_sdpa_flash_backward(float *dq, float *dk, float *dv, const float *dout, const float *out,
+                                             const float *lse, const float *q, const float *k, const float *v, int B,
+                                             int H, int S, int D, int causal, float logit_scale,
+                                             const umup_op_scales *s) {
+    return umup__sdpa_flash_backward(dq, dk, dv, dout, out, lse, q, k, v, B, H, S, D, causal, logit_scale, s, 1);
 }
 
 /* ---- 5. norms ---------------------------------------------------------------------- >>residual */
@@ -2462,8 +2490,8 @@ static umup_status umup__norm_forward(float *y, const float *x, int rows, int d,
     return UMUP_OK;
 }
 
-/* dx = rstd (dy - mean(dy) [layer norm only] - xhat mean(dy xhat)) */
-static umup_status umup__norm_backward(float *dx, const float *dy, const float *x, int rows, int d, int rms) {
+/* dx (+)= rstd (dy - mean(dy) [layer norm only] - xhat mean(dy xhat)); acc = 0 assigns */
+static umup_status umup__norm_backward(float *dx, const float *dy, const float *x, int rows, int d, int rms, int acc) {
     int r, j;
     umup_status st = umup__norm_check(dx, dy, rows, d);
     if (st != UMUP_OK) return st;
@@ -2482,7 +2510,8 @@ static umup_status umup__norm_backward(float *dx, const float *dy, const float *
         mg /= d;
         mgx /= d;
         if (rms) mg = 0.0;
-        for (j = 0; j < d; j++) dx[(size_t)r * (size_t)d + (size_t)j] += (float)(rs * (gr[j] - mg - (xr[j] - m) * rs * mgx));
+        for (j = 0; j < d; j++)
+            UMUP__PUT(acc, dx[(size_t)r * (size_t)d + (size_t)j], (float)(rs * (gr[j] - mg - (xr[j] - m) * rs * mgx)));
     }
     return UMUP_OK;
 }
@@ -2491,13 +2520,13 @@ UMUPDEF umup_status umup_rms_norm_forward(float *y, const float *x, int rows, in
     return umup__norm_forward(y, x, rows, d, 1);
 }
 UMUPDEF umup_status umup_rms_norm_backward(float *dx, const float *dy, const float *x, int rows, int d) {
-    return umup__norm_backward(dx, dy, x, rows, d, 1);
+    return umup__norm_backward(dx, dy, x, rows, d, 1, 1);
 }
 UMUPDEF umup_status umup_layer_norm_forward(float *y, const float *x, int rows, int d) {
     return umup__norm_forward(y, x, rows, d, 0);
 }
 UMUPDEF umup_status umup_layer_norm_backward(float *dx, const float *dy, const float *x, int rows, int d) {
-    return umup__norm_backward(dx, dy, x, rows, d, 0);
+    return umup__norm_backward(dx, dy, x, rows, d, 0, 1);
 }
 
 /* ---- 5. add, residuals, dropout ------------------------------------------------- >>residual */
@@ -2640,8 +2669,8 @@ UMUPDEF umup_status umup_residual_split_forward(float *r, float *s, const float 
     return UMUP_OK;
 }
 
-/* dx += tau/sqrt(1+tau^2) dr + 1/sqrt(1+tau^2) ds */
-UMUPDEF umup_status umup_residual_split_backward(float *dx, const float *dr, const float *ds, size_t n, double tau) {
+/* dx (+)= tau/sqrt(1+tau^2) dr + 1/sqrt(1+tau^2) ds; acc = 0 assigns */
+static umup_status umup__residual_split_backward(float *dx, const float *dr, const float *ds, size_t n, double tau, int acc) {
     double a, b;
     long i;
     if (n && (!dx || !dr || !ds)) return UMUP_ERR_NULL;
@@ -2651,8 +2680,12 @@ UMUPDEF umup_status umup_residual_split_backward(float *dx, const float *dr, con
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (n > 32768)
 #endif
-    for (i = 0; i < (long)n; i++) dx[i] += (float)(a * dr[i] + b * ds[i]);
+    for (i = 0; i < (long)n; i++) UMUP__PUT(acc, dx[i], (float)(a * dr[i] + b * ds[i]));
     return UMUP_OK;
+}
+
+UMUPDEF umup_status umup_residual_split_backward(float *dx, const float *dr, const float *ds, size_t n, double tau) {
+    return umup__residual_split_backward(dx, dr, ds, n, tau, 1);
 }
 
 /* y = tau/sqrt(1+tau^2) r + 1/sqrt(1+tau^2) s */
@@ -2875,8 +2908,9 @@ UMUPDEF umup_status umup_cross_entropy_forward(float *loss, const float *z, cons
     return UMUP_OK;
 }
 
-UMUPDEF umup_status umup_cross_entropy_backward(float *dz, const float *z, const int32_t *targets, int rows, int V,
-                                                float dloss, const umup_op_scales *s) {
+/* umup_cross_entropy_backward; acc = 0 assigns dz (rows without a target get zeros). */
+static umup_status umup__cross_entropy_backward(float *dz, const float *z, const int32_t *targets, int rows, int V,
+                                                float dloss, const umup_op_scales *s, int acc) {
     int r, counted, nt = 1;
     double *p_all;
     umup_status st = umup__ce_check(dz, z, targets, rows, V, s, &counted);
@@ -2897,13 +2931,21 @@ UMUPDEF umup_status umup_cross_entropy_backward(float *dz, const float *z, const
 #ifdef _OPENMP
         p = p_all + (size_t)omp_get_thread_num() * (size_t)V; /* the team has at most nt threads */
 #endif
-        if (targets[r] < 0) continue;
+        if (targets[r] < 0) {
+            if (!acc) memset(dr, 0, sizeof(float) * (size_t)V);
+            continue;
+        }
         umup__softmax_row(p, z + (size_t)r * (size_t)V, V, V, s->out);
         p[targets[r]] -= 1.0;
-        for (j = 0; j < V; j++) dr[j] += (float)((double)dloss * s->grad[0] * p[j]);
+        for (j = 0; j < V; j++) UMUP__PUT(acc, dr[j], (float)((double)dloss * s->grad[0] * p[j]));
     }
     UMUP_FREE(p_all);
     return UMUP_OK;
+}
+
+UMUPDEF umup_status umup_cross_entropy_backward(float *dz, const float *z, const int32_t *targets, int rows, int V,
+                                                float dloss, const umup_op_scales *s) {
+    return umup__cross_entropy_backward(dz, z, targets, rows, V, dloss, s, 1);
 }
 
 /* ============================================================================================ */
@@ -3801,6 +3843,84 @@ static void umup__optim_update(const umup_optim_config *c, long step, double lr_
     }
 }
 
+/* sum of x[i]^2 over i < n in double: blocks of 4096 elements, each summed by 8 interleaved partial
+   sums (combined in a fixed order), and the block sums added in order, 64 blocks computed at a time in
+   parallel. The order depends on n only, so the value is the same for any thread count. */
+static double umup__sum_squares(const float *x, size_t n) {
+    double total = 0.0;
+    size_t b0, nb = (n + 4095) / 4096;
+    for (b0 = 0; b0 < nb; b0 += 64) {
+        double part[64];
+        long b, cnt = (long)(nb - b0 < 64 ? nb - b0 : 64);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (cnt > 1 && n > 65536)
+#endif
+        for (b = 0; b < cnt; b++) {
+            size_t i0 = (b0 + (size_t)b) * 4096, i1 = n - i0 < 4096 ? n : i0 + 4096, i;
+            double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            int l;
+            for (i = i0; i + 8 <= i1; i += 8)
+                for (l = 0; l < 8; l++) acc[l] += (double)x[i + (size_t)l] * (double)x[i + (size_t)l];
+            for (l = 0; i < i1; i++, l++) acc[l] += (double)x[i] * (double)x[i];
+            part[b] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+        }
+        for (b = 0; b < cnt; b++) total += part[b];
+    }
+    return total;
+}
+
+/* The Adam / AdamW update of element i: umup__optim_update's arithmetic with the weight decay
+   folded in. wd_mode: 0 none, 1 decoupled and 2 independent (th -= wd_a th), 3 coupled (g += wd_a p). */
+static void umup__adam_one(double b1, double b2, double lr_g, double eps, double bc1, double bc2, double clip,
+                           int wd_mode, double wd_a, float *p, const float *gr, float *mo, float *vo, size_t i) {
+    double gv = gr[i] * clip, th = p[i], mv, vv;
+    if (wd_mode == 1 || wd_mode == 2) th -= wd_a * th;
+    else if (wd_mode == 3) gv += wd_a * p[i];
+    mv = b1 * (double)mo[i] + (1.0 - b1) * gv;
+    vv = b2 * (double)vo[i] + (1.0 - b2) * gv * gv;
+    mo[i] = (float)mv;
+    vo[i] = (float)vv;
+    th -= lr_g * (mv / bc1) / (sqrt(vv / bc2) + eps);
+    p[i] = (float)th;
+}
+
+/* One group's Adam / AdamW update, without a per-element switch. With AVX-512 eight elements at a
+   time in double, the same operations in the same order as umup__adam_one (each correctly rounded,
+   no fused multiply-add), so the result is bitwise the scalar one; compilers do not vectorise the
+   scalar loop themselves, as sqrt may set errno. */
+static void umup__adam_group(const umup_optim_config *c, double lr_g, double eps, double bc1, double bc2, double clip,
+                             int wd_mode, double wd_a, float *p, const float *gr, float *mo, float *vo, size_t n) {
+    const double b1 = c->beta1, b2 = c->beta2;
+    long i;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (n > 65536)
+#endif
+    for (i = 0; i < (long)n; i += 8) {
+        size_t e = (size_t)i, end = n - e < 8 ? n : e + 8;
+#if defined(__AVX512F__)
+        if (end == e + 8) { /* (masked forms with all lanes set: GCC 12 warns about the plain ones' undefined source) */
+            const __mmask8 all = (__mmask8)0xFF;
+            const __m512d vb1 = _mm512_set1_pd(b1), vb2 = _mm512_set1_pd(b2), o1 = _mm512_set1_pd(1.0 - b1),
+                          o2 = _mm512_set1_pd(1.0 - b2), wa = _mm512_set1_pd(wd_a);
+            __m512d gv = _mm512_mul_pd(_mm512_maskz_cvtps_pd(all, _mm256_loadu_ps(gr + e)), _mm512_set1_pd(clip));
+            __m512d th = _mm512_maskz_cvtps_pd(all, _mm256_loadu_ps(p + e)), mv, vv, den;
+            if (wd_mode == 1 || wd_mode == 2) th = _mm512_sub_pd(th, _mm512_mul_pd(wa, th));
+            else if (wd_mode == 3) gv = _mm512_add_pd(gv, _mm512_mul_pd(wa, th));
+            mv = _mm512_add_pd(_mm512_mul_pd(vb1, _mm512_maskz_cvtps_pd(all, _mm256_loadu_ps(mo + e))), _mm512_mul_pd(o1, gv));
+            vv = _mm512_add_pd(_mm512_mul_pd(vb2, _mm512_maskz_cvtps_pd(all, _mm256_loadu_ps(vo + e))),
+                               _mm512_mul_pd(_mm512_mul_pd(o2, gv), gv));
+            _mm256_storeu_ps(mo + e, _mm512_maskz_cvtpd_ps(all, mv));
+            _mm256_storeu_ps(vo + e, _mm512_maskz_cvtpd_ps(all, vv));
+            den = _mm512_add_pd(_mm512_maskz_sqrt_pd(all, _mm512_div_pd(vv, _mm512_set1_pd(bc2))), _mm512_set1_pd(eps));
+            th = _mm512_sub_pd(th, _mm512_div_pd(_mm512_mul_pd(_mm512_set1_pd(lr_g), _mm512_div_pd(mv, _mm512_set1_pd(bc1))), den));
+            _mm256_storeu_ps(p + e, _mm512_maskz_cvtpd_ps(all, th));
+            continue;
+        }
+#endif
+        for (; e < end; e++) umup__adam_one(b1, b2, lr_g, eps, bc1, bc2, clip, wd_mode, wd_a, p, gr, mo, vo, e);
+    }
+}
+
 UMUPDEF umup_status umup_optim_step(umup_optimizer *opt, float *params, const float *grads, float *state,
                                     size_t n_params, const umup_param_group *groups, int n_groups) {
     const umup_optim_config *c;
@@ -3816,12 +3936,11 @@ UMUPDEF umup_status umup_optim_step(umup_optimizer *opt, float *params, const fl
     c = &opt->cfg;
     for (gi = 0; gi < n_groups; gi++) {
         const umup_param_group *g = &groups[gi];
-        size_t i;
         if (g->offset > n_params || g->size > n_params - g->offset) return UMUP_ERR_SHAPE;
         if (!(g->lr_factor >= 0.0f && g->lr_factor < 1e30f) || !(g->wd_factor >= 0.0f && g->wd_factor < 1e30f) ||
             !(g->eps_factor >= 0.0f && g->eps_factor < 1e30f) || (int)g->wd < 0 || (int)g->wd > (int)UMUP_WD_COUPLED)
             return UMUP_ERR_INVALID_ARG;
-        for (i = 0; i < g->size; i++) norm2 += (double)grads[g->offset + i] * grads[g->offset + i];
+        norm2 += umup__sum_squares(grads + g->offset, g->size);
         count += (double)g->size;
     }
     norm = sqrt(norm2);
@@ -3850,6 +3969,12 @@ UMUPDEF umup_status umup_optim_step(umup_optimizer *opt, float *params, const fl
                Adam and SGD apply as L2; a frozen group (lr_factor 0) decays not at all */
             wd = UMUP_WD_COUPLED;
             lam = g->lr_factor > 0.0f ? lam / (c->lr * g->lr_factor) : 0.0;
+        }
+        if (c->kind == UMUP_OPT_ADAM || c->kind == UMUP_OPT_ADAMW) { /* the common case, vectorised */
+            int mode = !(lam > 0.0) ? 0 : wd == UMUP_WD_DECOUPLED ? 1 : wd == UMUP_WD_INDEPENDENT ? 2 : wd == UMUP_WD_COUPLED ? 3 : 0;
+            double a = mode == 1 ? lr_g * lam : mode == 2 ? lam * sched : lam;
+            umup__adam_group(c, lr_g, eps, bc1, bc2, clip, mode, a, p, gr, state + g->offset, state + n_params + g->offset, n);
+            continue;
         }
         /* elementwise: the same result whatever the thread count */
 #ifdef _OPENMP
@@ -4511,18 +4636,24 @@ static umup_gemm_values umup__gemm_values(umup_fp8_format f) {
  * format, dy [rows, out] (when not NULL) to the backward format, into the scratch buffers. The
  * forward and backward passes round x and W with the same (step, tensor) stream, so the backward
  * products see exactly the values the forward product saw; x and dy's streams are indexed by the
- * row's position in the whole batch (row0: a shard's offset). */
+ * row's position in the whole batch (row0: a shard's offset).
+ * own != 0: x is this linear's own input buffer, which nothing else reads (the attention's and MLP's
+ * branch inputs ln1, a and g, the final norm's output): the forward pass quantises it in place, and
+ * the backward pass then finds the quantised values there and skips that cast. */
 static void umup__lin_cast(umup_model *m, int t, int rows, const float **x, const float **W, const float **dy,
-                           umup_linear_hints *h) {
+                           umup_linear_hints *h, int own) {
     const umup_tensor_info *ti = &m->tensors[t];
     memset(h, 0, sizeof *h);
     h->weight_key = m->params + ti->offset;
     h->weight_epoch = m->epoch;
     if (!ti->fp8.cast) return;
-    umup_fp8_quantise_array(m->fp8_x, *x, (size_t)rows * (size_t)ti->cols, ti->fp8.fwd, ti->fp8.rounding, 1,
-                            umup__sr_seed(m, m->step, t, 0), (uint64_t)m->row0 * (uint64_t)ti->cols);
+    if (!own || !dy) { /* the scratch copy, or the forward pass's in-place cast of its own buffer */
+        float *xq = own ? (float *)*x : m->fp8_x; /* an own buffer is a non-const activation of the model */
+        umup_fp8_quantise_array(xq, *x, (size_t)rows * (size_t)ti->cols, ti->fp8.fwd, ti->fp8.rounding, 1,
+                                umup__sr_seed(m, m->step, t, 0), (uint64_t)m->row0 * (uint64_t)ti->cols);
+        *x = xq;
+    }
     umup_fp8_quantise_array(m->fp8_w, *W, ti->size, ti->fp8.fwd, ti->fp8.rounding, 1, umup__sr_seed(m, m->step, t, 1), 0);
-    *x = m->fp8_x;
     *W = m->fp8_w;
     h->x_values = h->w_values = umup__gemm_values(ti->fp8.fwd);
     if (dy) {
@@ -4533,8 +4664,8 @@ static void umup__lin_cast(umup_model *m, int t, int rows, const float **x, cons
     }
 }
 
-/* y [rows, out] = linear_t(x [rows, in]) */
-static umup_status umup__linear_fwd(umup_model *m, int t, const float *x, float *y, int rows) {
+/* y [rows, out] = linear_t(x [rows, in]); own: x is the linear's own input (see umup__lin_cast) */
+static umup_status umup__linear_fwd(umup_model *m, int t, const float *x, float *y, int rows, int own) {
     const umup_tensor_info *ti = &m->tensors[t];
     const float *W = m->params + ti->offset;
     umup_op_scales s;
@@ -4544,20 +4675,22 @@ static umup_status umup__linear_fwd(umup_model *m, int t, const float *x, float 
         umup__lin_stat(m, t, UMUP_STAT_MATMUL_X, x, (size_t)rows * (size_t)ti->cols);
         umup__lin_stat(m, t, UMUP_STAT_MATMUL_W, W, ti->size);
     }
-    umup__lin_cast(m, t, rows, &x, &W, NULL, &h);
+    umup__lin_cast(m, t, rows, &x, &W, NULL, &h, own);
     return umup_linear_forward_ex(y, x, W, NULL, rows, ti->cols, ti->rows, &s, &h);
 }
 
-/* dx [rows, in] (may be NULL) += ..., dW += ... from dy [rows, out]; x is the forward input. */
-static umup_status umup__linear_bwd(umup_model *m, int t, const float *x, const float *dy, float *dx, int rows) {
+/* dx [rows, in] (may be NULL) = ... (acc: += ...), dW += ... from dy [rows, out]; x is the forward
+ * input (own: as the forward call said). */
+static umup_status umup__linear_bwd(umup_model *m, int t, const float *x, const float *dy, float *dx, int rows, int acc,
+                                    int own) {
     const umup_tensor_info *ti = &m->tensors[t];
     const float *W = m->params + ti->offset;
     umup_op_scales s;
     umup_linear_hints h;
     umup__lin_scales(m, t, m->total_rows, &s);
     if (m->record) umup__lin_stat(m, t, UMUP_STAT_MATMUL_DY, dy, (size_t)rows * (size_t)ti->rows);
-    umup__lin_cast(m, t, rows, &x, &W, &dy, &h);
-    UMUP__TRY(umup_linear_backward_ex(dx, m->grads + ti->offset, NULL, dy, x, W, rows, ti->cols, ti->rows, &s, &h));
+    umup__lin_cast(m, t, rows, &x, &W, &dy, &h, own);
+    UMUP__TRY(umup__linear_backward(dx, m->grads + ti->offset, NULL, dy, x, W, rows, ti->cols, ti->rows, &s, &h, acc));
     if (m->grad_hook) m->grad_hook(m->grad_hook_ctx, t); /* each weight is used once: its gradient is complete */
     return UMUP_OK;
 }
@@ -4566,13 +4699,13 @@ static void umup__norm_fwd(const umup_model *m, float *y, const float *x, int ro
     if (m->cfg.norm == UMUP_NORM_LAYER) umup_layer_norm_forward(y, x, rows, m->d);
     else umup_rms_norm_forward(y, x, rows, m->d);
 }
-static void umup__norm_bwd(const umup_model *m, float *dx, const float *dy, const float *x, int rows) {
-    if (m->cfg.norm == UMUP_NORM_LAYER) umup_layer_norm_backward(dx, dy, x, rows, m->d);
-    else umup_rms_norm_backward(dx, dy, x, rows, m->d);
+/* dx [rows, d] = norm'(x)^T dy (acc: +=) */
+static void umup__norm_bwd(const umup_model *m, float *dx, const float *dy, const float *x, int rows, int acc) {
+    umup__norm_backward(dx, dy, x, rows, m->d, m->cfg.norm != UMUP_NORM_LAYER, acc);
 }
 
-/* [N, 3d] qkv rows -> q, k, v [B, H, T, D] (dir = 0), or the reverse accumulation for gradients
- * (dir = 1: qkv [N, 3d] += q, k, v). */
+/* [N, 3d] qkv rows -> q, k, v [B, H, T, D] (dir = 0), or the reverse for gradients (dir = 1: qkv
+ * [N, 3d] = q, k, v). */
 static void umup__heads(const umup_model *m, float *qkv, float *q, float *k, float *v, int B, int T, int dir) {
     int b, t, h, j, d = m->d, H = m->H, D = m->D;
 #ifdef _OPENMP
@@ -4585,7 +4718,7 @@ static void umup__heads(const umup_model *m, float *qkv, float *q, float *k, flo
                 size_t o = (((size_t)b * (size_t)H + (size_t)h) * (size_t)T + (size_t)t) * (size_t)D;
                 for (j = 0; j < D; j++) {
                     if (dir == 0) { q[o + (size_t)j] = row[h * D + j]; k[o + (size_t)j] = row[d + h * D + j]; v[o + (size_t)j] = row[2 * d + h * D + j]; }
-                    else { row[h * D + j] += q[o + (size_t)j]; row[d + h * D + j] += k[o + (size_t)j]; row[2 * d + h * D + j] += v[o + (size_t)j]; }
+                    else { row[h * D + j] = q[o + (size_t)j]; row[d + h * D + j] = k[o + (size_t)j]; row[2 * d + h * D + j] = v[o + (size_t)j]; }
                 }
             }
         }
@@ -4685,10 +4818,10 @@ static void umup__branch_in_fwd(const umup_model *m, float *xin, const float *h,
     if (m->pinfo->residual == UMUP_RESIDUAL_POST_NORM) memcpy(xin, h, sizeof(float) * (size_t)N * (size_t)m->d);
     else umup__norm_fwd(m, xin, h, N);
 }
-/* dh [N, d] += in'(h)^T dxin */
+/* dh [N, d] = in'(h)^T dxin */
 static void umup__branch_in_bwd(const umup_model *m, float *dh, const float *dxin, const float *h, int N) {
-    if (m->pinfo->residual == UMUP_RESIDUAL_POST_NORM) umup_scale_fwd_backward(dh, dxin, (size_t)N * (size_t)m->d);
-    else umup__norm_bwd(m, dh, dxin, h, N);
+    if (m->pinfo->residual == UMUP_RESIDUAL_POST_NORM) memcpy(dh, dxin, sizeof(float) * (size_t)N * (size_t)m->d);
+    else umup__norm_bwd(m, dh, dxin, h, N, 0);
 }
 
 /* Branch output out(f) [N, d], what joins the stream: norm(f) into fn for the post-norm form, else
@@ -4704,8 +4837,7 @@ static void umup__branch_out_bwd(umup_model *m, float *df, float *scratch, const
     size_t n = (size_t)N * (size_t)m->d;
     if (m->training && m->cfg.dropout > 0.0f) umup__branch_dropout(m, df, scratch, n, branch, 1);
     if (m->pinfo->residual == UMUP_RESIDUAL_POST_NORM) {
-        memset(scratch, 0, sizeof(float) * n);
-        umup__norm_bwd(m, scratch, df, f, N);
+        umup__norm_bwd(m, scratch, df, f, N, 0);
         memcpy(df, scratch, sizeof(float) * n);
     }
 }
@@ -4719,17 +4851,17 @@ static umup_status umup__residual_fwd(const umup_model *m, int i, float *hout, c
 /* Backward, first half: the gradient at the branch output, dr [n] = (d/dr res_i)^T dy. */
 static void umup__residual_bwd_branch(const umup_model *m, int i, float *dr, const float *dy, size_t n) {
     (void)i;
+    if (m->pinfo->residual == UMUP_RESIDUAL_TAU) { memcpy(dr, dy, sizeof(float) * n); return; } /* add: dr = dy */
     memset(dr, 0, sizeof(float) * n);
-    if (m->pinfo->residual == UMUP_RESIDUAL_TAU) umup_residual_add_backward(dr, NULL, dy, n);
-    else umup_residual_sum_backward(NULL, dr, dy, n, m->res_skip, m->res_branch);
+    umup_residual_sum_backward(NULL, dr, dy, n, m->res_skip, m->res_branch);
 }
 /* Backward, second half: dx [n] = the skip path's gradient from dy plus din, the gradient that
  * came back through the branch to its input (residual_split's backward under TAU). */
 static void umup__residual_bwd_skip(const umup_model *m, int i, float *dx, const float *dy, const float *din, size_t n) {
-    memset(dx, 0, sizeof(float) * n);
     if (m->pinfo->residual == UMUP_RESIDUAL_TAU) {
-        umup_residual_split_backward(dx, din, dy, n, m->taus[i]);
+        umup__residual_split_backward(dx, din, dy, n, m->taus[i], 0);
     } else {
+        memset(dx, 0, sizeof(float) * n);
         umup_residual_sum_backward(dx, NULL, dy, n, m->res_skip, m->res_branch);
         umup_scale_fwd_backward(dx, din, n);
     }
@@ -4742,7 +4874,7 @@ static umup_status umup__attention_fwd(umup_model *m, int l, int B, int T) {
     size_t n = (size_t)N * (size_t)m->d;
     umup_op_scales sa, sg, sd;
     umup__ops_scales(m, T, &sa, &sg, &sd);
-    UMUP__TRY(umup__linear_fwd(m, umup__tidx(m, l, UMUP__T_QKV), A->ln1, A->qkv, N)); /* qkv [N, 3d] */
+    UMUP__TRY(umup__linear_fwd(m, umup__tidx(m, l, UMUP__T_QKV), A->ln1, A->qkv, N, 1)); /* qkv [N, 3d] */
     umup__stat(m, "mhsa.linear_qkv", l, A->qkv, 3 * n);
     umup__heads(m, A->qkv, A->q, A->k, A->v, B, T, 0);                            /* q, k, v [B, H, T, D] */
     if (m->cfg.rope) { umup__rope(m, A->q, B, T, 0); umup__rope(m, A->k, B, T, 0); }
@@ -4750,7 +4882,7 @@ static umup_status umup__attention_fwd(umup_model *m, int l, int B, int T) {
     UMUP__TRY(umup_sdpa_flash_forward(A->ah, A->lse, A->q, A->k, A->v, B, m->H, T, m->D, 1, m->attn_scale, &sa));
     umup__merge(m, A->ah, A->a, B, T, 0);                                          /* a [N, d] */
     umup__stat(m, "mhsa.attention", l, A->a, n);
-    UMUP__TRY(umup__linear_fwd(m, umup__tidx(m, l, UMUP__T_O), A->a, A->ao, N));  /* ao [N, d] */
+    UMUP__TRY(umup__linear_fwd(m, umup__tidx(m, l, UMUP__T_O), A->a, A->ao, N, 1));  /* ao [N, d] */
     umup__stat(m, "mhsa.linear_o", l, A->ao, n);
     return UMUP_OK;
 }
@@ -4762,20 +4894,14 @@ static umup_status umup__attention_bwd(umup_model *m, int l) {
     size_t n = (size_t)N * (size_t)m->d;
     umup_op_scales sa, sg, sd;
     umup__ops_scales(m, T, &sa, &sg, &sd);
-    memset(m->da, 0, sizeof(float) * n);
-    UMUP__TRY(umup__linear_bwd(m, umup__tidx(m, l, UMUP__T_O), A->a, m->dtmp, m->da, N));
+    UMUP__TRY(umup__linear_bwd(m, umup__tidx(m, l, UMUP__T_O), A->a, m->dtmp, m->da, N, 0, 1));
     umup__merge(m, m->dah, m->da, B, T, 1);
     if (m->cfg.fp8_attention) umup__attention_cast(m, l, NULL, NULL, NULL, m->dah, n);
-    memset(m->dq, 0, sizeof(float) * n);
-    memset(m->dk, 0, sizeof(float) * n);
-    memset(m->dv, 0, sizeof(float) * n);
-    UMUP__TRY(umup_sdpa_flash_backward(m->dq, m->dk, m->dv, m->dah, A->ah, A->lse, A->q, A->k, A->v, B, m->H, T,
-                                       m->D, 1, m->attn_scale, &sa));
+    UMUP__TRY(umup__sdpa_flash_backward(m->dq, m->dk, m->dv, m->dah, A->ah, A->lse, A->q, A->k, A->v, B, m->H, T,
+                                        m->D, 1, m->attn_scale, &sa, 0));
     if (m->cfg.rope) { umup__rope(m, m->dq, B, T, 1); umup__rope(m, m->dk, B, T, 1); }
-    memset(m->dqkv, 0, sizeof(float) * n * 3);
     umup__heads(m, m->dqkv, m->dq, m->dk, m->dv, B, T, 1);
-    memset(m->dxin, 0, sizeof(float) * n);
-    return umup__linear_bwd(m, umup__tidx(m, l, UMUP__T_QKV), A->ln1, m->dqkv, m->dxin, N);
+    return umup__linear_bwd(m, umup__tidx(m, l, UMUP__T_QKV), A->ln1, m->dqkv, m->dxin, N, 0, 1);
 }
 
 /* ---- the MLP branch: mo = linear_2(silu_glu(linear_1(ln2), linear_gate(ln2))) --------------- */
@@ -4786,18 +4912,18 @@ static umup_status umup__mlp_fwd(umup_model *m, int l, int N) {
     int gelu = m->cfg.mlp == UMUP_MLP_GELU;
     umup_op_scales sa, sg, sd;
     umup__ops_scales(m, 1, &sa, &sg, &sd);
-    UMUP__TRY(umup__linear_fwd(m, umup__tidx(m, l, UMUP__T_1), A->ln2, A->u1, N));    /* u1 [N, hd] */
+    UMUP__TRY(umup__linear_fwd(m, umup__tidx(m, l, UMUP__T_1), A->ln2, A->u1, N, 0)); /* u1 [N, hd] */
     if (gelu) {
         UMUP__TRY(umup_gelu_forward(A->g, A->u1, nh, m->cfg.alpha_ffn_act, &sg));    /* g [N, hd] */
         umup__stat(m, "mlp.linear_1", l, A->u1, nh);
     } else {
-        UMUP__TRY(umup__linear_fwd(m, umup__tidx(m, l, UMUP__T_GATE), A->ln2, A->ug, N)); /* ug [N, hd] */
+        UMUP__TRY(umup__linear_fwd(m, umup__tidx(m, l, UMUP__T_GATE), A->ln2, A->ug, N, 0)); /* ug [N, hd] */
         UMUP__TRY(umup_silu_glu_forward(A->g, A->u1, A->ug, nh, m->cfg.alpha_ffn_act, &sg)); /* g [N, hd] */
         umup__stat(m, "mlp.linear_1", l, A->u1, nh);
         umup__stat(m, "mlp.linear_gate", l, A->ug, nh);
     }
     umup__stat(m, "mlp.act", l, A->g, nh);
-    UMUP__TRY(umup__linear_fwd(m, umup__tidx(m, l, UMUP__T_2), A->g, A->mo, N));     /* mo [N, d] */
+    UMUP__TRY(umup__linear_fwd(m, umup__tidx(m, l, UMUP__T_2), A->g, A->mo, N, 1));     /* mo [N, d] */
     umup__stat(m, "mlp.linear_2", l, A->mo, n);
     return UMUP_OK;
 }
@@ -4806,21 +4932,18 @@ static umup_status umup__mlp_fwd(umup_model *m, int l, int N) {
 static umup_status umup__mlp_bwd(umup_model *m, int l) {
     umup__layer_acts *A = &m->layer[l];
     int N = m->B * m->T;
-    size_t n = (size_t)N * (size_t)m->d, nh = (size_t)N * (size_t)m->hd;
+    size_t nh = (size_t)N * (size_t)m->hd;
     umup_op_scales sa, sg, sd;
     umup__ops_scales(m, 1, &sa, &sg, &sd);
-    memset(m->dg, 0, sizeof(float) * nh);
-    UMUP__TRY(umup__linear_bwd(m, umup__tidx(m, l, UMUP__T_2), A->g, m->dtmp, m->dg, N));
-    memset(m->du1, 0, sizeof(float) * nh);
-    memset(m->dxin, 0, sizeof(float) * n);
+    UMUP__TRY(umup__linear_bwd(m, umup__tidx(m, l, UMUP__T_2), A->g, m->dtmp, m->dg, N, 0, 1));
     if (m->cfg.mlp == UMUP_MLP_GELU) {
+        memset(m->du1, 0, sizeof(float) * nh);
         UMUP__TRY(umup_gelu_backward(m->du1, m->dg, A->u1, nh, m->cfg.alpha_ffn_act, &sg));
-        return umup__linear_bwd(m, umup__tidx(m, l, UMUP__T_1), A->ln2, m->du1, m->dxin, N);
+        return umup__linear_bwd(m, umup__tidx(m, l, UMUP__T_1), A->ln2, m->du1, m->dxin, N, 0, 0);
     }
-    memset(m->dug, 0, sizeof(float) * nh);
-    UMUP__TRY(umup_silu_glu_backward(m->du1, m->dug, m->dg, A->u1, A->ug, nh, m->cfg.alpha_ffn_act, &sg));
-    UMUP__TRY(umup__linear_bwd(m, umup__tidx(m, l, UMUP__T_1), A->ln2, m->du1, m->dxin, N));
-    return umup__linear_bwd(m, umup__tidx(m, l, UMUP__T_GATE), A->ln2, m->dug, m->dxin, N);
+    UMUP__TRY(umup__silu_glu_backward(m->du1, m->dug, m->dg, A->u1, A->ug, nh, m->cfg.alpha_ffn_act, &sg, 0));
+    UMUP__TRY(umup__linear_bwd(m, umup__tidx(m, l, UMUP__T_1), A->ln2, m->du1, m->dxin, N, 0, 0));
+    return umup__linear_bwd(m, umup__tidx(m, l, UMUP__T_GATE), A->ln2, m->dug, m->dxin, N, 1, 0);
 }
 
 /* ---- forward ------------------------------------------------------------------------------------ */
@@ -4884,7 +5007,7 @@ UMUPDEF umup_status umup_model_forward_shard(umup_model *m, const int32_t *ids, 
     /* logits [N, V] = readout(norm(h)) */
     umup__norm_fwd(m, m->lnf, h, N);
     umup__stat(m, "final_norm", -1, m->lnf, n);
-    UMUP__TRY(umup__linear_fwd(m, m->n_tensors - 1, m->lnf, m->logits, N));
+    UMUP__TRY(umup__linear_fwd(m, m->n_tensors - 1, m->lnf, m->logits, N, 1));
     umup__stat(m, "projection", -1, m->logits, (size_t)N * (size_t)m->V);
     if (!targets) return UMUP_OK;
     if (!counted) { *loss = 0.0f; return UMUP_OK; } /* a shard without counted targets */
@@ -4905,14 +5028,12 @@ UMUPDEF umup_status umup_model_backward(umup_model *m) {
     N = m->B * m->T;
     n = (size_t)N * (size_t)m->d;
     /* loss -> logits -> final norm: dh [N, d] */
-    memset(m->dlogits, 0, sizeof(float) * (size_t)N * (size_t)m->V);
     umup_cross_entropy_scales(&s, (int)m->total_counted, m->V, m->cfg.alpha_loss_softmax, m->pinfo->unit_ops);
     for (l = 0; l < N && m->targets[l] < 0; l++) {}
-    if (l < N) UMUP__TRY(umup_cross_entropy_backward(m->dlogits, m->logits, m->targets, N, m->V, 1.0f, &s));
-    memset(m->dtmp, 0, sizeof(float) * n);
-    UMUP__TRY(umup__linear_bwd(m, m->n_tensors - 1, m->lnf, m->dlogits, m->dtmp, N));
-    memset(m->dh, 0, sizeof(float) * n);
-    umup__norm_bwd(m, m->dh, m->dtmp, m->layer[m->L - 1].hout, N);
+    if (l < N) UMUP__TRY(umup__cross_entropy_backward(m->dlogits, m->logits, m->targets, N, m->V, 1.0f, &s, 0));
+    else memset(m->dlogits, 0, sizeof(float) * (size_t)N * (size_t)m->V); /* a shard without counted targets */
+    UMUP__TRY(umup__linear_bwd(m, m->n_tensors - 1, m->lnf, m->dlogits, m->dtmp, N, 0, 1));
+    umup__norm_bwd(m, m->dh, m->dtmp, m->layer[m->L - 1].hout, N, 0);
     for (l = m->L - 1; l >= 0; l--) {
         umup__layer_acts *A = &m->layer[l];
         const float *hin = l ? m->layer[l - 1].hout : m->h0;
@@ -4921,7 +5042,6 @@ UMUPDEF umup_status umup_model_backward(umup_model *m) {
         umup__residual_bwd_branch(m, 2 * l + 1, m->dtmp, m->dh, n);
         umup__branch_out_bwd(m, m->dtmp, m->dr, A->mo, N, 2 * l + 1);
         UMUP__TRY(umup__mlp_bwd(m, l));
-        memset(m->dr, 0, sizeof(float) * n);
         umup__branch_in_bwd(m, m->dr, m->dxin, A->hmid, N);
         umup__residual_bwd_skip(m, 2 * l + 1, m->dh2, m->dh, m->dr, n);
         sw = m->dh; m->dh = m->dh2; m->dh2 = sw;
@@ -4929,7 +5049,6 @@ UMUPDEF umup_status umup_model_backward(umup_model *m) {
         umup__residual_bwd_branch(m, 2 * l, m->dtmp, m->dh, n);
         umup__branch_out_bwd(m, m->dtmp, m->dr, A->ao, N, 2 * l);
         UMUP__TRY(umup__attention_bwd(m, l));
-        memset(m->dr, 0, sizeof(float) * n);
         umup__branch_in_bwd(m, m->dr, m->dxin, hin, N);
         umup__residual_bwd_skip(m, 2 * l, m->dh2, m->dh, m->dr, n);
         sw = m->dh; m->dh = m->dh2; m->dh2 = sw;

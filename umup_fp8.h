@@ -1,4 +1,4 @@
-/* umup_fp8.h - v0.2.0 - exact small-float numerics in one C header (part of umup) - MIT licence (text at the end of this file)
+/* umup_fp8.h - v0.2.1 - exact small-float numerics in one C header (part of umup) - MIT licence (text at the end of this file)
  *
  * OCP FP8 E4M3 / E5M2, the FNUZ variants, Graphcore-style FP8, BF16, FP16, the OCP MX element
  * types E2M1 / E2M3 / E3M2 with E8M0 block scales: encode, decode and "quantise" (float -> format
@@ -99,8 +99,8 @@ extern "C" {
  * "MAJOR.MINOR.PATCH"; the Makefile's pkg-config file and CMakeLists.txt read it from this line. */
 #define UMUP_VERSION_MAJOR 0
 #define UMUP_VERSION_MINOR 2
-#define UMUP_VERSION_PATCH 0
-#define UMUP_VERSION_STRING "0.2.0"
+#define UMUP_VERSION_PATCH 1
+#define UMUP_VERSION_STRING "0.2.1"
 
 #ifndef UMUPDEF
 #ifdef UMUP_STATIC
@@ -940,9 +940,15 @@ static void umup__encode_run(const umup__bulk *b, const float *src, void *dst, i
                 if (b->table) {
                     const uint32_t *tab = b->table;
                     umup__encode_codes(b, s, c8, NULL, n, k1, k2, lo + (uint32_t)s0);
-                    for (j = 0; j < n; j++) memcpy(&df[j], &tab[c8[j]], 4);
-                    if (b->nan_passthrough)
-                        for (j = 0; j < n; j++) if (s[j] != s[j]) df[j] = s[j];
+                    if (!b->nan_passthrough) {
+                        for (j = 0; j < n; j++) memcpy(&df[j], &tab[c8[j]], 4);
+                    } else { /* s[j] is read before df[j] is written: dst may equal src */
+                        for (j = 0; j < n; j++) {
+                            float v, x = s[j];
+                            memcpy(&v, &tab[c8[j]], 4);
+                            df[j] = x != x ? x : v;
+                        }
+                    }
                 } else {
                     umup__encode_codes(b, s, NULL, c32, n, k1, k2, lo + (uint32_t)s0);
                     for (j = 0; j < n; j++) {

@@ -11,7 +11,8 @@
  *              qkv layers; the portable GEMM, and OpenBLAS too in BLAS=1 builds);
  *   speedup    fp32 step time on 1 thread / on all threads (parallel efficiency = speedup / threads);
  *   fp8        FP8 step time / fp32 step time - 1 (the simulation's overhead).
- * Usage: bench_train [timed steps at d 256] (default 5; d 512 runs 3, or the same if given). */
+ * The modes of a configuration run side by side, in rounds (see step_times).
+ * Usage: bench_train [timed steps at d 256] (default 7; d 512 runs 5, or the same if given). */
 #define _POSIX_C_SOURCE 199309L
 #define UMUP_IMPLEMENTATION
 #include "umup.h"
@@ -59,71 +60,90 @@ static double best_sgemm(const config *c, double *portable_best) {
     return best;
 }
 
-/* Median step time of `steps` timed steps after one warm-up step. */
-static double step_time(const config *c, const umup_dataset *ds, int fp8, int steps, size_t *np) {
-    umup_model_config mc = umup_model_config_default();
-    umup_optim_config oc = umup_optim_config_default(UMUP_OPT_ADAMW);
-    umup_trainer *t = NULL;
+/* Median step times of the modes (mode k: simulated FP8 when fp8[k], on threads[k] OpenMP threads),
+ * measured side by side: one trainer per mode, a warm-up round, then `steps` rounds in which every
+ * mode takes its steps in turn on the same batch, so that the machine's drifts in speed (about
+ * +-8% here, from one minute to the next) touch all modes alike and cancel from their ratios. In each
+ * round a mode takes two steps and the second is timed, so that it runs in the steady state of
+ * training, after a step of its own. */
+static void step_times(const config *c, const umup_dataset *ds, int nmodes, const int *fp8, const int *threads,
+                       int steps, double *med, size_t *np) {
+    umup_trainer *t[3] = {NULL, NULL, NULL};
     int32_t *ids = (int32_t *)malloc(sizeof(int32_t) * c->B * c->T), *tg = (int32_t *)malloc(sizeof(int32_t) * c->B * c->T);
-    double times[64];
+    double times[3][64];
     float loss;
-    int s;
-    mc.width = c->d; mc.layers = c->L; mc.max_seq = c->T; mc.heads = 0; mc.head_size = 32;
-    mc.fp8 = fp8 ? UMUP_FP8_SIM_UMUP : UMUP_FP8_SIM_NONE;
-    mc.fp8_rounding = UMUP_FP8_SR;
-    oc.lr = 0.5;
-    if (!ids || !tg || steps > 64 || umup_trainer_create(&t, &mc, &oc, c->B) != UMUP_OK) {
-        fprintf(stderr, "bench_train: cannot create the trainer\n");
-        exit(1);
+    int s, k;
+    if (!ids || !tg || steps > 64 || nmodes > 3) { fprintf(stderr, "bench_train: out of memory\n"); exit(1); }
+    for (k = 0; k < nmodes; k++) {
+        umup_model_config mc = umup_model_config_default();
+        umup_optim_config oc = umup_optim_config_default(UMUP_OPT_ADAMW);
+        mc.width = c->d; mc.layers = c->L; mc.max_seq = c->T; mc.heads = 0; mc.head_size = 32;
+        mc.fp8 = fp8[k] ? UMUP_FP8_SIM_UMUP : UMUP_FP8_SIM_NONE;
+        mc.fp8_rounding = UMUP_FP8_SR;
+        oc.lr = 0.5;
+        if (umup_trainer_create(&t[k], &mc, &oc, c->B) != UMUP_OK) {
+            fprintf(stderr, "bench_train: cannot create the trainer\n");
+            exit(1);
+        }
     }
-    *np = umup_model_num_params(umup_trainer_model(t));
+    *np = umup_model_num_params(umup_trainer_model(t[0]));
     for (s = 0; s <= steps; s++) {
-        double t0;
         umup_dataset_batch(ds, 0, 1, s, c->B, c->T, ids, tg);
-        t0 = bench_now();
-        if (umup_trainer_step(t, ids, tg, c->B, c->T, &loss) != UMUP_OK) { fprintf(stderr, "bench_train: step failed\n"); exit(1); }
-        if (s > 0) times[s - 1] = bench_now() - t0;
+        for (k = 0; k < nmodes; k++) {
+            int r;
+#ifdef _OPENMP
+            omp_set_num_threads(threads[k]);
+#endif
+            /* Two steps, the second timed: a step right after another trainer's (or after a change
+               of the thread count) runs up to 10% slower here, its caches holding the other's data. */
+            for (r = 0; r < 2; r++) {
+                double t0 = bench_now();
+                if (umup_trainer_step(t[k], ids, tg, c->B, c->T, &loss) != UMUP_OK) {
+                    fprintf(stderr, "bench_train: step failed\n");
+                    exit(1);
+                }
+                if (s > 0 && r == 1) times[k][s - 1] = bench_now() - t0;
+            }
+        }
     }
-    umup_trainer_destroy(t);
+    for (k = 0; k < nmodes; k++) {
+        med[k] = bench_median(times[k], steps);
+        umup_trainer_destroy(t[k]);
+    }
     free(ids); free(tg);
-    return bench_median(times, steps);
 }
 
 int main(int argc, char **argv) {
     static const config cfg[2] = {{256, 4, 256, 16}, {512, 8, 512, 8}};
-    int steps0 = argc > 1 ? atoi(argv[1]) : 5, ci, nt = bench_threads();
+    int steps0 = argc > 1 ? atoi(argv[1]) : 7, ci, nt = bench_threads();
     umup_dataset ds;
     if (steps0 < 1 || steps0 > 64) { fprintf(stderr, "usage: bench_train [timed steps, 1..64]\n"); return 1; }
     if (umup_dataset_from_corpus(&ds, 2000000, 1, 0.1) != UMUP_OK) return 1;
     bench_print_setup("bench_train");
     for (ci = 0; ci < 2; ci++) {
         const config *c = &cfg[ci];
-        int steps = ci == 0 || argc > 1 ? steps0 : 3, mode;
+        /* modes: fp32 on all threads, FP8 on all threads, and at d 256 fp32 on one thread */
+        const int fp8[3] = {0, 1, 0}, threads[3] = {nt, nt, 1};
+        int steps = ci == 0 || argc > 1 ? steps0 : 5, nmodes = ci == 0 && nt > 1 ? 3 : 2, mode;
         double tm[3] = {0, 0, 0}, pbest, best = best_sgemm(c, &pbest), flops_tok;
         size_t np = 0;
-        for (mode = 0; mode < 3; mode++) { /* fp32 all threads, fp8 all threads, fp32 one thread (d 256) */
-            double tok, gf;
-            if (mode == 2 && (ci != 0 || nt < 2)) continue;
-#ifdef _OPENMP
-            omp_set_num_threads(mode == 2 ? 1 : nt);
-#endif
-            tm[mode] = step_time(c, &ds, mode == 1, steps, &np);
-            flops_tok = 6.0 * (double)np + 12.0 * c->L * c->T * c->d;
-            tok = (double)c->B * c->T / tm[mode];
-            gf = tok * flops_tok * 1e-9;
-            printf("bench train d=%d layers=%d T=%d B=%d mode=%s threads=%d params=%zu step_s=%.3f tokens_s=%.0f "
-                   "model_gflops=%.1f best_sgemm_gflops=%.1f fraction=%.2f llmc_ratio=%.2f\n",
-                   c->d, c->L, c->T, c->B, mode == 1 ? "fp8_umup_sr" : "fp32", mode == 2 ? 1 : nt, np, tm[mode], tok, gf,
-                   best, gf / best, gf / 24.5);
-            fflush(stdout);
-        }
+        step_times(c, &ds, nmodes, fp8, threads, steps, tm, &np);
 #ifdef _OPENMP
         omp_set_num_threads(nt);
 #endif
+        flops_tok = 6.0 * (double)np + 12.0 * c->L * c->T * c->d;
+        for (mode = 0; mode < nmodes; mode++) {
+            double tok = (double)c->B * c->T / tm[mode], gf = tok * flops_tok * 1e-9;
+            printf("bench train d=%d layers=%d T=%d B=%d mode=%s threads=%d params=%zu step_s=%.3f tokens_s=%.0f "
+                   "model_gflops=%.1f best_sgemm_gflops=%.1f fraction=%.2f llmc_ratio=%.2f\n",
+                   c->d, c->L, c->T, c->B, fp8[mode] ? "fp8_umup_sr" : "fp32", threads[mode], np, tm[mode], tok, gf,
+                   best, gf / best, gf / 24.5);
+        }
         printf("bench train_summary d=%d best_sgemm_gflops=%.1f portable_best_gflops=%.1f fraction=%.2f "
                "fp8_overhead=%.3f speedup_%d_over_1=%.2f\n",
-               c->d, best, pbest, (double)c->B * c->T / tm[0] * (6.0 * (double)np + 12.0 * c->L * c->T * c->d) * 1e-9 / best,
-               tm[1] / tm[0] - 1.0, nt, tm[2] > 0 ? tm[2] / tm[0] : -1.0);
+               c->d, best, pbest, (double)c->B * c->T / tm[0] * flops_tok * 1e-9 / best, tm[1] / tm[0] - 1.0, nt,
+               tm[2] > 0 ? tm[2] / tm[0] : -1.0);
+        fflush(stdout);
     }
     umup_dataset_free(&ds);
     return 0;

@@ -42,6 +42,48 @@ static void test_adamw_two_steps(void) {
     UT_NEAR(o.last_grad_norm, sqrt(2 * 0.0625), 1e-12);
 }
 
+/* The group update the optimizer runs (eight lanes at a time in AVX-512 builds) against its scalar
+ * form element by element: bitwise equal in every weight-decay mode, over a length with a tail; and
+ * the blocked, parallel sum of squares behind the gradient norm against a long double sum. */
+static void test_adam_vector_matches_scalar(void) {
+    enum { N = 8 * 1237 + 5 };
+    static float p0[N], g[N], m0[N], v0[N], pa[N], ma[N], va[N], pb[N], mb[N], vb[N];
+    umup_optim_config c = umup_optim_config_default(UMUP_OPT_ADAMW);
+    long double ref = 0.0L;
+    size_t i;
+    int mode;
+    for (i = 0; i < N; i++) {
+        p0[i] = 2.0f * umup_rng_uniform(11, i) - 1.0f;
+        g[i] = (umup_rng_uniform(12, i) - 0.5f) * (i % 7 == 0 ? 1e-6f : 3.0f);
+        m0[i] = 0.1f * (umup_rng_uniform(13, i) - 0.5f);
+        v0[i] = 0.01f * umup_rng_uniform(14, i);
+        ref += (long double)g[i] * (long double)g[i];
+    }
+    for (mode = 0; mode < 4; mode++) {
+        memcpy(pa, p0, sizeof pa); memcpy(ma, m0, sizeof ma); memcpy(va, v0, sizeof va);
+        memcpy(pb, p0, sizeof pb); memcpy(mb, m0, sizeof mb); memcpy(vb, v0, sizeof vb);
+        umup__adam_group(&c, 3e-3, 1e-8, 0.19, 0.002, 0.75, mode, 1e-2, pa, g, ma, va, N);
+        for (i = 0; i < N; i++) umup__adam_one(c.beta1, c.beta2, 3e-3, 1e-8, 0.19, 0.002, 0.75, mode, 1e-2, pb, g, mb, vb, i);
+        UT_CHECK(memcmp(pa, pb, sizeof pa) == 0);
+        UT_CHECK(memcmp(ma, mb, sizeof ma) == 0);
+        UT_CHECK(memcmp(va, vb, sizeof va) == 0);
+        UT_CHECK(memcmp(pa, p0, sizeof pa) != 0); /* it did update */
+    }
+    UT_REL(umup__sum_squares(g, N), (double)ref, 1e-13);
+    { /* more than 64 blocks of 4096: two rounds of the parallel loop */
+        enum { NB = 4096 * 70 + 3 };
+        static float big[NB];
+        long double rb = 0.0L;
+        for (i = 0; i < NB; i++) {
+            big[i] = umup_rng_uniform(15, i) - 0.25f;
+            rb += (long double)big[i] * (long double)big[i];
+        }
+        UT_REL(umup__sum_squares(big, NB), (double)rb, 1e-13);
+    }
+    UT_CHECK(umup__sum_squares(g, 0) == 0.0);
+    UT_NEAR(umup__sum_squares(g, 3), (double)g[0] * g[0] + (double)g[1] * g[1] + (double)g[2] * g[2], 1e-18);
+}
+
 static void test_adam_coupled(void) {
     umup_optim_config c = umup_optim_config_default(UMUP_OPT_ADAM);
     umup_optimizer o;
@@ -231,6 +273,7 @@ static void test_optim_errors(void) {
 
 int main(void) {
     UT_RUN(test_adamw_two_steps);
+    UT_RUN(test_adam_vector_matches_scalar);
     UT_RUN(test_adam_coupled);
     UT_RUN(test_independent_under_adam_sgd);
     UT_RUN(test_sgd);
