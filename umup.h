@@ -801,7 +801,8 @@ UMUPDEF int umup_optim_wd_decoupled(umup_optimizer_kind kind);
 /* One update of every group. params/grads/state are the flat arrays (n_params floats; state as
  * above, laid out as [m of all params][v of all params] for Adam). Steps, for update index
  * s = opt->step and lr_t = lr * schedule(s):
- *  1. global gradient norm over all groups (double); NaN/Inf -> UMUP_ERR_NONFINITE, nothing changes;
+ *  1. global gradient norm over all groups (double; each group summed in fixed blocks of 4096
+ *     elements, so the value is the same for any thread count); NaN/Inf -> UMUP_ERR_NONFINITE, nothing changes;
  *     if clip_norm > 0 and the norm exceeds it, gradients are used times clip_norm / norm; if
  *     clip_rms > 0 and the RMS (norm / sqrt(elements in the groups)) exceeds it, times clip_rms / RMS
  *     (the smaller factor when both apply);
