@@ -727,8 +727,8 @@ UMUPDEF float umup_schedule_value(const umup_schedule *s, long step);
 
 /* The optimizers. Adding one: an enum value here, an entry in the implementation's table
  * (umup__optim_table, >>optim: name, moments, default betas, how it treats decoupled weight decay)
- * and its per-element update in umup__optim_update; tests/test_optim.c checks each one against
- * hand-computed steps. */
+ * and its per-element update in umup__optim_update (Adam's: umup__adam_group); tests/test_optim.c
+ * checks each one against hand-computed steps. */
 typedef enum { UMUP_OPT_ADAMW = 0, UMUP_OPT_ADAM, UMUP_OPT_SGD, UMUP_OPT_LION, UMUP_OPT_COUNT } umup_optimizer_kind;
 
 /* Optimizer settings; zero-initialised means defaults (see umup_optim_config_default). */
@@ -3812,20 +3812,10 @@ UMUPDEF int umup_optim_moments(const umup_optim_config *cfg) {
     return umup__optim_table[cfg->kind].moments;
 }
 
-/* The per-element update of each optimizer on theta *th with the (clipped, decayed) gradient gv;
-   m and v are its state entries (state[i] and state[n_params + i]). */
-static void umup__optim_update(const umup_optim_config *c, long step, double lr_g, double eps, double bc1, double bc2,
-                               double gv, double *th, float *m, float *v) {
+/* The per-element update of SGD and Lion on theta *th with the (clipped, decayed) gradient gv; m is
+   its state entry (state[i]). Adam and AdamW: umup__adam_one / umup__adam_group. */
+static void umup__optim_update(const umup_optim_config *c, long step, double lr_g, double gv, double *th, float *m) {
     switch (c->kind) {
-    case UMUP_OPT_ADAMW:
-    case UMUP_OPT_ADAM: { /* m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; th -= lr mhat / (sqrt(vhat) + eps) */
-        double mv = c->beta1 * (double)*m + (1.0 - c->beta1) * gv;
-        double vv = c->beta2 * (double)*v + (1.0 - c->beta2) * gv * gv;
-        *m = (float)mv;
-        *v = (float)vv;
-        *th -= lr_g * (mv / bc1) / (sqrt(vv / bc2) + eps);
-        break;
-    }
     case UMUP_OPT_SGD: /* buf = momentum buf + g (g on the first step); th -= lr (nesterov ? g + momentum buf : buf) */
         if (c->momentum > 0.0) {
             double bv = step == 0 ? gv : c->momentum * (double)*m + gv;
@@ -3870,8 +3860,8 @@ static double umup__sum_squares(const float *x, size_t n) {
     return total;
 }
 
-/* The Adam / AdamW update of element i: umup__optim_update's arithmetic with the weight decay
-   folded in. wd_mode: 0 none, 1 decoupled and 2 independent (th -= wd_a th), 3 coupled (g += wd_a p). */
+/* The Adam / AdamW update of element i (m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+   th -= lr mhat / (sqrt(vhat) + eps)), with the weight decay folded in. wd_mode: 0 none, 1 decoupled and 2 independent (th -= wd_a th), 3 coupled (g += wd_a p). */
 static void umup__adam_one(double b1, double b2, double lr_g, double eps, double bc1, double bc2, double clip,
                            int wd_mode, double wd_a, float *p, const float *gr, float *mo, float *vo, size_t i) {
     double gv = gr[i] * clip, th = p[i], mv, vv;
@@ -3988,8 +3978,7 @@ UMUPDEF umup_status umup_optim_step(umup_optimizer *opt, float *params, const fl
                 else if (wd == UMUP_WD_INDEPENDENT) th -= lam * sched * th;
                 else if (wd == UMUP_WD_COUPLED) gv += lam * p[i];
             }
-            umup__optim_update(c, opt->step, lr_g, eps, bc1, bc2, gv, &th, state + g->offset + i,
-                               umup__optim_table[c->kind].moments > 1 ? state + n_params + g->offset + i : NULL);
+            umup__optim_update(c, opt->step, lr_g, gv, &th, state + g->offset + i);
             p[i] = (float)th;
         }
     }
