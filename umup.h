@@ -2261,9 +2261,26 @@ static float *umup__flash_setup(umup__flash_dims *f, const umup__gemm_kdesc *kd,
     return umup__flash_dims_init(f, kd, S, D) ? umup__flash_scratch(f, *nt, raw) : NULL;
 }
 
-UMUPDEF umup_status umup_sdpa_flash_forward(float *out, float *lse, const float *q, const float *k, const float *v,
-                                            int B, int H, int S, int D, int causal, float logit_scale,
-                                            const umup_op_scales *s) {
+/* Where head (b, h) of an attention tensor lies: row t of it starts at b lb + h lh + t lr floats.
+ * [B, H, S, D] contiguous: {H S D, S D, D}; heads side by side in rows of width w ([B, S, w] with
+ * head h at columns h D .. h D + D - 1, as the model's qkv [N, 3d] and a [N, d]): {S w, D, w}. */
+typedef struct {
+    size_t lb, lh, lr;
+} umup__heads_layout;
+
+static umup__heads_layout umup__heads_bhsd(int H, int S, int D) {
+    umup__heads_layout l;
+    l.lr = (size_t)D;
+    l.lh = (size_t)S * (size_t)D;
+    l.lb = (size_t)H * l.lh;
+    return l;
+}
+
+/* umup_sdpa_flash_forward with out in layout lo and q, k, v in layout li (row strides fit an int:
+ * the caller's buffers are in bounds, checked as [B, H, S, D] counts). */
+static umup_status umup__sdpa_flash_fwd(float *out, umup__heads_layout lo, float *lse, const float *q, const float *k,
+                                        const float *v, umup__heads_layout li, int B, int H, int S, int D, int causal,
+                                        float logit_scale, const umup_op_scales *s) {
     const umup__gemm_kdesc *kd = umup__gemm_kd();
     umup__flash_dims f;
     int nt = 1, bh;
@@ -2277,12 +2294,12 @@ UMUPDEF umup_status umup_sdpa_flash_forward(float *out, float *lse, const float 
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
 #endif
     for (bh = 0; bh < B * H; bh++) {
-        size_t o = (size_t)bh * (size_t)S * (size_t)D;
-        const float *qh = q + o, *kh = k + o, *vh = v + o;
-        float *oh = out + o, *lh = lse + (size_t)bh * (size_t)S;
-        int tid = 0, i0, j0, i, j, br, bc, MR = kd->mr, NR = kd->nr;
+        size_t oi = (size_t)(bh / H) * li.lb + (size_t)(bh % H) * li.lh;
+        const float *qh = q + oi, *kh = k + oi, *vh = v + oi;
+        float *oh = out + (size_t)(bh / H) * lo.lb + (size_t)(bh % H) * lo.lh, *lh = lse + (size_t)bh * (size_t)S;
+        int tid = 0, i0, j0, i, j, br, bc, MR = kd->mr, NR = kd->nr, ldi = (int)li.lr;
         float *w, *qa, *kb, *vb, *tile, *pa, *acc, *mx, *sum;
-        const float *vbp = vh; /* v as B panels over D: v itself when D is one panel wide */
+        const float *vbp = vh; /* v as B panels over D: v itself when its rows are one panel wide */
 #ifdef _OPENMP
         tid = omp_get_thread_num();
 #endif
@@ -2294,10 +2311,10 @@ UMUPDEF umup_status umup_sdpa_flash_forward(float *out, float *lse, const float 
         pa = w;  w += f.n_pa;   /* probabilities as A panels, depth bc */
         acc = w; w += f.n_acc;  /* unnormalised output rows [br, D] */
         mx = w;  sum = w + f.Sp; /* running row max and row sum [br] */
-        umup__sgemm_packA(0, qh, D, 0, S, 0, D, MR, qa);
-        umup__sgemm_packB(1, kh, D, 0, D, 0, S, NR, kb);
-        if (D != NR) {
-            umup__sgemm_packB(0, vh, D, 0, S, 0, D, NR, vb);
+        umup__sgemm_packA(0, qh, ldi, 0, S, 0, D, MR, qa);
+        umup__sgemm_packB(1, kh, ldi, 0, D, 0, S, NR, kb);
+        if (D != NR || ldi != D) {
+            umup__sgemm_packB(0, vh, ldi, 0, S, 0, D, NR, vb);
             vbp = vb;
         }
         for (i0 = 0; i0 < S; i0 += f.br) {
@@ -2332,7 +2349,7 @@ UMUPDEF umup_status umup_sdpa_flash_forward(float *out, float *lse, const float 
                                   (size_t)NR * (size_t)S, 1.0f, acc, D);
             }
             for (i = 0; i < br; i++) {
-                float r = s->out / sum[i], *a = acc + (size_t)i * (size_t)D, *y = oh + (size_t)(i0 + i) * (size_t)D;
+                float r = s->out / sum[i], *a = acc + (size_t)i * (size_t)D, *y = oh + (size_t)(i0 + i) * lo.lr;
                 for (j = 0; j < D; j++) y[j] = r * a[j];
                 lh[i0 + i] = mx[i] + logf(sum[i]);
             }
@@ -2342,11 +2359,20 @@ UMUPDEF umup_status umup_sdpa_flash_forward(float *out, float *lse, const float 
     return UMUP_OK;
 }
 
-/* umup_sdpa_flash_backward; acc = 0 assigns dq, dk and dv instead of adding to them. */
-static umup_status umup__sdpa_flash_backward(float *dq, float *dk, float *dv, const float *dout, const float *out,
-                                             const float *lse, const float *q, const float *k, const float *v, int B,
-                                             int H, int S, int D, int causal, float logit_scale,
-                                             const umup_op_scales *s, int acc) {
+UMUPDEF umup_status umup_sdpa_flash_forward(float *out, float *lse, const float *q, const float *k, const float *v,
+                                            int B, int H, int S, int D, int causal, float logit_scale,
+                                            const umup_op_scales *s) {
+    umup__heads_layout l = umup__heads_bhsd(H, S, D);
+    return umup__sdpa_flash_fwd(out, l, lse, q, k, v, l, B, H, S, D, causal, logit_scale, s);
+}
+
+/* umup_sdpa_flash_backward with out and dout in layout lo, q, k, v in li and dq, dk, dv in lg;
+ * acc = 0 assigns dq, dk and dv instead of adding to them. */
+static umup_status umup__sdpa_flash_backward(float *dq, float *dk, float *dv, umup__heads_layout lg, const float *dout,
+                                             const float *out, umup__heads_layout lo, const float *lse, const float *q,
+                                             const float *k, const float *v, umup__heads_layout li, int B, int H,
+                                             int S, int D, int causal, float logit_scale, const umup_op_scales *s,
+                                             int acc) {
     const umup__gemm_kdesc *kd = umup__gemm_kd();
     umup__flash_dims f;
     int nt = 1, bh;
@@ -2362,12 +2388,14 @@ static umup_status umup__sdpa_flash_backward(float *dq, float *dk, float *dv, co
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
 #endif
     for (bh = 0; bh < B * H; bh++) {
-        size_t o = (size_t)bh * (size_t)S * (size_t)D;
-        const float *qh = q + o, *kh = k + o, *vh = v + o, *go = dout + o, *yo = out + o, *lh = lse + (size_t)bh * (size_t)S;
-        float *dqh = dq + o, *dkh = dk + o, *dvh = dv + o;
-        int tid = 0, i0, j0, i, j, br, bc, MR = kd->mr, NR = kd->nr;
+        size_t oi = (size_t)(bh / H) * li.lb + (size_t)(bh % H) * li.lh;
+        size_t oo = (size_t)(bh / H) * lo.lb + (size_t)(bh % H) * lo.lh;
+        size_t og = (size_t)(bh / H) * lg.lb + (size_t)(bh % H) * lg.lh;
+        const float *qh = q + oi, *kh = k + oi, *vh = v + oi, *go = dout + oo, *yo = out + oo, *lh = lse + (size_t)bh * (size_t)S;
+        float *dqh = dq + og, *dkh = dk + og, *dvh = dv + og;
+        int tid = 0, i0, j0, i, j, br, bc, MR = kd->mr, NR = kd->nr, ldi = (int)li.lr, ldo = (int)lo.lr, ldg = (int)lg.lr;
         float *w, *qa, *doa, *qb, *dob, *kb, *vt, *kn, *pt, *dst, *pta, *dsa, *dsta, *dka, *dva, *delta;
-        const float *qbp = qh, *dobp = go, *knp = kh; /* B panels over D: the arrays themselves when D == NR */
+        const float *qbp = qh, *dobp = go, *knp = kh; /* B panels over D: the arrays themselves when their rows are one panel wide */
         const float inv_out = 1.0f / s->out;
 #ifdef _OPENMP
         tid = omp_get_thread_num();
@@ -2387,20 +2415,25 @@ static umup_status umup__sdpa_flash_backward(float *dq, float *dk, float *dv, co
         dsta = w; w += f.n_pa;
         dka = w;  dva = w + (size_t)f.bc * (size_t)D; w += f.n_acc; /* dk_j, dv_j accumulators [bc, D] */
         delta = w;              /* [S] */
-        if (!acc) memset(dqh, 0, sizeof(float) * (size_t)S * (size_t)D); /* dq sums over key blocks */
-        umup__sgemm_packA(0, qh, D, 0, S, 0, D, MR, qa);
-        umup__sgemm_packA(0, go, D, 0, S, 0, D, MR, doa);
-        if (D != NR) {
-            umup__sgemm_packB(0, qh, D, 0, S, 0, D, NR, qb);
-            umup__sgemm_packB(0, go, D, 0, S, 0, D, NR, dob);
-            umup__sgemm_packB(0, kh, D, 0, S, 0, D, NR, kn);
-            qbp = qb; dobp = dob; knp = kn;
+        if (!acc) /* dq sums over key blocks */
+            for (i = 0; i < S; i++) memset(dqh + (size_t)i * (size_t)ldg, 0, sizeof(float) * (size_t)D);
+        umup__sgemm_packA(0, qh, ldi, 0, S, 0, D, MR, qa);
+        umup__sgemm_packA(0, go, ldo, 0, S, 0, D, MR, doa);
+        if (D != NR || ldi != D) {
+            umup__sgemm_packB(0, qh, ldi, 0, S, 0, D, NR, qb);
+            umup__sgemm_packB(0, kh, ldi, 0, S, 0, D, NR, kn);
+            qbp = qb; knp = kn;
         }
-        umup__sgemm_packB(1, kh, D, 0, D, 0, S, NR, kb);
-        umup__sgemm_packB(1, vh, D, 0, D, 0, S, NR, vt);
+        if (D != NR || ldo != D) {
+            umup__sgemm_packB(0, go, ldo, 0, S, 0, D, NR, dob);
+            dobp = dob;
+        }
+        umup__sgemm_packB(1, kh, ldi, 0, D, 0, S, NR, kb);
+        umup__sgemm_packB(1, vh, ldi, 0, D, 0, S, NR, vt);
         for (i = 0; i < S; i++) { /* delta_i = <dout_i, p_i v> = <dout_i, out_i> / s.out */
             double dot = 0.0;
-            for (j = 0; j < D; j++) dot += (double)go[(size_t)i * (size_t)D + (size_t)j] * (double)yo[(size_t)i * (size_t)D + (size_t)j];
+            const float *gr = go + (size_t)i * (size_t)ldo, *yr = yo + (size_t)i * (size_t)ldo;
+            for (j = 0; j < D; j++) dot += (double)gr[j] * (double)yr[j];
             delta[i] = (float)dot * inv_out;
         }
         for (j0 = 0; j0 < S; j0 += f.bc) {
@@ -2432,13 +2465,15 @@ static umup_status umup__sdpa_flash_backward(float *dq, float *dk, float *dv, co
                                   dka, D);
                 umup__sgemm_packA(0, dst, f.bc, 0, br, 0, bc, MR, dsa);
                 umup__gemm_packed(kd, br, D, bc, s->grad[0] * logit_scale, dsa, (size_t)MR * (size_t)bc, knp + (size_t)j0 * (size_t)NR,
-                                  (size_t)NR * (size_t)S, 1.0f, dqh + (size_t)i0 * (size_t)D, D);
+                                  (size_t)NR * (size_t)S, 1.0f, dqh + (size_t)i0 * (size_t)ldg, ldg);
             }
             {
                 const float gk = s->grad[1] * logit_scale, gv = s->grad[2];
-                size_t n = (size_t)bc * (size_t)D, e;
-                float *yk = dkh + (size_t)j0 * (size_t)D, *yv = dvh + (size_t)j0 * (size_t)D;
-                for (e = 0; e < n; e++) { UMUP__PUT(acc, yk[e], gk * dka[e]); UMUP__PUT(acc, yv[e], gv * dva[e]); }
+                for (i = 0; i < bc; i++) {
+                    float *yk = dkh + (size_t)(j0 + i) * (size_t)ldg, *yv = dvh + (size_t)(j0 + i) * (size_t)ldg;
+                    const float *ak = dka + (size_t)i * (size_t)D, *av = dva + (size_t)i * (size_t)D;
+                    for (j = 0; j < D; j++) { UMUP__PUT(acc, yk[j], gk * ak[j]); UMUP__PUT(acc, yv[j], gv * av[j]); }
+                }
             }
         }
     }
@@ -2450,7 +2485,8 @@ UMUPDEF umup_status umup_sdpa_flash_backward(float *dq, float *dk, float *dv, co
                                              const float *lse, const float *q, const float *k, const float *v, int B,
                                              int H, int S, int D, int causal, float logit_scale,
                                              const umup_op_scales *s) {
-    return umup__sdpa_flash_backward(dq, dk, dv, dout, out, lse, q, k, v, B, H, S, D, causal, logit_scale, s, 1);
+    umup__heads_layout l = umup__heads_bhsd(H, S, D);
+    return umup__sdpa_flash_backward(dq, dk, dv, l, dout, out, l, lse, q, k, v, l, B, H, S, D, causal, logit_scale, s, 1);
 }
 
 /* ---- 5. norms ---------------------------------------------------------------------- >>residual */
@@ -4858,21 +4894,43 @@ static void umup__residual_bwd_skip(const umup_model *m, int i, float *dx, const
 }
 
 /* ---- the attention branch: ao = linear_o(sdpa(split_heads(linear_qkv(ln1)))) ---------------- */
+/* Without rope or fp8_attention, which change q, k and v in place, the flash kernels read the heads
+ * straight out of the qkv rows and write the output rows [N, d] (and, backward, the gradient rows
+ * [N, 3d]) in place: no head copies. Otherwise q, k, v [B, H, T, D] are copies, and so is ah. */
+static int umup__attn_in_rows(const umup_model *m) { return !m->cfg.rope && !m->cfg.fp8_attention; }
+
+/* The buffer linear_o reads, a [N, d]: the attention output rows themselves, or a copy of them when
+ * the heads were copied or linear_o's FP8 cast rounds its own input in place (the backward pass needs
+ * the exact output). */
+static float *umup__attn_o_input(const umup_model *m, const umup__layer_acts *A, int l) {
+    return umup__attn_in_rows(m) && !m->tensors[umup__tidx(m, l, UMUP__T_O)].fp8.cast ? A->ah : A->a;
+}
+
 static umup_status umup__attention_fwd(umup_model *m, int l, int B, int T) {
     umup__layer_acts *A = &m->layer[l];
-    int N = B * T;
-    size_t n = (size_t)N * (size_t)m->d;
+    int N = B * T, d = m->d;
+    size_t n = (size_t)N * (size_t)d;
+    float *a = umup__attn_o_input(m, A, l);
     umup_op_scales sa, sg, sd;
     umup__ops_scales(m, T, &sa, &sg, &sd);
     UMUP__TRY(umup__linear_fwd(m, umup__tidx(m, l, UMUP__T_QKV), A->ln1, A->qkv, N, 1)); /* qkv [N, 3d] */
     umup__stat(m, "mhsa.linear_qkv", l, A->qkv, 3 * n);
-    umup__heads(m, A->qkv, A->q, A->k, A->v, B, T, 0);                            /* q, k, v [B, H, T, D] */
-    if (m->cfg.rope) { umup__rope(m, A->q, B, T, 0); umup__rope(m, A->k, B, T, 0); }
-    if (m->cfg.fp8_attention) umup__attention_cast(m, l, A->q, A->k, A->v, NULL, n);
-    UMUP__TRY(umup_sdpa_flash_forward(A->ah, A->lse, A->q, A->k, A->v, B, m->H, T, m->D, 1, m->attn_scale, &sa));
-    umup__merge(m, A->ah, A->a, B, T, 0);                                          /* a [N, d] */
-    umup__stat(m, "mhsa.attention", l, A->a, n);
-    UMUP__TRY(umup__linear_fwd(m, umup__tidx(m, l, UMUP__T_O), A->a, A->ao, N, 1));  /* ao [N, d] */
+    if (umup__attn_in_rows(m)) {
+        umup__heads_layout li, lo; /* head h of q: columns h D.. of the qkv rows; k: d + h D..; v: 2d + h D.. */
+        li.lr = 3 * (size_t)d; li.lh = (size_t)m->D; li.lb = (size_t)T * li.lr;
+        lo.lr = (size_t)d; lo.lh = (size_t)m->D; lo.lb = (size_t)T * lo.lr;
+        UMUP__TRY(umup__sdpa_flash_fwd(A->ah, lo, A->lse, A->qkv, A->qkv + d, A->qkv + 2 * d, li, B, m->H, T, m->D, 1,
+                                       m->attn_scale, &sa));                     /* ah [N, d] */
+        if (a != A->ah) memcpy(a, A->ah, sizeof(float) * n);
+    } else {
+        umup__heads(m, A->qkv, A->q, A->k, A->v, B, T, 0);                        /* q, k, v [B, H, T, D] */
+        if (m->cfg.rope) { umup__rope(m, A->q, B, T, 0); umup__rope(m, A->k, B, T, 0); }
+        if (m->cfg.fp8_attention) umup__attention_cast(m, l, A->q, A->k, A->v, NULL, n);
+        UMUP__TRY(umup_sdpa_flash_forward(A->ah, A->lse, A->q, A->k, A->v, B, m->H, T, m->D, 1, m->attn_scale, &sa));
+        umup__merge(m, A->ah, a, B, T, 0);                                         /* a [N, d] */
+    }
+    umup__stat(m, "mhsa.attention", l, a, n);
+    UMUP__TRY(umup__linear_fwd(m, umup__tidx(m, l, UMUP__T_O), a, A->ao, N, 1));     /* ao [N, d] */
     umup__stat(m, "mhsa.linear_o", l, A->ao, n);
     return UMUP_OK;
 }
@@ -4884,13 +4942,23 @@ static umup_status umup__attention_bwd(umup_model *m, int l) {
     size_t n = (size_t)N * (size_t)m->d;
     umup_op_scales sa, sg, sd;
     umup__ops_scales(m, T, &sa, &sg, &sd);
-    UMUP__TRY(umup__linear_bwd(m, umup__tidx(m, l, UMUP__T_O), A->a, m->dtmp, m->da, N, 0, 1));
-    umup__merge(m, m->dah, m->da, B, T, 1);
-    if (m->cfg.fp8_attention) umup__attention_cast(m, l, NULL, NULL, NULL, m->dah, n);
-    UMUP__TRY(umup__sdpa_flash_backward(m->dq, m->dk, m->dv, m->dah, A->ah, A->lse, A->q, A->k, A->v, B, m->H, T,
-                                        m->D, 1, m->attn_scale, &sa, 0));
-    if (m->cfg.rope) { umup__rope(m, m->dq, B, T, 1); umup__rope(m, m->dk, B, T, 1); }
-    umup__heads(m, m->dqkv, m->dq, m->dk, m->dv, B, T, 1);
+    UMUP__TRY(umup__linear_bwd(m, umup__tidx(m, l, UMUP__T_O), umup__attn_o_input(m, A, l), m->dtmp, m->da, N, 0, 1));
+    if (umup__attn_in_rows(m)) { /* dq, dk, dv straight into the dqkv rows [N, 3d] */
+        int d = m->d;
+        umup__heads_layout li, lo;
+        li.lr = 3 * (size_t)d; li.lh = (size_t)m->D; li.lb = (size_t)T * li.lr;
+        lo.lr = (size_t)d; lo.lh = (size_t)m->D; lo.lb = (size_t)T * lo.lr;
+        UMUP__TRY(umup__sdpa_flash_backward(m->dqkv, m->dqkv + d, m->dqkv + 2 * d, li, m->da, A->ah, lo, A->lse, A->qkv,
+                                            A->qkv + d, A->qkv + 2 * d, li, B, m->H, T, m->D, 1, m->attn_scale, &sa, 0));
+    } else {
+        umup__heads_layout lh = umup__heads_bhsd(m->H, T, m->D);
+        umup__merge(m, m->dah, m->da, B, T, 1);
+        if (m->cfg.fp8_attention) umup__attention_cast(m, l, NULL, NULL, NULL, m->dah, n);
+        UMUP__TRY(umup__sdpa_flash_backward(m->dq, m->dk, m->dv, lh, m->dah, A->ah, lh, A->lse, A->q, A->k, A->v, lh, B,
+                                            m->H, T, m->D, 1, m->attn_scale, &sa, 0));
+        if (m->cfg.rope) { umup__rope(m, m->dq, B, T, 1); umup__rope(m, m->dk, B, T, 1); }
+        umup__heads(m, m->dqkv, m->dq, m->dk, m->dv, B, T, 1);
+    }
     return umup__linear_bwd(m, umup__tidx(m, l, UMUP__T_QKV), A->ln1, m->dqkv, m->dxin, N, 0, 1);
 }
 

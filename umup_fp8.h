@@ -914,6 +914,77 @@ static void umup__encode_codes(const umup__bulk *b, const float *s, uint8_t *cod
     }
 }
 
+/* Quantise src[0..len) into dst (which may equal src) in an 8-bit format that saturates, fused: the
+ * code of each element (the encoders above) is decoded arithmetically in the same loop, so the loop
+ * vectorises; a 256-entry table lookup per element does not. For a non-NaN input the saturated code
+ * is never a NaN code, and its value is, with magnitude code c = (E << m) | M:
+ *     E != 0:  float bits (c << (23 - m)) + ((127 - bias) << 23)   (= (E - bias + 127) << 23 | M << (23 - m))
+ *     E == 0:  c * 2^(1 - bias - m)                                (exact: c < 2^m)
+ * with the code's sign bit as the float's. Every NaN input gets the value of the code NaN encodes to,
+ * which depends only on its sign (nan_val[sign]), or is kept (nan_passthrough). The tests compare this
+ * with decode(encode(x)) through the table. */
+/* The value bits of code c (sign at signpos) of a saturated non-NaN input, or of the NaN input `bits`
+ * (see umup__quantise_sat); branch-free. */
+static inline uint32_t umup__quantise_value(uint32_t c, uint32_t bits, uint32_t signpos, uint32_t magmask,
+                                            uint32_t minnorm, uint32_t sh, uint32_t expadd, float quantum,
+                                            uint32_t nan0, uint32_t nan1, uint32_t pass) {
+    uint32_t mag = c & magmask, v, out, isn, nanv, nrm = 0u - (uint32_t)(mag >= minnorm);
+    float sub = (float)(int32_t)mag * quantum;
+    memcpy(&v, &sub, 4);
+    out = (((mag << sh) + expadd) & nrm) | (v & ~nrm) | ((c >> signpos) << 31); /* masks, not ?: (gcc 12 then vectorises) */
+    isn = 0u - (uint32_t)((bits & 0x7FFFFFFFu) > 0x7F800000u);
+    nanv = (bits & pass) | ((nan0 ^ ((nan0 ^ nan1) & (0u - (bits >> 31)))) & ~pass); /* pass: all ones or 0 */
+    return (out & ~isn) | (nanv & isn);
+}
+
+/* Quantise src[0..len) into dst (which may equal src) in an 8-bit format that saturates, fused: the
+ * code of each element (the encoders above) is decoded arithmetically in the same loop, so the loop
+ * vectorises; a 256-entry table lookup per element does not. For a non-NaN input the saturated code
+ * is never a NaN code, and its value is, with magnitude code c = (E << m) | M:
+ *     E != 0:  float bits (c << (23 - m)) + ((127 - bias) << 23)   (= (E - bias + 127) << 23 | M << (23 - m))
+ *     E == 0:  c * 2^(1 - bias - m)                                (exact: c < 2^m)
+ * with the code's sign bit as the float's. Every NaN input gets the value of the code NaN encodes to,
+ * which depends only on its sign (nan0, nan1), or is kept (nan_passthrough). The tests compare this
+ * with decode(encode(x)) through the table. */
+static void umup__quantise_sat(const umup__bulk *b, const float *s, float *df, size_t len, uint32_t k1, uint32_t k2,
+                               uint32_t lo) {
+    const umup__fmt *p = b->p;
+    const uint32_t m = p->m, maxcode = p->maxcode, ovfcode = p->ovfcode, nancode = p->nancode;
+    const uint32_t nan_signed = p->nan_signed, signpos = p->e + p->m, nb = b->nb, sh = 23u - p->m;
+    const uint32_t magmask = (1u << signpos) - 1u, minnorm = 1u << p->m;
+    const uint32_t expadd = (uint32_t)(127 - p->bias) << 23, pass = b->nan_passthrough ? 0xFFFFFFFFu : 0u;
+    const int32_t bias = p->bias;
+    const int fnuz = p->kind == UMUP_SPECIALS_FNUZ;
+    const float quantum = umup__bits_to_float((uint32_t)(1 - bias - (int32_t)m + 127) << 23);
+    const uint32_t nan0 = b->table[umup__encode_bits(0x7FC00000u, m, bias, maxcode, ovfcode, nancode, nan_signed, fnuz,
+                                                     signpos, 1, 0u, 0u)];
+    const uint32_t nan1 = b->table[umup__encode_bits(0xFFC00000u, m, bias, maxcode, ovfcode, nancode, nan_signed, fnuz,
+                                                     signpos, 1, 0u, 0u)];
+    size_t j;
+    if (nb == 0u) {
+        float maxf = umup__decode_fmt(maxcode, p), minnf = umup__decode_fmt(1u << m, p);
+        float magic = umup__bits_to_float((uint32_t)(1 - bias - (int32_t)m + 23 + 127) << 23);
+        uint32_t maxbits, minnormbits;
+        memcpy(&maxbits, &maxf, 4);
+        memcpy(&minnormbits, &minnf, 4);
+        for (j = 0; j < len; j++) {
+            uint32_t bits, c, out;
+            memcpy(&bits, &s[j], 4);
+            c = umup__encode_sat_rne(bits, m, bias, maxbits, minnormbits, magic, nancode, nan_signed, fnuz, signpos);
+            out = umup__quantise_value(c, bits, signpos, magmask, minnorm, sh, expadd, quantum, nan0, nan1, pass);
+            memcpy(&df[j], &out, 4);
+        }
+    } else {
+        for (j = 0; j < len; j++) {
+            uint32_t bits, c, out, r = umup__rng_block(k1, k2, lo + (uint32_t)j);
+            memcpy(&bits, &s[j], 4);
+            c = umup__encode_bits(bits, m, bias, maxcode, ovfcode, nancode, nan_signed, fnuz, signpos, 1, nb, r);
+            out = umup__quantise_value(c, bits, signpos, magmask, minnorm, sh, expadd, quantum, nan0, nan1, pass);
+            memcpy(&df[j], &out, 4);
+        }
+    }
+}
+
 #define UMUP__SUB 512
 
 /* out == 0: uint8 codes into dst; out == 2: decoded floats (quantise) into dst. */
@@ -928,6 +999,8 @@ static void umup__encode_run(const umup__bulk *b, const float *src, void *dst, i
         uint32_t k1 = (uint32_t)key, k2 = (uint32_t)(key >> 32);
         if (out == 0) {
             umup__encode_codes(b, src + i, (uint8_t *)dst + i, NULL, run, k1, k2, lo);
+        } else if (b->table && (b->sat || b->p->kind == UMUP_SPECIALS_NONE)) {
+            umup__quantise_sat(b, src + i, (float *)dst + i, run, k1, k2, lo);
         } else {
             /* quantise: encode a sub-block into codes, then decode by table (or arithmetic) */
             size_t s0;

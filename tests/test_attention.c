@@ -8,7 +8,9 @@
  *     row statistic lse against log sum exp computed in double;
  *  2. the backward pass accumulates (+=) into dq, dk, dv;
  *  3. bitwise the same results for 1, 2 and 3 OpenMP threads;
- *  4. error paths. */
+ *  4. the kernels on heads that lie side by side in rows (the trainer's qkv [N, 3d], a [N, d]) give
+ *     bitwise the results on [B, H, S, D] copies, assigning and accumulating;
+ *  5. error paths. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,6 +178,61 @@ static void test_flash_threads(void) {
 #endif
 }
 
+/* The trainer's layout: q, k, v heads side by side in rows [B S, 3 H D], the output and its gradient
+ * in rows [B S, H D], the gradients of q, k, v back into rows [B S, 3 H D] (umup__heads_layout).
+ * Bitwise the same as on contiguous [B, H, S, D] copies, for several D (one panel wide, not a
+ * multiple of a tile) and S; the backward pass assigning (acc 0, into rows holding garbage) and
+ * accumulating (acc 1). */
+static void test_flash_rows_layout(void) {
+    static const shape cs[] = {{2, 3, 70, 32}, {1, 2, 129, 24}, {2, 2, 33, 16}, {1, 1, 1, 8}};
+    int ci, causal, bad = 0;
+    for (ci = 0; ci < (int)(sizeof cs / sizeof cs[0]); ci++)
+        for (causal = 0; causal < 2; causal++) {
+            const shape *c = &cs[ci];
+            int B = c->B, H = c->H, S = c->S, D = c->D, d = H * D, b, h, t, j, acc;
+            size_t n = (size_t)B * H * S * D, nr = (size_t)B * H * S;
+            float *q = fbuf(n), *k = fbuf(n), *v = fbuf(n), *g = fbuf(n), *o = fbuf(n), *lse = fbuf(nr), *dd[3];
+            float *qkv = fbuf(3 * n), *orow = fbuf(n), *grow = fbuf(n), *lse2 = fbuf(nr), *drow = fbuf(3 * n);
+            umup__heads_layout lb = umup__heads_bhsd(H, S, D), li, lo;
+            umup_op_scales s;
+            li.lr = 3 * (size_t)d; li.lh = (size_t)D; li.lb = (size_t)S * li.lr;
+            lo.lr = (size_t)d; lo.lh = (size_t)D; lo.lb = (size_t)S * lo.lr;
+            for (t = 0; t < 3; t++) dd[t] = fbuf(n);
+            randn(q, n, 21, 1.5f); randn(k, n, 22, 1.5f); randn(v, n, 23, 1.0f); randn(g, n, 24, 1.0f);
+            umup_sdpa_scales(&s, S, D, causal, 1.0f);
+            for (b = 0; b < B; b++) /* the rows copies */
+                for (h = 0; h < H; h++)
+                    for (t = 0; t < S; t++)
+                        for (j = 0; j < D; j++) {
+                            size_t e = (((size_t)b * H + h) * S + t) * D + j, r = ((size_t)b * S + t) * 3 * d + (size_t)h * D + j;
+                            qkv[r] = q[e]; qkv[r + d] = k[e]; qkv[r + 2 * d] = v[e];
+                            grow[((size_t)b * S + t) * d + (size_t)h * D + j] = g[e];
+                        }
+            UT_CHECK(umup__sdpa_flash_fwd(o, lb, lse, q, k, v, lb, B, H, S, D, causal, 1.0f / D, &s) == UMUP_OK);
+            UT_CHECK(umup__sdpa_flash_fwd(orow, lo, lse2, qkv, qkv + d, qkv + 2 * d, li, B, H, S, D, causal, 1.0f / D, &s) == UMUP_OK);
+            if (memcmp(lse, lse2, nr * sizeof(float))) bad++;
+            for (acc = 0; acc < 2; acc++) {
+                for (t = 0; t < 3; t++) { size_t e; for (e = 0; e < n; e++) dd[t][e] = acc ? 0.25f : 7.0f; }
+                { size_t e; for (e = 0; e < 3 * n; e++) drow[e] = acc ? 0.25f : 7.0f; }
+                UT_CHECK(umup__sdpa_flash_backward(dd[0], dd[1], dd[2], lb, g, o, lb, lse, q, k, v, lb, B, H, S, D, causal,
+                                                   1.0f / D, &s, acc) == UMUP_OK);
+                UT_CHECK(umup__sdpa_flash_backward(drow, drow + d, drow + 2 * d, li, grow, orow, lo, lse2, qkv, qkv + d,
+                                                   qkv + 2 * d, li, B, H, S, D, causal, 1.0f / D, &s, acc) == UMUP_OK);
+                for (b = 0; b < B; b++)
+                    for (h = 0; h < H; h++)
+                        for (t = 0; t < S; t++)
+                            for (j = 0; j < D; j++) {
+                                size_t e = (((size_t)b * H + h) * S + t) * D + j, r = ((size_t)b * S + t) * 3 * d + (size_t)h * D + j;
+                                if (acc == 0 && orow[((size_t)b * S + t) * d + (size_t)h * D + j] != o[e]) bad++;
+                                if (drow[r] != dd[0][e] || drow[r + d] != dd[1][e] || drow[r + 2 * d] != dd[2][e]) bad++;
+                            }
+            }
+            free(q); free(k); free(v); free(g); free(o); free(lse); free(qkv); free(orow); free(grow); free(lse2); free(drow);
+            for (t = 0; t < 3; t++) free(dd[t]);
+        }
+    UT_CHECKF(bad == 0, "%d elements differ between the rows layout and [B, H, S, D]", bad);
+}
+
 static void test_flash_errors(void) {
     float x[8] = {0}, y[8] = {0}, l[2] = {0};
     umup_op_scales s;
@@ -200,6 +257,7 @@ int main(void) {
     UT_RUN(test_flash_matches_reference);
     UT_RUN(test_flash_accumulates);
     UT_RUN(test_flash_threads);
+    UT_RUN(test_flash_rows_layout);
     UT_RUN(test_flash_errors);
     return ut_finish("test_attention");
 }
