@@ -4336,10 +4336,13 @@ static size_t umup__cv_mul(umup__carver *cv, size_t a, size_t b) {
     if (!umup__size_mul(&r, a, b)) cv->overflow = 1;
     return r;
 }
-static void umup__cv_take(umup__carver *cv, float **dst, size_t n) {
-    if (cv->base) *dst = cv->base + cv->off;
+static void umup__cv_take(umup__carver *cv, float **dst, size_t n) { /* n = 0: a buffer this model never uses */
+    if (cv->base) *dst = n ? cv->base + cv->off : NULL;
     if (!umup__size_add(&cv->off, cv->off, n)) cv->overflow = 1;
 }
+
+static int umup__tidx(const umup_model *m, int l, int k);
+static int umup__attn_in_rows(const umup_model *m);
 
 /* Every activation and backward temporary for max_batch x max_seq tokens; returns the float count
  * in cv->off (cv->overflow when it does not fit). */
@@ -4350,7 +4353,7 @@ static void umup__model_carve(umup_model *m, umup__carver *cv) {
     size_t lse = umup__cv_mul(cv, (size_t)m->maxB * (size_t)m->H, (size_t)m->maxT);
     size_t wmax = 0, xmax = 0, ymax = 0;
     umup__layer_acts dummy;
-    int l, t;
+    int l, t, heads = !umup__attn_in_rows(m); /* the [B, H, T, D] copies (see umup__attention_fwd) */
     for (t = 0; t < m->n_tensors; t++) { /* the FP8 scratch fits the largest linear */
         const umup_tensor_info *ti = &m->tensors[t];
         if (ti->role == UMUP_ROLE_EMBEDDING) continue;
@@ -4363,8 +4366,10 @@ static void umup__model_carve(umup_model *m, umup__carver *cv) {
     for (l = 0; l < m->L; l++) {
         umup__layer_acts *A = m->layer ? &m->layer[l] : &dummy;
         umup__cv_take(cv, &A->ln1, Nd); umup__cv_take(cv, &A->qkv, N3d);
-        umup__cv_take(cv, &A->q, Nd); umup__cv_take(cv, &A->k, Nd); umup__cv_take(cv, &A->v, Nd);
-        umup__cv_take(cv, &A->lse, lse); umup__cv_take(cv, &A->ah, Nd); umup__cv_take(cv, &A->a, Nd);
+        umup__cv_take(cv, &A->q, heads ? Nd : 0); umup__cv_take(cv, &A->k, heads ? Nd : 0);
+        umup__cv_take(cv, &A->v, heads ? Nd : 0);
+        umup__cv_take(cv, &A->lse, lse); umup__cv_take(cv, &A->ah, Nd);
+        umup__cv_take(cv, &A->a, heads || m->tensors[umup__tidx(m, l, UMUP__T_O)].fp8.cast ? Nd : 0);
         umup__cv_take(cv, &A->ao, Nd); umup__cv_take(cv, &A->aon, Nd); umup__cv_take(cv, &A->hmid, Nd);
         umup__cv_take(cv, &A->ln2, Nd); umup__cv_take(cv, &A->u1, Nhd); umup__cv_take(cv, &A->ug, Nhd);
         umup__cv_take(cv, &A->g, Nhd); umup__cv_take(cv, &A->mo, Nd); umup__cv_take(cv, &A->mon, Nd);
@@ -4373,8 +4378,9 @@ static void umup__model_carve(umup_model *m, umup__carver *cv) {
     umup__cv_take(cv, &m->lnf, Nd); umup__cv_take(cv, &m->logits, NV);
     umup__cv_take(cv, &m->dh, Nd); umup__cv_take(cv, &m->dh2, Nd); umup__cv_take(cv, &m->dr, Nd);
     umup__cv_take(cv, &m->dtmp, Nd); umup__cv_take(cv, &m->dxin, Nd);
-    umup__cv_take(cv, &m->dq, Nd); umup__cv_take(cv, &m->dk, Nd); umup__cv_take(cv, &m->dv, Nd);
-    umup__cv_take(cv, &m->dah, Nd); umup__cv_take(cv, &m->da, Nd); umup__cv_take(cv, &m->dqkv, N3d);
+    umup__cv_take(cv, &m->dq, heads ? Nd : 0); umup__cv_take(cv, &m->dk, heads ? Nd : 0);
+    umup__cv_take(cv, &m->dv, heads ? Nd : 0); umup__cv_take(cv, &m->dah, heads ? Nd : 0);
+    umup__cv_take(cv, &m->da, Nd); umup__cv_take(cv, &m->dqkv, N3d);
     umup__cv_take(cv, &m->du1, Nhd); umup__cv_take(cv, &m->dug, Nhd); umup__cv_take(cv, &m->dg, Nhd);
     umup__cv_take(cv, &m->dlogits, NV);
     umup__cv_take(cv, &m->fp8_x, umup__cv_mul(cv, N, xmax)); umup__cv_take(cv, &m->fp8_w, wmax);
