@@ -1,4 +1,4 @@
-/* umup.h - v0.2.1 - u-muP (the Unit-Scaled Maximal Update Parametrization) in one C header - MIT licence (text at the end of this file)
+/* umup.h - v0.2.2 - u-muP (the Unit-Scaled Maximal Update Parametrization) in one C header - MIT licence (text at the end of this file)
  *
  * Unit-scaled ops with explicit forward and backward scales, the muP family of parametrizations
  * (SP, muP, u-muP, muS, spectral muP, depth rules) with their multipliers and per-tensor learning
@@ -203,8 +203,9 @@ UMUPDEF umup_status umup_sgemm(int trans_a, int trans_b, int M, int N, int K, fl
                                const float *B, int ldb, float beta, float *C, int ldc);
 
 /* The portable packed GEMM itself (BLIS loop order, a SIMD micro-kernel where the compiler targets
- * one, see umup_gemm_kernel; OpenMP: one rectangle of C per thread): what every backend is tested
- * against. Each C element's summation order depends only on K and the kernel, never
+ * one, see umup_gemm_kernel; OpenMP: one rectangle of C per thread; with trans_a and a deep K, the
+ * two halves of the depth side by side, summed apart and then added): what every backend is tested
+ * against. Each C element's summation order depends only on the shape and the kernel, never
  * on the thread count, so results are bitwise the same for any OMP_NUM_THREADS. Never fails (an
  * allocation failure falls back to an unpacked loop); returns UMUP_ERR_SHAPE / UMUP_ERR_NULL for
  * bad arguments as umup_gemm does. */
@@ -3024,8 +3025,10 @@ UMUPDEF umup_status umup_cross_entropy_backward(float *dz, const float *z, const
  * Threads: C is cut into one rectangle per OpenMP thread, on whole MR x NR tiles, and each thread runs
  * the loop nest above on its rectangle with its own packed panels (one parallel region per call, no
  * barrier inside). The sum of every C element runs over p = 0 .. K-1 in the kernel's order, KC at a
- * time in registers and then added to C, whichever thread computes it: results are bitwise the same
- * for any thread count (they differ between kernels: FMA rounds once). */
+ * time in registers and then added to C, whichever thread computes it; a product with a transposed A
+ * and K >= 4 KC (a weight gradient) sums its two halves of the depth apart and adds them at the end
+ * (the depth split, below). Either way the order depends on the shape and the kernel only: results
+ * are bitwise the same for any thread count (they differ between kernels: FMA rounds once). */
 
 /* Element access for op(A)[i,p] and op(B)[p,j]. */
 #define UMUP__GA(i, p) (transA ? A[(size_t)(p) * (size_t)lda + (size_t)(i)] : A[(size_t)(i) * (size_t)lda + (size_t)(p)])
@@ -3363,14 +3366,84 @@ static void umup__gemm_grid(int mt, int ntl, int nthr, int *tm, int *tn) {
     *tn = nthr / best;
 }
 
+/* One product of a parallel call, C = alpha op(A) op(B) + beta C, its tiles cut into tm x tn
+ * rectangles, one per thread of the nthr it is given (tm tn = nthr). */
+typedef struct {
+    int transA, transB, M, N, K, lda, ldb, ldc, mt, ntl, nthr, tm, tn;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+    size_t na, per; /* floats per thread: A block, then A block and B panel */
+} umup__gemm_part;
+
+static void umup__gemm_part_init(umup__gemm_part *g, const umup__gemm_kdesc *kd, int nthr, int transA, int transB,
+                                 int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+                                 float beta, float *C, int ldc) {
+    size_t nb;
+    g->transA = transA; g->transB = transB; g->M = M; g->N = N; g->K = K;
+    g->alpha = alpha; g->beta = beta; g->A = A; g->lda = lda; g->B = B; g->ldb = ldb; g->C = C; g->ldc = ldc;
+    g->mt = M / kd->mr + (M % kd->mr != 0); /* no M + mr - 1: M may be near INT_MAX */
+    g->ntl = N / kd->nr + (N % kd->nr != 0);
+    if (nthr > g->mt * g->ntl) nthr = g->mt * g->ntl;
+    g->nthr = nthr;
+    umup__gemm_grid(g->mt, g->ntl, nthr, &g->tm, &g->tn);
+    /* per thread: A block [mc x kc] and B panel [kc x nc] (rounded to whole panels), 64-byte aligned */
+    g->na = ((size_t)kd->mc * (size_t)(K < kd->kc ? K : kd->kc) + 15) / 16 * 16;
+    nb = (size_t)((((N + g->tn - 1) / g->tn < kd->nc ? (N + g->tn - 1) / g->tn : kd->nc) + 2 * kd->nr - 1) / kd->nr) *
+         (size_t)kd->nr * (size_t)(K < kd->kc ? K : kd->kc);
+    g->per = (g->na + nb + 15) / 16 * 16;
+}
+
+/* Thread r's rectangle of part g (rows block r / tn, columns block r % tn, in tiles), with its
+ * buffer Ap [per floats]. */
+static void umup__gemm_part_run(const umup__gemm_part *g, const umup__gemm_kdesc *kd, int r, float *Ap) {
+    int bi = r / g->tn, bj = r % g->tn;
+    int m0 = (int)((long)g->mt * bi / g->tm) * kd->mr, m1 = (int)((long)g->mt * (bi + 1) / g->tm) * kd->mr;
+    int n0 = (int)((long)g->ntl * bj / g->tn) * kd->nr, n1 = (int)((long)g->ntl * (bj + 1) / g->tn) * kd->nr;
+    if (m1 > g->M) m1 = g->M;
+    if (n1 > g->N) n1 = g->N;
+    if (m0 < m1 && n0 < n1)
+        umup__sgemm_rect(kd, g->transA, g->transB, m0, m1, n0, n1, g->K, g->alpha, g->A, g->lda, g->B, g->ldb,
+                         g->beta, g->C, g->ldc, Ap, Ap + g->na);
+}
+
+/* Runs np (1 or 2) parts side by side: their parts[0].nthr + parts[1].nthr rectangles (jobs) go to a
+ * team of `team` threads, in order where the team is smaller; job r is part 0's while
+ * r < parts[0].nthr. Returns 0, having written nothing, when the buffers cannot be allocated. */
+static int umup__gemm_parts(const umup__gemm_part *parts, int np, const umup__gemm_kdesc *kd, int team) {
+    int nthr = parts[0].nthr + (np > 1 ? parts[1].nthr : 0), r;
+    size_t off1 = parts[0].per * (size_t)parts[0].nthr, total = off1 + (np > 1 ? parts[1].per * (size_t)parts[1].nthr : 0);
+    char *raw = (char *)UMUP_MALLOC(total * sizeof(float) + 64);
+    float *buf;
+    (void)team; /* without OpenMP the jobs run in order */
+    if (!raw) return 0;
+    buf = (float *)(void *)(raw + ((64 - ((uintptr_t)raw & 63)) & 63));
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static, 1) num_threads(team) if (team > 1)
+#endif
+    for (r = 0; r < nthr; r++) {
+        if (r < parts[0].nthr) umup__gemm_part_run(&parts[0], kd, r, buf + (size_t)r * parts[0].per);
+        else umup__gemm_part_run(&parts[1], kd, r - parts[0].nthr, buf + off1 + (size_t)(r - parts[0].nthr) * parts[1].per);
+    }
+    UMUP_FREE(raw);
+    return 1;
+}
+
+/* The depth split (UMUP__KSPLIT): a product with a transposed A (a weight gradient dW = dy^T x, its
+ * depth the batch's rows) and K >= UMUP__KSPLIT kc is computed in two halves, the first K0 (a whole
+ * number of kc blocks, half or just over) into C and the rest into a scratch T, added to C at the
+ * end: C = (alpha op(A)[:, :K0] op(B)[:K0, :] + beta C) + alpha op(A)[:, K0:] op(B)[K0:, :]. Two
+ * threads then each pack half of both operands and neither packs the whole of B (with a split of C
+ * both would), and the halves run side by side. The split depends on K and the kernel only, so the
+ * result is the same for every thread count. */
+#define UMUP__KSPLIT 4
+
 static void umup__sgemm_portable(int transA, int transB, int M, int N, int K, float alpha,
                                  const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {
     const umup__gemm_kdesc *kd = umup__gemm_kd();
-    int nthr = 1, tm = 1, tn = 1, mt, ntl, r;
-    size_t na, nb, per, i;
-    char *raw;
-    float *buf;
+    umup__gemm_part parts[2];
+    int nthr = 1;
     if (M <= 0 || N <= 0) return;
     if (K <= 0) { /* C = beta*C */
         int ii, j;
@@ -3381,39 +3454,42 @@ static void umup__sgemm_portable(int transA, int transB, int M, int N, int K, fl
             }
         return;
     }
-    mt = M / kd->mr + (M % kd->mr != 0); /* no M + mr - 1: M may be near INT_MAX */
-    ntl = N / kd->nr + (N % kd->nr != 0);
 #ifdef _OPENMP
     if (!omp_in_parallel() && (double)M * N * K >= 262144.0) {
         nthr = omp_get_max_threads();
-        if (nthr > mt * ntl) nthr = mt * ntl;
         if (nthr < 1) nthr = 1;
     }
 #endif
-    umup__gemm_grid(mt, ntl, nthr, &tm, &tn);
-    /* per thread: A block [mc x kc] and B panel [kc x nc] (rounded to whole panels), 64-byte aligned */
-    na = ((size_t)kd->mc * (size_t)(K < kd->kc ? K : kd->kc) + 15) / 16 * 16;
-    nb = (size_t)((((N + tn - 1) / tn < kd->nc ? (N + tn - 1) / tn : kd->nc) + 2 * kd->nr - 1) / kd->nr) * (size_t)kd->nr *
-         (size_t)(K < kd->kc ? K : kd->kc);
-    per = (na + nb + 15) / 16 * 16;
-    raw = (char *)UMUP_MALLOC(per * sizeof(float) * (size_t)nthr + 64);
-    if (!raw) { umup__sgemm_loop(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return; }
-    i = (size_t)(64 - ((uintptr_t)raw & 63)) & 63;
-    buf = (float *)(void *)(raw + i);
+    if (transA && K / kd->kc >= UMUP__KSPLIT) {
+        int K0 = (K / kd->kc + 1) / 2 * kd->kc, n0 = nthr > 1 ? (nthr + 1) / 2 : 1, i;
+        float *T = (float *)UMUP_MALLOC(sizeof(float) * (size_t)M * (size_t)N);
+        const float *B1 = transB ? B + K0 : B + (size_t)K0 * (size_t)ldb;
+        if (T) {
+            int ok;
+            umup__gemm_part_init(&parts[0], kd, n0, transA, transB, M, N, K0, alpha, A, lda, B, ldb, beta, C, ldc);
+            umup__gemm_part_init(&parts[1], kd, nthr > 1 ? nthr - n0 : 1, transA, transB, M, N, K - K0, alpha,
+                                 A + (size_t)K0 * (size_t)lda, lda, B1, ldb, 0.0f, T, N);
+            ok = umup__gemm_parts(parts, 2, kd, nthr);
+            if (ok) {
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static, 1) num_threads(nthr) if (nthr > 1)
+#pragma omp parallel for schedule(static) num_threads(nthr) if (nthr > 1)
 #endif
-    for (r = 0; r < nthr; r++) { /* rectangle r: rows block r / tn, columns block r % tn (in tiles) */
-        int bi = r / tn, bj = r % tn;
-        int m0 = (int)((long)mt * bi / tm) * kd->mr, m1 = (int)((long)mt * (bi + 1) / tm) * kd->mr;
-        int n0 = (int)((long)ntl * bj / tn) * kd->nr, n1 = (int)((long)ntl * (bj + 1) / tn) * kd->nr;
-        float *Ap = buf + (size_t)r * per;
-        if (m1 > M) m1 = M;
-        if (n1 > N) n1 = N;
-        if (m0 < m1 && n0 < n1)
-            umup__sgemm_rect(kd, transA, transB, m0, m1, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc, Ap, Ap + na);
+                for (i = 0; i < M; i++) {
+                    float *c = C + (size_t)i * (size_t)ldc;
+                    const float *t = T + (size_t)i * (size_t)N;
+                    int j;
+                    for (j = 0; j < N; j++) c[j] += t[j];
+                }
+            }
+            UMUP_FREE(T);
+            if (ok) return;
+        }
+        /* no memory for the split: the loop below, over the whole depth, as a last resort */
+        umup__sgemm_loop(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
     }
-    UMUP_FREE(raw);
+    umup__gemm_part_init(&parts[0], kd, nthr, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (!umup__gemm_parts(parts, 1, kd, parts[0].nthr)) umup__sgemm_loop(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 #undef UMUP__GA
 #undef UMUP__GB

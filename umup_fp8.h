@@ -1,4 +1,4 @@
-/* umup_fp8.h - v0.2.1 - exact small-float numerics in one C header (part of umup) - MIT licence (text at the end of this file)
+/* umup_fp8.h - v0.2.2 - exact small-float numerics in one C header (part of umup) - MIT licence (text at the end of this file)
  *
  * OCP FP8 E4M3 / E5M2, the FNUZ variants, Graphcore-style FP8, BF16, FP16, the OCP MX element
  * types E2M1 / E2M3 / E3M2 with E8M0 block scales: encode, decode and "quantise" (float -> format
@@ -99,8 +99,8 @@ extern "C" {
  * "MAJOR.MINOR.PATCH"; the Makefile's pkg-config file and CMakeLists.txt read it from this line. */
 #define UMUP_VERSION_MAJOR 0
 #define UMUP_VERSION_MINOR 2
-#define UMUP_VERSION_PATCH 1
-#define UMUP_VERSION_STRING "0.2.1"
+#define UMUP_VERSION_PATCH 2
+#define UMUP_VERSION_STRING "0.2.2"
 
 #ifndef UMUPDEF
 #ifdef UMUP_STATIC
@@ -213,7 +213,9 @@ UMUPDEF umup_status umup_fp8_encode_array(uint8_t *dst, const float *src, size_t
 UMUPDEF umup_status umup_fp8_decode_array(float *dst, const uint8_t *src, size_t n, umup_fp8_format fmt);
 
 /* dst[i] = decode(encode(src[i])): what FP8 simulation of a matmul input does. dst may equal src
- * (in place). With saturate == 0 out-of-range values become NaN or Inf as the format says. */
+ * (in place). With saturate == 0 out-of-range values become NaN or Inf as the format says. In the
+ * formats without NaN (gc_e4m3, gc_e5m2) a NaN input is passed through unchanged. With saturate set
+ * the codes are decoded arithmetically in the encoding loop (no table lookup; the same bits). */
 UMUPDEF umup_status umup_fp8_quantise_array(float *dst, const float *src, size_t n, umup_fp8_format fmt,
                                             umup_fp8_rounding rounding, int saturate, uint64_t seed,
                                             uint64_t counter);

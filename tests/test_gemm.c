@@ -69,10 +69,10 @@ static int check_case(gemm_fn fn, int tA, int tB, int M, int N, int K, int pad, 
 
 static void run_shapes(gemm_fn fn, const char *name)
 {
-    static const int sh[][3] = {{1, 1, 1}, {7, 13, 17}, {61, 67, 71}, {5, 3, 1}, {17, 33, 1000}, {6, 16, 256},
-                                {73, 129, 257}, {200, 300, 520}, {130, 2100, 40}};
+    static const int sh[][3] = {{1, 1, 1}, {7, 13, 17}, {61, 67, 71}, {5, 3, 1}, {17, 33, 1000}, {29, 45, 2100},
+                                {6, 16, 256}, {73, 129, 257}, {200, 300, 520}, {130, 2100, 40}};
     static const float betas[] = {0.0f, 1.0f, 0.5f};
-    int s, t, b, nsh = ut_quick() ? 7 : (int)(sizeof sh / sizeof sh[0]);
+    int s, t, b, nsh = ut_quick() ? 8 : (int)(sizeof sh / sizeof sh[0]); /* K 2100, tA: the depth split */
     for (s = 0; s < nsh; s++)
         for (t = 0; t < 4; t++)
             for (b = 0; b < 3; b++) {
@@ -179,16 +179,16 @@ static void test_nan_beta0(void)
 }
 
 /* Result must not depend on the thread count (bitwise), for every compiled kernel and for shapes
- * that the threads split by rows and by columns. */
+ * that the threads split by rows and by columns, and by depth (K 2100 with a transposed A). */
 static void test_threads(void)
 {
 #ifdef _OPENMP
-    static const int sh[][3] = {{600, 520, 700}, {150, 100, 300}, {40, 900, 600}, {260, 260, 1100}};
+    static const int sh[][3] = {{600, 520, 700}, {70, 90, 2100}, {150, 100, 300}, {40, 900, 600}, {260, 260, 1100}};
     int nt = omp_get_max_threads(), s, t, i;
     umup_gemm_kernel k, saved = umup_gemm_get_kernel();
     for (k = UMUP_GEMM_KERNEL_C; k <= UMUP_GEMM_KERNEL_AVX512; k = (umup_gemm_kernel)(k + 1)) {
         if (umup_gemm_set_kernel(k) != UMUP_OK) continue;
-        for (s = ut_quick() ? 1 : 0; s < 4; s++)
+        for (s = ut_quick() ? 1 : 0; s < 5; s++)
             for (t = 0; t < 4; t++) {
                 int M = sh[s][0], N = sh[s][1], K = sh[s][2], tA = t >> 1, tB = t & 1, same = 1, th;
                 float *A = (float *)malloc(sizeof(float) * M * K), *B = (float *)malloc(sizeof(float) * K * N);
