@@ -4203,10 +4203,12 @@ static const unsigned umup__fp8_scheme_roles[UMUP_FP8_SIM_UMUP + 1] = {
 typedef struct {
     float *ln1;     /* [N, d]       attention branch input in(h): norm(h), or h (post-norm form) */
     float *qkv;     /* [N, 3d]      linear_qkv output */
-    float *q, *k, *v; /* [B, H, T, D] each, heads split out (RoPE applied) */
+    float *q, *k, *v; /* [B, H, T, D] each, heads split out (RoPE applied); only with rope or
+                       fp8_attention (else NULL: the attention reads the qkv rows) */
     float *lse;     /* [B, H, T]    per query row, log sum exp of the attention logits (flash sdpa) */
-    float *ah;      /* [B, H, T, D] attention output per head */
-    float *a;       /* [N, d]       heads concatenated */
+    float *ah;      /* attention output: [N, d] rows, or [B, H, T, D] per head with rope or fp8_attention */
+    float *a;       /* [N, d]       linear_o's input (heads concatenated): a copy of ah, or NULL when
+                       linear_o reads ah itself (see umup__attn_o_input) */
     float *ao;      /* [N, d]       linear_o output: the attention branch (dropout applied in training) */
     float *aon;     /* [N, d]       post-norm form: norm(ao), what joins the stream */
     float *hmid;    /* [N, d]       residual stream after the attention branch */
@@ -4249,7 +4251,8 @@ struct umup_model {
     float *dh, *dh2;                /* [N, d] gradient at the residual stream (two: res backward reads one, writes the other) */
     float *dr, *dtmp, *dxin;        /* [N, d] branch input gradient, branch output gradient, in() output gradient */
     float *dqkv;                    /* [N, 3d] */
-    float *dq, *dk, *dv, *dah, *da; /* [N, d] */
+    float *dq, *dk, *dv, *dah;      /* [B, H, T, D]: only with rope or fp8_attention (else NULL) */
+    float *da;                      /* [N, d] */
     float *du1, *dug, *dg;          /* [N, hd] */
     float *dlogits;                 /* [N, V] */
     float *fp8_x, *fp8_w, *fp8_dy;  /* FP8 simulation scratch: [N, max in], [largest weight], [N, max out] */

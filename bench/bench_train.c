@@ -8,7 +8,8 @@
  * README quotes:
  *   fraction   model GFLOP/s / the best sgemm GFLOP/s measured in the same run on the model's own
  *              linear shapes (forward, input-gradient and weight-gradient products of the MLP and
- *              qkv layers; the portable GEMM, and OpenBLAS too in BLAS=1 builds);
+ *              qkv layers; the portable GEMM, and OpenBLAS too in BLAS=1 builds), each timed once
+ *              per round between the steps (sgemm_probe);
  *   speedup    fp32 step time on 1 thread / on all threads (parallel efficiency = speedup / threads);
  *   fp8        FP8 step time / fp32 step time - 1 (the simulation's overhead).
  * The modes of a configuration run side by side, in rounds (see step_times).
@@ -20,42 +21,64 @@
 
 typedef struct { int d, L, T, B; } config;
 
-/* Best GFLOP/s over the model's dominant products (portable and, in BLAS builds, cblas_sgemm). */
-static double best_sgemm(const config *c, double *portable_best) {
-    int rows = c->B * c->T, s, path, r;
-    size_t n = (size_t)rows * 4 * c->d, i;
-    float *A = (float *)malloc(sizeof(float) * n), *B = (float *)malloc(sizeof(float) * n),
-          *C = (float *)malloc(sizeof(float) * n);
-    double best = 0, pbest = 0;
-    if (!A || !B || !C) { fprintf(stderr, "bench_train: out of memory\n"); exit(1); }
+/* The sgemm side of `fraction`: the model's dominant products (mlp up forward, mlp down dx, mlp up
+ * dW, qkv forward), each with the portable GEMM and, in BLAS builds, cblas_sgemm. Every round of
+ * step_times times each once, between the trainers' steps, so that the best rate is taken over the
+ * same stretch of time as the step times (a best taken only before the training would catch the
+ * machine in another mood: its speed drifts by +-8% from one minute to the next). */
+typedef struct {
+    config c;
+    float *A, *B, *C;
+    double best[4][2]; /* GFLOP/s per shape and path (0 portable, 1 cblas) */
+} sgemm_probe;
+
+static void probe_init(sgemm_probe *p, const config *c) {
+    size_t n = (size_t)c->B * c->T * 4 * c->d, i;
+    memset(p, 0, sizeof *p);
+    p->c = *c;
+    p->A = (float *)malloc(sizeof(float) * n);
+    p->B = (float *)malloc(sizeof(float) * n);
+    p->C = (float *)malloc(sizeof(float) * n);
+    if (!p->A || !p->B || !p->C) { fprintf(stderr, "bench_train: out of memory\n"); exit(1); }
     for (i = 0; i < n; i++) {
-        A[i] = umup_rng_uniform(5, i) - 0.5f;
-        B[i] = umup_rng_uniform(6, i) - 0.5f;
+        p->A[i] = umup_rng_uniform(5, i) - 0.5f;
+        p->B[i] = umup_rng_uniform(6, i) - 0.5f;
     }
-    for (s = 0; s < 4; s++) { /* mlp up forward, mlp down dx, mlp up dW, qkv forward */
-        int d = c->d, tA = s == 2, tB = s == 0 || s == 3;
-        int M = s == 2 ? 4 * d : rows, N = s == 0 ? 4 * d : s == 3 ? 3 * d : d, K = s == 2 ? rows : s == 1 ? d : d;
+}
+
+static void probe_round(sgemm_probe *p) {
+    int rows = p->c.B * p->c.T, d = p->c.d, s, path;
+    for (s = 0; s < 4; s++) {
+        int tA = s == 2, tB = s == 0 || s == 3;
+        int M = s == 2 ? 4 * d : rows, N = s == 0 ? 4 * d : s == 3 ? 3 * d : d, K = s == 2 ? rows : d;
         for (path = 0; path < 2; path++) {
-            double tb = 1e30;
+            double t, g;
 #ifndef UMUP_USE_CBLAS
             if (path == 1) continue;
 #endif
-            for (r = 0; r < 5; r++) {
-                double t = bench_now();
-                if (path == 0) umup_sgemm_portable(tA, tB, M, N, K, 1.0f, A, tA ? M : K, B, tB ? K : N, 0.0f, C, N);
+            t = bench_now();
+            if (path == 0) umup_sgemm_portable(tA, tB, M, N, K, 1.0f, p->A, tA ? M : K, p->B, tB ? K : N, 0.0f, p->C, N);
 #ifdef UMUP_USE_CBLAS
-                else cblas_sgemm(CblasRowMajor, tA ? CblasTrans : CblasNoTrans, tB ? CblasTrans : CblasNoTrans, M, N, K,
-                                 1.0f, A, tA ? M : K, B, tB ? K : N, 0.0f, C, N);
+            else cblas_sgemm(CblasRowMajor, tA ? CblasTrans : CblasNoTrans, tB ? CblasTrans : CblasNoTrans, M, N, K,
+                             1.0f, p->A, tA ? M : K, p->B, tB ? K : N, 0.0f, p->C, N);
 #endif
-                t = bench_now() - t;
-                if (t < tb) tb = t;
-            }
-            tb = 2.0 * M * N * K / tb * 1e-9;
-            if (tb > best) best = tb;
-            if (path == 0 && tb > pbest) pbest = tb;
+            t = bench_now() - t;
+            g = 2.0 * M * N * K / t * 1e-9;
+            if (g > p->best[s][path]) p->best[s][path] = g;
         }
     }
-    free(A); free(B); free(C);
+}
+
+/* Best over shapes and paths (and the portable path's best), then frees the buffers. */
+static double probe_done(sgemm_probe *p, double *portable_best) {
+    double best = 0, pbest = 0;
+    int s;
+    for (s = 0; s < 4; s++) {
+        if (p->best[s][0] > pbest) pbest = p->best[s][0];
+        if (p->best[s][0] > best) best = p->best[s][0];
+        if (p->best[s][1] > best) best = p->best[s][1];
+    }
+    free(p->A); free(p->B); free(p->C);
     *portable_best = pbest;
     return best;
 }
@@ -65,9 +88,9 @@ static double best_sgemm(const config *c, double *portable_best) {
  * mode takes its steps in turn on the same batch, so that the machine's drifts in speed (about
  * +-8% here, from one minute to the next) touch all modes alike and cancel from their ratios. In each
  * round a mode takes two steps and the second is timed, so that it runs in the steady state of
- * training, after a step of its own. */
+ * training, after a step of its own; then the probe times its products once, on all threads. */
 static void step_times(const config *c, const umup_dataset *ds, int nmodes, const int *fp8, const int *threads,
-                       int steps, double *med, size_t *np) {
+                       int steps, double *med, size_t *np, sgemm_probe *probe) {
     umup_trainer *t[3] = {NULL, NULL, NULL};
     int32_t *ids = (int32_t *)malloc(sizeof(int32_t) * c->B * c->T), *tg = (int32_t *)malloc(sizeof(int32_t) * c->B * c->T);
     double times[3][64];
@@ -105,6 +128,10 @@ static void step_times(const config *c, const umup_dataset *ds, int nmodes, cons
                 if (s > 0 && r == 1) times[k][s - 1] = bench_now() - t0;
             }
         }
+#ifdef _OPENMP
+        omp_set_num_threads(threads[0]);
+#endif
+        probe_round(probe);
     }
     for (k = 0; k < nmodes; k++) {
         med[k] = bench_median(times[k], steps);
@@ -125,9 +152,14 @@ int main(int argc, char **argv) {
         /* modes: fp32 on all threads, FP8 on all threads, and at d 256 fp32 on one thread */
         const int fp8[3] = {0, 1, 0}, threads[3] = {nt, nt, 1};
         int steps = ci == 0 || argc > 1 ? steps0 : 5, nmodes = ci == 0 && nt > 1 ? 3 : 2, mode;
-        double tm[3] = {0, 0, 0}, pbest, best = best_sgemm(c, &pbest), flops_tok;
+        double tm[3] = {0, 0, 0}, pbest, best, flops_tok;
         size_t np = 0;
-        step_times(c, &ds, nmodes, fp8, threads, steps, tm, &np);
+        sgemm_probe probe;
+        probe_init(&probe, c);
+        probe_round(&probe); /* a warm-up of the GEMM alone, as before the probe joined the rounds */
+        probe_round(&probe);
+        step_times(c, &ds, nmodes, fp8, threads, steps, tm, &np, &probe);
+        best = probe_done(&probe, &pbest);
 #ifdef _OPENMP
         omp_set_num_threads(nt);
 #endif
