@@ -5009,6 +5009,16 @@ static float *umup__attn_o_input(const umup_model *m, const umup__layer_acts *A,
     return umup__attn_in_rows(m) && !m->tensors[umup__tidx(m, l, UMUP__T_O)].fp8.cast ? A->ah : A->a;
 }
 
+/* The heads of rows [N, w d] (w = 3: qkv, head h of q at columns h D.., of k at d + h D.., of v at
+ * 2d + h D..; w = 1: the output a) as a umup__heads_layout, T rows per sequence. */
+static umup__heads_layout umup__heads_rows(const umup_model *m, int T, int w) {
+    umup__heads_layout l;
+    l.lr = (size_t)w * (size_t)m->d;
+    l.lh = (size_t)m->D;
+    l.lb = (size_t)T * l.lr;
+    return l;
+}
+
 static umup_status umup__attention_fwd(umup_model *m, int l, int B, int T) {
     umup__layer_acts *A = &m->layer[l];
     int N = B * T, d = m->d;
@@ -5019,9 +5029,7 @@ static umup_status umup__attention_fwd(umup_model *m, int l, int B, int T) {
     UMUP__TRY(umup__linear_fwd(m, umup__tidx(m, l, UMUP__T_QKV), A->ln1, A->qkv, N, 1)); /* qkv [N, 3d] */
     umup__stat(m, "mhsa.linear_qkv", l, A->qkv, 3 * n);
     if (umup__attn_in_rows(m)) {
-        umup__heads_layout li, lo; /* head h of q: columns h D.. of the qkv rows; k: d + h D..; v: 2d + h D.. */
-        li.lr = 3 * (size_t)d; li.lh = (size_t)m->D; li.lb = (size_t)T * li.lr;
-        lo.lr = (size_t)d; lo.lh = (size_t)m->D; lo.lb = (size_t)T * lo.lr;
+        umup__heads_layout li = umup__heads_rows(m, T, 3), lo = umup__heads_rows(m, T, 1);
         UMUP__TRY(umup__sdpa_flash_fwd(A->ah, lo, A->lse, A->qkv, A->qkv + d, A->qkv + 2 * d, li, B, m->H, T, m->D, 1,
                                        m->attn_scale, &sa));                     /* ah [N, d] */
         if (a != A->ah) memcpy(a, A->ah, sizeof(float) * n);
@@ -5048,9 +5056,7 @@ static umup_status umup__attention_bwd(umup_model *m, int l) {
     UMUP__TRY(umup__linear_bwd(m, umup__tidx(m, l, UMUP__T_O), umup__attn_o_input(m, A, l), m->dtmp, m->da, N, 0, 1));
     if (umup__attn_in_rows(m)) { /* dq, dk, dv straight into the dqkv rows [N, 3d] */
         int d = m->d;
-        umup__heads_layout li, lo;
-        li.lr = 3 * (size_t)d; li.lh = (size_t)m->D; li.lb = (size_t)T * li.lr;
-        lo.lr = (size_t)d; lo.lh = (size_t)m->D; lo.lb = (size_t)T * lo.lr;
+        umup__heads_layout li = umup__heads_rows(m, T, 3), lo = umup__heads_rows(m, T, 1);
         UMUP__TRY(umup__sdpa_flash_backward(m->dqkv, m->dqkv + d, m->dqkv + 2 * d, li, m->da, A->ah, lo, A->lse, A->qkv,
                                             A->qkv + d, A->qkv + 2 * d, li, B, m->H, T, m->D, 1, m->attn_scale, &sa, 0));
     } else {
