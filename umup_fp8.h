@@ -215,7 +215,8 @@ UMUPDEF umup_status umup_fp8_decode_array(float *dst, const uint8_t *src, size_t
 /* dst[i] = decode(encode(src[i])): what FP8 simulation of a matmul input does. dst may equal src
  * (in place). With saturate == 0 out-of-range values become NaN or Inf as the format says. In the
  * formats without NaN (gc_e4m3, gc_e5m2) a NaN input is passed through unchanged. With saturate set
- * the codes are decoded arithmetically in the encoding loop (no table lookup; the same bits). */
+ * the codes are decoded arithmetically in the encoding loop, or with UMUP_FP8_SR the float's bits
+ * are rounded directly (no table lookup; the same bits). */
 UMUPDEF umup_status umup_fp8_quantise_array(float *dst, const float *src, size_t n, umup_fp8_format fmt,
                                             umup_fp8_rounding rounding, int saturate, uint64_t seed,
                                             uint64_t counter);
@@ -946,7 +947,8 @@ static inline uint32_t umup__quantise_value(uint32_t c, uint32_t bits, uint32_t 
  *     E != 0:  float bits (c << (23 - m)) + ((127 - bias) << 23)   (= (E - bias + 127) << 23 | M << (23 - m))
  *     E == 0:  c * 2^(1 - bias - m)                                (exact: c < 2^m)
  * with the code's sign bit as the float's. Every NaN input gets the value of the code NaN encodes to,
- * which depends only on its sign (nan0, nan1), or is kept (nan_passthrough). The tests compare this
+ * which depends only on its sign (nan0, nan1), or is kept (nan_passthrough). Stochastic rounding with
+ * all 32 random bits skips the codes altogether (see that branch). The tests compare every branch
  * with decode(encode(x)) through the table. */
 static void umup__quantise_sat(const umup__bulk *b, const float *s, float *df, size_t len, uint32_t k1, uint32_t k2,
                                uint32_t lo) {
@@ -974,6 +976,46 @@ static void umup__quantise_sat(const umup__bulk *b, const float *s, float *df, s
             memcpy(&bits, &s[j], 4);
             c = umup__encode_sat_rne(bits, m, bias, maxbits, minnormbits, magic, nancode, nan_signed, fnuz, signpos);
             out = umup__quantise_value(c, bits, signpos, magmask, minnorm, sh, expadd, quantum, nan0, nan1, pass);
+            memcpy(&df[j], &out, 4);
+        }
+    } else if (nb == 32u) {
+        /* SR with all 32 random bits (UMUP_FP8_SR), on the float's bits without codes. Above the
+         * format's smallest normal the d0 = 23 - m dropped bits of a float round up iff they plus the
+         * top d0 bits of r carry: (a + (r >> (32 - d0))) with the d0 bits cleared, the carry moving into
+         * the exponent by itself, then clamped to max (saturation). Below it the code is
+         * q' = (sig + (r >> (32 - d))) >> d with d = d0 + sh > d0 dropped bits (umup__encode_bits with
+         * k = d), or for d >= 32 the carry out of (sig >> (d - 32)) + r; its value q' 2^(1-bias-m). */
+        const uint32_t d0 = 23u - m, lowmask = (1u << d0) - 1u;
+        const int32_t emin = 1 - bias;
+        float maxf = umup__decode_fmt(maxcode, p), minnf = umup__decode_fmt(1u << m, p);
+        uint32_t maxbits, minnormbits;
+        memcpy(&maxbits, &maxf, 4);
+        memcpy(&minnormbits, &minnf, 4);
+        for (j = 0; j < len; j++) {
+            uint32_t bits, a, ef, sig, d, dA, db, q, nrm, v, sel, outm, out, isn, nanv, r;
+            int32_t shv;
+            float sub;
+            r = umup__rng_block(k1, k2, lo + (uint32_t)j);
+            memcpy(&bits, &s[j], 4);
+            a = bits & 0x7FFFFFFFu;
+            nrm = (a + (r >> (32u - d0))) & ~lowmask;
+            nrm = nrm < maxbits ? nrm : maxbits;
+            ef = a >> 23;
+            sig = (a & 0x7FFFFFu) | ((uint32_t)(ef != 0u) << 23);
+            shv = emin - ((int32_t)(ef + (uint32_t)(ef == 0u)) - 127);
+            d = d0 + (uint32_t)(shv > 0 ? shv : 0);
+            dA = d < 31u ? d : 31u;
+            db = d > 32u ? d - 32u : 0u;
+            db = db < 31u ? db : 31u;
+            q = d <= 31u ? (sig + (r >> (32u - dA))) >> dA : (uint32_t)((sig >> db) + r < r);
+            sub = (float)(int32_t)q * quantum;
+            memcpy(&v, &sub, 4);
+            sel = 0u - (uint32_t)(a < minnormbits);
+            outm = (v & sel) | (nrm & ~sel);
+            out = outm | (((bits >> 31) & (uint32_t)!(fnuz && outm == 0u)) << 31);
+            isn = 0u - (uint32_t)(a > 0x7F800000u);
+            nanv = (bits & pass) | ((nan0 ^ ((nan0 ^ nan1) & (0u - (bits >> 31)))) & ~pass);
+            out = (out & ~isn) | (nanv & isn);
             memcpy(&df[j], &out, 4);
         }
     } else {
