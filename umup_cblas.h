@@ -11,8 +11,8 @@
  * 512^3) with every dimension >= 64; smaller ones are declined and run the portable GEMM, whose
  * AVX-512 kernel is as fast as BLAS on them and has no thread start-up. Where that AVX-512 kernel runs,
  * no product goes to an OpenBLAS: with its depth split for the weight gradients (0.2.2) the portable
- * GEMM is as fast as OpenBLAS's AVX-512 kernel or faster on every product of the trainer (1.00-1.11
- * on the weight gradients, up to 1.29 on the others, bench_gemm, 2 threads). And when the portable GEMM
+ * GEMM is as fast as OpenBLAS's AVX-512 kernel or faster on every product of the trainer (0.94-1.11
+ * on the weight gradients, up to 1.33 on the others, bench_gemm, 2 threads). And when the portable GEMM
  * runs its AVX-512 micro-kernel but OpenBLAS reports a kernel family without AVX-512 (it did not
  * recognise the CPU: "Haswell", "Zen", "Prescott", ...; see umup_cblas_core), every call is declined,
  * because that kernel is slower than the portable one: set OPENBLAS_CORETYPE=SkylakeX (or the
@@ -76,8 +76,8 @@ static int umup__cblas_core_ok(void) {
 
 /* 0 when an OpenBLAS is linked and the portable GEMM's AVX-512 kernel runs: then no product goes to
    BLAS. On the trainer's shapes OpenBLAS's AVX-512 kernel was 0-9% faster on the weight gradients
-   (dy^T x, K = the batch's rows) before the portable GEMM split their depth, and is now 0-11% slower
-   there and up to 29% slower on the others (bench_gemm, 2 threads). */
+   (dy^T x, K = the batch's rows) before the portable GEMM split their depth; now the portable GEMM
+   runs them at 0.94-1.11 of OpenBLAS's speed, and the others at up to 1.33 (bench_gemm, 2 threads). */
 static int umup__cblas_wanted(void) {
 #if defined(OPENBLAS_VERSION) && !defined(UMUP_CBLAS_ANY_CORE)
     return umup_gemm_get_kernel() != UMUP_GEMM_KERNEL_AVX512;
