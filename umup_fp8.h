@@ -871,6 +871,14 @@ static inline uint32_t umup__encode_sat_rne(uint32_t bits, uint32_t m, int32_t b
     return res | ((sign & keep) << signpos);
 }
 
+/* The float bits of an 8-bit format's largest finite value and smallest normal: the saturating
+ * encoders' bounds. */
+static void umup__sat_bounds(const umup__fmt *p, uint32_t *maxbits, uint32_t *minnormbits) {
+    float maxf = umup__decode_fmt(p->maxcode, p), minnf = umup__decode_fmt(1u << p->m, p);
+    memcpy(maxbits, &maxf, 4);
+    memcpy(minnormbits, &minnf, 4);
+}
+
 /* Encode src[0..len) into 8-bit codes (codes8) or 16-bit codes (codes32), random counter lo + j. */
 static void umup__encode_codes(const umup__bulk *b, const float *s, uint8_t *codes8, uint32_t *codes32,
                                size_t len, uint32_t k1, uint32_t k2, uint32_t lo) {
@@ -882,11 +890,9 @@ static void umup__encode_codes(const umup__bulk *b, const float *s, uint8_t *cod
     const int sat = b->sat || p->kind == UMUP_SPECIALS_NONE;
     size_t j;
     if (codes8 && nb == 0u && sat) {
-        float maxf = umup__decode_fmt(maxcode, p), minnf = umup__decode_fmt(1u << m, p);
         float magic = umup__bits_to_float((uint32_t)(1 - bias - (int32_t)m + 23 + 127) << 23);
         uint32_t maxbits, minnormbits;
-        memcpy(&maxbits, &maxf, 4);
-        memcpy(&minnormbits, &minnf, 4);
+        umup__sat_bounds(p, &maxbits, &minnormbits);
         for (j = 0; j < len; j++) {
             uint32_t bits;
             memcpy(&bits, &s[j], 4);
@@ -926,18 +932,24 @@ static void umup__encode_codes(const umup__bulk *b, const float *s, uint8_t *cod
  * with the code's sign bit as the float's. Every NaN input gets the value of the code NaN encodes to,
  * which depends only on its sign (nan_val[sign]), or is kept (nan_passthrough). The tests compare this
  * with decode(encode(x)) through the table. */
+/* out, or for a NaN input `bits` the value it quantises to: itself (pass all ones) or nan0 / nan1 by
+ * its sign (pass 0); branch-free. */
+static inline uint32_t umup__quantise_nan(uint32_t out, uint32_t bits, uint32_t nan0, uint32_t nan1, uint32_t pass) {
+    uint32_t isn = 0u - (uint32_t)((bits & 0x7FFFFFFFu) > 0x7F800000u);
+    uint32_t nanv = (bits & pass) | ((nan0 ^ ((nan0 ^ nan1) & (0u - (bits >> 31)))) & ~pass);
+    return (out & ~isn) | (nanv & isn);
+}
+
 /* The value bits of code c (sign at signpos) of a saturated non-NaN input, or of the NaN input `bits`
  * (see umup__quantise_sat); branch-free. */
 static inline uint32_t umup__quantise_value(uint32_t c, uint32_t bits, uint32_t signpos, uint32_t magmask,
                                             uint32_t minnorm, uint32_t sh, uint32_t expadd, float quantum,
                                             uint32_t nan0, uint32_t nan1, uint32_t pass) {
-    uint32_t mag = c & magmask, v, out, isn, nanv, nrm = 0u - (uint32_t)(mag >= minnorm);
+    uint32_t mag = c & magmask, v, out, nrm = 0u - (uint32_t)(mag >= minnorm);
     float sub = (float)(int32_t)mag * quantum;
     memcpy(&v, &sub, 4);
     out = (((mag << sh) + expadd) & nrm) | (v & ~nrm) | ((c >> signpos) << 31); /* masks, not ?: (gcc 12 then vectorises) */
-    isn = 0u - (uint32_t)((bits & 0x7FFFFFFFu) > 0x7F800000u);
-    nanv = (bits & pass) | ((nan0 ^ ((nan0 ^ nan1) & (0u - (bits >> 31)))) & ~pass); /* pass: all ones or 0 */
-    return (out & ~isn) | (nanv & isn);
+    return umup__quantise_nan(out, bits, nan0, nan1, pass);
 }
 
 /* Quantise src[0..len) into dst (which may equal src) in an 8-bit format that saturates, fused: the
@@ -966,11 +978,9 @@ static void umup__quantise_sat(const umup__bulk *b, const float *s, float *df, s
                                                      signpos, 1, 0u, 0u)];
     size_t j;
     if (nb == 0u) {
-        float maxf = umup__decode_fmt(maxcode, p), minnf = umup__decode_fmt(1u << m, p);
         float magic = umup__bits_to_float((uint32_t)(1 - bias - (int32_t)m + 23 + 127) << 23);
         uint32_t maxbits, minnormbits;
-        memcpy(&maxbits, &maxf, 4);
-        memcpy(&minnormbits, &minnf, 4);
+        umup__sat_bounds(p, &maxbits, &minnormbits);
         for (j = 0; j < len; j++) {
             uint32_t bits, c, out;
             memcpy(&bits, &s[j], 4);
@@ -987,12 +997,10 @@ static void umup__quantise_sat(const umup__bulk *b, const float *s, float *df, s
          * k = d), or for d >= 32 the carry out of (sig >> (d - 32)) + r; its value q' 2^(1-bias-m). */
         const uint32_t d0 = 23u - m, lowmask = (1u << d0) - 1u;
         const int32_t emin = 1 - bias;
-        float maxf = umup__decode_fmt(maxcode, p), minnf = umup__decode_fmt(1u << m, p);
         uint32_t maxbits, minnormbits;
-        memcpy(&maxbits, &maxf, 4);
-        memcpy(&minnormbits, &minnf, 4);
+        umup__sat_bounds(p, &maxbits, &minnormbits);
         for (j = 0; j < len; j++) {
-            uint32_t bits, a, ef, sig, d, dA, db, q, nrm, v, sel, outm, out, isn, nanv, r;
+            uint32_t bits, a, ef, sig, d, dA, db, q, nrm, v, sel, outm, out, r;
             int32_t shv;
             float sub;
             r = umup__rng_block(k1, k2, lo + (uint32_t)j);
@@ -1012,10 +1020,8 @@ static void umup__quantise_sat(const umup__bulk *b, const float *s, float *df, s
             memcpy(&v, &sub, 4);
             sel = 0u - (uint32_t)(a < minnormbits);
             outm = (v & sel) | (nrm & ~sel);
-            out = outm | (((bits >> 31) & (uint32_t)!(fnuz && outm == 0u)) << 31);
-            isn = 0u - (uint32_t)(a > 0x7F800000u);
-            nanv = (bits & pass) | ((nan0 ^ ((nan0 ^ nan1) & (0u - (bits >> 31)))) & ~pass);
-            out = (out & ~isn) | (nanv & isn);
+            out = umup__quantise_nan(outm | (((bits >> 31) & (uint32_t)!(fnuz && outm == 0u)) << 31), bits, nan0, nan1,
+                                     pass);
             memcpy(&df[j], &out, 4);
         }
     } else {
