@@ -2158,17 +2158,34 @@ UMUPDEF umup_status umup_sdpa_backward(float *dq, float *dk, float *dv, const fl
  * to Sp (a multiple of BR and BC). "A-layout": the micro-kernel's packed left operand (MR-row
  * panels); "B-layout": its packed right operand (NR-column panels); see >>gemm-kernel. */
 
-
 /* C[M,N] = alpha A B + beta C from packed panels: A panel ir at a + ir a_stride, B panel jr at
- * b + jr b_stride, depth kc. */
-static void umup__gemm_packed(const umup__gemm_kdesc *kd, int M, int N, int kc, float alpha, const float *a,
-                              size_t a_stride, const float *b, size_t b_stride, float beta, float *C, int ldc) {
-    int ir, jr;
-    for (jr = 0; jr < N; jr += kd->nr)
-        for (ir = 0; ir < M; ir += kd->mr)
-            kd->micro(kc, a + (size_t)(ir / kd->mr) * a_stride, b + (size_t)(jr / kd->nr) * b_stride, alpha, beta,
-                      C + (size_t)ir * (size_t)ldc + (size_t)jr, ldc, M - ir < kd->mr ? M - ir : kd->mr,
-                      N - jr < kd->nr ? N - jr : kd->nr);
+ * b + jr b_stride, depth kc; with mode 0 the whole product. Modes 1-3 compute only the causal part of
+ * an attention block: rows, columns and depth index queries or keys, and off = i0 - j0 is the first
+ * query's position relative to the first key's (key j of the block is seen by query i iff
+ * j <= i + off). beta must be 1 for modes 2 and 3 (a skipped tile keeps C):
+ *   1  rows queries, columns keys (the logits): a register tile whose keys are all past its last
+ *      query is not computed (the caller never reads those entries);
+ *   2  rows queries, depth keys (p v, dS k): each row panel stops its depth after its last query's
+ *      last key;
+ *   3  rows keys, depth queries (p^T dout, dS^T q): each row panel starts its depth at its first key.
+ * The terms left out are products with an exact zero (masked probabilities), and a sum that starts
+ * at +0 is unchanged by them (it can never be -0), so the result is bitwise the full product's when
+ * the other operand is finite. */
+static void umup__gemm_packed(const umup__gemm_kdesc *kd, int mode, int off, int M, int N, int kc, float alpha,
+                              const float *a, size_t a_stride, const float *b, size_t b_stride, float beta, float *C,
+                              int ldc) {
+    int ir, jr, MR = kd->mr, NR = kd->nr;
+    for (jr = 0; jr < N; jr += NR)
+        for (ir = 0; ir < M; ir += MR) {
+            int mr = M - ir < MR ? M - ir : MR, nr = N - jr < NR ? N - jr : NR, last = ir + mr - 1 + off, p0 = 0, p1 = kc;
+            if (mode == 1 && jr > last) continue;
+            if (mode == 2) p1 = last + 1 < kc ? last + 1 : kc;
+            if (mode == 3) p0 = ir - off > 0 ? ir - off : 0;
+            if (p1 <= p0) continue;
+            kd->micro(p1 - p0, a + (size_t)(ir / MR) * a_stride + (size_t)p0 * (size_t)MR,
+                      b + (size_t)(jr / NR) * b_stride + (size_t)p0 * (size_t)NR, alpha, beta,
+                      C + (size_t)ir * (size_t)ldc + (size_t)jr, ldc, mr, nr);
+        }
 }
 
 static size_t umup__rup(size_t x, size_t m) { return (x + m - 1) / m * m; }
@@ -2326,8 +2343,9 @@ static umup_status umup__sdpa_flash_fwd(float *out, umup__heads_layout lo, float
             for (j0 = 0; j0 < jend; j0 += f.bc) {
                 bc = jend - j0 < f.bc ? jend - j0 : f.bc;
                 /* tile [br, bc] = logit_scale q_i k_j^T */
-                umup__gemm_packed(kd, br, bc, D, logit_scale, qa + (size_t)i0 * (size_t)D, (size_t)MR * (size_t)D,
-                                  kb + (size_t)j0 * (size_t)D, (size_t)NR * (size_t)D, 0.0f, tile, f.bc);
+                umup__gemm_packed(kd, causal ? 1 : 0, i0 - j0, br, bc, D, logit_scale, qa + (size_t)i0 * (size_t)D,
+                                         (size_t)MR * (size_t)D, kb + (size_t)j0 * (size_t)D, (size_t)NR * (size_t)D,
+                                         0.0f, tile, f.bc);
                 for (i = 0; i < br; i++) { /* online softmax: new max, rescale, exponentiate */
                     float *t = tile + (size_t)i * (size_t)f.bc, m = mx[i], c, ps = 0.0f;
                     int valid = causal ? (i0 + i - j0 + 1 < bc ? i0 + i - j0 + 1 : bc) : bc;
@@ -2346,8 +2364,8 @@ static umup_status umup__sdpa_flash_fwd(float *out, umup__heads_layout lo, float
                 }
                 /* acc [br, D] += p [br, bc] v_j [bc, D] */
                 umup__sgemm_packA(0, tile, f.bc, 0, br, 0, bc, MR, pa);
-                umup__gemm_packed(kd, br, D, bc, 1.0f, pa, (size_t)MR * (size_t)bc, vbp + (size_t)j0 * (size_t)NR,
-                                  (size_t)NR * (size_t)S, 1.0f, acc, D);
+                umup__gemm_packed(kd, causal ? 2 : 0, i0 - j0, br, D, bc, 1.0f, pa, (size_t)MR * (size_t)bc,
+                                         vbp + (size_t)j0 * (size_t)NR, (size_t)NR * (size_t)S, 1.0f, acc, D);
             }
             for (i = 0; i < br; i++) {
                 float r = s->out / sum[i], *a = acc + (size_t)i * (size_t)D, *y = oh + (size_t)(i0 + i) * lo.lr;
@@ -2443,10 +2461,12 @@ static umup_status umup__sdpa_flash_backward(float *dq, float *dk, float *dv, um
             for (i0 = causal ? j0 / f.br * f.br : 0; i0 < S; i0 += f.br) {
                 br = S - i0 < f.br ? S - i0 : f.br;
                 /* pt = logit_scale q_i k_j^T, dst = dout_i v_j^T  [br, bc] */
-                umup__gemm_packed(kd, br, bc, D, logit_scale, qa + (size_t)i0 * (size_t)D, (size_t)MR * (size_t)D, kb + (size_t)j0 * (size_t)D,
-                                  (size_t)NR * (size_t)D, 0.0f, pt, f.bc);
-                umup__gemm_packed(kd, br, bc, D, 1.0f, doa + (size_t)i0 * (size_t)D, (size_t)MR * (size_t)D, vt + (size_t)j0 * (size_t)D,
-                                  (size_t)NR * (size_t)D, 0.0f, dst, f.bc);
+                umup__gemm_packed(kd, causal ? 1 : 0, i0 - j0, br, bc, D, logit_scale, qa + (size_t)i0 * (size_t)D,
+                                         (size_t)MR * (size_t)D, kb + (size_t)j0 * (size_t)D, (size_t)NR * (size_t)D,
+                                         0.0f, pt, f.bc);
+                umup__gemm_packed(kd, causal ? 1 : 0, i0 - j0, br, bc, D, 1.0f, doa + (size_t)i0 * (size_t)D,
+                                         (size_t)MR * (size_t)D, vt + (size_t)j0 * (size_t)D, (size_t)NR * (size_t)D,
+                                         0.0f, dst, f.bc);
                 for (i = 0; i < br; i++) { /* p = exp(logit - lse), dS = p (dP - delta) */
                     float *p = pt + (size_t)i * (size_t)f.bc, *g = dst + (size_t)i * (size_t)f.bc, l = lh[i0 + i], dl = delta[i0 + i];
                     int valid = causal ? (i0 + i - j0 + 1 < bc ? i0 + i - j0 + 1 : bc) : bc;
@@ -2459,14 +2479,15 @@ static umup_status umup__sdpa_flash_backward(float *dq, float *dk, float *dv, um
                 }
                 /* dv_j += p^T dout_i; dk_j += dS^T q_i; dq_i += grad0 ls dS k_j */
                 umup__sgemm_packA(1, pt, f.bc, 0, bc, 0, br, MR, pta);
-                umup__gemm_packed(kd, bc, D, br, 1.0f, pta, (size_t)MR * (size_t)br, dobp + (size_t)i0 * (size_t)NR, (size_t)NR * (size_t)S, 1.0f,
-                                  dva, D);
+                umup__gemm_packed(kd, causal ? 3 : 0, i0 - j0, bc, D, br, 1.0f, pta, (size_t)MR * (size_t)br,
+                                         dobp + (size_t)i0 * (size_t)NR, (size_t)NR * (size_t)S, 1.0f, dva, D);
                 umup__sgemm_packA(1, dst, f.bc, 0, bc, 0, br, MR, dsta);
-                umup__gemm_packed(kd, bc, D, br, 1.0f, dsta, (size_t)MR * (size_t)br, qbp + (size_t)i0 * (size_t)NR, (size_t)NR * (size_t)S, 1.0f,
-                                  dka, D);
+                umup__gemm_packed(kd, causal ? 3 : 0, i0 - j0, bc, D, br, 1.0f, dsta, (size_t)MR * (size_t)br,
+                                         qbp + (size_t)i0 * (size_t)NR, (size_t)NR * (size_t)S, 1.0f, dka, D);
                 umup__sgemm_packA(0, dst, f.bc, 0, br, 0, bc, MR, dsa);
-                umup__gemm_packed(kd, br, D, bc, s->grad[0] * logit_scale, dsa, (size_t)MR * (size_t)bc, knp + (size_t)j0 * (size_t)NR,
-                                  (size_t)NR * (size_t)S, 1.0f, dqh + (size_t)i0 * (size_t)ldg, ldg);
+                umup__gemm_packed(kd, causal ? 2 : 0, i0 - j0, br, D, bc, s->grad[0] * logit_scale, dsa,
+                                         (size_t)MR * (size_t)bc, knp + (size_t)j0 * (size_t)NR, (size_t)NR * (size_t)S,
+                                         1.0f, dqh + (size_t)i0 * (size_t)ldg, ldg);
             }
             {
                 const float gk = s->grad[1] * logit_scale, gv = s->grad[2];

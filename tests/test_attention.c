@@ -10,7 +10,9 @@
  *  3. bitwise the same results for 1, 2 and 3 OpenMP threads;
  *  4. the kernels on heads that lie side by side in rows (the trainer's qkv [N, 3d], a [N, d]) give
  *     bitwise the results on [B, H, S, D] copies, assigning and accumulating;
- *  5. error paths. */
+ *  5. the causal register-tile trimming of umup__gemm_packed (modes 1-3) against the whole product
+ *     (mode 0), bitwise, for every kernel;
+ *  6. error paths. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,6 +235,55 @@ static void test_flash_rows_layout(void) {
     UT_CHECKF(bad == 0, "%d elements differ between the rows layout and [B, H, S, D]", bad);
 }
 
+/* umup__gemm_packed's causal modes leave out register tiles and depth steps that only meet masked
+ * (zero) probabilities: bitwise the whole product (mode 0) on every entry the flash kernels read, for
+ * block offsets off = i0 - j0 on both sides of the diagonal, sizes that are not whole tiles, and
+ * every compiled kernel. Mode 1 (logits): the entries key <= query + off; modes 2 and 3 (beta 1,
+ * C holding earlier sums): all of C, with the masked operand entries zero. */
+static void test_causal_tiles(void) {
+    umup_gemm_kernel kern, saved = umup_gemm_get_kernel();
+    static const int offs[] = {-75, -40, -13, -1, 0, 1, 7, 12, 31, 64, 100};
+    int bad = 0, checked = 0;
+    for (kern = UMUP_GEMM_KERNEL_C; kern <= UMUP_GEMM_KERNEL_AVX512; kern = (umup_gemm_kernel)(kern + 1)) {
+        const umup__gemm_kdesc *kd;
+        int oi, mode;
+        if (umup_gemm_set_kernel(kern) != UMUP_OK) continue;
+        kd = umup__gemm_kd();
+        for (oi = 0; oi < (int)(sizeof offs / sizeof offs[0]); oi++)
+            for (mode = 1; mode <= 3; mode++) {
+                const int M = 70, N = 45, kc = 59, off = offs[oi];
+                int mp = (M + kd->mr - 1) / kd->mr * kd->mr, np = (N + kd->nr - 1) / kd->nr * kd->nr, i, j;
+                float *A = fbuf((size_t)M * kc), *Bm = fbuf((size_t)kc * N), *ap = fbuf((size_t)mp * kc), *bp = fbuf((size_t)np * kc);
+                float *C0 = fbuf((size_t)M * N), *C1 = fbuf((size_t)M * N);
+                float beta = mode == 1 ? 0.0f : 1.0f;
+                randn(A, (size_t)M * kc, 31 + (uint64_t)mode, 1.0f);
+                randn(Bm, (size_t)kc * N, 41, 1.0f);
+                randn(C0, (size_t)M * N, 51, 1.0f);
+                memcpy(C1, C0, sizeof(float) * (size_t)M * N);
+                for (i = 0; i < M; i++) /* A's masked entries: mode 2 rows queries, depth keys; mode 3 the transpose */
+                    for (j = 0; j < kc; j++)
+                        if ((mode == 2 && j > i + off) || (mode == 3 && i > j + off)) A[(size_t)i * kc + j] = 0.0f;
+                umup__sgemm_packA(0, A, kc, 0, M, 0, kc, kd->mr, ap);
+                umup__sgemm_packB(0, Bm, N, 0, kc, 0, N, kd->nr, bp);
+                umup__gemm_packed(kd, 0, off, M, N, kc, 0.75f, ap, (size_t)kd->mr * kc, bp, (size_t)kd->nr * kc, beta, C0, N);
+                umup__gemm_packed(kd, mode, off, M, N, kc, 0.75f, ap, (size_t)kd->mr * kc, bp, (size_t)kd->nr * kc, beta, C1, N);
+                for (i = 0; i < M; i++)
+                    for (j = 0; j < N; j++) {
+                        union { float f; uint32_t u; } x, y;
+                        if (mode == 1 && j > i + off) continue;
+                        x.f = C0[(size_t)i * N + j];
+                        y.f = C1[(size_t)i * N + j];
+                        if (x.u != y.u) bad++;
+                        checked++;
+                    }
+                free(A); free(Bm); free(ap); free(bp); free(C0); free(C1);
+            }
+    }
+    umup_gemm_set_kernel(saved);
+    UT_CHECKF(checked > 20000, "only %d entries compared", checked);
+    UT_CHECKF(bad == 0, "%d of %d entries differ from the whole product", bad, checked);
+}
+
 static void test_flash_errors(void) {
     float x[8] = {0}, y[8] = {0}, l[2] = {0};
     umup_op_scales s;
@@ -258,6 +309,7 @@ int main(void) {
     UT_RUN(test_flash_accumulates);
     UT_RUN(test_flash_threads);
     UT_RUN(test_flash_rows_layout);
+    UT_RUN(test_causal_tiles);
     UT_RUN(test_flash_errors);
     return ut_finish("test_attention");
 }
