@@ -1521,12 +1521,15 @@ static umup_status umup__gemm_check(const umup_gemm_args *g) {
 static void umup__sgemm_portable(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                                  const float *B, int ldb, float beta, float *C, int ldc); /* >>gemm-kernel */
 
-/* A micro-kernel: acc[MR][NR] = sum_p a[p*MR + i] b[p*NR + j] over p < kc (a, b: packed panels,
- * zero padded past the valid rows / columns; no alignment needed, though the GEMM's own buffers are
- * 64-byte aligned), then C = alpha acc + beta C on the valid mr x nr corner (beta == 0: C is written
- * without being read). A row-major [kc, NR] array is its own B panel (the flash attention uses it). */
-typedef void (*umup__micro_fn)(int kc, const float *a, const float *b, float alpha, float beta, float *C, int ldc,
-                               int mr, int nr);
+/* A micro-kernel: acc[MR][NR] = sum_p a[p*as + i] b[p*NR + j] over p < kc (b: a packed panel, zero
+ * padded past the valid columns; a: a packed panel, as = MR, zero padded past the valid rows, or MR
+ * consecutive floats of each of kc rows as apart, as where op(A) is stored [K, M] (transA) and the
+ * panel is whole; no alignment needed, though the GEMM's own buffers are 64-byte aligned), then
+ * C = alpha acc + beta C on the valid mr x nr corner (beta == 0: C is written without being read).
+ * The sum runs over p in order either way, so a panel read in place gives bitwise the packed one's
+ * result. A row-major [kc, NR] array is its own B panel (the flash attention uses it). */
+typedef void (*umup__micro_fn)(int kc, const float *a, size_t as, const float *b, float alpha, float beta, float *C,
+                               int ldc, int mr, int nr);
 typedef struct {
     umup__micro_fn micro;
     int mr, nr;     /* register tile */
@@ -2158,8 +2161,9 @@ UMUPDEF umup_status umup_sdpa_backward(float *dq, float *dk, float *dv, const fl
  * to Sp (a multiple of BR and BC). "A-layout": the micro-kernel's packed left operand (MR-row
  * panels); "B-layout": its packed right operand (NR-column panels); see >>gemm-kernel. */
 
-/* C[M,N] = alpha A B + beta C from packed panels: A panel ir at a + ir a_stride, B panel jr at
- * b + jr b_stride, depth kc; with mode 0 the whole product. Modes 1-3 compute only the causal part of
+/* C[M,N] = alpha A B + beta C from panels: A panel ir at a + ir a_stride, its depth steps as apart
+ * (MR: packed; a row stride: read in place, see umup__micro_fn), B panel jr at b + jr b_stride,
+ * depth kc; with mode 0 the whole product. Modes 1-3 compute only the causal part of
  * an attention block: rows, columns and depth index queries or keys, and off = i0 - j0 is the first
  * query's position relative to the first key's (key j of the block is seen by query i iff
  * j <= i + off). beta must be 1 for modes 2 and 3 (a skipped tile keeps C):
@@ -2172,8 +2176,8 @@ UMUPDEF umup_status umup_sdpa_backward(float *dq, float *dk, float *dv, const fl
  * at +0 is unchanged by them (it can never be -0), so the result is bitwise the full product's when
  * the other operand is finite. */
 static void umup__gemm_packed(const umup__gemm_kdesc *kd, int mode, int off, int M, int N, int kc, float alpha,
-                              const float *a, size_t a_stride, const float *b, size_t b_stride, float beta, float *C,
-                              int ldc) {
+                              const float *a, size_t a_stride, size_t as, const float *b, size_t b_stride, float beta,
+                              float *C, int ldc) {
     int ir, jr, MR = kd->mr, NR = kd->nr;
     for (jr = 0; jr < N; jr += NR)
         for (ir = 0; ir < M; ir += MR) {
@@ -2182,7 +2186,7 @@ static void umup__gemm_packed(const umup__gemm_kdesc *kd, int mode, int off, int
             if (mode == 2) p1 = last + 1 < kc ? last + 1 : kc;
             if (mode == 3) p0 = ir - off > 0 ? ir - off : 0;
             if (p1 <= p0) continue;
-            kd->micro(p1 - p0, a + (size_t)(ir / MR) * a_stride + (size_t)p0 * (size_t)MR,
+            kd->micro(p1 - p0, a + (size_t)(ir / MR) * a_stride + (size_t)p0 * as, as,
                       b + (size_t)(jr / NR) * b_stride + (size_t)p0 * (size_t)NR, alpha, beta,
                       C + (size_t)ir * (size_t)ldc + (size_t)jr, ldc, mr, nr);
         }
@@ -2344,7 +2348,7 @@ static umup_status umup__sdpa_flash_fwd(float *out, umup__heads_layout lo, float
                 bc = jend - j0 < f.bc ? jend - j0 : f.bc;
                 /* tile [br, bc] = logit_scale q_i k_j^T */
                 umup__gemm_packed(kd, causal ? 1 : 0, i0 - j0, br, bc, D, logit_scale, qa + (size_t)i0 * (size_t)D,
-                                         (size_t)MR * (size_t)D, kb + (size_t)j0 * (size_t)D, (size_t)NR * (size_t)D,
+                                         (size_t)MR * (size_t)D, (size_t)MR, kb + (size_t)j0 * (size_t)D, (size_t)NR * (size_t)D,
                                          0.0f, tile, f.bc);
                 for (i = 0; i < br; i++) { /* online softmax: new max, rescale, exponentiate */
                     float *t = tile + (size_t)i * (size_t)f.bc, m = mx[i], c, ps = 0.0f;
@@ -2365,7 +2369,7 @@ static umup_status umup__sdpa_flash_fwd(float *out, umup__heads_layout lo, float
                 /* acc [br, D] += p [br, bc] v_j [bc, D] */
                 umup__sgemm_packA(0, tile, f.bc, 0, br, 0, bc, MR, pa);
                 umup__gemm_packed(kd, causal ? 2 : 0, i0 - j0, br, D, bc, 1.0f, pa, (size_t)MR * (size_t)bc,
-                                         vbp + (size_t)j0 * (size_t)NR, (size_t)NR * (size_t)S, 1.0f, acc, D);
+                                         (size_t)MR, vbp + (size_t)j0 * (size_t)NR, (size_t)NR * (size_t)S, 1.0f, acc, D);
             }
             for (i = 0; i < br; i++) {
                 float r = s->out / sum[i], *a = acc + (size_t)i * (size_t)D, *y = oh + (size_t)(i0 + i) * lo.lr;
@@ -2456,16 +2460,18 @@ static umup_status umup__sdpa_flash_backward(float *dq, float *dk, float *dv, um
             delta[i] = (float)dot * inv_out;
         }
         for (j0 = 0; j0 < S; j0 += f.bc) {
+            int kfull;
             bc = S - j0 < f.bc ? S - j0 : f.bc;
+            kfull = bc / MR * MR; /* keys in whole MR panels */
             memset(dka, 0, sizeof(float) * (size_t)f.bc * (size_t)D * 2);
             for (i0 = causal ? j0 / f.br * f.br : 0; i0 < S; i0 += f.br) {
                 br = S - i0 < f.br ? S - i0 : f.br;
                 /* pt = logit_scale q_i k_j^T, dst = dout_i v_j^T  [br, bc] */
                 umup__gemm_packed(kd, causal ? 1 : 0, i0 - j0, br, bc, D, logit_scale, qa + (size_t)i0 * (size_t)D,
-                                         (size_t)MR * (size_t)D, kb + (size_t)j0 * (size_t)D, (size_t)NR * (size_t)D,
+                                         (size_t)MR * (size_t)D, (size_t)MR, kb + (size_t)j0 * (size_t)D, (size_t)NR * (size_t)D,
                                          0.0f, pt, f.bc);
                 umup__gemm_packed(kd, causal ? 1 : 0, i0 - j0, br, bc, D, 1.0f, doa + (size_t)i0 * (size_t)D,
-                                         (size_t)MR * (size_t)D, vt + (size_t)j0 * (size_t)D, (size_t)NR * (size_t)D,
+                                         (size_t)MR * (size_t)D, (size_t)MR, vt + (size_t)j0 * (size_t)D, (size_t)NR * (size_t)D,
                                          0.0f, dst, f.bc);
                 for (i = 0; i < br; i++) { /* p = exp(logit - lse), dS = p (dP - delta) */
                     float *p = pt + (size_t)i * (size_t)f.bc, *g = dst + (size_t)i * (size_t)f.bc, l = lh[i0 + i], dl = delta[i0 + i];
@@ -2478,15 +2484,25 @@ static umup_status umup__sdpa_flash_backward(float *dq, float *dk, float *dv, um
                     for (; j < bc; j++) p[j] = g[j] = 0.0f;
                 }
                 /* dv_j += p^T dout_i; dk_j += dS^T q_i; dq_i += grad0 ls dS k_j */
-                umup__sgemm_packA(1, pt, f.bc, 0, bc, 0, br, MR, pta);
-                umup__gemm_packed(kd, causal ? 3 : 0, i0 - j0, bc, D, br, 1.0f, pta, (size_t)MR * (size_t)br,
-                                         dobp + (size_t)i0 * (size_t)NR, (size_t)NR * (size_t)S, 1.0f, dva, D);
-                umup__sgemm_packA(1, dst, f.bc, 0, bc, 0, br, MR, dsta);
-                umup__gemm_packed(kd, causal ? 3 : 0, i0 - j0, bc, D, br, 1.0f, dsta, (size_t)MR * (size_t)br,
-                                         qbp + (size_t)i0 * (size_t)NR, (size_t)NR * (size_t)S, 1.0f, dka, D);
+                /* p^T and dS^T: their whole key panels read in place from pt and dst (rows f.bc apart),
+                 * the last, partial one packed */
+                if (kfull < bc) {
+                    umup__sgemm_packA(1, pt, f.bc, kfull, bc - kfull, 0, br, MR, pta);
+                    umup__sgemm_packA(1, dst, f.bc, kfull, bc - kfull, 0, br, MR, dsta);
+                }
+                umup__gemm_packed(kd, causal ? 3 : 0, i0 - j0, kfull, D, br, 1.0f, pt, (size_t)MR, (size_t)f.bc,
+                                  dobp + (size_t)i0 * (size_t)NR, (size_t)NR * (size_t)S, 1.0f, dva, D);
+                umup__gemm_packed(kd, causal ? 3 : 0, i0 - j0 - kfull, bc - kfull, D, br, 1.0f, pta, (size_t)MR * (size_t)br,
+                                  (size_t)MR, dobp + (size_t)i0 * (size_t)NR, (size_t)NR * (size_t)S, 1.0f,
+                                  dva + (size_t)kfull * (size_t)D, D);
+                umup__gemm_packed(kd, causal ? 3 : 0, i0 - j0, kfull, D, br, 1.0f, dst, (size_t)MR, (size_t)f.bc,
+                                  qbp + (size_t)i0 * (size_t)NR, (size_t)NR * (size_t)S, 1.0f, dka, D);
+                umup__gemm_packed(kd, causal ? 3 : 0, i0 - j0 - kfull, bc - kfull, D, br, 1.0f, dsta, (size_t)MR * (size_t)br,
+                                  (size_t)MR, qbp + (size_t)i0 * (size_t)NR, (size_t)NR * (size_t)S, 1.0f,
+                                  dka + (size_t)kfull * (size_t)D, D);
                 umup__sgemm_packA(0, dst, f.bc, 0, br, 0, bc, MR, dsa);
                 umup__gemm_packed(kd, causal ? 2 : 0, i0 - j0, br, D, bc, s->grad[0] * logit_scale, dsa,
-                                         (size_t)MR * (size_t)bc, knp + (size_t)j0 * (size_t)NR, (size_t)NR * (size_t)S,
+                                         (size_t)MR * (size_t)bc, (size_t)MR, knp + (size_t)j0 * (size_t)NR, (size_t)NR * (size_t)S,
                                          1.0f, dqh + (size_t)i0 * (size_t)ldg, ldg);
             }
             {
@@ -3058,15 +3074,15 @@ UMUPDEF umup_status umup_cross_entropy_backward(float *dz, const float *z, const
 
 /* Plain C, 6 x 16: gcc and clang vectorise the j loops; no fused multiply-add (-std=c99 keeps
  * a * b + c as two roundings). */
-static void umup__micro_c(int kc, const float *a, const float *b, float alpha, float beta, float *C, int ldc, int mr,
-                          int nr) {
+static void umup__micro_c(int kc, const float *a, size_t as, const float *b, float alpha, float beta, float *C, int ldc,
+                          int mr, int nr) {
     float acc[6][16];
     int i, j, p;
     for (i = 0; i < 6; i++)
         for (j = 0; j < 16; j++) acc[i][j] = 0.0f;
     for (p = 0; p < kc; p++) {
         const float *bp = b + (size_t)p * 16;
-        const float *ap = a + (size_t)p * 6;
+        const float *ap = a + (size_t)p * as;
         const float a0 = ap[0], a1 = ap[1], a2 = ap[2], a3 = ap[3], a4 = ap[4], a5 = ap[5];
         for (j = 0; j < 16; j++) {
             const float bv = bp[j];
@@ -3094,8 +3110,8 @@ static void umup__micro_c(int kc, const float *a, const float *b, float alpha, f
 #define UMUP__HAVE_AVX2 1
 /* AVX2 + FMA, 6 x 16: 12 ymm accumulators, two B vectors, one broadcast (15 of 16 registers).
  * Edge tiles (mr < 6 or nr < 16) go through a local tile. */
-static void umup__micro_avx2(int kc, const float *a, const float *b, float alpha, float beta, float *C, int ldc, int mr,
-                             int nr) {
+static void umup__micro_avx2(int kc, const float *a, size_t as, const float *b, float alpha, float beta, float *C,
+                             int ldc, int mr, int nr) {
     __m256 c0a = _mm256_setzero_ps(), c0b = c0a, c1a = c0a, c1b = c0a, c2a = c0a, c2b = c0a;
     __m256 c3a = c0a, c3b = c0a, c4a = c0a, c4b = c0a, c5a = c0a, c5b = c0a;
     __m256 acc[12];
@@ -3111,7 +3127,7 @@ static void umup__micro_avx2(int kc, const float *a, const float *b, float alpha
     c##i##b = _mm256_fmadd_ps(av, b1, c##i##b);
         UMUP__R(0) UMUP__R(1) UMUP__R(2) UMUP__R(3) UMUP__R(4) UMUP__R(5)
 #undef UMUP__R
-        a += 6;
+        a += as;
         b += 16;
     }
     acc[0] = c0a; acc[1] = c0b; acc[2] = c1a; acc[3] = c1b; acc[4] = c2a; acc[5] = c2b;
@@ -3144,8 +3160,8 @@ static void umup__micro_avx2(int kc, const float *a, const float *b, float alpha
 #define UMUP__HAVE_AVX512 1
 /* AVX-512, 12 x 32: 24 zmm accumulators, two B vectors, one broadcast (27 of 32 registers); per
  * depth step 2 loads and 12 broadcasts feed 24 FMAs. Edge tiles store under masks. */
-static void umup__micro_avx512(int kc, const float *a, const float *b, float alpha, float beta, float *C, int ldc,
-                               int mr, int nr) {
+static void umup__micro_avx512(int kc, const float *a, size_t as, const float *b, float alpha, float beta, float *C,
+                               int ldc, int mr, int nr) {
     __m512 c0a = _mm512_setzero_ps(), c0b = c0a, c1a = c0a, c1b = c0a, c2a = c0a, c2b = c0a, c3a = c0a, c3b = c0a;
     __m512 c4a = c0a, c4b = c0a, c5a = c0a, c5b = c0a, c6a = c0a, c6b = c0a, c7a = c0a, c7b = c0a;
     __m512 c8a = c0a, c8b = c0a, c9a = c0a, c9b = c0a, c10a = c0a, c10b = c0a, c11a = c0a, c11b = c0a;
@@ -3168,7 +3184,7 @@ static void umup__micro_avx512(int kc, const float *a, const float *b, float alp
         UMUP__R(0) UMUP__R(1) UMUP__R(2) UMUP__R(3) UMUP__R(4) UMUP__R(5)
         UMUP__R(6) UMUP__R(7) UMUP__R(8) UMUP__R(9) UMUP__R(10) UMUP__R(11)
 #undef UMUP__R
-        a += 12;
+        a += as;
         b += 32;
     }
 #define UMUP__S(i)                                                                                                   \
@@ -3343,12 +3359,20 @@ static void umup__sgemm_packA(int transA, const float *A, int lda, int ic, int m
     }
 }
 
+/* A transposed A (stored [K, M]: a weight gradient's dy) whose rows are at most UMUP__A_INPLACE
+ * floats apart is not packed: the micro-kernel reads each whole MR-wide panel in place, kc rows lda
+ * apart, and only a block's last, partial panel is packed. Its rows are MR consecutive floats, so
+ * the reads are as dense as a packed panel's; with rows further apart than 4 KiB they crowd into
+ * few cache sets. Measured on the weight-gradient products (K 4096, cold operands, Zen 5): 3-4%
+ * faster at M 256-1024, equal at M 2048, 2% slower at M 4096 (hence the limit). */
+#define UMUP__A_INPLACE 1024
+
 /* The loop nest on the rectangle C[m0:m1, n0:n1] with this thread's packed buffers Ap [mc x kc],
  * Bp [kc x nc] (64-byte aligned). */
 static void umup__sgemm_rect(const umup__gemm_kdesc *kd, int transA, int transB, int m0, int m1, int n0, int n1,
                              int K, float alpha, const float *A, int lda, const float *B, int ldb, float beta,
                              float *C, int ldc, float *Ap, float *Bp) {
-    int jc, pc, ic, jr, ir, MR = kd->mr, NR = kd->nr;
+    int jc, pc, ic, jr, ir, MR = kd->mr, NR = kd->nr, inplace = transA && lda <= UMUP__A_INPLACE;
     for (jc = n0; jc < n1; jc += kd->nc) {
         int nc = n1 - jc < kd->nc ? n1 - jc : kd->nc;
         for (pc = 0; pc < K; pc += kd->kc) {
@@ -3356,15 +3380,20 @@ static void umup__sgemm_rect(const umup__gemm_kdesc *kd, int transA, int transB,
             float bet = pc == 0 ? beta : 1.0f;
             umup__sgemm_packB(transB, B, ldb, pc, kc, jc, nc, NR, Bp);
             for (ic = m0; ic < m1; ic += kd->mc) {
-                int mc = m1 - ic < kd->mc ? m1 - ic : kd->mc;
-                umup__sgemm_packA(transA, A, lda, ic, mc, pc, kc, MR, Ap);
+                int mc = m1 - ic < kd->mc ? m1 - ic : kd->mc, mfull = inplace ? mc / MR * MR : 0;
+                if (mfull < mc) umup__sgemm_packA(transA, A, lda, ic + mfull, mc - mfull, pc, kc, MR, Ap);
                 for (jr = 0; jr < nc; jr += NR) {
                     int nr = nc - jr < NR ? nc - jr : NR;
                     const float *bpan = Bp + (size_t)(jr / NR) * (size_t)NR * (size_t)kc;
                     for (ir = 0; ir < mc; ir += MR) {
                         int mr = mc - ir < MR ? mc - ir : MR;
-                        kd->micro(kc, Ap + (size_t)(ir / MR) * (size_t)MR * (size_t)kc, bpan, alpha, bet,
-                                  C + (size_t)(ic + ir) * (size_t)ldc + (size_t)(jc + jr), ldc, mr, nr);
+                        float *c = C + (size_t)(ic + ir) * (size_t)ldc + (size_t)(jc + jr);
+                        if (ir < mfull) /* in place: op(A)[ic + ir .., pc ..] = A[pc .., ic + ir ..] */
+                            kd->micro(kc, A + (size_t)pc * (size_t)lda + (size_t)(ic + ir), (size_t)lda, bpan, alpha, bet,
+                                      c, ldc, mr, nr);
+                        else
+                            kd->micro(kc, Ap + (size_t)((ir - mfull) / MR) * (size_t)MR * (size_t)kc, (size_t)MR, bpan,
+                                      alpha, bet, c, ldc, mr, nr);
                     }
                 }
             }

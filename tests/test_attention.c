@@ -265,8 +265,8 @@ static void test_causal_tiles(void) {
                         if ((mode == 2 && j > i + off) || (mode == 3 && i > j + off)) A[(size_t)i * kc + j] = 0.0f;
                 umup__sgemm_packA(0, A, kc, 0, M, 0, kc, kd->mr, ap);
                 umup__sgemm_packB(0, Bm, N, 0, kc, 0, N, kd->nr, bp);
-                umup__gemm_packed(kd, 0, off, M, N, kc, 0.75f, ap, (size_t)kd->mr * kc, bp, (size_t)kd->nr * kc, beta, C0, N);
-                umup__gemm_packed(kd, mode, off, M, N, kc, 0.75f, ap, (size_t)kd->mr * kc, bp, (size_t)kd->nr * kc, beta, C1, N);
+                umup__gemm_packed(kd, 0, off, M, N, kc, 0.75f, ap, (size_t)kd->mr * kc, (size_t)kd->mr, bp, (size_t)kd->nr * kc, beta, C0, N);
+                umup__gemm_packed(kd, mode, off, M, N, kc, 0.75f, ap, (size_t)kd->mr * kc, (size_t)kd->mr, bp, (size_t)kd->nr * kc, beta, C1, N);
                 for (i = 0; i < M; i++)
                     for (j = 0; j < N; j++) {
                         union { float f; uint32_t u; } x, y;
