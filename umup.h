@@ -357,14 +357,17 @@ UMUPDEF umup_status umup_sdpa_backward(float *dq, float *dk, float *dv, const fl
  * layout, scales and mask), computed without the [S, S] probability tensor, after FlashAttention-2
  * (Dao, arXiv 2307.08691, algorithms 1 and 2) on the CPU. The forward pass walks the keys in
  * blocks with an online softmax (running row max and row sum, the partial output rescaled when the
- * max grows) and saves one number per query row, lse = log sum_j exp(logit_ij) (natural log, of the
- * scaled logits). The backward pass recomputes each block of probabilities from q, k and lse
+ * max grows; each block's logits are computed transposed, keys by queries, so that the statistics
+ * of 16 queries update in one vector step and the probabilities feed the next product without a
+ * copy) and saves one number per query row, lse = log sum_j exp(logit_ij) (natural log, of the
+ * scaled logits); a query's sum runs over the keys in order. With causal set, both passes compute
+ * only the register tiles of a block that some query in them can see. The backward pass recomputes each block of probabilities from q, k and lse
  * (p = exp(logit - lse)) and uses delta_i = <dout_i, out_i> / s.out for the softmax gradient, so
  * it needs the forward output `out` and s.out != 0. Blocks run through the GEMM micro-kernels
  * (umup_gemm_kernel); both passes give each OpenMP thread whole (batch, head) pairs, whose
  * arithmetic does not depend on the thread count, so neither do the results. The probabilities
  * are computed in single precision (umup_sdpa_* use double for the softmax), so the two paths
- * agree to float rounding, not bitwise. Scratch: O((S + 64) (D + 64)) floats per thread, allocated
+ * agree to float rounding, not bitwise. Scratch: O((S + 96) (D + 96)) floats per thread, allocated
  * per call (UMUP_ERR_NOMEM). out [B,H,S,D], lse [B,H,S]. */
 UMUPDEF umup_status umup_sdpa_flash_forward(float *out, float *lse, const float *q, const float *k, const float *v,
                                             int B, int H, int S, int D, int causal, float logit_scale,
@@ -2171,7 +2174,9 @@ UMUPDEF umup_status umup_sdpa_backward(float *dq, float *dk, float *dv, const fl
  *      query is not computed (the caller never reads those entries);
  *   2  rows queries, depth keys (p v, dS k): each row panel stops its depth after its last query's
  *      last key;
- *   3  rows keys, depth queries (p^T dout, dS^T q): each row panel starts its depth at its first key.
+ *   3  rows keys, depth queries (p^T dout, dS^T q): each row panel starts its depth at its first key;
+ *   4  rows keys, columns queries (the forward pass's transposed logits): a register tile whose
+ *      keys are all past its last query is not computed (the caller never reads those entries).
  * The terms left out are products with an exact zero (masked probabilities), and a sum that starts
  * at +0 is unchanged by them (it can never be -0), so the result is bitwise the full product's when
  * the other operand is finite. */
@@ -2183,6 +2188,7 @@ static void umup__gemm_packed(const umup__gemm_kdesc *kd, int mode, int off, int
         for (ir = 0; ir < M; ir += MR) {
             int mr = M - ir < MR ? M - ir : MR, nr = N - jr < NR ? N - jr : NR, last = ir + mr - 1 + off, p0 = 0, p1 = kc;
             if (mode == 1 && jr > last) continue;
+            if (mode == 4 && ir > jr + nr - 1 + off) continue;
             if (mode == 2) p1 = last + 1 < kc ? last + 1 : kc;
             if (mode == 3) p0 = ir - off > 0 ? ir - off : 0;
             if (p1 <= p0) continue;
@@ -2194,44 +2200,12 @@ static void umup__gemm_packed(const umup__gemm_kdesc *kd, int mode, int off, int
 
 static size_t umup__rup(size_t x, size_t m) { return (x + m - 1) / m * m; }
 
-/* max of t[0..n) and, in place, t = exp(t - m) with their sum: 16 partial results combined in a
- * fixed order (so that the loops vectorise without reassociating anything). */
-static float umup__row_max(const float *t, int n) {
-    float m[16];
-    int j, l;
-    for (l = 0; l < 16; l++) m[l] = -HUGE_VALF;
-    for (j = 0; j + 16 <= n; j += 16)
-        for (l = 0; l < 16; l++) m[l] = t[j + l] > m[l] ? t[j + l] : m[l];
-    for (l = 0; j < n; j++, l++) m[l] = t[j] > m[l] ? t[j] : m[l];
-    for (l = 1; l < 16; l++) m[0] = m[l] > m[0] ? m[l] : m[0];
-    return m[0];
-}
-
-static float umup__row_exp_sum(float *t, int n, float m) {
-    float s[16];
-    int j, l;
-    for (l = 0; l < 16; l++) s[l] = 0.0f;
-    for (j = 0; j + 16 <= n; j += 16)
-        for (l = 0; l < 16; l++) {
-            t[j + l] = umup__expf_neg(t[j + l] - m);
-            s[l] += t[j + l];
-        }
-    for (l = 0; j < n; j++, l++) {
-        t[j] = umup__expf_neg(t[j] - m);
-        s[l] += t[j];
-    }
-    for (l = 8; l >= 1; l /= 2) {
-        int a;
-        for (a = 0; a < l; a++) s[a] += s[a + l];
-    }
-    return s[0];
-}
-
 /* Block sizes and per-thread scratch (floats, each piece 64-byte aligned) for one kernel. */
 typedef struct {
-    int br, bc;       /* query rows, keys per block: multiples of MR and NR */
-    size_t Sp;        /* S rounded up to a multiple of br and bc */
-    size_t n_qa, n_qb, n_kb, n_tile, n_pa, n_acc, per_thread;
+    int br, bc;       /* backward: query rows, keys per block: multiples of MR and NR */
+    int fr, fc;       /* forward: queries per block (a multiple of MR and NR), keys per block (of MR) */
+    size_t Sp;        /* S rounded up to a multiple of br and bc (so of MR and NR) */
+    size_t n_qa, n_qb, n_kb, n_tile, n_pa, n_acc, n_st, per_thread;
 } umup__flash_dims;
 
 /* Returns 0 when the scratch size would not fit in size_t. */
@@ -2252,8 +2226,14 @@ static int umup__flash_dims_init(umup__flash_dims *f, const umup__gemm_kdesc *kd
     if (f->n_pa < umup__rup(umup__rup((size_t)f->br, (size_t)kd->mr) * (size_t)f->bc, 16))
         f->n_pa = umup__rup(umup__rup((size_t)f->br, (size_t)kd->mr) * (size_t)f->bc, 16);
     f->n_acc = umup__rup((size_t)f->bc * (size_t)D + (size_t)f->br * (size_t)D, 16);
-    /* forward: qa kb vb tile pa acc stats; backward: qa doa qb dob kb vt kn 2 tiles 3 pa acc delta */
+    f->fr = 96; /* a multiple of every kernel's MR (6, 12) and NR (16, 32) */
+    f->fc = (64 + kd->mr - 1) / kd->mr * kd->mr;
+    f->n_st = umup__rup((size_t)f->fc * (size_t)f->fr, 16);                    /* [fc, fr] row-major */
+    /* backward: qa doa qb dob kb vt kn 2 tiles 3 pa acc delta */
     t = 2 * f->n_qa + 2 * f->n_qb + 2 * f->n_kb + f->n_qb + 2 * f->n_tile + 3 * f->n_pa + f->n_acc + umup__rup(3 * Sp, 16);
+    /* forward: ka qb vb st acc and four statistics [fr] */
+    if (t < f->n_qa + f->n_kb + f->n_qb + f->n_st + umup__rup((size_t)f->fr * (size_t)D, 16) + 4 * (size_t)f->fr)
+        t = f->n_qa + f->n_kb + f->n_qb + f->n_st + umup__rup((size_t)f->fr * (size_t)D, 16) + 4 * (size_t)f->fr;
     f->per_thread = t;
     return 1;
 }
@@ -2319,57 +2299,67 @@ static umup_status umup__sdpa_flash_fwd(float *out, umup__heads_layout lo, float
         size_t oi = (size_t)(bh / H) * li.lb + (size_t)(bh % H) * li.lh;
         const float *qh = q + oi, *kh = k + oi, *vh = v + oi;
         float *oh = out + (size_t)(bh / H) * lo.lb + (size_t)(bh % H) * lo.lh, *lh = lse + (size_t)bh * (size_t)S;
-        int tid = 0, i0, j0, i, j, br, bc, MR = kd->mr, NR = kd->nr, ldi = (int)li.lr;
-        float *w, *qa, *kb, *vb, *tile, *pa, *acc, *mx, *sum;
+        int tid = 0, i0, j0, i, j, br, bc, MR = kd->mr, NR = kd->nr, ldi = (int)li.lr, fr = f.fr;
+        float *w, *ka, *qb, *vb, *pt, *acc, *mx, *sum, *bm, *ps;
         const float *vbp = vh; /* v as B panels over D: v itself when its rows are one panel wide */
 #ifdef _OPENMP
         tid = omp_get_thread_num();
 #endif
         w = scratch + (size_t)tid * f.per_thread;
-        qa = w;  w += f.n_qa;   /* q as A panels, depth D */
-        kb = w;  w += f.n_kb;   /* k^T as B panels over keys, depth D */
+        ka = w;  w += f.n_qa;   /* k as A panels over keys, depth D */
+        qb = w;  w += f.n_kb;   /* q^T as B panels over queries, depth D */
         vb = w;  w += f.n_qb;   /* v [S, D] as B panels over D, depth S */
-        tile = w; w += f.n_tile; /* logits, then probabilities [br, bc] */
-        pa = w;  w += f.n_pa;   /* probabilities as A panels, depth bc */
-        acc = w; w += f.n_acc;  /* unnormalised output rows [br, D] */
-        mx = w;  sum = w + f.Sp; /* running row max and row sum [br] */
-        umup__sgemm_packA(0, qh, ldi, 0, S, 0, D, MR, qa);
-        umup__sgemm_packB(1, kh, ldi, 0, D, 0, S, NR, kb);
+        pt = w;  w += f.n_st;   /* logits, then probabilities, transposed: [bc keys, fr queries] */
+        acc = w; w += umup__rup((size_t)fr * (size_t)D, 16); /* unnormalised output rows [br, D] */
+        mx = w; sum = mx + fr; bm = sum + fr; ps = bm + fr; /* per query: running max and sum, the block's [br] */
+        umup__sgemm_packA(0, kh, ldi, 0, S, 0, D, MR, ka);
+        umup__sgemm_packB(1, qh, ldi, 0, D, 0, S, NR, qb);
         if (D != NR || ldi != D) {
             umup__sgemm_packB(0, vh, ldi, 0, S, 0, D, NR, vb);
             vbp = vb;
         }
-        for (i0 = 0; i0 < S; i0 += f.br) {
-            int jend = causal ? (i0 + f.br < S ? i0 + f.br : S) : S;
-            br = S - i0 < f.br ? S - i0 : f.br;
+        for (i0 = 0; i0 < S; i0 += fr) {
+            int jend = causal ? (i0 + fr < S ? i0 + fr : S) : S;
+            br = S - i0 < fr ? S - i0 : fr;
             for (i = 0; i < br; i++) { mx[i] = -HUGE_VALF; sum[i] = 0.0f; }
             memset(acc, 0, sizeof(float) * (size_t)br * (size_t)D);
-            for (j0 = 0; j0 < jend; j0 += f.bc) {
-                bc = jend - j0 < f.bc ? jend - j0 : f.bc;
-                /* tile [br, bc] = logit_scale q_i k_j^T */
-                umup__gemm_packed(kd, causal ? 1 : 0, i0 - j0, br, bc, D, logit_scale, qa + (size_t)i0 * (size_t)D,
-                                         (size_t)MR * (size_t)D, (size_t)MR, kb + (size_t)j0 * (size_t)D, (size_t)NR * (size_t)D,
-                                         0.0f, tile, f.bc);
-                for (i = 0; i < br; i++) { /* online softmax: new max, rescale, exponentiate */
-                    float *t = tile + (size_t)i * (size_t)f.bc, m = mx[i], c, ps = 0.0f;
-                    int valid = causal ? (i0 + i - j0 + 1 < bc ? i0 + i - j0 + 1 : bc) : bc;
-                    if (valid <= 0) { for (j = 0; j < bc; j++) t[j] = 0.0f; continue; }
-                    ps = umup__row_max(t, valid);
-                    m = ps > m ? ps : m;
-                    ps = umup__row_exp_sum(t, valid, m);
-                    for (j = valid; j < bc; j++) t[j] = 0.0f;
-                    c = umup__expf_neg(mx[i] - m); /* 0 on the first block (mx = -inf) */
+            for (j0 = 0; j0 < jend; j0 += f.fc) {
+                const int off = i0 - j0; /* key j of the block is seen by query i iff j <= i + off */
+                bc = jend - j0 < f.fc ? jend - j0 : f.fc;
+                /* pt [bc, br] = logit_scale k_j q_i^T: keys in rows, so that the softmax statistics
+                 * of a query run down a column, over whole vectors of queries */
+                umup__gemm_packed(kd, causal ? 4 : 0, off, bc, br, D, logit_scale, ka + (size_t)j0 * (size_t)D,
+                                  (size_t)MR * (size_t)D, (size_t)MR, qb + (size_t)i0 * (size_t)D, (size_t)NR * (size_t)D,
+                                  0.0f, pt, fr);
+                /* online softmax: the block's max per query, the new running max, exponentiate (masked
+                 * entries: 0), rescale what was summed before */
+                for (i = 0; i < br; i++) { bm[i] = mx[i]; ps[i] = 0.0f; }
+                for (j = 0; j < bc; j++) {
+                    const float *t = pt + (size_t)j * (size_t)fr;
+                    for (i = causal && j - off > 0 ? j - off : 0; i < br; i++) bm[i] = t[i] > bm[i] ? t[i] : bm[i];
+                }
+                for (j = 0; j < bc; j++) {
+                    float *t = pt + (size_t)j * (size_t)fr;
+                    int i1 = causal && j - off > 0 ? (j - off < br ? j - off : br) : 0;
+                    for (i = 0; i < i1; i++) t[i] = 0.0f;
+                    for (i = i1; i < br; i++) {
+                        t[i] = umup__expf_neg(t[i] - bm[i]);
+                        ps[i] += t[i];
+                    }
+                    for (i = br; i < (br + MR - 1) / MR * MR; i++) t[i] = 0.0f; /* read by the last, partial panel */
+                }
+                for (i = 0; i < br; i++) {
+                    float c = umup__expf_neg(mx[i] - bm[i]); /* 0 on the first block (mx = -inf; key 0 is in it) */
                     if (c != 1.0f) {
                         float *a = acc + (size_t)i * (size_t)D;
                         for (j = 0; j < D; j++) a[j] *= c;
                     }
-                    sum[i] = sum[i] * c + ps;
-                    mx[i] = m;
+                    sum[i] = sum[i] * c + ps[i];
+                    mx[i] = bm[i];
                 }
-                /* acc [br, D] += p [br, bc] v_j [bc, D] */
-                umup__sgemm_packA(0, tile, f.bc, 0, br, 0, bc, MR, pa);
-                umup__gemm_packed(kd, causal ? 2 : 0, i0 - j0, br, D, bc, 1.0f, pa, (size_t)MR * (size_t)bc,
-                                         (size_t)MR, vbp + (size_t)j0 * (size_t)NR, (size_t)NR * (size_t)S, 1.0f, acc, D);
+                /* acc [br, D] += p [br, bc] v_j [bc, D]; p's query panels read in place down pt's columns */
+                umup__gemm_packed(kd, causal ? 2 : 0, off, br, D, bc, 1.0f, pt, (size_t)MR, (size_t)fr,
+                                  vbp + (size_t)j0 * (size_t)NR, (size_t)NR * (size_t)S, 1.0f, acc, D);
             }
             for (i = 0; i < br; i++) {
                 float r = s->out / sum[i], *a = acc + (size_t)i * (size_t)D, *y = oh + (size_t)(i0 + i) * lo.lr;

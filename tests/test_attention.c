@@ -10,7 +10,7 @@
  *  3. bitwise the same results for 1, 2 and 3 OpenMP threads;
  *  4. the kernels on heads that lie side by side in rows (the trainer's qkv [N, 3d], a [N, d]) give
  *     bitwise the results on [B, H, S, D] copies, assigning and accumulating;
- *  5. the causal register-tile trimming of umup__gemm_packed (modes 1-3) against the whole product
+ *  5. the causal register-tile trimming of umup__gemm_packed (modes 1-4) against the whole product
  *     (mode 0), bitwise, for every kernel;
  *  6. error paths. */
 #include <math.h>
@@ -238,8 +238,9 @@ static void test_flash_rows_layout(void) {
 /* umup__gemm_packed's causal modes leave out register tiles and depth steps that only meet masked
  * (zero) probabilities: bitwise the whole product (mode 0) on every entry the flash kernels read, for
  * block offsets off = i0 - j0 on both sides of the diagonal, sizes that are not whole tiles, and
- * every compiled kernel. Mode 1 (logits): the entries key <= query + off; modes 2 and 3 (beta 1,
- * C holding earlier sums): all of C, with the masked operand entries zero. */
+ * every compiled kernel. Modes 1 and 4 (logits, queries in rows or in columns): the entries
+ * key <= query + off; modes 2 and 3 (beta 1, C holding earlier sums): all of C, with the masked
+ * operand entries zero. */
 static void test_causal_tiles(void) {
     umup_gemm_kernel kern, saved = umup_gemm_get_kernel();
     static const int offs[] = {-75, -40, -13, -1, 0, 1, 7, 12, 31, 64, 100};
@@ -250,12 +251,12 @@ static void test_causal_tiles(void) {
         if (umup_gemm_set_kernel(kern) != UMUP_OK) continue;
         kd = umup__gemm_kd();
         for (oi = 0; oi < (int)(sizeof offs / sizeof offs[0]); oi++)
-            for (mode = 1; mode <= 3; mode++) {
+            for (mode = 1; mode <= 4; mode++) {
                 const int M = 70, N = 45, kc = 59, off = offs[oi];
                 int mp = (M + kd->mr - 1) / kd->mr * kd->mr, np = (N + kd->nr - 1) / kd->nr * kd->nr, i, j;
                 float *A = fbuf((size_t)M * kc), *Bm = fbuf((size_t)kc * N), *ap = fbuf((size_t)mp * kc), *bp = fbuf((size_t)np * kc);
                 float *C0 = fbuf((size_t)M * N), *C1 = fbuf((size_t)M * N);
-                float beta = mode == 1 ? 0.0f : 1.0f;
+                float beta = mode == 1 || mode == 4 ? 0.0f : 1.0f;
                 randn(A, (size_t)M * kc, 31 + (uint64_t)mode, 1.0f);
                 randn(Bm, (size_t)kc * N, 41, 1.0f);
                 randn(C0, (size_t)M * N, 51, 1.0f);
@@ -270,7 +271,7 @@ static void test_causal_tiles(void) {
                 for (i = 0; i < M; i++)
                     for (j = 0; j < N; j++) {
                         union { float f; uint32_t u; } x, y;
-                        if (mode == 1 && j > i + off) continue;
+                        if ((mode == 1 && j > i + off) || (mode == 4 && i > j + off)) continue;
                         x.f = C0[(size_t)i * N + j];
                         y.f = C1[(size_t)i * N + j];
                         if (x.u != y.u) bad++;
