@@ -1,4 +1,4 @@
-/* umup.h - v0.2.2 - u-muP (the Unit-Scaled Maximal Update Parametrization) in one C header - MIT licence (text at the end of this file)
+/* umup.h - v0.2.3 - u-muP (the Unit-Scaled Maximal Update Parametrization) in one C header - MIT licence (text at the end of this file)
  *
  * Unit-scaled ops with explicit forward and backward scales, the muP family of parametrizations
  * (SP, muP, u-muP, muS, spectral muP, depth rules) with their multipliers and per-tensor learning
@@ -3042,7 +3042,8 @@ UMUPDEF umup_status umup_cross_entropy_backward(float *dz, const float *z, const
  * ACM TOMS 2008; Van Zee and van de Geijn, "BLIS", ACM TOMS 2015): loops jc (NC columns), pc (KC of
  * the depth), ic (MC rows), jr (NR), ir (MR); op(B)[pc, jc] is packed into NR-wide panels, op(A)[ic,
  * pc] into MR-tall panels, and a micro-kernel computes an MR x NR tile of C from one panel of each,
- * in registers. Micro-kernels (chosen at compile time from the compiler's target macros, the plain-C
+ * in registers (a transposed A with rows close together is read in place instead: UMUP__A_INPLACE).
+ * Micro-kernels (chosen at compile time from the compiler's target macros, the plain-C
  * one always present, umup_gemm_set_kernel to pick another compiled one):
  *     avx512   12 x 32 tile, 24 zmm accumulators, FMA, KC 512   (__AVX512F__)
  *     avx2     6 x 16 tile, 12 ymm accumulators, FMA, KC 256     (__AVX2__ and __FMA__)
