@@ -361,9 +361,10 @@ UMUPDEF umup_status umup_sdpa_backward(float *dq, float *dk, float *dv, const fl
  * of 16 queries update in one vector step and the probabilities feed the next product without a
  * copy) and saves one number per query row, lse = log sum_j exp(logit_ij) (natural log, of the
  * scaled logits); a query's sum runs over the keys in order. With causal set, both passes compute
- * only the register tiles of a block that some query in them can see. The backward pass recomputes each block of probabilities from q, k and lse
- * (p = exp(logit - lse)) and uses delta_i = <dout_i, out_i> / s.out for the softmax gradient, so
- * it needs the forward output `out` and s.out != 0. Blocks run through the GEMM micro-kernels
+ * only the register tiles of a block that some query in them can see. The backward pass recomputes
+ * each block of probabilities from q, k and lse (p = exp(logit - lse)) and uses
+ * delta_i = <dout_i, out_i> / s.out for the softmax gradient, so it needs the forward output `out`
+ * and s.out != 0. Blocks run through the GEMM micro-kernels
  * (umup_gemm_kernel); both passes give each OpenMP thread whole (batch, head) pairs, whose
  * arithmetic does not depend on the thread count, so neither do the results. The probabilities
  * are computed in single precision (umup_sdpa_* use double for the softmax), so the two paths
@@ -2186,7 +2187,8 @@ static void umup__gemm_packed(const umup__gemm_kdesc *kd, int mode, int off, int
     int ir, jr, MR = kd->mr, NR = kd->nr;
     for (jr = 0; jr < N; jr += NR)
         for (ir = 0; ir < M; ir += MR) {
-            int mr = M - ir < MR ? M - ir : MR, nr = N - jr < NR ? N - jr : NR, last = ir + mr - 1 + off, p0 = 0, p1 = kc;
+            int mr = M - ir < MR ? M - ir : MR, nr = N - jr < NR ? N - jr : NR, p0 = 0, p1 = kc;
+            int last = ir + mr - 1 + off; /* the last query of a query-row panel, relative to the block's keys */
             if (mode == 1 && jr > last) continue;
             if (mode == 4 && ir > jr + nr - 1 + off) continue;
             if (mode == 2) p1 = last + 1 < kc ? last + 1 : kc;
@@ -2458,11 +2460,11 @@ static umup_status umup__sdpa_flash_backward(float *dq, float *dk, float *dv, um
                 br = S - i0 < f.br ? S - i0 : f.br;
                 /* pt = logit_scale q_i k_j^T, dst = dout_i v_j^T  [br, bc] */
                 umup__gemm_packed(kd, causal ? 1 : 0, i0 - j0, br, bc, D, logit_scale, qa + (size_t)i0 * (size_t)D,
-                                         (size_t)MR * (size_t)D, (size_t)MR, kb + (size_t)j0 * (size_t)D, (size_t)NR * (size_t)D,
-                                         0.0f, pt, f.bc);
+                                  (size_t)MR * (size_t)D, (size_t)MR, kb + (size_t)j0 * (size_t)D, (size_t)NR * (size_t)D,
+                                  0.0f, pt, f.bc);
                 umup__gemm_packed(kd, causal ? 1 : 0, i0 - j0, br, bc, D, 1.0f, doa + (size_t)i0 * (size_t)D,
-                                         (size_t)MR * (size_t)D, (size_t)MR, vt + (size_t)j0 * (size_t)D, (size_t)NR * (size_t)D,
-                                         0.0f, dst, f.bc);
+                                  (size_t)MR * (size_t)D, (size_t)MR, vt + (size_t)j0 * (size_t)D, (size_t)NR * (size_t)D,
+                                  0.0f, dst, f.bc);
                 for (i = 0; i < br; i++) { /* p = exp(logit - lse), dS = p (dP - delta) */
                     float *p = pt + (size_t)i * (size_t)f.bc, *g = dst + (size_t)i * (size_t)f.bc, l = lh[i0 + i], dl = delta[i0 + i];
                     int valid = causal ? (i0 + i - j0 + 1 < bc ? i0 + i - j0 + 1 : bc) : bc;
@@ -2492,8 +2494,8 @@ static umup_status umup__sdpa_flash_backward(float *dq, float *dk, float *dv, um
                                   dka + (size_t)kfull * (size_t)D, D);
                 umup__sgemm_packA(0, dst, f.bc, 0, br, 0, bc, MR, dsa);
                 umup__gemm_packed(kd, causal ? 2 : 0, i0 - j0, br, D, bc, s->grad[0] * logit_scale, dsa,
-                                         (size_t)MR * (size_t)bc, (size_t)MR, knp + (size_t)j0 * (size_t)NR, (size_t)NR * (size_t)S,
-                                         1.0f, dqh + (size_t)i0 * (size_t)ldg, ldg);
+                                  (size_t)MR * (size_t)bc, (size_t)MR, knp + (size_t)j0 * (size_t)NR, (size_t)NR * (size_t)S,
+                                  1.0f, dqh + (size_t)i0 * (size_t)ldg, ldg);
             }
             {
                 const float gk = s->grad[1] * logit_scale, gv = s->grad[2];

@@ -254,7 +254,8 @@ static void test_causal_tiles(void) {
             for (mode = 1; mode <= 4; mode++) {
                 const int M = 70, N = 45, kc = 59, off = offs[oi];
                 int mp = (M + kd->mr - 1) / kd->mr * kd->mr, np = (N + kd->nr - 1) / kd->nr * kd->nr, i, j;
-                float *A = fbuf((size_t)M * kc), *Bm = fbuf((size_t)kc * N), *ap = fbuf((size_t)mp * kc), *bp = fbuf((size_t)np * kc);
+                float *A = fbuf((size_t)M * kc), *Bm = fbuf((size_t)kc * N);
+                float *ap = fbuf((size_t)mp * kc), *bp = fbuf((size_t)np * kc);
                 float *C0 = fbuf((size_t)M * N), *C1 = fbuf((size_t)M * N);
                 float beta = mode == 1 || mode == 4 ? 0.0f : 1.0f;
                 randn(A, (size_t)M * kc, 31 + (uint64_t)mode, 1.0f);
@@ -266,8 +267,10 @@ static void test_causal_tiles(void) {
                         if ((mode == 2 && j > i + off) || (mode == 3 && i > j + off)) A[(size_t)i * kc + j] = 0.0f;
                 umup__sgemm_packA(0, A, kc, 0, M, 0, kc, kd->mr, ap);
                 umup__sgemm_packB(0, Bm, N, 0, kc, 0, N, kd->nr, bp);
-                umup__gemm_packed(kd, 0, off, M, N, kc, 0.75f, ap, (size_t)kd->mr * kc, (size_t)kd->mr, bp, (size_t)kd->nr * kc, beta, C0, N);
-                umup__gemm_packed(kd, mode, off, M, N, kc, 0.75f, ap, (size_t)kd->mr * kc, (size_t)kd->mr, bp, (size_t)kd->nr * kc, beta, C1, N);
+                umup__gemm_packed(kd, 0, off, M, N, kc, 0.75f, ap, (size_t)kd->mr * kc, (size_t)kd->mr, bp,
+                                  (size_t)kd->nr * kc, beta, C0, N);
+                umup__gemm_packed(kd, mode, off, M, N, kc, 0.75f, ap, (size_t)kd->mr * kc, (size_t)kd->mr, bp,
+                                  (size_t)kd->nr * kc, beta, C1, N);
                 for (i = 0; i < M; i++)
                     for (j = 0; j < N; j++) {
                         union { float f; uint32_t u; } x, y;
