@@ -2214,8 +2214,8 @@ typedef struct {
 static int umup__flash_dims_init(umup__flash_dims *f, const umup__gemm_kdesc *kd, int S, int D) {
     size_t Sp, lcm, t;
     if ((double)S * ((double)D + 256.0) * 16.0 + 65536.0 > (double)((size_t)-1) / 8.0) return 0;
-    f->br = (64 + kd->mr - 1) / kd->mr * kd->mr;
-    f->bc = 64; /* a multiple of every kernel's NR (16, 32) */
+    f->br = 48; /* a multiple of every kernel's MR (6, 12) */
+    f->bc = 96; /* a multiple of every kernel's MR and NR (16, 32): the key panels of p^T and dS^T are whole */
     lcm = (size_t)f->br;
     while (lcm % (size_t)f->bc) lcm += (size_t)f->br;
     Sp = umup__rup((size_t)S, lcm);
@@ -2227,7 +2227,7 @@ static int umup__flash_dims_init(umup__flash_dims *f, const umup__gemm_kdesc *kd
     f->n_pa = umup__rup(umup__rup((size_t)f->bc, (size_t)kd->mr) * (size_t)f->br, 16); /* A-layout, br x bc either way */
     if (f->n_pa < umup__rup(umup__rup((size_t)f->br, (size_t)kd->mr) * (size_t)f->bc, 16))
         f->n_pa = umup__rup(umup__rup((size_t)f->br, (size_t)kd->mr) * (size_t)f->bc, 16);
-    f->n_acc = umup__rup((size_t)f->bc * (size_t)D + (size_t)f->br * (size_t)D, 16);
+    f->n_acc = umup__rup(2 * (size_t)f->bc * (size_t)D, 16);                   /* dk_j, dv_j [bc, D] */
     f->fr = 96; /* a multiple of every kernel's MR (6, 12) and NR (16, 32) */
     f->fc = (64 + kd->mr - 1) / kd->mr * kd->mr;
     f->n_st = umup__rup((size_t)f->fc * (size_t)f->fr, 16);                    /* [fc, fr] row-major */
