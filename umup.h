@@ -2204,7 +2204,7 @@ static size_t umup__rup(size_t x, size_t m) { return (x + m - 1) / m * m; }
 
 /* Block sizes and per-thread scratch (floats, each piece 64-byte aligned) for one kernel. */
 typedef struct {
-    int br, bc;       /* backward: query rows, keys per block: multiples of MR and NR */
+    int br, bc;       /* backward: query rows (a multiple of MR), keys (of MR and NR) per block */
     int fr, fc;       /* forward: queries per block (a multiple of MR and NR), keys per block (of MR) */
     size_t Sp;        /* S rounded up to a multiple of br and bc (so of MR and NR) */
     size_t n_qa, n_qb, n_kb, n_tile, n_pa, n_acc, n_st, per_thread;
@@ -2212,7 +2212,7 @@ typedef struct {
 
 /* Returns 0 when the scratch size would not fit in size_t. */
 static int umup__flash_dims_init(umup__flash_dims *f, const umup__gemm_kdesc *kd, int S, int D) {
-    size_t Sp, lcm, t;
+    size_t Sp, lcm, t, tf;
     if ((double)S * ((double)D + 256.0) * 16.0 + 65536.0 > (double)((size_t)-1) / 8.0) return 0;
     f->br = 48; /* a multiple of every kernel's MR (6, 12) */
     f->bc = 96; /* a multiple of every kernel's MR and NR (16, 32): the key panels of p^T and dS^T are whole */
@@ -2233,10 +2233,9 @@ static int umup__flash_dims_init(umup__flash_dims *f, const umup__gemm_kdesc *kd
     f->n_st = umup__rup((size_t)f->fc * (size_t)f->fr, 16);                    /* [fc, fr] row-major */
     /* backward: qa doa qb dob kb vt kn 2 tiles 3 pa acc delta */
     t = 2 * f->n_qa + 2 * f->n_qb + 2 * f->n_kb + f->n_qb + 2 * f->n_tile + 3 * f->n_pa + f->n_acc + umup__rup(3 * Sp, 16);
-    /* forward: ka qb vb st acc and four statistics [fr] */
-    if (t < f->n_qa + f->n_kb + f->n_qb + f->n_st + umup__rup((size_t)f->fr * (size_t)D, 16) + 4 * (size_t)f->fr)
-        t = f->n_qa + f->n_kb + f->n_qb + f->n_st + umup__rup((size_t)f->fr * (size_t)D, 16) + 4 * (size_t)f->fr;
-    f->per_thread = t;
+    /* forward: ka qb vb pt acc and four statistics [fr] */
+    tf = f->n_qa + f->n_kb + f->n_qb + f->n_st + umup__rup((size_t)f->fr * (size_t)D, 16) + 4 * (size_t)f->fr;
+    f->per_thread = t > tf ? t : tf;
     return 1;
 }
 

@@ -932,6 +932,7 @@ static void umup__encode_codes(const umup__bulk *b, const float *s, uint8_t *cod
  * with the code's sign bit as the float's. Every NaN input gets the value of the code NaN encodes to,
  * which depends only on its sign (nan_val[sign]), or is kept (nan_passthrough). The tests compare this
  * with decode(encode(x)) through the table. */
+
 /* out, or for a NaN input `bits` the value it quantises to: itself (pass all ones) or nan0 / nan1 by
  * its sign (pass 0); branch-free. */
 static inline uint32_t umup__quantise_nan(uint32_t out, uint32_t bits, uint32_t nan0, uint32_t nan1, uint32_t pass) {
