@@ -953,6 +953,115 @@ static inline uint32_t umup__quantise_value(uint32_t c, uint32_t bits, uint32_t 
     return umup__quantise_nan(out, bits, nan0, nan1, pass);
 }
 
+#if defined(__AVX512F__) && !defined(UMUP_FP8_NO_SIMD)
+/* AVX-512 forms of the RNE and SR (32 random bits) loops of umup__quantise_sat below, 16 elements a
+ * step, bitwise the same (the tests compare them with the scalar functions on every lane position):
+ * the normal-range rounding on every lane (for SR after the RNG's two lowbias32 rounds on 16
+ * counters at once), the subnormal-range rounding only for a group that holds an input below the
+ * smallest normal, and the NaN replacement only for a group that holds a NaN. Compiled with
+ * __AVX512F__ unless UMUP_FP8_NO_SIMD is defined (then the loops are left to the compiler's
+ * vectoriser: on Zen 5, single thread, normal-distributed data in cache, that ran E4M3 RNE at 3.5
+ * and SR at 1.75 Gelem/s, these at 9.3 and 3.9). */
+#include <immintrin.h>
+#define UMUP__QUANTISE_X16 1
+
+/* Unsigned 32-bit lanes. The maskz forms with every lane set stand for the plain intrinsics, whose
+ * "undefined" source operand gcc 12's C++ front end reports as maybe-uninitialized. */
+#define UMUP__ALL ((__mmask16)0xFFFFu)
+static inline __m512i umup__u32(uint32_t v) { return _mm512_set1_epi32((int)v); }
+static inline __m512i umup__srli_x16(__m512i x, unsigned n) { return _mm512_maskz_srli_epi32(UMUP__ALL, x, n); }
+static inline __m512i umup__srlv_x16(__m512i x, __m512i n) { return _mm512_maskz_srlv_epi32(UMUP__ALL, x, n); }
+static inline __m512i umup__minu_x16(__m512i x, __m512i y) { return _mm512_maskz_min_epu32(UMUP__ALL, x, y); }
+
+static inline __m512i umup__lowbias32_x16(__m512i x) {
+    x = _mm512_xor_si512(x, umup__srli_x16(x, 16));
+    x = _mm512_mullo_epi32(x, umup__u32(0x7FEB352Du));
+    x = _mm512_xor_si512(x, umup__srli_x16(x, 15));
+    x = _mm512_mullo_epi32(x, umup__u32(0x846CA68Bu));
+    return _mm512_xor_si512(x, umup__srli_x16(x, 16));
+}
+
+/* A group's sign bits put back on its rounded magnitudes outm (FNUZ: not on a zero), then its NaN
+ * inputs (mask nan) replaced: kept (pass) or given the NaN value of their sign (nan0, nan1). */
+static inline __m512i umup__quantise_finish_x16(__m512i outm, __m512i bits, __mmask16 nan, uint32_t nan0,
+                                                uint32_t nan1, uint32_t pass, int fnuz) {
+    __m512i sgn = _mm512_and_si512(bits, umup__u32(0x80000000u));
+    if (fnuz) sgn = _mm512_maskz_mov_epi32(_mm512_test_epi32_mask(outm, outm), sgn); /* no -0 */
+    outm = _mm512_or_si512(outm, sgn);
+    if (nan) {
+        __mmask16 neg = _mm512_cmplt_epi32_mask(bits, _mm512_setzero_si512());
+        __m512i nanv = pass ? bits : _mm512_mask_blend_epi32(neg, umup__u32(nan0), umup__u32(nan1));
+        outm = _mm512_mask_mov_epi32(outm, nan, nanv);
+    }
+    return outm;
+}
+
+/* The RNE loop's elements [0, len rounded down to 16); returns how many it did. Arguments as there:
+ * the magnitude clamped to max, then rounded to nearest even on the float's bits, its d0 = 23 - m
+ * low bits dropped (a carry moves into the exponent), or below the smallest normal by adding and
+ * subtracting magic (the hardware's RNE). */
+static size_t umup__quantise_rne_x16(const float *s, float *df, size_t len, uint32_t d0, uint32_t maxbits,
+                                     uint32_t minnormbits, float magic, uint32_t nan0, uint32_t nan1, uint32_t pass,
+                                     int fnuz) {
+    const __m512i keep = umup__u32(~((1u << d0) - 1u)), halfm1 = umup__u32((1u << (d0 - 1u)) - 1u);
+    const __m512 vmagic = _mm512_set1_ps(magic);
+    size_t j;
+    for (j = 0; j + 16u <= len; j += 16u) {
+        __m512i bits = _mm512_loadu_si512((const void *)(s + j)), a = _mm512_and_si512(bits, umup__u32(0x7FFFFFFFu));
+        __m512i ac = umup__minu_x16(a, umup__u32(maxbits));
+        __m512i lsb = _mm512_and_si512(umup__srli_x16(ac, d0), umup__u32(1u));
+        __m512i outm = _mm512_and_si512(_mm512_add_epi32(_mm512_add_epi32(ac, halfm1), lsb), keep);
+        __mmask16 sub = _mm512_cmplt_epu32_mask(ac, umup__u32(minnormbits));
+        __mmask16 nan = _mm512_cmpgt_epu32_mask(a, umup__u32(0x7F800000u));
+        if (sub) {
+            __m512 v = _mm512_sub_ps(_mm512_add_ps(_mm512_castsi512_ps(ac), vmagic), vmagic);
+            outm = _mm512_mask_mov_epi32(outm, sub, _mm512_castps_si512(v));
+        }
+        _mm512_storeu_si512((void *)(df + j), umup__quantise_finish_x16(outm, bits, nan, nan0, nan1, pass, fnuz));
+    }
+    return j;
+}
+
+/* The SR loop's elements [0, len rounded down to 16); returns how many it did. Arguments as there. */
+static size_t umup__quantise_sr32_x16(const float *s, float *df, size_t len, uint32_t k1, uint32_t k2, uint32_t lo,
+                                      uint32_t d0, uint32_t maxbits, uint32_t minnormbits, int32_t emin, float quantum,
+                                      uint32_t nan0, uint32_t nan1, uint32_t pass, int fnuz) {
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i keep = umup__u32(~((1u << d0) - 1u)), zero = _mm512_setzero_si512(), one = umup__u32(1u);
+    const __m512i v32 = umup__u32(32u), vd0 = umup__u32(d0), ebase = umup__u32((uint32_t)(emin + 127));
+    const __m512 vq = _mm512_set1_ps(quantum);
+    size_t j;
+    for (j = 0; j + 16u <= len; j += 16u) {
+        __m512i ctr = _mm512_add_epi32(umup__u32(lo + (uint32_t)j), lane);
+        __m512i r = umup__lowbias32_x16(_mm512_xor_si512(umup__lowbias32_x16(_mm512_add_epi32(ctr, umup__u32(k1))),
+                                                         umup__u32(k2)));
+        __m512i bits = _mm512_loadu_si512((const void *)(s + j)), a = _mm512_and_si512(bits, umup__u32(0x7FFFFFFFu));
+        /* normal range: the dropped bits plus r's top d0 bits carry or not; then saturate */
+        __m512i outm = _mm512_and_si512(_mm512_add_epi32(a, umup__srli_x16(r, 32u - d0)), keep);
+        __mmask16 sub = _mm512_cmplt_epu32_mask(a, umup__u32(minnormbits));
+        __mmask16 nan = _mm512_cmpgt_epu32_mask(a, umup__u32(0x7F800000u));
+        outm = umup__minu_x16(outm, umup__u32(maxbits));
+        if (sub) { /* subnormal range: q = (sig + (r >> (32 - d))) >> d, or for d >= 32 the carry out */
+            __m512i ef = umup__srli_x16(a, 23), sig = _mm512_and_si512(a, umup__u32(0x7FFFFFu)), d, qa, q;
+            __mmask16 carry, small;
+            sig = _mm512_mask_or_epi32(sig, _mm512_cmpneq_epi32_mask(ef, zero), sig, umup__u32(0x800000u));
+            /* d = d0 + max(emin - (max(ef, 1) - 127), 0) */
+            d = _mm512_sub_epi32(ebase, _mm512_maskz_max_epu32(UMUP__ALL, ef, one));
+            d = _mm512_add_epi32(vd0, _mm512_maskz_max_epi32(UMUP__ALL, d, zero));
+            qa = umup__srlv_x16(_mm512_add_epi32(sig, umup__srlv_x16(r, _mm512_sub_epi32(v32, d))), d);
+            carry = _mm512_cmplt_epu32_mask(_mm512_add_epi32(umup__srlv_x16(sig, _mm512_sub_epi32(d, v32)), r), r);
+            small = _mm512_cmple_epu32_mask(d, umup__u32(31u));
+            q = _mm512_mask_mov_epi32(_mm512_maskz_mov_epi32(carry, one), small, qa);
+            q = _mm512_castps_si512(_mm512_mul_ps(_mm512_maskz_cvtepi32_ps(UMUP__ALL, q), vq));
+            outm = _mm512_mask_mov_epi32(outm, sub, q);
+        }
+        _mm512_storeu_si512((void *)(df + j), umup__quantise_finish_x16(outm, bits, nan, nan0, nan1, pass, fnuz));
+    }
+    return j;
+}
+#undef UMUP__ALL
+#endif
+
 /* Quantise src[0..len) into dst (which may equal src) in an 8-bit format that saturates, fused: the
  * code of each element (the encoders above) is decoded arithmetically in the same loop, so the loop
  * vectorises; a 256-entry table lookup per element does not. For a non-NaN input the saturated code
@@ -982,7 +1091,11 @@ static void umup__quantise_sat(const umup__bulk *b, const float *s, float *df, s
         float magic = umup__bits_to_float((uint32_t)(1 - bias - (int32_t)m + 23 + 127) << 23);
         uint32_t maxbits, minnormbits;
         umup__sat_bounds(p, &maxbits, &minnormbits);
-        for (j = 0; j < len; j++) {
+        j = 0;
+#ifdef UMUP__QUANTISE_X16
+        j = umup__quantise_rne_x16(s, df, len, sh, maxbits, minnormbits, magic, nan0, nan1, pass, fnuz);
+#endif
+        for (; j < len; j++) {
             uint32_t bits, c, out;
             memcpy(&bits, &s[j], 4);
             c = umup__encode_sat_rne(bits, m, bias, maxbits, minnormbits, magic, nancode, nan_signed, fnuz, signpos);
@@ -1000,7 +1113,12 @@ static void umup__quantise_sat(const umup__bulk *b, const float *s, float *df, s
         const int32_t emin = 1 - bias;
         uint32_t maxbits, minnormbits;
         umup__sat_bounds(p, &maxbits, &minnormbits);
-        for (j = 0; j < len; j++) {
+        j = 0;
+#ifdef UMUP__QUANTISE_X16
+        j = umup__quantise_sr32_x16(s, df, len, k1, k2, lo, d0, maxbits, minnormbits, emin, quantum, nan0, nan1, pass,
+                                    fnuz);
+#endif
+        for (; j < len; j++) {
             uint32_t bits, a, ef, sig, d, dA, db, q, nrm, v, sel, outm, out, r;
             int32_t shv;
             float sub;

@@ -253,6 +253,57 @@ static void test_quantise_matches_decode_encode(void) {
         }
 }
 
+/* The saturating quantise, RNE and SR (32 random bits), runs 16 elements a step where the compiler
+ * targets AVX-512 (umup__quantise_rne_x16, umup__quantise_sr32_x16), with its subnormal and NaN
+ * handling only in groups that need it. The random inputs above put a special value in nearly every
+ * group; here most groups of 16 hold only normal-range values (the fast path), and every other group
+ * one special value at a lane that moves through all 16 positions: the format's subnormals and
+ * smallest normal, float subnormals, +-0, NaNs of both signs, +-Inf, values past max, RNE ties
+ * (1.0625, 1.1875, 7.5 2^-9, 2^-10, 464). Every element is compared bitwise with the scalar
+ * functions, for every 8-bit format, at 4 start offsets and with a counter run crossing 2^32 (so
+ * groups start mid-run). Without AVX-512 this checks the plain loops the same way. */
+static void test_quantise_lanes(void) {
+    enum { G = 512, N = 16 * G + 7 };
+    static float src[N], q[N];
+    const uint32_t specials[] = {0x00000000u, 0x80000000u, 0x7FC00000u, 0xFFC00001u, 0x7F800001u, 0x7F800000u,
+                                 0xFF800000u, 0x00000001u, 0x807FFFFFu, 0x3A800000u, 0xBB000000u, 0x3C7FFFFFu,
+                                 0x3C800000u, 0x38800000u, 0xB9400000u, 0x33000000u, 0x477FE000u, 0xC7800000u,
+                                 0x3F880000u, 0xBF980000u, 0x3C700000u, 0x43E80000u, 0xC3E80001u};
+    const size_t nspec = sizeof specials / sizeof specials[0];
+    int fi, off, rnd;
+    size_t i, g;
+    for (g = 0; g < G; g++) {
+        for (i = 0; i < 16; i++) {
+            uint64_t k = g * 16 + i;
+            uint32_t r = umup_rng_u32(21, k);
+            /* normal range of E4M3 and E5M2 alike: |x| in [2^-6, 2^8) with random sign and mantissa */
+            float x = ldexpf(1.0f + (float)(r >> 9) / 8388608.0f, (int)(umup_rng_u32(22, k) % 14u) - 6);
+            src[k] = r & 1u ? -x : x;
+        }
+        if (g % 2 == 1) src[g * 16 + (g / 2) % 16] = b2f(specials[(g / 2) % nspec]);
+    }
+    for (i = 16 * G; i < N; i++) src[i] = b2f(specials[i % nspec]);
+    for (fi = 0; fi < 7; fi++)
+        for (rnd = 0; rnd < 2; rnd++)
+            for (off = 0; off < 5; off++) {
+                /* off 4: the counter's low half wraps 40 elements in, a new RNG key from there */
+                umup_fp8_format f = (umup_fp8_format)fi;
+                size_t o = off < 4 ? (size_t)off : 0;
+                uint64_t seed = 0xABCDu + (uint64_t)fi, ctr = off < 4 ? 1000u + (uint64_t)off : 0xFFFFFFFFull - 39u;
+                unsigned bad = 0;
+                UT_CHECK(umup_fp8_quantise_array(q, src + o, N - o, f, (umup_fp8_rounding)rnd, 1, seed, ctr) == UMUP_OK);
+                for (i = 0; i < N - o; i++) {
+                    float x = src[o + i];
+                    uint8_t c = rnd ? umup_fp8_from_float_sr(x, f, 1, umup_rng_u32(seed, ctr + i))
+                                    : umup_fp8_from_float(x, f, 1);
+                    float want = ORACLE_FMTS[fi].kind == 3 && x != x ? x : umup_fp8_to_float(c, f);
+                    if (f2b(q[i]) != f2b(want)) bad++;
+                }
+                UT_CHECKF(bad == 0, "%s %s offset %d: %u of %d quantised values differ from the scalar cast",
+                          umup_fp8_name(f), rnd ? "SR" : "RNE", off, bad, (int)(N - o));
+            }
+}
+
 /* The same bits whatever the split into calls, the thread count, or a counter crossing 2^32. */
 static void test_rng_split_invariance(void) {
     enum { N = 100003 };
@@ -527,6 +578,7 @@ int main(void) {
     UT_RUN(test_sr_specials);
     UT_RUN(test_bulk_equals_scalar);
     UT_RUN(test_quantise_matches_decode_encode);
+    UT_RUN(test_quantise_lanes);
     UT_RUN(test_rng_split_invariance);
     UT_RUN(test_rng_statistics);
     UT_RUN(test_generic_formats);
