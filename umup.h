@@ -1,4 +1,4 @@
-/* umup.h - v0.2.3 - u-muP (the Unit-Scaled Maximal Update Parametrization) in one C header - MIT licence (text at the end of this file)
+/* umup.h - v0.2.4 - u-muP (the Unit-Scaled Maximal Update Parametrization) in one C header - MIT licence (text at the end of this file)
  *
  * Unit-scaled ops with explicit forward and backward scales, the muP family of parametrizations
  * (SP, muP, u-muP, muS, spectral muP, depth rules) with their multipliers and per-tensor learning

@@ -1,4 +1,4 @@
-/* umup_fp8.h - v0.2.3 - exact small-float numerics in one C header (part of umup) - MIT licence (text at the end of this file)
+/* umup_fp8.h - v0.2.4 - exact small-float numerics in one C header (part of umup) - MIT licence (text at the end of this file)
  *
  * OCP FP8 E4M3 / E5M2, the FNUZ variants, Graphcore-style FP8, BF16, FP16, the OCP MX element
  * types E2M1 / E2M3 / E3M2 with E8M0 block scales: encode, decode and "quantise" (float -> format
@@ -18,9 +18,13 @@
  *
  * Include it without the define anywhere else. umup.h includes this header and compiles its
  * implementation under UMUP_IMPLEMENTATION, so a program using both defines only that.
- * Options: UMUP_STATIC (every function static to the including file). Never compile this
- * header with -ffast-math: the casts rely on IEEE semantics (decode never uses float arithmetic,
- * so it is also immune to FTZ/DAZ; the bulk paths use integer arithmetic only).
+ * Options: UMUP_STATIC (every function static to the including file); UMUP_FP8_NO_SIMD (leave
+ * the saturating bulk quantise to the compiler's vectoriser: without it, where the compiler targets
+ * AVX-512 (__AVX512F__), that loop is written with AVX-512 intrinsics, 2-2.6x faster, bit for bit
+ * the same). Never compile this header with -ffast-math: the casts rely on IEEE semantics (decode
+ * never uses float arithmetic, so it is also immune to FTZ/DAZ; the bulk paths use integer
+ * arithmetic, and where they round a subnormal result with a float addition or multiplication it is
+ * exact and FTZ/DAZ cannot change it).
  *
  * ---------------------------------------------------------------------------------------------
  * THE FORMATS (value of code S.E.M with m mantissa bits: E != 0 gives (-1)^S 2^(E-bias) (1+M/2^m),
@@ -99,8 +103,8 @@ extern "C" {
  * "MAJOR.MINOR.PATCH"; the Makefile's pkg-config file and CMakeLists.txt read it from this line. */
 #define UMUP_VERSION_MAJOR 0
 #define UMUP_VERSION_MINOR 2
-#define UMUP_VERSION_PATCH 3
-#define UMUP_VERSION_STRING "0.2.3"
+#define UMUP_VERSION_PATCH 4
+#define UMUP_VERSION_STRING "0.2.4"
 
 #ifndef UMUPDEF
 #ifdef UMUP_STATIC
