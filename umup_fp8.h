@@ -19,9 +19,9 @@
  * Include it without the define anywhere else. umup.h includes this header and compiles its
  * implementation under UMUP_IMPLEMENTATION, so a program using both defines only that.
  * Options: UMUP_STATIC (every function static to the including file); UMUP_FP8_NO_SIMD (leave
- * the saturating bulk quantise to the compiler's vectoriser: without it, where the compiler targets
- * AVX-512 (__AVX512F__), that loop is written with AVX-512 intrinsics, 2-2.6x faster, bit for bit
- * the same). Never compile this header with -ffast-math: the casts rely on IEEE semantics (decode
+ * the saturating bulk quantise and SR encode to the compiler's vectoriser: without it, where the
+ * compiler targets AVX-512 (__AVX512F__), those loops are written with AVX-512 intrinsics, 1.8-2.6x
+ * faster, bit for bit the same). Never compile this header with -ffast-math: the casts rely on IEEE semantics (decode
  * never uses float arithmetic, so it is also immune to FTZ/DAZ; the bulk paths use integer
  * arithmetic, and where they round a subnormal result with a float addition or multiplication it is
  * exact and FTZ/DAZ cannot change it).
@@ -883,89 +883,16 @@ static void umup__sat_bounds(const umup__fmt *p, uint32_t *maxbits, uint32_t *mi
     memcpy(minnormbits, &minnf, 4);
 }
 
-/* Encode src[0..len) into 8-bit codes (codes8) or 16-bit codes (codes32), random counter lo + j. */
-static void umup__encode_codes(const umup__bulk *b, const float *s, uint8_t *codes8, uint32_t *codes32,
-                               size_t len, uint32_t k1, uint32_t k2, uint32_t lo) {
-    const umup__fmt *p = b->p;
-    const uint32_t m = p->m, maxcode = p->maxcode, ovfcode = p->ovfcode, nancode = p->nancode;
-    const uint32_t nan_signed = p->nan_signed, signpos = p->e + p->m, nb = b->nb;
-    const int32_t bias = p->bias;
-    const int fnuz = p->kind == UMUP_SPECIALS_FNUZ;
-    const int sat = b->sat || p->kind == UMUP_SPECIALS_NONE;
-    size_t j;
-    if (codes8 && nb == 0u && sat) {
-        float magic = umup__bits_to_float((uint32_t)(1 - bias - (int32_t)m + 23 + 127) << 23);
-        uint32_t maxbits, minnormbits;
-        umup__sat_bounds(p, &maxbits, &minnormbits);
-        for (j = 0; j < len; j++) {
-            uint32_t bits;
-            memcpy(&bits, &s[j], 4);
-            codes8[j] = (uint8_t)umup__encode_sat_rne(bits, m, bias, maxbits, minnormbits, magic, nancode,
-                                                      nan_signed, fnuz, signpos);
-        }
-    } else if (codes8 && nb == 0u) {
-        for (j = 0; j < len; j++) {
-            uint32_t bits;
-            memcpy(&bits, &s[j], 4);
-            codes8[j] = (uint8_t)umup__encode_bits(bits, m, bias, maxcode, ovfcode, nancode, nan_signed, fnuz,
-                                                   signpos, sat, 0u, 0u);
-        }
-    } else if (codes8) {
-        for (j = 0; j < len; j++) {
-            uint32_t bits, r = umup__rng_block(k1, k2, lo + (uint32_t)j);
-            memcpy(&bits, &s[j], 4);
-            codes8[j] = (uint8_t)umup__encode_bits(bits, m, bias, maxcode, ovfcode, nancode, nan_signed, fnuz,
-                                                   signpos, sat, nb, r);
-        }
-    } else {
-        for (j = 0; j < len; j++) {
-            uint32_t bits, r = nb ? umup__rng_block(k1, k2, lo + (uint32_t)j) : 0u;
-            memcpy(&bits, &s[j], 4);
-            codes32[j] = umup__encode_bits(bits, m, bias, maxcode, ovfcode, nancode, nan_signed, fnuz, signpos,
-                                           sat, nb, r);
-        }
-    }
-}
-
-/* Quantise src[0..len) into dst (which may equal src) in an 8-bit format that saturates, fused: the
- * code of each element (the encoders above) is decoded arithmetically in the same loop, so the loop
- * vectorises; a 256-entry table lookup per element does not. For a non-NaN input the saturated code
- * is never a NaN code, and its value is, with magnitude code c = (E << m) | M:
- *     E != 0:  float bits (c << (23 - m)) + ((127 - bias) << 23)   (= (E - bias + 127) << 23 | M << (23 - m))
- *     E == 0:  c * 2^(1 - bias - m)                                (exact: c < 2^m)
- * with the code's sign bit as the float's. Every NaN input gets the value of the code NaN encodes to,
- * which depends only on its sign (nan_val[sign]), or is kept (nan_passthrough). The tests compare this
- * with decode(encode(x)) through the table. */
-
-/* out, or for a NaN input `bits` the value it quantises to: itself (pass all ones) or nan0 / nan1 by
- * its sign (pass 0); branch-free. */
-static inline uint32_t umup__quantise_nan(uint32_t out, uint32_t bits, uint32_t nan0, uint32_t nan1, uint32_t pass) {
-    uint32_t isn = 0u - (uint32_t)((bits & 0x7FFFFFFFu) > 0x7F800000u);
-    uint32_t nanv = (bits & pass) | ((nan0 ^ ((nan0 ^ nan1) & (0u - (bits >> 31)))) & ~pass);
-    return (out & ~isn) | (nanv & isn);
-}
-
-/* The value bits of code c (sign at signpos) of a saturated non-NaN input, or of the NaN input `bits`
- * (see umup__quantise_sat); branch-free. */
-static inline uint32_t umup__quantise_value(uint32_t c, uint32_t bits, uint32_t signpos, uint32_t magmask,
-                                            uint32_t minnorm, uint32_t sh, uint32_t expadd, float quantum,
-                                            uint32_t nan0, uint32_t nan1, uint32_t pass) {
-    uint32_t mag = c & magmask, v, out, nrm = 0u - (uint32_t)(mag >= minnorm);
-    float sub = (float)(int32_t)mag * quantum;
-    memcpy(&v, &sub, 4);
-    out = (((mag << sh) + expadd) & nrm) | (v & ~nrm) | ((c >> signpos) << 31); /* masks, not ?: (gcc 12 then vectorises) */
-    return umup__quantise_nan(out, bits, nan0, nan1, pass);
-}
-
 #if defined(__AVX512F__) && !defined(UMUP_FP8_NO_SIMD)
-/* AVX-512 forms of the RNE and SR (32 random bits) loops of umup__quantise_sat below, 16 elements a
- * step, bitwise the same (the tests compare them with the scalar functions on every lane position):
- * the normal-range rounding on every lane (for SR after the RNG's two lowbias32 rounds on 16
- * counters at once), the subnormal-range rounding only for a group that holds an input below the
- * smallest normal, and the NaN replacement only for a group that holds a NaN. Compiled with
- * __AVX512F__ unless UMUP_FP8_NO_SIMD is defined (then the loops are left to the compiler's
- * vectoriser: on Zen 5, single thread, normal-distributed data in cache, that ran E4M3 RNE at 3.5
- * and SR at 1.75 Gelem/s, these at 9.3 and 3.9). */
+/* AVX-512 forms of the saturating quantise's RNE and SR (32 random bits) loops (umup__quantise_sat
+ * below) and of the saturating SR encode into 8-bit codes (umup__encode_codes), 16 elements a step,
+ * bitwise the same (the tests compare them with the scalar functions on every lane position): the
+ * normal-range rounding on every lane (for SR after the RNG's two lowbias32 rounds on 16 counters
+ * at once), the subnormal-range rounding only for a group that holds an input below the smallest
+ * normal, and the NaN replacement only for a group that holds a NaN. Compiled with __AVX512F__
+ * unless UMUP_FP8_NO_SIMD is defined (then the loops are left to the compiler's vectoriser: on
+ * Zen 5, single thread, normal-distributed data in cache, that ran the E4M3 quantise at 3.5 (RNE)
+ * and 1.75 (SR) Gelem/s, these at 9.3 and 3.9). */
 #include <immintrin.h>
 #define UMUP__QUANTISE_X16 1
 
@@ -1026,36 +953,51 @@ static size_t umup__quantise_rne_x16(const float *s, float *df, size_t len, uint
     return j;
 }
 
-/* The SR loop's elements [0, len rounded down to 16); returns how many it did. Arguments as there. */
+/* The 32 random bits of counters lo + j .. lo + j + 15 (umup__rng_block on 16 lanes). */
+static inline __m512i umup__rng_x16(uint32_t k1, uint32_t k2, uint32_t lo, size_t j) {
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    __m512i x = _mm512_add_epi32(_mm512_add_epi32(umup__u32(lo + (uint32_t)j), lane), umup__u32(k1));
+    return umup__lowbias32_x16(_mm512_xor_si512(umup__lowbias32_x16(x), umup__u32(k2)));
+}
+
+/* SR of magnitudes a (float bits) in the normal range: the d0 = 23 - m dropped bits plus r's top d0
+ * bits carry or not (the carry moving into the exponent), then saturated at maxbits. */
+static inline __m512i umup__sr32_normal_x16(__m512i a, __m512i r, uint32_t d0, uint32_t maxbits) {
+    __m512i up = _mm512_add_epi32(a, umup__srli_x16(r, 32u - d0));
+    return umup__minu_x16(_mm512_and_si512(up, umup__u32(~((1u << d0) - 1u))), umup__u32(maxbits));
+}
+
+/* SR of magnitudes a below the smallest normal: the code magnitude q = (sig + (r >> (32 - d))) >> d
+ * with d = d0 + max(emin - (max(ef, 1) - 127), 0) dropped bits, or for d >= 32 the carry out of
+ * (sig >> (d - 32)) + r (umup__encode_bits with k = d). */
+static inline __m512i umup__sr32_sub_x16(__m512i a, __m512i r, uint32_t d0, int32_t emin) {
+    const __m512i zero = _mm512_setzero_si512(), one = umup__u32(1u), v32 = umup__u32(32u);
+    __m512i ef = umup__srli_x16(a, 23), sig = _mm512_and_si512(a, umup__u32(0x7FFFFFu)), d, qa;
+    __mmask16 carry, small;
+    sig = _mm512_mask_or_epi32(sig, _mm512_cmpneq_epi32_mask(ef, zero), sig, umup__u32(0x800000u));
+    d = _mm512_sub_epi32(umup__u32((uint32_t)(emin + 127)), _mm512_maskz_max_epu32(UMUP__ALL, ef, one));
+    d = _mm512_add_epi32(umup__u32(d0), _mm512_maskz_max_epi32(UMUP__ALL, d, zero));
+    qa = umup__srlv_x16(_mm512_add_epi32(sig, umup__srlv_x16(r, _mm512_sub_epi32(v32, d))), d);
+    carry = _mm512_cmplt_epu32_mask(_mm512_add_epi32(umup__srlv_x16(sig, _mm512_sub_epi32(d, v32)), r), r);
+    small = _mm512_cmple_epu32_mask(d, umup__u32(31u));
+    return _mm512_mask_mov_epi32(_mm512_maskz_mov_epi32(carry, one), small, qa);
+}
+
+/* The SR quantise loop's elements [0, len rounded down to 16); returns how many it did. Arguments as
+ * there: each subnormal-range code magnitude q has the value q 2^(1-bias-m) = q quantum. */
 static size_t umup__quantise_sr32_x16(const float *s, float *df, size_t len, uint32_t k1, uint32_t k2, uint32_t lo,
                                       uint32_t d0, uint32_t maxbits, uint32_t minnormbits, int32_t emin, float quantum,
                                       uint32_t nan0, uint32_t nan1, uint32_t pass, int fnuz) {
-    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const __m512i keep = umup__u32(~((1u << d0) - 1u)), zero = _mm512_setzero_si512(), one = umup__u32(1u);
-    const __m512i v32 = umup__u32(32u), vd0 = umup__u32(d0), ebase = umup__u32((uint32_t)(emin + 127));
     const __m512 vq = _mm512_set1_ps(quantum);
     size_t j;
     for (j = 0; j + 16u <= len; j += 16u) {
-        __m512i ctr = _mm512_add_epi32(umup__u32(lo + (uint32_t)j), lane);
-        __m512i r = umup__lowbias32_x16(_mm512_xor_si512(umup__lowbias32_x16(_mm512_add_epi32(ctr, umup__u32(k1))),
-                                                         umup__u32(k2)));
+        __m512i r = umup__rng_x16(k1, k2, lo, j);
         __m512i bits = _mm512_loadu_si512((const void *)(s + j)), a = _mm512_and_si512(bits, umup__u32(0x7FFFFFFFu));
-        /* normal range: the dropped bits plus r's top d0 bits carry or not; then saturate */
-        __m512i outm = _mm512_and_si512(_mm512_add_epi32(a, umup__srli_x16(r, 32u - d0)), keep);
+        __m512i outm = umup__sr32_normal_x16(a, r, d0, maxbits);
         __mmask16 sub = _mm512_cmplt_epu32_mask(a, umup__u32(minnormbits));
         __mmask16 nan = _mm512_cmpgt_epu32_mask(a, umup__u32(0x7F800000u));
-        outm = umup__minu_x16(outm, umup__u32(maxbits));
-        if (sub) { /* subnormal range: q = (sig + (r >> (32 - d))) >> d, or for d >= 32 the carry out */
-            __m512i ef = umup__srli_x16(a, 23), sig = _mm512_and_si512(a, umup__u32(0x7FFFFFu)), d, qa, q;
-            __mmask16 carry, small;
-            sig = _mm512_mask_or_epi32(sig, _mm512_cmpneq_epi32_mask(ef, zero), sig, umup__u32(0x800000u));
-            /* d = d0 + max(emin - (max(ef, 1) - 127), 0) */
-            d = _mm512_sub_epi32(ebase, _mm512_maskz_max_epu32(UMUP__ALL, ef, one));
-            d = _mm512_add_epi32(vd0, _mm512_maskz_max_epi32(UMUP__ALL, d, zero));
-            qa = umup__srlv_x16(_mm512_add_epi32(sig, umup__srlv_x16(r, _mm512_sub_epi32(v32, d))), d);
-            carry = _mm512_cmplt_epu32_mask(_mm512_add_epi32(umup__srlv_x16(sig, _mm512_sub_epi32(d, v32)), r), r);
-            small = _mm512_cmple_epu32_mask(d, umup__u32(31u));
-            q = _mm512_mask_mov_epi32(_mm512_maskz_mov_epi32(carry, one), small, qa);
+        if (sub) {
+            __m512i q = umup__sr32_sub_x16(a, r, d0, emin);
             q = _mm512_castps_si512(_mm512_mul_ps(_mm512_maskz_cvtepi32_ps(UMUP__ALL, q), vq));
             outm = _mm512_mask_mov_epi32(outm, sub, q);
         }
@@ -1063,8 +1005,121 @@ static size_t umup__quantise_sr32_x16(const float *s, float *df, size_t len, uin
     }
     return j;
 }
+
+/* The saturating SR (32 bits) encode into 8-bit codes, elements [0, len rounded down to 16); returns
+ * how many it did. A normal-range result's code magnitude is its float bits less the exponent offset
+ * expadd = (127 - bias) << 23, shifted down by d0; the sign goes to bit signpos (FNUZ: not on a zero
+ * code); a NaN input gets nanc0 / nanc1 by its sign (umup__encode_bits' codes). */
+static size_t umup__encode_sr32_x16(const float *s, uint8_t *codes, size_t len, uint32_t k1, uint32_t k2, uint32_t lo,
+                                    uint32_t d0, uint32_t maxbits, uint32_t minnormbits, int32_t emin, uint32_t expadd,
+                                    uint32_t signpos, uint32_t nanc0, uint32_t nanc1, int fnuz) {
+    size_t j;
+    for (j = 0; j + 16u <= len; j += 16u) {
+        __m512i r = umup__rng_x16(k1, k2, lo, j);
+        __m512i bits = _mm512_loadu_si512((const void *)(s + j)), a = _mm512_and_si512(bits, umup__u32(0x7FFFFFFFu));
+        __m512i c = umup__srli_x16(_mm512_sub_epi32(umup__sr32_normal_x16(a, r, d0, maxbits), umup__u32(expadd)), d0);
+        __mmask16 sub = _mm512_cmplt_epu32_mask(a, umup__u32(minnormbits));
+        __mmask16 nan = _mm512_cmpgt_epu32_mask(a, umup__u32(0x7F800000u));
+        __mmask16 neg = _mm512_cmplt_epi32_mask(bits, _mm512_setzero_si512()), sgn = neg;
+        if (sub) c = _mm512_mask_mov_epi32(c, sub, umup__sr32_sub_x16(a, r, d0, emin));
+        if (fnuz) sgn = _mm512_mask_test_epi32_mask(neg, c, c); /* no -0 */
+        c = _mm512_mask_or_epi32(c, sgn, c, umup__u32(1u << signpos));
+        if (nan) c = _mm512_mask_mov_epi32(c, nan, _mm512_mask_blend_epi32(neg, umup__u32(nanc0), umup__u32(nanc1)));
+        _mm_storeu_si128((__m128i *)(void *)(codes + j), _mm512_maskz_cvtepi32_epi8(UMUP__ALL, c));
+    }
+    return j;
+}
 #undef UMUP__ALL
 #endif
+
+/* Encode src[0..len) into 8-bit codes (codes8) or 16-bit codes (codes32), random counter lo + j. */
+static void umup__encode_codes(const umup__bulk *b, const float *s, uint8_t *codes8, uint32_t *codes32,
+                               size_t len, uint32_t k1, uint32_t k2, uint32_t lo) {
+    const umup__fmt *p = b->p;
+    const uint32_t m = p->m, maxcode = p->maxcode, ovfcode = p->ovfcode, nancode = p->nancode;
+    const uint32_t nan_signed = p->nan_signed, signpos = p->e + p->m, nb = b->nb;
+    const int32_t bias = p->bias;
+    const int fnuz = p->kind == UMUP_SPECIALS_FNUZ;
+    const int sat = b->sat || p->kind == UMUP_SPECIALS_NONE;
+    size_t j;
+    if (codes8 && nb == 0u && sat) {
+        float magic = umup__bits_to_float((uint32_t)(1 - bias - (int32_t)m + 23 + 127) << 23);
+        uint32_t maxbits, minnormbits;
+        umup__sat_bounds(p, &maxbits, &minnormbits);
+        for (j = 0; j < len; j++) {
+            uint32_t bits;
+            memcpy(&bits, &s[j], 4);
+            codes8[j] = (uint8_t)umup__encode_sat_rne(bits, m, bias, maxbits, minnormbits, magic, nancode,
+                                                      nan_signed, fnuz, signpos);
+        }
+    } else if (codes8 && nb == 0u) {
+        for (j = 0; j < len; j++) {
+            uint32_t bits;
+            memcpy(&bits, &s[j], 4);
+            codes8[j] = (uint8_t)umup__encode_bits(bits, m, bias, maxcode, ovfcode, nancode, nan_signed, fnuz,
+                                                   signpos, sat, 0u, 0u);
+        }
+    } else if (codes8) {
+        j = 0;
+#ifdef UMUP__QUANTISE_X16
+        if (nb == 32u && sat) {
+            uint32_t maxbits, minnormbits;
+            umup__sat_bounds(p, &maxbits, &minnormbits);
+            j = umup__encode_sr32_x16(s, codes8, len, k1, k2, lo, 23u - m, maxbits, minnormbits, 1 - bias,
+                                      (uint32_t)(127 - bias) << 23, signpos,
+                                      umup__encode_bits(0x7FC00000u, m, bias, maxcode, ovfcode, nancode, nan_signed,
+                                                        fnuz, signpos, 1, 0u, 0u),
+                                      umup__encode_bits(0xFFC00000u, m, bias, maxcode, ovfcode, nancode, nan_signed,
+                                                        fnuz, signpos, 1, 0u, 0u),
+                                      fnuz);
+        }
+#endif
+        for (; j < len; j++) {
+            uint32_t bits, r = umup__rng_block(k1, k2, lo + (uint32_t)j);
+            memcpy(&bits, &s[j], 4);
+            codes8[j] = (uint8_t)umup__encode_bits(bits, m, bias, maxcode, ovfcode, nancode, nan_signed, fnuz,
+                                                   signpos, sat, nb, r);
+        }
+    } else {
+        for (j = 0; j < len; j++) {
+            uint32_t bits, r = nb ? umup__rng_block(k1, k2, lo + (uint32_t)j) : 0u;
+            memcpy(&bits, &s[j], 4);
+            codes32[j] = umup__encode_bits(bits, m, bias, maxcode, ovfcode, nancode, nan_signed, fnuz, signpos,
+                                           sat, nb, r);
+        }
+    }
+}
+
+/* Quantise src[0..len) into dst (which may equal src) in an 8-bit format that saturates, fused: the
+ * code of each element (the encoders above) is decoded arithmetically in the same loop, so the loop
+ * vectorises; a 256-entry table lookup per element does not. For a non-NaN input the saturated code
+ * is never a NaN code, and its value is, with magnitude code c = (E << m) | M:
+ *     E != 0:  float bits (c << (23 - m)) + ((127 - bias) << 23)   (= (E - bias + 127) << 23 | M << (23 - m))
+ *     E == 0:  c * 2^(1 - bias - m)                                (exact: c < 2^m)
+ * with the code's sign bit as the float's. Every NaN input gets the value of the code NaN encodes to,
+ * which depends only on its sign (nan_val[sign]), or is kept (nan_passthrough). The tests compare this
+ * with decode(encode(x)) through the table. */
+
+/* out, or for a NaN input `bits` the value it quantises to: itself (pass all ones) or nan0 / nan1 by
+ * its sign (pass 0); branch-free. */
+static inline uint32_t umup__quantise_nan(uint32_t out, uint32_t bits, uint32_t nan0, uint32_t nan1, uint32_t pass) {
+    uint32_t isn = 0u - (uint32_t)((bits & 0x7FFFFFFFu) > 0x7F800000u);
+    uint32_t nanv = (bits & pass) | ((nan0 ^ ((nan0 ^ nan1) & (0u - (bits >> 31)))) & ~pass);
+    return (out & ~isn) | (nanv & isn);
+}
+
+/* The value bits of code c (sign at signpos) of a saturated non-NaN input, or of the NaN input `bits`
+ * (see umup__quantise_sat); branch-free. */
+static inline uint32_t umup__quantise_value(uint32_t c, uint32_t bits, uint32_t signpos, uint32_t magmask,
+                                            uint32_t minnorm, uint32_t sh, uint32_t expadd, float quantum,
+                                            uint32_t nan0, uint32_t nan1, uint32_t pass) {
+    uint32_t mag = c & magmask, v, out, nrm = 0u - (uint32_t)(mag >= minnorm);
+    float sub = (float)(int32_t)mag * quantum;
+    memcpy(&v, &sub, 4);
+    out = (((mag << sh) + expadd) & nrm) | (v & ~nrm) | ((c >> signpos) << 31); /* masks, not ?: (gcc 12 then vectorises) */
+    return umup__quantise_nan(out, bits, nan0, nan1, pass);
+}
+
 
 /* Quantise src[0..len) into dst (which may equal src) in an 8-bit format that saturates, fused: the
  * code of each element (the encoders above) is decoded arithmetically in the same loop, so the loop

@@ -253,9 +253,9 @@ static void test_quantise_matches_decode_encode(void) {
         }
 }
 
-/* The saturating quantise, RNE and SR (32 random bits), runs 16 elements a step where the compiler
- * targets AVX-512 (umup__quantise_rne_x16, umup__quantise_sr32_x16), with its subnormal and NaN
- * handling only in groups that need it. The random inputs above put a special value in nearly every
+/* The saturating quantise, RNE and SR (32 random bits), and the saturating SR encode run 16 elements
+ * a step where the compiler targets AVX-512 (umup__quantise_rne_x16, umup__quantise_sr32_x16,
+ * umup__encode_sr32_x16), with their subnormal and NaN handling only in groups that need it. The random inputs above put a special value in nearly every
  * group; here most groups of 16 hold only normal-range values (the fast path), and every other group
  * one special value at a lane that moves through all 16 positions: the format's subnormals and
  * smallest normal, float subnormals, +-0, NaNs of both signs, +-Inf, values past max, RNE ties
@@ -265,6 +265,7 @@ static void test_quantise_matches_decode_encode(void) {
 static void test_quantise_lanes(void) {
     enum { G = 512, N = 16 * G + 7 };
     static float src[N], q[N];
+    static uint8_t codes[N];
     const uint32_t specials[] = {0x00000000u, 0x80000000u, 0x7FC00000u, 0xFFC00001u, 0x7F800001u, 0x7F800000u,
                                  0xFF800000u, 0x00000001u, 0x807FFFFFu, 0x3A800000u, 0xBB000000u, 0x3C7FFFFFu,
                                  0x3C800000u, 0x38800000u, 0xB9400000u, 0x33000000u, 0x477FE000u, 0xC7800000u,
@@ -290,17 +291,20 @@ static void test_quantise_lanes(void) {
                 umup_fp8_format f = (umup_fp8_format)fi;
                 size_t o = off < 4 ? (size_t)off : 0;
                 uint64_t seed = 0xABCDu + (uint64_t)fi, ctr = off < 4 ? 1000u + (uint64_t)off : 0xFFFFFFFFull - 39u;
-                unsigned bad = 0;
+                unsigned bad = 0, bad_codes = 0;
                 UT_CHECK(umup_fp8_quantise_array(q, src + o, N - o, f, (umup_fp8_rounding)rnd, 1, seed, ctr) == UMUP_OK);
+                UT_CHECK(umup_fp8_encode_array(codes, src + o, N - o, f, (umup_fp8_rounding)rnd, 1, seed, ctr) == UMUP_OK);
                 for (i = 0; i < N - o; i++) {
                     float x = src[o + i];
                     uint8_t c = rnd ? umup_fp8_from_float_sr(x, f, 1, umup_rng_u32(seed, ctr + i))
                                     : umup_fp8_from_float(x, f, 1);
                     float want = ORACLE_FMTS[fi].kind == 3 && x != x ? x : umup_fp8_to_float(c, f);
                     if (f2b(q[i]) != f2b(want)) bad++;
+                    if (codes[i] != c) bad_codes++;
                 }
-                UT_CHECKF(bad == 0, "%s %s offset %d: %u of %d quantised values differ from the scalar cast",
-                          umup_fp8_name(f), rnd ? "SR" : "RNE", off, bad, (int)(N - o));
+                UT_CHECKF(bad == 0 && bad_codes == 0,
+                          "%s %s offset %d: of %d elements, %u quantised values and %u codes differ from the scalar cast",
+                          umup_fp8_name(f), rnd ? "SR" : "RNE", off, (int)(N - o), bad, bad_codes);
             }
 }
 
