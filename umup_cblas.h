@@ -1,4 +1,4 @@
-/* umup_cblas.h - v0.2.4 - the CBLAS backend of umup.h's GEMM seam - MIT licence (text at the end of this file)
+/* umup_cblas.h - v0.2.5 - the CBLAS backend of umup.h's GEMM seam - MIT licence (text at the end of this file)
  *
  * Sends the large products of umup_gemm() to cblas_sgemm (OpenBLAS, BLIS, MKL, ...). Two ways in:
  *   1. compile the file that defines UMUP_IMPLEMENTATION with -DUMUP_USE_CBLAS: umup.h then compiles

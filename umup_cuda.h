@@ -1,4 +1,4 @@
-/* umup_cuda.h - v0.2.4 - the CUDA backend of umup.h's GEMM seam: cuBLAS / cuBLASLt products (real FP8 on
+/* umup_cuda.h - v0.2.5 - the CUDA backend of umup.h's GEMM seam: cuBLAS / cuBLASLt products (real FP8 on
  *               Hopper) and FP8 casts on the GPU, bit-identical to umup_fp8.h; and the device trainer,
  *               the whole training step on the GPU (>>cuda-trainer) - MIT licence (text at the end of this file)
  *

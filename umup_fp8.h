@@ -1,4 +1,4 @@
-/* umup_fp8.h - v0.2.4 - exact small-float numerics in one C header (part of umup) - MIT licence (text at the end of this file)
+/* umup_fp8.h - v0.2.5 - exact small-float numerics in one C header (part of umup) - MIT licence (text at the end of this file)
  *
  * OCP FP8 E4M3 / E5M2, the FNUZ variants, Graphcore-style FP8, BF16, FP16, the OCP MX element
  * types E2M1 / E2M3 / E3M2 with E8M0 block scales: encode, decode and "quantise" (float -> format
@@ -103,8 +103,8 @@ extern "C" {
  * "MAJOR.MINOR.PATCH"; the Makefile's pkg-config file and CMakeLists.txt read it from this line. */
 #define UMUP_VERSION_MAJOR 0
 #define UMUP_VERSION_MINOR 2
-#define UMUP_VERSION_PATCH 4
-#define UMUP_VERSION_STRING "0.2.4"
+#define UMUP_VERSION_PATCH 5
+#define UMUP_VERSION_STRING "0.2.5"
 
 #ifndef UMUPDEF
 #ifdef UMUP_STATIC

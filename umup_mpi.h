@@ -1,4 +1,4 @@
-/* umup_mpi.h - v0.2.4 - data-parallel training over MPI for umup.h: a deterministic gradient all-reduce,
+/* umup_mpi.h - v0.2.5 - data-parallel training over MPI for umup.h: a deterministic gradient all-reduce,
  *               optionally overlapped with the backward pass - MIT licence (see the end of umup.h)
  *
  * ---------------------------------------------------------------------------------------------
