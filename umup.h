@@ -3078,8 +3078,7 @@ UMUPDEF umup_status umup_cross_entropy_backward(float *dz, const float *z, const
  * as often; measured 5-12% faster on the trainer's products with K >= 512 on Zen 5, equal at K 4096.)
  * Threads: C is cut into one rectangle per OpenMP thread, on whole MR x NR tiles, and each thread runs
  * the loop nest above on its rectangle with its own packed panels (one parallel region per call, no
- * barrier inside), except where the rectangles are row blocks of the whole width: then the threads
- * pack each block of op(B) together, into one buffer they share (umup__gemm_shared_b). The sum of every C element runs over p = 0 .. K-1 in the kernel's order, KC at a
+ * barrier inside). The sum of every C element runs over p = 0 .. K-1 in the kernel's order, KC at a
  * time in registers and then added to C, whichever thread computes it; a product with a transposed A
  * and K >= 4 KC (a weight gradient) sums its two halves of the depth apart and adds them at the end
  * (the depth split, below). Either way the order depends on the shape and the kernel only: results
@@ -3400,44 +3399,36 @@ static void umup__sgemm_packA(int transA, const float *A, int lda, int ic, int m
  * faster at M 256-1024, equal at M 2048, 2% slower at M 4096 (hence the limit). */
 #define UMUP__A_INPLACE 1024
 
-/* The ic, jr, ir loops for the rows m0 .. m1 of C against one packed block of op(B), Bp = op(B)[pc:pc
- * + kc, jc:jc + nc] in NR-wide panels, with this thread's A buffer Ap [mc x kc]. */
-static void umup__sgemm_block(const umup__gemm_kdesc *kd, int transA, int m0, int m1, int jc, int nc, int pc, int kc,
-                              float alpha, const float *A, int lda, float bet, float *C, int ldc, float *Ap,
-                              const float *Bp) {
-    int ic, jr, ir, MR = kd->mr, NR = kd->nr, inplace = transA && lda <= UMUP__A_INPLACE;
-    for (ic = m0; ic < m1; ic += kd->mc) {
-        int mc = m1 - ic < kd->mc ? m1 - ic : kd->mc, mfull = inplace ? mc / MR * MR : 0;
-        if (mfull < mc) umup__sgemm_packA(transA, A, lda, ic + mfull, mc - mfull, pc, kc, MR, Ap);
-        for (jr = 0; jr < nc; jr += NR) {
-            int nr = nc - jr < NR ? nc - jr : NR;
-            const float *bpan = Bp + (size_t)(jr / NR) * (size_t)NR * (size_t)kc;
-            for (ir = 0; ir < mc; ir += MR) {
-                int mr = mc - ir < MR ? mc - ir : MR;
-                float *c = C + (size_t)(ic + ir) * (size_t)ldc + (size_t)(jc + jr);
-                if (ir < mfull) /* in place: op(A)[ic + ir .., pc ..] = A[pc .., ic + ir ..] */
-                    kd->micro(kc, A + (size_t)pc * (size_t)lda + (size_t)(ic + ir), (size_t)lda, bpan, alpha, bet, c,
-                              ldc, mr, nr);
-                else
-                    kd->micro(kc, Ap + (size_t)((ir - mfull) / MR) * (size_t)MR * (size_t)kc, (size_t)MR, bpan, alpha,
-                              bet, c, ldc, mr, nr);
-            }
-        }
-    }
-}
-
 /* The loop nest on the rectangle C[m0:m1, n0:n1] with this thread's packed buffers Ap [mc x kc],
  * Bp [kc x nc] (64-byte aligned). */
 static void umup__sgemm_rect(const umup__gemm_kdesc *kd, int transA, int transB, int m0, int m1, int n0, int n1,
                              int K, float alpha, const float *A, int lda, const float *B, int ldb, float beta,
                              float *C, int ldc, float *Ap, float *Bp) {
-    int jc, pc;
+    int jc, pc, ic, jr, ir, MR = kd->mr, NR = kd->nr, inplace = transA && lda <= UMUP__A_INPLACE;
     for (jc = n0; jc < n1; jc += kd->nc) {
         int nc = n1 - jc < kd->nc ? n1 - jc : kd->nc;
         for (pc = 0; pc < K; pc += kd->kc) {
             int kc = K - pc < kd->kc ? K - pc : kd->kc;
-            umup__sgemm_packB(transB, B, ldb, pc, kc, jc, nc, kd->nr, Bp);
-            umup__sgemm_block(kd, transA, m0, m1, jc, nc, pc, kc, alpha, A, lda, pc == 0 ? beta : 1.0f, C, ldc, Ap, Bp);
+            float bet = pc == 0 ? beta : 1.0f;
+            umup__sgemm_packB(transB, B, ldb, pc, kc, jc, nc, NR, Bp);
+            for (ic = m0; ic < m1; ic += kd->mc) {
+                int mc = m1 - ic < kd->mc ? m1 - ic : kd->mc, mfull = inplace ? mc / MR * MR : 0;
+                if (mfull < mc) umup__sgemm_packA(transA, A, lda, ic + mfull, mc - mfull, pc, kc, MR, Ap);
+                for (jr = 0; jr < nc; jr += NR) {
+                    int nr = nc - jr < NR ? nc - jr : NR;
+                    const float *bpan = Bp + (size_t)(jr / NR) * (size_t)NR * (size_t)kc;
+                    for (ir = 0; ir < mc; ir += MR) {
+                        int mr = mc - ir < MR ? mc - ir : MR;
+                        float *c = C + (size_t)(ic + ir) * (size_t)ldc + (size_t)(jc + jr);
+                        if (ir < mfull) /* in place: op(A)[ic + ir .., pc ..] = A[pc .., ic + ir ..] */
+                            kd->micro(kc, A + (size_t)pc * (size_t)lda + (size_t)(ic + ir), (size_t)lda, bpan, alpha, bet,
+                                      c, ldc, mr, nr);
+                        else
+                            kd->micro(kc, Ap + (size_t)((ir - mfull) / MR) * (size_t)MR * (size_t)kc, (size_t)MR, bpan,
+                                      alpha, bet, c, ldc, mr, nr);
+                    }
+                }
+            }
         }
     }
 }
@@ -3498,62 +3489,15 @@ static void umup__gemm_part_run(const umup__gemm_part *g, const umup__gemm_kdesc
                          g->beta, g->C, g->ldc, Ap, Ap + g->na);
 }
 
-/* Part g when its rectangles all span the whole width of C (tn = 1: a tall C cut into row blocks,
- * as in the trainer's products of the activations with a weight, nthr > 1): each block of op(B) is
- * packed once, its panels shared out among the threads, into one buffer that all of them then read
- * (a barrier after the packing and one before the next block's). With a buffer per thread, as
- * umup__gemm_parts has, every thread would pack the whole of op(B). Packing only copies, so the
- * result is the same bits. Returns 0, having written nothing, when the buffers cannot be allocated. */
-#ifdef _OPENMP
-static int umup__gemm_shared_b(const umup__gemm_part *g, const umup__gemm_kdesc *kd) {
-    size_t nb = g->per - g->na; /* >= the B block, rounded to whole panels (umup__gemm_part_init) */
-    char *raw = (char *)UMUP_MALLOC((g->na * (size_t)g->nthr + nb) * sizeof(float) + 64);
-    float *buf, *Bp;
-    if (!raw) return 0;
-    buf = (float *)(void *)(raw + ((64 - ((uintptr_t)raw & 63)) & 63));
-    Bp = buf + g->na * (size_t)g->nthr;
-#pragma omp parallel num_threads(g->nthr)
-    {
-        int tid = omp_get_thread_num(), nt = omp_get_num_threads(), jc, pc, r, NR = kd->nr;
-        float *Ap = buf + g->na * (size_t)tid;
-        for (jc = 0; jc < g->N; jc += kd->nc) { /* every thread runs these loops, barriers and all */
-            int nc = g->N - jc < kd->nc ? g->N - jc : kd->nc, npan = (nc + NR - 1) / NR;
-            int q0 = (int)((long)npan * tid / nt), q1 = (int)((long)npan * (tid + 1) / nt);
-            for (pc = 0; pc < g->K; pc += kd->kc) {
-                int kc = g->K - pc < kd->kc ? g->K - pc : kd->kc;
-                if (q0 < q1) /* this thread's panels q0 .. q1 - 1 of the block */
-                    umup__sgemm_packB(g->transB, g->B, g->ldb, pc, kc, jc + q0 * NR, (q1 * NR < nc ? q1 * NR : nc) - q0 * NR,
-                                      NR, Bp + (size_t)q0 * (size_t)NR * (size_t)kc);
-#pragma omp barrier
-                for (r = tid; r < g->nthr; r += nt) { /* row block r, as umup__gemm_part_run cuts it */
-                    int m0 = (int)((long)g->mt * r / g->tm) * kd->mr, m1 = (int)((long)g->mt * (r + 1) / g->tm) * kd->mr;
-                    if (m1 > g->M) m1 = g->M;
-                    if (m0 < m1)
-                        umup__sgemm_block(kd, g->transA, m0, m1, jc, nc, pc, kc, g->alpha, g->A, g->lda,
-                                          pc == 0 ? g->beta : 1.0f, g->C, g->ldc, Ap, Bp);
-                }
-#pragma omp barrier
-            }
-        }
-    }
-    UMUP_FREE(raw);
-    return 1;
-}
-#endif
-
 /* Runs np (1 or 2) parts side by side: their parts[0].nthr + parts[1].nthr rectangles (jobs) go to a
  * team of `team` threads, in order where the team is smaller; job r is part 0's while
  * r < parts[0].nthr. Returns 0, having written nothing, when the buffers cannot be allocated. */
 static int umup__gemm_parts(const umup__gemm_part *parts, int np, const umup__gemm_kdesc *kd, int team) {
     int nthr = parts[0].nthr + (np > 1 ? parts[1].nthr : 0), r;
     size_t off1 = parts[0].per * (size_t)parts[0].nthr, total = off1 + (np > 1 ? parts[1].per * (size_t)parts[1].nthr : 0);
-    char *raw;
+    char *raw = (char *)UMUP_MALLOC(total * sizeof(float) + 64);
     float *buf;
     (void)team; /* without OpenMP the jobs run in order */
-#ifdef _OPENMP
-    if (np == 1 && parts[0].tn == 1 && parts[0].nthr > 1 && team == parts[0].nthr) return umup__gemm_shared_b(&parts[0], kd);
-#endif
-    raw = (char *)UMUP_MALLOC(total * sizeof(float) + 64);
     if (!raw) return 0;
     buf = (float *)(void *)(raw + ((64 - ((uintptr_t)raw & 63)) & 63));
 #ifdef _OPENMP
