@@ -4708,8 +4708,8 @@ UMUPDEF float *umup_model_grads(umup_model *m) { return m ? m->grads : NULL; }
 UMUPDEF size_t umup_model_num_params(const umup_model *m) { return m ? m->n_params : 0; }
 UMUPDEF const float *umup_model_logits(const umup_model *m) { return m ? m->logits : NULL; }
 UMUPDEF void umup_model_zero_grad(umup_model *m) {
-    /* 4 B a parameter written each step, 100 MB at d 512: in 1 MiB pieces on all threads (on one,
-       the others waited; 1.5% of that step) */
+    /* 4 B a parameter each step, 135 MB at d 512, in 1 MiB pieces on all threads: 6.4 ms on one
+       thread, 1.8 on two (0.2% of that step) */
     long c, nc;
     if (!m) return;
     nc = (long)((m->n_params + 262143) / 262144);
